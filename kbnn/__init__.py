@@ -1,0 +1,10 @@
+"""kbnn — binarized neural networks for Keras 3, bitpacked kernels for the stock TFLite runtimes."""
+
+import os as _os
+
+# kbnn is built on the TensorFlow backend of Keras 3 (conversion goes through TFLite).
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from kbnn import quantizers  # noqa: E402,F401
+
+__version__ = "0.1.0"

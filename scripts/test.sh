@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole kbnn test suite on a fresh machine: installs what it needs, builds the C++
+# kernels (native, sanitizers, aarch64 and armv7 under QEMU) and runs every test.
+#
+#   bash scripts/test.sh            # what CI runs (seeded samples of the long sweeps)
+#   KBNN_NIGHTLY=1 bash scripts/test.sh   # nightly-size sweeps too
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PYTHONUNBUFFERED=1 KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2
+
+step() { printf '\n==== %s (%ds)\n' "$*" "$SECONDS"; }
+
+step "system packages"
+bash scripts/install_system_deps.sh
+
+step "python packages"
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+if [ -x kernels/scripts/ci.sh ]; then
+  step "C++ kernels: native + sanitizers"
+  bash kernels/scripts/ci.sh
+fi
+if [ -x kernels/scripts/test_arm.sh ]; then
+  step "C++ kernels: aarch64 and armv7 under QEMU"
+  bash kernels/scripts/test_arm.sh
+fi
+
+step "python tests"
+PYTEST_ARGS=(-q -p no:cacheprovider)
+if [ "${KBNN_NIGHTLY:-0}" != 1 ]; then PYTEST_ARGS+=(-m "not slow"); fi
+python3 -m pytest "${PYTEST_ARGS[@]}" tests
+step "all tests passed"
