@@ -1,0 +1,7 @@
+"""``python -m kbnn`` is the ``kbnn`` command line."""
+
+import sys
+
+from kbnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The ``kbnn`` command line.
+
+    kbnn demo [--epochs N] [--seed S] [--quiet]   train a binarized network on bundled digits
+    kbnn summary model.keras                      bit-aware summary of a saved model
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from kbnn import demo
+
+    result = demo.run(epochs=args.epochs, seed=args.seed, verbose=0 if args.quiet else 2)
+    return 0 if result.test_accuracy > 0 else 1
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    import keras
+
+    import kbnn  # noqa: F401  (registers kbnn's serializable objects)
+    from kbnn.summary import summary
+
+    if not os.path.isfile(args.model):
+        print(f"kbnn summary: no such file: {args.model!r}", file=sys.stderr)
+        return 2
+    try:
+        model = keras.saving.load_model(args.model)
+    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
+        print(f"kbnn summary: could not load {args.model!r} as a Keras model: {e}", file=sys.stderr)
+        return 2
+    summary(model)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kbnn", description=__doc__.split("\n")[0].strip())
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train a binarized network on scikit-learn's digits")
+    p.add_argument("--epochs", type=int, default=40, help="training epochs (default: 40)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("summary", help="bit-aware summary of a saved .keras model")
+    p.add_argument("model", help="path to a .keras file")
+    p.set_defaults(func=_cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "epochs", 1) < 1:
+        print(f"kbnn: --epochs must be at least 1. Received: --epochs={args.epochs}", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
