@@ -1,0 +1,224 @@
+// Focused tests for the ARM NEON binary GEMM microkernels (b32-bgemm-*-{aarch64,armv7}-neon).
+//
+// Every NEON kernel compiled into this binary is compared with a naive scalar popcount loop over
+// all (mr, nr) <= (MR, NR) and many k_words (all tails, u16 chunk boundaries, saturated counts),
+// with misaligned operands, indirect (scattered) A rows, c_stride > nr with untouched-output checks,
+// and operands that end right before an unmapped page (catches any read past the last word).
+// Runs natively on ARM and under qemu-aarch64 / qemu-arm; compiles to nothing elsewhere.
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kbnn/ukernel.h"
+
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON))
+
+namespace kbnn {
+void kbnn_b32_bgemm_4x4__aarch64_neon(size_t, size_t, size_t, const uint32_t* const*,
+                                      const uint32_t*, int32_t*, size_t);
+void kbnn_b32_bgemm_4x4__armv7_neon(size_t, size_t, size_t, const uint32_t* const*,
+                                    const uint32_t*, int32_t*, size_t);
+}  // namespace kbnn
+
+namespace {
+
+struct Kernel {
+  const char* name;
+  kbnn::BgemmUkernelFn fn;
+  size_t mr;
+  size_t nr;
+};
+
+std::vector<Kernel> NeonKernels() {
+  std::vector<Kernel> ks;
+#if defined(__aarch64__)
+  ks.push_back({"b32-bgemm-4x4-aarch64-neon", kbnn::kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4});
+#else
+  ks.push_back({"b32-bgemm-4x4-armv7-neon", kbnn::kbnn_b32_bgemm_4x4__armv7_neon, 4, 4});
+#endif
+  return ks;
+}
+
+int32_t NaivePopcountXor(const uint32_t* a, const uint32_t* b, size_t k_words) {
+  int32_t s = 0;
+  for (size_t k = 0; k < k_words; ++k) {
+    uint32_t x = a[k] ^ b[k];
+    while (x != 0) {  // independent of __builtin_popcount on purpose
+      x &= x - 1;
+      ++s;
+    }
+  }
+  return s;
+}
+
+// Byte buffer with a misalignment offset; words are read/written through memcpy.
+class Words {
+ public:
+  Words(size_t n, size_t misalign) : bytes_(n * 4 + 16), off_(misalign) {}
+  uint32_t* ptr() { return reinterpret_cast<uint32_t*>(bytes_.data() + off_); }
+  void set(size_t i, uint32_t v) { std::memcpy(bytes_.data() + off_ + 4 * i, &v, 4); }
+  uint32_t get(size_t i) const {
+    uint32_t v;
+    std::memcpy(&v, bytes_.data() + off_ + 4 * i, 4);
+    return v;
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  size_t off_;
+};
+
+enum class Fill { kRandom, kMaxCount, kZeroCount };
+
+void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t c_stride,
+             size_t misalign, Fill fill, std::mt19937& rng) {
+  SCOPED_TRACE(std::string(kernel.name) + " mr=" + std::to_string(mr) + " nr=" +
+               std::to_string(nr) + " k_words=" + std::to_string(k_words) +
+               " c_stride=" + std::to_string(c_stride) + " misalign=" + std::to_string(misalign));
+  std::uniform_int_distribution<uint32_t> word;
+  // A: each row its own (misaligned) allocation, to model indirection / im2col rows.
+  std::vector<Words> a_rows;
+  for (size_t m = 0; m < mr; ++m) a_rows.emplace_back(k_words, (misalign + m) % 4);
+  // B: NR rows row-major, rows >= nr zero-filled (ABI).
+  Words b(kernel.nr * k_words, (misalign + 1) % 4);
+  for (size_t m = 0; m < mr; ++m) {
+    for (size_t k = 0; k < k_words; ++k) {
+      a_rows[m].set(k, fill == Fill::kRandom ? word(rng) : fill == Fill::kMaxCount ? ~0u : 0x5a5a5a5au);
+    }
+  }
+  for (size_t n = 0; n < kernel.nr; ++n) {
+    for (size_t k = 0; k < k_words; ++k) {
+      uint32_t v = n < nr ? (fill == Fill::kRandom ? word(rng) : fill == Fill::kMaxCount ? 0u : 0x5a5a5a5au) : 0u;
+      b.set(n * k_words + k, v);
+    }
+  }
+  std::vector<const uint32_t*> a_ptrs;
+  for (size_t m = 0; m < mr; ++m) a_ptrs.push_back(a_rows[m].ptr());
+
+  constexpr int32_t kSentinel = -123456789;
+  std::vector<int32_t> c(kernel.mr * c_stride + 8, kSentinel);
+  kernel.fn(mr, nr, k_words, a_ptrs.data(), b.ptr(), c.data(), c_stride);
+
+  // Reference on aligned copies.
+  std::vector<uint32_t> aref(k_words), bref(k_words);
+  for (size_t m = 0; m < kernel.mr; ++m) {
+    for (size_t n = 0; n < c_stride; ++n) {
+      const int32_t got = c[m * c_stride + n];
+      if (m < mr && n < nr) {
+        for (size_t k = 0; k < k_words; ++k) {
+          aref[k] = a_rows[m].get(k);
+          bref[k] = b.get(n * k_words + k);
+        }
+        const int32_t want = NaivePopcountXor(aref.data(), bref.data(), k_words);
+        ASSERT_EQ(got, want) << "at m=" << m << " n=" << n;
+        if (fill == Fill::kMaxCount) {
+          ASSERT_EQ(got, static_cast<int32_t>(32 * k_words));
+        }
+      } else {
+        ASSERT_EQ(got, kSentinel) << "wrote outside the mr x nr tile at m=" << m << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(NeonBgemmUkernel, AllTilesAndTails) {
+  std::mt19937 rng(1234);
+  const size_t k_list[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19,
+                           31, 32, 33, 35, 63, 64, 65, 72, 127, 144, 145, 255, 290, 1001};
+  for (const Kernel& kernel : NeonKernels()) {
+    for (size_t k_words : k_list) {
+      for (size_t mr = 1; mr <= kernel.mr; ++mr) {
+        for (size_t nr = 1; nr <= kernel.nr; ++nr) {
+          const size_t c_stride = nr + (k_words % 3);
+          RunCase(kernel, mr, nr, k_words, c_stride, k_words % 4, Fill::kRandom, rng);
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(NeonBgemmUkernel, ChunkBoundariesAndSaturatedCounts) {
+  // The kernels fold u16 lanes into u32 every 2048 128-bit steps (8192 words); all-ones XOR all-zero
+  // maximizes every byte count, so any u16 overflow would show.
+  std::mt19937 rng(99);
+  const size_t k_list[] = {8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
+  for (const Kernel& kernel : NeonKernels()) {
+    for (size_t k_words : k_list) {
+      RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr, 0, Fill::kMaxCount, rng);
+      RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr + 1, 3, Fill::kRandom, rng);
+      RunCase(kernel, 1, kernel.nr - 1, k_words, kernel.nr, 1, Fill::kZeroCount, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Places every operand so that its last word ends exactly at an unmapped page: a read past the end
+// faults (SIGSEGV) instead of passing silently.
+class GuardedWords {
+ public:
+  explicit GuardedWords(size_t words) {
+    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = words * 4;
+    data_pages_ = (bytes + page_ - 1) / page_;
+    map_ = static_cast<uint8_t*>(mmap(nullptr, (data_pages_ + 1) * page_, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    EXPECT_NE(map_, MAP_FAILED);
+    EXPECT_EQ(mprotect(map_ + data_pages_ * page_, page_, PROT_NONE), 0);
+    begin_ = map_ + data_pages_ * page_ - bytes;
+  }
+  ~GuardedWords() { munmap(map_, (data_pages_ + 1) * page_); }
+  GuardedWords(const GuardedWords&) = delete;
+  GuardedWords& operator=(const GuardedWords&) = delete;
+  uint32_t* ptr() { return reinterpret_cast<uint32_t*>(begin_); }
+
+ private:
+  size_t page_ = 0;
+  size_t data_pages_ = 0;
+  uint8_t* map_ = nullptr;
+  uint8_t* begin_ = nullptr;
+};
+
+TEST(NeonBgemmUkernel, NoReadPastLastWord) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> word;
+  for (const Kernel& kernel : NeonKernels()) {
+    for (size_t k_words : {1, 2, 3, 5, 6, 7, 9, 37}) {
+      for (size_t mr = 1; mr <= kernel.mr; ++mr) {
+        SCOPED_TRACE(std::string(kernel.name) + " k_words=" + std::to_string(k_words) +
+                     " mr=" + std::to_string(mr));
+        std::vector<GuardedWords*> rows;
+        std::vector<const uint32_t*> a_ptrs;
+        for (size_t m = 0; m < mr; ++m) {
+          rows.push_back(new GuardedWords(k_words));
+          for (size_t k = 0; k < k_words; ++k) rows.back()->ptr()[k] = word(rng);
+          a_ptrs.push_back(rows.back()->ptr());
+        }
+        GuardedWords b(kernel.nr * k_words);
+        for (size_t i = 0; i < kernel.nr * k_words; ++i) b.ptr()[i] = word(rng);
+        std::vector<int32_t> c(kernel.mr * kernel.nr, 0);
+        kernel.fn(mr, kernel.nr, k_words, a_ptrs.data(), b.ptr(), c.data(), kernel.nr);
+        for (size_t m = 0; m < mr; ++m) {
+          for (size_t n = 0; n < kernel.nr; ++n) {
+            EXPECT_EQ(c[m * kernel.nr + n],
+                      NaivePopcountXor(a_ptrs[m], b.ptr() + n * k_words, k_words));
+          }
+        }
+        for (GuardedWords* r : rows) delete r;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+#endif  // ARM NEON
