@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -17,10 +19,16 @@
 
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__arm__) && !defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "kbnn/ukernel.h"
 
-#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON))
+// Only the microkernel sources are compiled with NEON flags (-mfpu=neon on ARMv7), so this file keys
+// on the architecture, not on __ARM_NEON.
+#if defined(__aarch64__) || defined(__arm__)
 
 namespace kbnn {
 void kbnn_b32_bgemm_4x4__aarch64_neon(size_t, size_t, size_t, const uint32_t* const*,
@@ -43,6 +51,7 @@ std::vector<Kernel> NeonKernels() {
 #if defined(__aarch64__)
   ks.push_back({"b32-bgemm-4x4-aarch64-neon", kbnn::kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4});
 #else
+  if ((getauxval(AT_HWCAP) & HWCAP_NEON) == 0) return ks;  // VFP-only core: nothing to test
   ks.push_back({"b32-bgemm-4x4-armv7-neon", kbnn::kbnn_b32_bgemm_4x4__armv7_neon, 4, 4});
 #endif
   return ks;
@@ -128,6 +137,14 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
       }
     }
   }
+}
+
+TEST(NeonBgemmUkernel, KernelsPresent) {
+  // AArch64 always has NEON; on ARMv7 a missing NEON HWCAP must be explicit, not a silent pass.
+  const std::vector<Kernel> ks = NeonKernels();
+  if (ks.empty() && std::getenv("KBNN_ALLOW_NO_NEON") != nullptr) GTEST_SKIP() << "no NEON on this CPU";
+  ASSERT_FALSE(ks.empty()) << "CPU reports no NEON (set KBNN_ALLOW_NO_NEON=1 to accept)";
+  for (const Kernel& k : ks) std::printf("[ NEON     ] testing %s\n", k.name);
 }
 
 TEST(NeonBgemmUkernel, AllTilesAndTails) {
@@ -221,4 +238,4 @@ TEST(NeonBgemmUkernel, NoReadPastLastWord) {
 
 }  // namespace
 
-#endif  // ARM NEON
+#endif  // __aarch64__ || __arm__

@@ -1,0 +1,53 @@
+# ARM (AArch64 / ARMv7 NEON) additions to the kbnn kernel library.
+#
+# Included from kernels/CMakeLists.txt when CMAKE_SYSTEM_PROCESSOR matches aarch64|arm*. Provides:
+#   KBNN_ISA_SOURCES       (appended) NEON microkernel sources, each with its own compile options
+#   KBNN_ARM_TEST_SOURCES  focused NEON microkernel tests for the GoogleTest binary
+#   KBNN_NEON_DEFINE       KBNN_HAVE_NEON_AARCH64 or KBNN_HAVE_NEON_ARMV7, also added with
+#                          add_compile_definitions() so the dispatch table sees it
+# and, for whichever of these targets already exist when this file is included (the include may come
+# before or after the library is declared):
+#   KBNN_LIB_TARGET (default kbnn_kernels): the NEON sources and the define are added to it directly.
+#
+# Toolchains for cross builds: kernels/cmake/toolchains/{aarch64-linux-gnu,arm-linux-gnueabihf}.cmake;
+# kernels/scripts/test_arm.sh builds and runs everything under qemu-user.
+
+set(_kbnn_arm_root ${CMAKE_CURRENT_LIST_DIR}/..)
+
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_AARCH64)
+  set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-aarch64-neon.cc)
+  set(_kbnn_neon_flags "")  # Advanced SIMD is baseline on AArch64
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(arm|ARM)")
+  set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_ARMV7)
+  set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-armv7-neon.cc)
+  # Only these files get NEON; the dispatcher must check HWCAP_NEON before using them.
+  set(_kbnn_neon_flags -mfpu=neon -mfloat-abi=hard)
+else()
+  message(FATAL_ERROR "kernels/cmake/arm.cmake: not an ARM target (${CMAKE_SYSTEM_PROCESSOR})")
+endif()
+
+if(_kbnn_neon_flags)
+  set_source_files_properties(${_kbnn_neon_sources} PROPERTIES COMPILE_OPTIONS "${_kbnn_neon_flags}")
+endif()
+list(APPEND KBNN_ISA_SOURCES ${_kbnn_neon_sources})
+add_compile_definitions(${KBNN_NEON_DEFINE})
+
+set(KBNN_ARM_TEST_SOURCES ${_kbnn_arm_root}/tests/neon_ukernel_test.cc)
+
+# Included after the library target was declared: add the sources to it directly as well.
+if(NOT DEFINED KBNN_LIB_TARGET)
+  set(KBNN_LIB_TARGET kbnn_kernels)
+endif()
+if(TARGET ${KBNN_LIB_TARGET})
+  get_target_property(_kbnn_lib_srcs ${KBNN_LIB_TARGET} SOURCES)
+  foreach(_src IN LISTS _kbnn_neon_sources)
+    get_filename_component(_name ${_src} NAME)
+    if(NOT "${_kbnn_lib_srcs}" MATCHES "${_name}")
+      target_sources(${KBNN_LIB_TARGET} PRIVATE ${_src})
+    endif()
+  endforeach()
+  target_compile_definitions(${KBNN_LIB_TARGET} PUBLIC ${KBNN_NEON_DEFINE})
+endif()
+
+message(STATUS "kbnn: ARM ${CMAKE_SYSTEM_PROCESSOR}: ${KBNN_NEON_DEFINE}, NEON sources: ${_kbnn_neon_sources}")
