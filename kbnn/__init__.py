@@ -8,3 +8,4 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from kbnn import quantizers  # noqa: E402,F401
 
 __version__ = "0.1.0"
+from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
