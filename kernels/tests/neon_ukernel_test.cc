@@ -8,11 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +26,8 @@
 #include <sys/auxv.h>
 #endif
 
+#include "kbnn/bconv2d.h"
+#include "kbnn/dispatch.h"
 #include "kbnn/ukernel.h"
 
 // Only the microkernel sources are compiled with NEON flags (-mfpu=neon on ARMv7), so this file keys
@@ -234,6 +238,110 @@ TEST(NeonBgemmUkernel, NoReadPastLastWord) {
       }
     }
   }
+}
+
+// ---- Through the library: the dispatcher must list and select the NEON kernels. ----
+
+TEST(NeonDispatch, RegisteredMicrokernelsMatchNaive) {
+  std::mt19937 rng(5);
+  int found = 0;
+  for (const kbnn::BgemmUkernel& u : kbnn::AvailableBgemmUkernels()) {
+    if (std::string(u.isa) != "neon") continue;
+    ++found;
+    std::printf("[ NEON     ] registered %s (%dx%d)\n", u.name, u.mr, u.nr);
+    const Kernel k{u.name, u.fn, static_cast<size_t>(u.mr), static_cast<size_t>(u.nr)};
+    for (size_t k_words : {1, 3, 4, 7, 18, 73}) {
+      for (size_t mr = 1; mr <= k.mr; ++mr) {
+        RunCase(k, mr, k.nr, k_words, k.nr, 1, Fill::kRandom, rng);
+        RunCase(k, mr, 1, k_words, k.nr, 0, Fill::kRandom, rng);
+      }
+    }
+  }
+  if (NeonKernels().empty()) GTEST_SKIP() << "no NEON on this CPU";
+  EXPECT_GT(found, 0) << "the dispatch table lists no microkernel with isa \"neon\"";
+}
+
+// Forces the NEON ISA (KBNN_KERNEL=neon from the environment when set, else SetForcedIsa), checks that
+// kAuto resolves to it, and that binary convolutions with K tails give exactly the reference result.
+TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
+  if (NeonKernels().empty()) GTEST_SKIP() << "no NEON on this CPU";
+  const char* env = std::getenv("KBNN_KERNEL");
+  const bool env_forced = env != nullptr && std::string(env) == "neon";
+  if (!env_forced) {
+    const kbnn::Status st = kbnn::SetForcedIsa("neon");
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  ASSERT_STREQ(kbnn::SelectedIsa(), "neon");
+  std::printf("[ NEON     ] selected isa=neon (via %s)\n",
+              env_forced ? "KBNN_KERNEL=neon" : "SetForcedIsa(\"neon\")");
+
+  struct Shape { int cin, cout, fh, stride; kbnn::Padding pad; int pad_value; kbnn::OutputType out; };
+  const Shape shapes[] = {
+      {256, 8, 3, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},   // 72 words
+      {100, 7, 3, 2, kbnn::Padding::kSame, 0, kbnn::OutputType::kInt32Dot},   // 36 words, tail
+      {33, 5, 1, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kFloat32},    // 2 words
+      {520, 9, 3, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kBitpacked}, // 153 words
+      {31, 4, 5, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},    // 25 words
+  };
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<uint32_t> word;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  bool neon_ukernel_ran = false;
+  for (const Shape& sh : shapes) {
+    kbnn::BConv2DParams p;
+    p.batch = 2;
+    p.input_height = 6;
+    p.input_width = 5;
+    p.channels_in = sh.cin;
+    p.channels_out = sh.cout;
+    p.filter_height = sh.fh;
+    p.filter_width = sh.fh;
+    p.stride_height = sh.stride;
+    p.stride_width = sh.stride;
+    p.padding = sh.pad;
+    p.pad_value = sh.pad_value;
+    p.output.type = sh.out;
+    const int words = kbnn::PackedWords(sh.cin);
+    const uint32_t last_mask = (sh.cin % 32 == 0) ? ~0u : ((1u << (sh.cin % 32)) - 1u);
+    auto fill_packed = [&](std::vector<uint32_t>* v) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        (*v)[i] = word(rng) & ((i % words == static_cast<size_t>(words - 1)) ? last_mask : ~0u);
+      }
+    };
+    std::vector<uint32_t> input(static_cast<size_t>(p.batch) * p.input_height * p.input_width * words);
+    std::vector<uint32_t> filters(static_cast<size_t>(sh.cout) * sh.fh * sh.fh * words);
+    fill_packed(&input);
+    fill_packed(&filters);
+    std::vector<float> multiplier(sh.cout), bias(sh.cout);
+    for (int c = 0; c < sh.cout; ++c) {
+      multiplier[c] = 0.25f + std::abs(normal(rng));
+      bias[c] = normal(rng) * 4.0f;
+    }
+
+    std::unique_ptr<kbnn::BConv2D> neon_op, ref_op;
+    p.kernel = kbnn::KernelChoice::kAuto;
+    kbnn::Status st = kbnn::BConv2D::Create(p, filters.data(), multiplier.data(), bias.data(), &neon_op);
+    ASSERT_TRUE(st.ok()) << st.message();
+    p.kernel = kbnn::KernelChoice::kReference;
+    st = kbnn::BConv2D::Create(p, filters.data(), multiplier.data(), bias.data(), &ref_op);
+    ASSERT_TRUE(st.ok()) << st.message();
+    ASSERT_STREQ(neon_op->isa(), "neon");
+    ASSERT_EQ(neon_op->output_bytes(), ref_op->output_bytes());
+    if (std::string(neon_op->kernel_name()).find("neon") != std::string::npos) neon_ukernel_ran = true;
+
+    std::vector<uint8_t> got(neon_op->output_bytes(), 0xAB), want(ref_op->output_bytes(), 0xCD);
+    st = neon_op->Run(input.data(), got.data(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.message();
+    st = ref_op->Run(input.data(), want.data(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_TRUE(got == want) << "NEON bconv2d differs from the reference: cin=" << sh.cin
+                             << " cout=" << sh.cout << " f=" << sh.fh << " stride=" << sh.stride
+                             << " kernel=" << neon_op->kernel_name();
+    std::printf("[ NEON     ] bconv2d cin=%d cout=%d f=%d: %s == reference\n", sh.cin, sh.cout,
+                sh.fh, neon_op->kernel_name());
+  }
+  EXPECT_TRUE(neon_ukernel_ran) << "no convolution used a NEON microkernel";
+  if (!env_forced) kbnn::SetForcedIsa(nullptr);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 // folded into u32 totals every kChunkSteps steps, long before they could overflow (65535 / 16 = 4095
 // steps). 16 accumulators + 8 operand registers + temporaries fit the 32 vector registers.
 // A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read) and zero
-// extended, so it adds nothing but its own popcount.
+// extended, so it adds nothing but its own popcount; it is added after the main loop.
 // Rows m >= mr reuse the last valid A row pointer (results discarded); B rows n >= nr are the
 // zero-filled rows of the panel that the ABI guarantees, so reading them is valid.
 
@@ -60,94 +60,62 @@ void kbnn_b32_bgemm_4x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
   const uint8_t* b2 = b1 + k_words * sizeof(uint32_t);
   const uint8_t* b3 = b2 + k_words * sizeof(uint32_t);
 
-  uint32x4_t t0 = vdupq_n_u32(0);  // row m totals, lanes n = 0..3
-  uint32x4_t t1 = vdupq_n_u32(0);
-  uint32x4_t t2 = vdupq_n_u32(0);
-  uint32x4_t t3 = vdupq_n_u32(0);
+  // Row totals (lanes n = 0..3), kept in memory across the main loop so that the 16 accumulators,
+  // 8 operands and the XOR/CNT temporaries get all 32 vector registers (no spills with GCC 12 -O2).
+  uint32_t totals[4][4] = {};
 
-  size_t steps = k_words / 4;
-  const size_t tail = k_words % 4;
-  bool tail_pending = tail != 0;
-
-  while (steps != 0 || tail_pending) {
+#define KBNN_XCP(ACC, VA, VB) ACC = vpadalq_u8(ACC, vcntq_u8(veorq_u8(VA, VB)))
+  for (size_t steps = k_words / 4; steps != 0;) {
     uint16x8_t c00 = vdupq_n_u16(0), c01 = vdupq_n_u16(0), c02 = vdupq_n_u16(0), c03 = vdupq_n_u16(0);
     uint16x8_t c10 = vdupq_n_u16(0), c11 = vdupq_n_u16(0), c12 = vdupq_n_u16(0), c13 = vdupq_n_u16(0);
     uint16x8_t c20 = vdupq_n_u16(0), c21 = vdupq_n_u16(0), c22 = vdupq_n_u16(0), c23 = vdupq_n_u16(0);
     uint16x8_t c30 = vdupq_n_u16(0), c31 = vdupq_n_u16(0), c32 = vdupq_n_u16(0), c33 = vdupq_n_u16(0);
-
     size_t block = steps < kChunkSteps ? steps : kChunkSteps;
     steps -= block;
-    for (; block != 0; --block) {
-      const uint8x16_t va0 = vld1q_u8(a0); a0 += 16;
-      const uint8x16_t va1 = vld1q_u8(a1); a1 += 16;
-      const uint8x16_t va2 = vld1q_u8(a2); a2 += 16;
-      const uint8x16_t va3 = vld1q_u8(a3); a3 += 16;
+    do {
       const uint8x16_t vb0 = vld1q_u8(b0); b0 += 16;
       const uint8x16_t vb1 = vld1q_u8(b1); b1 += 16;
       const uint8x16_t vb2 = vld1q_u8(b2); b2 += 16;
       const uint8x16_t vb3 = vld1q_u8(b3); b3 += 16;
-      c00 = vpadalq_u8(c00, vcntq_u8(veorq_u8(va0, vb0)));
-      c01 = vpadalq_u8(c01, vcntq_u8(veorq_u8(va0, vb1)));
-      c02 = vpadalq_u8(c02, vcntq_u8(veorq_u8(va0, vb2)));
-      c03 = vpadalq_u8(c03, vcntq_u8(veorq_u8(va0, vb3)));
-      c10 = vpadalq_u8(c10, vcntq_u8(veorq_u8(va1, vb0)));
-      c11 = vpadalq_u8(c11, vcntq_u8(veorq_u8(va1, vb1)));
-      c12 = vpadalq_u8(c12, vcntq_u8(veorq_u8(va1, vb2)));
-      c13 = vpadalq_u8(c13, vcntq_u8(veorq_u8(va1, vb3)));
-      c20 = vpadalq_u8(c20, vcntq_u8(veorq_u8(va2, vb0)));
-      c21 = vpadalq_u8(c21, vcntq_u8(veorq_u8(va2, vb1)));
-      c22 = vpadalq_u8(c22, vcntq_u8(veorq_u8(va2, vb2)));
-      c23 = vpadalq_u8(c23, vcntq_u8(veorq_u8(va2, vb3)));
-      c30 = vpadalq_u8(c30, vcntq_u8(veorq_u8(va3, vb0)));
-      c31 = vpadalq_u8(c31, vcntq_u8(veorq_u8(va3, vb1)));
-      c32 = vpadalq_u8(c32, vcntq_u8(veorq_u8(va3, vb2)));
-      c33 = vpadalq_u8(c33, vcntq_u8(veorq_u8(va3, vb3)));
-    }
+      uint8x16_t va = vld1q_u8(a0); a0 += 16;
+      KBNN_XCP(c00, va, vb0); KBNN_XCP(c01, va, vb1); KBNN_XCP(c02, va, vb2); KBNN_XCP(c03, va, vb3);
+      va = vld1q_u8(a1); a1 += 16;
+      KBNN_XCP(c10, va, vb0); KBNN_XCP(c11, va, vb1); KBNN_XCP(c12, va, vb2); KBNN_XCP(c13, va, vb3);
+      va = vld1q_u8(a2); a2 += 16;
+      KBNN_XCP(c20, va, vb0); KBNN_XCP(c21, va, vb1); KBNN_XCP(c22, va, vb2); KBNN_XCP(c23, va, vb3);
+      va = vld1q_u8(a3); a3 += 16;
+      KBNN_XCP(c30, va, vb0); KBNN_XCP(c31, va, vb1); KBNN_XCP(c32, va, vb2); KBNN_XCP(c33, va, vb3);
+    } while (--block != 0);
+    vst1q_u32(totals[0], vaddq_u32(vld1q_u32(totals[0]), ReduceRow(c00, c01, c02, c03)));
+    vst1q_u32(totals[1], vaddq_u32(vld1q_u32(totals[1]), ReduceRow(c10, c11, c12, c13)));
+    vst1q_u32(totals[2], vaddq_u32(vld1q_u32(totals[2]), ReduceRow(c20, c21, c22, c23)));
+    vst1q_u32(totals[3], vaddq_u32(vld1q_u32(totals[3]), ReduceRow(c30, c31, c32, c33)));
+  }
+#undef KBNN_XCP
 
-    if (steps == 0 && tail_pending) {
-      // At most +16 more per u16 lane: still far below overflow (block <= kChunkSteps).
-      tail_pending = false;
-      const uint8x16_t va0 = LoadTail(reinterpret_cast<const uint32_t*>(a0), tail);
-      const uint8x16_t va1 = LoadTail(reinterpret_cast<const uint32_t*>(a1), tail);
-      const uint8x16_t va2 = LoadTail(reinterpret_cast<const uint32_t*>(a2), tail);
-      const uint8x16_t va3 = LoadTail(reinterpret_cast<const uint32_t*>(a3), tail);
-      const uint8x16_t vb0 = LoadTail(reinterpret_cast<const uint32_t*>(b0), tail);
-      const uint8x16_t vb1 = LoadTail(reinterpret_cast<const uint32_t*>(b1), tail);
-      const uint8x16_t vb2 = LoadTail(reinterpret_cast<const uint32_t*>(b2), tail);
-      const uint8x16_t vb3 = LoadTail(reinterpret_cast<const uint32_t*>(b3), tail);
-      c00 = vpadalq_u8(c00, vcntq_u8(veorq_u8(va0, vb0)));
-      c01 = vpadalq_u8(c01, vcntq_u8(veorq_u8(va0, vb1)));
-      c02 = vpadalq_u8(c02, vcntq_u8(veorq_u8(va0, vb2)));
-      c03 = vpadalq_u8(c03, vcntq_u8(veorq_u8(va0, vb3)));
-      c10 = vpadalq_u8(c10, vcntq_u8(veorq_u8(va1, vb0)));
-      c11 = vpadalq_u8(c11, vcntq_u8(veorq_u8(va1, vb1)));
-      c12 = vpadalq_u8(c12, vcntq_u8(veorq_u8(va1, vb2)));
-      c13 = vpadalq_u8(c13, vcntq_u8(veorq_u8(va1, vb3)));
-      c20 = vpadalq_u8(c20, vcntq_u8(veorq_u8(va2, vb0)));
-      c21 = vpadalq_u8(c21, vcntq_u8(veorq_u8(va2, vb1)));
-      c22 = vpadalq_u8(c22, vcntq_u8(veorq_u8(va2, vb2)));
-      c23 = vpadalq_u8(c23, vcntq_u8(veorq_u8(va2, vb3)));
-      c30 = vpadalq_u8(c30, vcntq_u8(veorq_u8(va3, vb0)));
-      c31 = vpadalq_u8(c31, vcntq_u8(veorq_u8(va3, vb1)));
-      c32 = vpadalq_u8(c32, vcntq_u8(veorq_u8(va3, vb2)));
-      c33 = vpadalq_u8(c33, vcntq_u8(veorq_u8(va3, vb3)));
+  const size_t tail = k_words % 4;
+  if (tail != 0) {
+    const uint8x16_t vb0 = LoadTail(reinterpret_cast<const uint32_t*>(b0), tail);
+    const uint8x16_t vb1 = LoadTail(reinterpret_cast<const uint32_t*>(b1), tail);
+    const uint8x16_t vb2 = LoadTail(reinterpret_cast<const uint32_t*>(b2), tail);
+    const uint8x16_t vb3 = LoadTail(reinterpret_cast<const uint32_t*>(b3), tail);
+    const uint8_t* const rows[4] = {a0, a1, a2, a3};
+    for (int m = 0; m < 4; ++m) {
+      const uint8x16_t va = LoadTail(reinterpret_cast<const uint32_t*>(rows[m]), tail);
+      const uint32x4_t t = ReduceRow(vpaddlq_u8(vcntq_u8(veorq_u8(va, vb0))),
+                                     vpaddlq_u8(vcntq_u8(veorq_u8(va, vb1))),
+                                     vpaddlq_u8(vcntq_u8(veorq_u8(va, vb2))),
+                                     vpaddlq_u8(vcntq_u8(veorq_u8(va, vb3))));
+      vst1q_u32(totals[m], vaddq_u32(vld1q_u32(totals[m]), t));
     }
-
-    t0 = vaddq_u32(t0, ReduceRow(c00, c01, c02, c03));
-    t1 = vaddq_u32(t1, ReduceRow(c10, c11, c12, c13));
-    t2 = vaddq_u32(t2, ReduceRow(c20, c21, c22, c23));
-    t3 = vaddq_u32(t3, ReduceRow(c30, c31, c32, c33));
   }
 
-  const int32x4_t r[4] = {vreinterpretq_s32_u32(t0), vreinterpretq_s32_u32(t1),
-                          vreinterpretq_s32_u32(t2), vreinterpretq_s32_u32(t3)};
-  if (nr == 4) {
-    for (size_t m = 0; m < mr; ++m) vst1q_s32(c + m * c_stride, r[m]);
-  } else {
-    for (size_t m = 0; m < mr; ++m) {
-      int32_t row[4];
-      vst1q_s32(row, r[m]);
-      for (size_t n = 0; n < nr; ++n) c[m * c_stride + n] = row[n];
+  for (size_t m = 0; m < mr; ++m) {
+    int32_t* c_row = c + m * c_stride;
+    if (nr == 4) {
+      vst1q_s32(c_row, vreinterpretq_s32_u32(vld1q_u32(totals[m])));
+    } else {
+      for (size_t n = 0; n < nr; ++n) c_row[n] = static_cast<int32_t>(totals[m][n]);
     }
   }
 }

@@ -4,11 +4,12 @@
 //
 // ARMv7 NEON has 16 q registers, too few for 16 accumulators plus operands, so the 4x4 tile is
 // computed as two 2x4 passes over K (rows {0,1} then {2,3}; the second pass is skipped when mr <= 2):
-// 8 u16x8 accumulators + 2 A vectors + 1 B vector + 1 temporary stay in registers; the B panel is
-// streamed twice (it is small and cache resident).
+// 8 u16x8 accumulators + 2 A vectors + B vectors + temporaries stay in registers (GCC 12 -O2: no
+// spills in the inner loop); the B panel is streamed twice (it is small and cache resident).
 // Per 128-bit step: VEOR -> VCNT.8 (per-byte popcount, <= 8) -> VPADAL.U8 into u16x8 (<= +16 per lane
 // per step); u16 lanes are folded into u32 totals every kChunkSteps steps (overflow would need 4095).
-// A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read), zero extended.
+// A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read), zero extended,
+// and added after the main loop.
 // Rows m >= mr reuse the last valid A row pointer (results discarded); B rows n >= nr are the
 // zero-filled rows of the panel that the ABI guarantees.
 
@@ -51,12 +52,6 @@ inline uint32x4_t ReduceRow(uint16x8_t p0, uint16x8_t p1, uint16x8_t p2, uint16x
   return vcombine_u32(vpadd_u32(h0, h1), vpadd_u32(h2, h3));
 }
 
-// One B vector against both A vectors: XOR, per-byte popcount, pairwise accumulate into u16.
-inline void Step(uint8x16_t va0, uint8x16_t va1, uint8x16_t vb, uint16x8_t* acc0, uint16x8_t* acc1) {
-  *acc0 = vpadalq_u8(*acc0, vcntq_u8(veorq_u8(va0, vb)));
-  *acc1 = vpadalq_u8(*acc1, vcntq_u8(veorq_u8(va1, vb)));
-}
-
 // Two rows of A against the four rows of the B panel; writes row totals to *t0, *t1.
 inline void Rows2x4(const uint8_t* a0, const uint8_t* a1, const uint8_t* b, size_t k_words,
                     uint32x4_t* t0, uint32x4_t* t1) {
@@ -68,35 +63,46 @@ inline void Rows2x4(const uint8_t* a0, const uint8_t* a1, const uint8_t* b, size
 
   uint32x4_t s0 = vdupq_n_u32(0);
   uint32x4_t s1 = vdupq_n_u32(0);
-  size_t steps = k_words / 4;
-  const size_t tail = k_words % 4;
-  bool tail_pending = tail != 0;
-
-  while (steps != 0 || tail_pending) {
+  for (size_t steps = k_words / 4; steps != 0;) {
     uint16x8_t c00 = vdupq_n_u16(0), c01 = vdupq_n_u16(0), c02 = vdupq_n_u16(0), c03 = vdupq_n_u16(0);
     uint16x8_t c10 = vdupq_n_u16(0), c11 = vdupq_n_u16(0), c12 = vdupq_n_u16(0), c13 = vdupq_n_u16(0);
-
     size_t block = steps < kChunkSteps ? steps : kChunkSteps;
     steps -= block;
-    for (; block != 0; --block) {
+    do {
       const uint8x16_t va0 = vld1q_u8(a0); a0 += 16;
       const uint8x16_t va1 = vld1q_u8(a1); a1 += 16;
-      Step(va0, va1, vld1q_u8(b0), &c00, &c10); b0 += 16;
-      Step(va0, va1, vld1q_u8(b1), &c01, &c11); b1 += 16;
-      Step(va0, va1, vld1q_u8(b2), &c02, &c12); b2 += 16;
-      Step(va0, va1, vld1q_u8(b3), &c03, &c13); b3 += 16;
-    }
-    if (steps == 0 && tail_pending) {
-      tail_pending = false;  // at most +16 per u16 lane more: no overflow
-      const uint8x16_t va0 = LoadTail(a0, tail);
-      const uint8x16_t va1 = LoadTail(a1, tail);
-      Step(va0, va1, LoadTail(b0, tail), &c00, &c10);
-      Step(va0, va1, LoadTail(b1, tail), &c01, &c11);
-      Step(va0, va1, LoadTail(b2, tail), &c02, &c12);
-      Step(va0, va1, LoadTail(b3, tail), &c03, &c13);
-    }
+      uint8x16_t vb = vld1q_u8(b0); b0 += 16;
+      c00 = vpadalq_u8(c00, vcntq_u8(veorq_u8(va0, vb)));
+      c10 = vpadalq_u8(c10, vcntq_u8(veorq_u8(va1, vb)));
+      vb = vld1q_u8(b1); b1 += 16;
+      c01 = vpadalq_u8(c01, vcntq_u8(veorq_u8(va0, vb)));
+      c11 = vpadalq_u8(c11, vcntq_u8(veorq_u8(va1, vb)));
+      vb = vld1q_u8(b2); b2 += 16;
+      c02 = vpadalq_u8(c02, vcntq_u8(veorq_u8(va0, vb)));
+      c12 = vpadalq_u8(c12, vcntq_u8(veorq_u8(va1, vb)));
+      vb = vld1q_u8(b3); b3 += 16;
+      c03 = vpadalq_u8(c03, vcntq_u8(veorq_u8(va0, vb)));
+      c13 = vpadalq_u8(c13, vcntq_u8(veorq_u8(va1, vb)));
+    } while (--block != 0);
     s0 = vaddq_u32(s0, ReduceRow(c00, c01, c02, c03));
     s1 = vaddq_u32(s1, ReduceRow(c10, c11, c12, c13));
+  }
+  const size_t tail = k_words % 4;
+  if (tail != 0) {
+    const uint8x16_t va0 = LoadTail(a0, tail);
+    const uint8x16_t va1 = LoadTail(a1, tail);
+    const uint8x16_t vb0 = LoadTail(b0, tail);
+    const uint8x16_t vb1 = LoadTail(b1, tail);
+    const uint8x16_t vb2 = LoadTail(b2, tail);
+    const uint8x16_t vb3 = LoadTail(b3, tail);
+    s0 = vaddq_u32(s0, ReduceRow(vpaddlq_u8(vcntq_u8(veorq_u8(va0, vb0))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va0, vb1))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va0, vb2))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va0, vb3)))));
+    s1 = vaddq_u32(s1, ReduceRow(vpaddlq_u8(vcntq_u8(veorq_u8(va1, vb0))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va1, vb1))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va1, vb2))),
+                                 vpaddlq_u8(vcntq_u8(veorq_u8(va1, vb3)))));
   }
   *t0 = s0;
   *t1 = s1;
