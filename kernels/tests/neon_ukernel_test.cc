@@ -29,17 +29,11 @@
 #include "kbnn/bconv2d.h"
 #include "kbnn/dispatch.h"
 #include "kbnn/ukernel.h"
+#include "ukernels/ukernels.h"  // kernels/src: the microkernel prototypes
 
 // Only the microkernel sources are compiled with NEON flags (-mfpu=neon on ARMv7), so this file keys
 // on the architecture, not on __ARM_NEON.
 #if defined(__aarch64__) || defined(__arm__)
-
-namespace kbnn {
-void kbnn_b32_bgemm_4x4__aarch64_neon(size_t, size_t, size_t, const uint32_t* const*,
-                                      const uint32_t*, int32_t*, size_t);
-void kbnn_b32_bgemm_4x4__armv7_neon(size_t, size_t, size_t, const uint32_t* const*,
-                                    const uint32_t*, int32_t*, size_t);
-}  // namespace kbnn
 
 namespace {
 

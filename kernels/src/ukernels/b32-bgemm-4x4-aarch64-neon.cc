@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kbnn/ukernel.h"
+#include "ukernels.h"  // the prototype: checks that the definition matches the dispatch table
 
 #if !defined(__aarch64__)
 #error "b32-bgemm-4x4-aarch64-neon.cc must be compiled for AArch64"

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kbnn/ukernel.h"
+#include "ukernels.h"  // the prototype: checks that the definition matches the dispatch table
 
 #if !defined(__ARM_NEON) || defined(__aarch64__)
 #error "b32-bgemm-4x4-armv7-neon.cc must be compiled for 32-bit ARM with -mfpu=neon"
