@@ -335,13 +335,27 @@ def test_nested_models_walked_recursively():
     assert s.binary_macs == 96
 
 
-def test_shared_layer_weights_counted_once():
-    shared = L.Dense(5, name="sh")
-    inp = keras.Input((5,))
-    m = keras.Model(inp, shared(shared(inp)))
-    s = _quiet(m)
+class Tied(L.Layer):
+    """Reuses another layer's kernel (tied weights): its ``weights`` list that variable too."""
+
+    def __init__(self, source, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.source.kernel)
+
+
+def test_shared_weights_counted_once():
+    shared = L.Dense(5, use_bias=False, name="sh")
+    inp = keras.Input((3,))
+    x = L.Dense(3, use_bias=False, name="to3")(shared(inp))
+    y = Tied(shared, name="tied")(x)
+    s = _quiet(keras.Model(inp, y))
+    rows = _rows(s)
+    # sh: 3*5 = 15 and to3: 5*3 = 15 parameters; the tied layer lists sh's kernel but adds none.
+    assert rows["tied"].params == {} and rows["tied"].memory_bytes == 0
     assert s.total_params == 30
-    assert [r.name for r in s.layers] == ["sh"]
 
 
 def test_unbuilt_model_rejected():
