@@ -191,6 +191,12 @@ def _round_ste(v):
     return _surrogate(v, _round_half_up, ops.ones_like)
 
 
+def _sech2(z):
+    """1 - tanh(z)^2 = 4 sigmoid(2z) sigmoid(-2z), without the cancellation of 1 - tanh^2."""
+    two_z = _c(2.0, z) * z
+    return _c(4.0, z) * ops.sigmoid(two_z) * ops.sigmoid(-two_z)
+
+
 def _channel_axes(x):
     """Axes reduced for per-output-channel statistics: all but the last (whole tensor if rank < 2)."""
     rank = len(x.shape)
@@ -429,11 +435,11 @@ def _swish_sign_derivative(x, beta):
     # d/dx [2 s (1 + b x (1 - s)) - 1] with s = sigmoid(b x):
     #   = 2 b s (1 - s) (2 + b x (1 - 2 s))
     #   = b (2 - b x tanh(b x / 2)) / (1 + cosh(b x))       (BNN+ closed form)
+    # Evaluated as 2 b sigmoid(bx) sigmoid(-bx) (2 - bx tanh(bx / 2)): no cancellation in
+    # 1 - s for large |bx| and no overflow of cosh in float16.
     bx = _c(beta, x) * x
-    s = ops.sigmoid(bx)
-    one = _c(1.0, x)
     two = _c(2.0, x)
-    return two * _c(beta, x) * s * (one - s) * (two + bx * (one - two * s))
+    return two * _c(beta, x) * ops.sigmoid(bx) * ops.sigmoid(-bx) * (two - bx * ops.tanh(bx / two))
 
 
 @_register
@@ -906,8 +912,7 @@ def dsq(x, alpha=0.2, lower: float = -1.0, upper: float = 1.0, k_bit: int = 1):
         a = ops.cast(alpha, v.dtype)
         k = ops.log(two / a - one) / d
         s = one / (one - a)
-        th = ops.tanh(k * (v - m))
-        grad = d / two * s * k * (one - th * th)
+        grad = d / two * s * k * _sech2(k * (v - m))
         return ops.where(inside, grad, ops.zeros_like(v))
 
     return _surrogate(x, forward, derivative)
@@ -1053,8 +1058,7 @@ def ir_net_ede(x, progress=0.0, t_min: float = 0.1, t_max: float = 10.0, libra_p
     t, k = _ede_temperature(ops.stop_gradient(progress), t_min, t_max, x.dtype)
 
     def derivative(v):
-        th = ops.tanh(t * v)
-        return k * t * (_c(1.0, v) - th * th)
+        return k * t * _sech2(t * v)
 
     if not libra_pb:
         return _surrogate(x, sign, derivative)
