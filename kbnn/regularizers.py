@@ -66,7 +66,7 @@ def deserialize(config, custom_objects=None):
 
 
 def get(identifier):
-    """Resolve a regularizer identifier: ``None``, a kbnn alias, a Keras identifier, a config or a callable."""
+    """Resolve a regularizer: ``None``, a kbnn alias, a Keras identifier, a config or a callable."""
     if isinstance(identifier, str) and identifier in _ALIASES:
         return _ALIASES[identifier]()
     return keras.regularizers.get(identifier)

@@ -103,9 +103,12 @@ class QuantLayerMixin:
     def _validate_pad_values(self, pad_values):
         if not self._has_pad_values:
             if pad_values is not None:
-                raise ValueError(f"{type(self).__name__} has no `pad_values`. Received: pad_values={pad_values!r}")
+                raise ValueError(
+                    f"{type(self).__name__} has no `pad_values`. Received: pad_values={pad_values!r}"
+                )
             return None
-        if isinstance(pad_values, bool) or not isinstance(pad_values, numbers.Real) or pad_values not in _PAD_VALUES:
+        is_number = isinstance(pad_values, numbers.Real) and not isinstance(pad_values, bool)
+        if not is_number or pad_values not in _PAD_VALUES:
             raise ValueError(
                 "`pad_values` must be 0.0 (zero padding, the Keras default) or 1.0 (pad with "
                 f"+1, the value a binary kernel gets for free). Received: pad_values={pad_values!r}"

@@ -141,7 +141,11 @@ class ShiftBatchNormalization(keras.layers.Layer):
                 autocast=False,
             )
         self.moving_mean = self.add_weight(
-            name="moving_mean", shape=shape, initializer=self.moving_mean_initializer, trainable=False, autocast=False
+            name="moving_mean",
+            shape=shape,
+            initializer=self.moving_mean_initializer,
+            trainable=False,
+            autocast=False,
         )
         self.moving_variance = self.add_weight(
             name="moving_variance",
