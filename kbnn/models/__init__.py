@@ -1,0 +1,24 @@
+"""Model zoo: published binary network architectures as ``keras.Model`` builders.
+
+No pretrained weights are shipped or downloaded: every function builds a freshly
+initialised functional model. Each builder takes ``input_shape``, ``num_classes`` and the
+quantizers, and keeps the first and last layers at the precision the paper used (stated in
+each docstring). All layers have stable names, so weights can be copied between variants
+built with different quantizers (see :func:`kbnn.distillation.copy_weights_by_name`).
+
+=====================  ===============================================  ==================
+builder                paper                                            default input
+=====================  ===============================================  ==================
+``BinaryNetMLP``       Courbariaux et al. 2016 (BinaryNet), MNIST MLP   (28, 28, 1)
+``BinaryNetCNN``       Courbariaux et al. 2016, CIFAR-10 VGG-like CNN   (32, 32, 3)
+``BiRealNet18``        Liu et al. ECCV 2018 (Bi-Real Net), ResNet-18    (224, 224, 3)
+``RealToBinaryNet18``  Martinez et al. ICLR 2020 (Real-to-Binary)       (224, 224, 3)
+``XNORNet``            Rastegari et al. ECCV 2016 (XNOR-Net), AlexNet   (224, 224, 3)
+=====================  ===============================================  ==================
+"""
+
+from kbnn.models.binarynet import BinaryNetCNN, BinaryNetMLP
+from kbnn.models.resnets import BiRealNet18, RealToBinaryNet18
+from kbnn.models.xnornet import XNORNet
+
+__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "XNORNet"]
