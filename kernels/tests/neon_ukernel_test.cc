@@ -163,10 +163,12 @@ TEST(NeonBgemmUkernel, AllTilesAndTails) {
 }
 
 TEST(NeonBgemmUkernel, ChunkBoundariesAndSaturatedCounts) {
-  // The kernels fold u16 lanes into u32 every 2048 128-bit steps (8192 words); all-ones XOR all-zero
-  // maximizes every byte count, so any u16 overflow would show.
+  // Narrow accumulators are widened in blocks (aarch64: u8 lanes every 31 steps = 124 words; armv7:
+  // u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so a
+  // block that is one step too long wraps and shows.
   std::mt19937 rng(99);
-  const size_t k_list[] = {8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
+  const size_t k_list[] = {123, 124, 125, 128, 131, 252, 253, 8191, 8192, 8193, 8195, 8196,
+                           16384 + 3, 3 * 8192 + 1};
   for (const Kernel& kernel : NeonKernels()) {
     for (size_t k_words : k_list) {
       RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr, 0, Fill::kMaxCount, rng);
