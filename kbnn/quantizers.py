@@ -931,7 +931,8 @@ class DSQ(Quantizer):
     It is saved with the model's weights.
 
     Args:
-        alpha: Initial characteristic variable in (0, 1); the paper starts at 0.2.
+        alpha: Initial characteristic variable in (0, 1) (default 0.2; anneal it towards 0
+            to sharpen the soft function).
         lower: Lower clipping bound.
         upper: Upper clipping bound (> ``lower``).
         k_bit: Bits of the output (1 to 16); also the layer's ``precision``.
@@ -1184,8 +1185,8 @@ class PACT(Quantizer):
 
     Args:
         k_bit: Bits of the output (1 to 16); also the layer's ``precision``.
-        alpha_initializer: Initial ``alpha`` (a positive number; the paper initializes
-            to 10) or a Keras initializer.
+        alpha_initializer: Initial ``alpha`` (a positive number, default 10.0, the
+            paper's large initial value, or a Keras initializer; 6.0 mimics ReLU6).
         alpha_regularizer: Optional regularizer of ``alpha`` (the paper uses L2 on
             :math:`\alpha`, e.g. ``keras.regularizers.L2(2e-4)``).
     """

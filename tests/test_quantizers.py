@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import kbnn
 from kbnn import quantizers as q
 
 # Dense grid with the points that matter: 0, tiny +-eps, the clip edges (+-0.5, +-1, +-1.5
@@ -677,3 +676,25 @@ def test_quantizers_inside_quant_dense_if_available(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
     qd = loaded.get_layer("qd")
     assert qd.input_quantizer is shifted_sign and type(qd.kernel_quantizer) is ScaledHeaviside
+
+
+def test_compiled_training_step_updates_pact_alpha_and_uses_annealed_state():
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(8)(inputs)
+    h = q.StochasticSign(seed=1, name="stoch")(h)
+    h = keras.layers.Dense(8)(h)
+    h = q.DSQ(name="dsq")(h)
+    h = q.IRNetEDE(name="ede")(h)
+    h = keras.layers.Dense(8)(h)
+    out = q.PACT(k_bit=2, alpha_initializer=0.5, name="pact")(h)
+    model = keras.Model(inputs, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", jit_compile=False)
+    model.get_layer("ede").set_progress(0.3)
+    x = np.random.default_rng(7).normal(size=(32, 4)).astype(np.float32)
+    y = np.full((32, 8), 3.0, np.float32)  # targets above alpha: alpha must grow
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert float(model.get_layer("pact").alpha.numpy()) > 0.5
+    assert float(model.get_layer("ede").progress.numpy()) == pytest.approx(0.3)
+    assert float(model.get_layer("dsq").alpha.numpy()) == pytest.approx(0.2)
+    # Inference is deterministic (the stochastic sign takes the sign outside training).
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
