@@ -11,3 +11,4 @@ __version__ = "0.1.0"
 from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
 from kbnn import constraints, layers, regularizers, variables  # noqa: E402,F401
 from kbnn import blocks, distillation, models  # noqa: E402,F401
+from kbnn import callbacks, optimizers  # noqa: E402,F401

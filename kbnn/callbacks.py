@@ -1,0 +1,373 @@
+"""Training callbacks: hyperparameter schedules and progressive quantization.
+
+* :class:`HyperparameterScheduler` sets one hyperparameter of an optimizer (Bop's
+  ``gamma``, a sub-optimizer of a :class:`kbnn.optimizers.CaseOptimizer`), of the model's
+  quantizers (DSQ's ``alpha``) or of any layer, from ``schedule(epoch)`` or
+  ``schedule(step)``.
+* :class:`ProgressiveQuantization` steers the model's quantizers from soft to hard over
+  training by feeding them the fraction of training done (``set_progress(fraction)``).
+
+How a value reaches its target (:func:`set_hyperparameter`): a ``set_<name>(value)``
+method is called if the target has one; otherwise a ``keras.Variable`` attribute is
+assigned; otherwise the attribute is set with ``setattr`` (properties such as
+``Bop.gamma`` assign their variable). Only the first two reach a train step that is
+already traced: a plain Python attribute read inside ``call`` is frozen into the traced
+function, so annealed quantizer state must live in a variable (that is what DSQ's
+``alpha`` is) or be set through a method that assigns one.
+
+How quantizers are found (:func:`find_quantizers`): the model's layers are walked through
+the public ``layers`` lists of nested models, then each layer's quantizer attributes
+(``input_quantizer``, ``kernel_quantizer``, ``depthwise_quantizer``,
+``pointwise_quantizer``) and, to reach the sub-layers of custom blocks, every attribute of
+a layer that holds a Keras layer (or a list/tuple/dict of them). Only
+:class:`kbnn.quantizers.Quantizer` instances are reported; quantizers given as plain
+functions have no state to anneal. No private Keras API is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import keras
+
+from kbnn.quantizers import Quantizer
+
+__all__ = [
+    "HyperparameterScheduler",
+    "ProgressiveQuantization",
+    "find_quantizers",
+    "set_hyperparameter",
+]
+
+QUANTIZER_ATTRIBUTES = ("input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer")
+_UPDATE_FREQS = ("epoch", "step")
+
+
+def _children(obj) -> Iterator[Any]:
+    try:
+        layers = obj.layers if isinstance(obj, keras.Model) else None
+    except Exception:  # A model whose layers cannot be listed yet.
+        layers = None
+    if layers:
+        yield from layers
+    for name in QUANTIZER_ATTRIBUTES:
+        value = getattr(obj, name, None)
+        if isinstance(value, keras.layers.Layer):
+            yield value
+    for value in list(vars(obj).values()):
+        if isinstance(value, keras.layers.Layer):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (v for v in value if isinstance(v, keras.layers.Layer))
+        elif isinstance(value, dict):
+            yield from (v for v in value.values() if isinstance(v, keras.layers.Layer))
+
+
+def _walk_layers(root) -> Iterator[keras.layers.Layer]:
+    seen = set()
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        yield obj
+        stack.extend(reversed(list(_children(obj))))
+
+
+def find_quantizers(model) -> list:
+    """All :class:`kbnn.quantizers.Quantizer` instances inside ``model``, each once.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        The quantizer layers, in depth-first order of discovery.
+    """
+    return [layer for layer in _walk_layers(model) if isinstance(layer, Quantizer)]
+
+
+def _has_hyperparameter(obj, name: str) -> bool:
+    if callable(getattr(obj, f"set_{name}", None)):
+        return True
+    try:
+        getattr(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
+def set_hyperparameter(obj, name: str, value) -> None:
+    """Set hyperparameter ``name`` of ``obj`` to ``value``.
+
+    Calls ``obj.set_<name>(value)`` if it exists; else assigns the attribute if it is a
+    ``keras.Variable``; else ``setattr(obj, name, value)``.
+
+    Raises:
+        AttributeError: if ``obj`` has neither ``set_<name>`` nor an attribute ``name``.
+    """
+    setter = getattr(obj, f"set_{name}", None)
+    if callable(setter):
+        setter(value)
+        return
+    current = getattr(obj, name)  # Raises AttributeError for a missing hyperparameter.
+    if isinstance(current, keras.Variable):
+        current.assign(value)
+    else:
+        setattr(obj, name, value)
+
+
+def _check_schedule(schedule, update_freq, verbose):
+    if not callable(schedule):
+        raise ValueError(f"`schedule` must be callable. Received: schedule={schedule!r}")
+    if update_freq not in _UPDATE_FREQS:
+        raise ValueError(f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}")
+    if verbose not in (0, 1, True, False):
+        raise ValueError(f"`verbose` must be 0 or 1. Received: verbose={verbose!r}")
+
+
+def _scalar(value):
+    try:
+        return float(keras.ops.convert_to_numpy(value))
+    except Exception:
+        return value
+
+
+def _describe(obj) -> str:
+    return f"{obj.__class__.__name__}({getattr(obj, 'name', '?')!r})"
+
+
+class HyperparameterScheduler(keras.callbacks.Callback):
+    """Set a hyperparameter from a schedule during training.
+
+    The value ``schedule(epoch)`` is set at the beginning of every epoch
+    (``update_freq="epoch"``, the epoch index as Keras counts it, so ``initial_epoch``
+    carries over), or ``schedule(step)`` before every train step (``update_freq="step"``,
+    with ``step`` the model optimizer's ``iterations``, which keeps counting across
+    ``fit`` calls). The last value set is added to the epoch logs under the
+    hyperparameter's name.
+
+    Targets, resolved when training begins:
+
+    * ``target``: an object (optimizer, layer, quantizer) or a list of them, or the
+      string ``"quantizers"``: every quantizer of the model (:func:`find_quantizers`) that
+      has the hyperparameter.
+    * else ``optimizer``: that optimizer; if it lacks the hyperparameter and is a
+      :class:`kbnn.optimizers.CaseOptimizer`, every sub-optimizer that has it.
+    * else the model's optimizer, resolved the same way (so ``"gamma"`` finds the Bop
+      inside a CaseOptimizer).
+
+    Example:
+        ``HyperparameterScheduler(lambda epoch: 1e-4 * 0.1 ** epoch, "gamma")`` decays
+        Bop's adaptivity rate of a model compiled with Bop or a CaseOptimizer holding one.
+
+    Args:
+        schedule: Callable mapping an epoch (or step) index to the value.
+        hyperparameter: Name of the hyperparameter (attribute, or ``set_<name>`` method).
+        optimizer: Optimizer that holds the hyperparameter (default: the model's).
+        target: Object(s) that hold the hyperparameter, or ``"quantizers"``; exclusive
+            with ``optimizer``.
+        update_freq: ``"epoch"`` or ``"step"``.
+        verbose: 1 prints each update.
+
+    Raises:
+        ValueError: on invalid arguments, or when training begins and no target has
+            the hyperparameter.
+    """
+
+    def __init__(
+        self,
+        schedule: Callable[[int], Any],
+        hyperparameter: str,
+        optimizer=None,
+        target=None,
+        update_freq: str = "epoch",
+        verbose: int = 0,
+    ):
+        super().__init__()
+        _check_schedule(schedule, update_freq, verbose)
+        if not isinstance(hyperparameter, str) or not hyperparameter:
+            raise ValueError(
+                f"`hyperparameter` must be a non-empty string. Received: hyperparameter={hyperparameter!r}"
+            )
+        if optimizer is not None and target is not None:
+            raise ValueError(
+                "Pass at most one of `optimizer` and `target`. Received: "
+                f"optimizer={optimizer!r}, target={target!r}"
+            )
+        if isinstance(target, str) and target != "quantizers":
+            raise ValueError(
+                "`target` must be an object, a list of objects or 'quantizers'. "
+                f"Received: target={target!r}"
+            )
+        self.schedule = schedule
+        self.hyperparameter = hyperparameter
+        self.optimizer = optimizer
+        self.target = target
+        self.update_freq = update_freq
+        self.verbose = int(verbose)
+        self.targets: list = []
+        self._last_value = None
+
+    def _resolve_optimizer_targets(self, optimizer) -> list:
+        from kbnn.optimizers import CaseOptimizer
+
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = optimizer.inner_optimizer
+        if isinstance(optimizer, CaseOptimizer):
+            try:
+                if _has_hyperparameter(optimizer, self.hyperparameter):
+                    return [optimizer]
+            except Exception:
+                pass
+            return [o for o in optimizer.optimizers if _has_hyperparameter(o, self.hyperparameter)]
+        return [optimizer] if _has_hyperparameter(optimizer, self.hyperparameter) else []
+
+    def _resolve_targets(self) -> list:
+        if isinstance(self.target, str):
+            targets = [q for q in find_quantizers(self.model) if _has_hyperparameter(q, self.hyperparameter)]
+            where = "the model's quantizers"
+        elif self.target is not None:
+            targets = list(self.target) if isinstance(self.target, (list, tuple)) else [self.target]
+            missing = [t for t in targets if not _has_hyperparameter(t, self.hyperparameter)]
+            if missing:
+                raise ValueError(
+                    f"HyperparameterScheduler: {', '.join(map(_describe, missing))} has no "
+                    f"hyperparameter {self.hyperparameter!r} (no attribute and no "
+                    f"`set_{self.hyperparameter}` method). Received: target={self.target!r}"
+                )
+            where = "target"
+        else:
+            optimizer = self.optimizer if self.optimizer is not None else self.model.optimizer
+            if optimizer is None:
+                raise ValueError("HyperparameterScheduler needs a compiled model or an `optimizer`.")
+            targets = self._resolve_optimizer_targets(optimizer)
+            where = _describe(optimizer)
+        if not targets:
+            raise ValueError(
+                f"HyperparameterScheduler found no {self.hyperparameter!r} to schedule in {where}. "
+                f"Received: hyperparameter={self.hyperparameter!r}"
+            )
+        return targets
+
+    def _apply(self, index: int, label: str):
+        value = self.schedule(index)
+        for target in self.targets:
+            set_hyperparameter(target, self.hyperparameter, value)
+        self._last_value = value
+        if self.verbose:
+            print(f"\n{label} {index}: HyperparameterScheduler setting {self.hyperparameter} to {_scalar(value)}.")
+
+    def on_train_begin(self, logs=None):
+        self.targets = self._resolve_targets()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.update_freq == "epoch":
+            self._apply(epoch, "Epoch")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update_freq == "step":
+            self._apply(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), "Step")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._last_value is not None:
+            logs[self.hyperparameter] = _scalar(self._last_value)
+
+
+class ProgressiveQuantization(keras.callbacks.Callback):
+    """Steer the model's quantizers from soft to hard over the course of ``fit``.
+
+    Every quantizer of the model (:func:`find_quantizers`) that has the hyperparameter
+    (by default ``progress``: a ``set_progress(fraction)`` method, as IR-Net's EDE
+    quantizer has, or a ``progress`` variable) receives ``schedule(fraction)``, where
+    ``fraction`` runs linearly from 0 at the first epoch (or step) of this ``fit`` call to
+    1 at the last one. When training ends the quantizers are left at ``schedule(1.0)``,
+    i.e. fully hard, so the trained model is the one that gets converted. The last
+    fraction set in each epoch is added to the epoch logs as ``quantization_fraction``.
+
+    With another ``hyperparameter`` and a ``schedule`` this anneals any quantizer
+    attribute over the fraction of training, e.g. DSQ's temperature:
+    ``ProgressiveQuantization(lambda f: 0.2 * 0.01 ** f, hyperparameter="alpha")``.
+
+    Args:
+        schedule: Callable mapping the training fraction in ``[0, 1]`` to the value set;
+            identity by default.
+        hyperparameter: Name of the quantizer hyperparameter (attribute, or
+            ``set_<name>`` method).
+        update_freq: ``"epoch"`` or ``"step"`` (``"step"`` needs a known number of
+            steps per epoch).
+        verbose: 1 prints each update.
+
+    Raises:
+        ValueError: on invalid arguments, or when training begins and no quantizer of
+            the model has the hyperparameter.
+    """
+
+    def __init__(
+        self,
+        schedule: Callable[[float], Any] | None = None,
+        hyperparameter: str = "progress",
+        update_freq: str = "epoch",
+        verbose: int = 0,
+    ):
+        super().__init__()
+        schedule = schedule if schedule is not None else (lambda fraction: fraction)
+        _check_schedule(schedule, update_freq, verbose)
+        if not isinstance(hyperparameter, str) or not hyperparameter:
+            raise ValueError(
+                f"`hyperparameter` must be a non-empty string. Received: hyperparameter={hyperparameter!r}"
+            )
+        self.schedule = schedule
+        self.hyperparameter = hyperparameter
+        self.update_freq = update_freq
+        self.verbose = int(verbose)
+        self.quantizers: list = []
+        self._epoch = 0
+        self._fraction = None
+
+    def _set(self, fraction: float):
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        self._fraction = fraction
+        value = self.schedule(fraction)
+        for quantizer in self.quantizers:
+            set_hyperparameter(quantizer, self.hyperparameter, value)
+        if self.verbose:
+            print(
+                f"\nProgressiveQuantization: fraction {fraction:.4f}, setting {self.hyperparameter} "
+                f"to {_scalar(value)} on {len(self.quantizers)} quantizer(s)."
+            )
+        return value
+
+    def on_train_begin(self, logs=None):
+        self.quantizers = [q for q in find_quantizers(self.model) if _has_hyperparameter(q, self.hyperparameter)]
+        if not self.quantizers:
+            raise ValueError(
+                f"ProgressiveQuantization found no quantizer with {self.hyperparameter!r} "
+                f"(attribute or `set_{self.hyperparameter}` method) in model {self.model.name!r}. "
+                f"Received: hyperparameter={self.hyperparameter!r}"
+            )
+        self._epochs = int(self.params.get("epochs") or 1)
+        self._steps = self.params.get("steps")
+        if self.update_freq == "step" and not self._steps:
+            raise ValueError(
+                "ProgressiveQuantization(update_freq='step') needs the number of steps per "
+                "epoch; pass `steps_per_epoch` to fit or use update_freq='epoch'. "
+                f"Received: steps={self._steps!r}"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.update_freq == "epoch":
+            self._set(epoch / max(self._epochs - 1, 1))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update_freq == "step":
+            total = self._epochs * self._steps
+            self._set((self._epoch * self._steps + batch) / max(total - 1, 1))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._fraction is not None:
+            logs["quantization_fraction"] = self._fraction
+
+    def on_train_end(self, logs=None):
+        self._set(1.0)
