@@ -121,7 +121,9 @@ def _check_schedule(schedule, update_freq, verbose):
     if not callable(schedule):
         raise ValueError(f"`schedule` must be callable. Received: schedule={schedule!r}")
     if update_freq not in _UPDATE_FREQS:
-        raise ValueError(f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}")
+        raise ValueError(
+            f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}"
+        )
     if verbose not in (0, 1, True, False):
         raise ValueError(f"`verbose` must be 0 or 1. Received: verbose={verbose!r}")
 
@@ -256,7 +258,10 @@ class HyperparameterScheduler(keras.callbacks.Callback):
             set_hyperparameter(target, self.hyperparameter, value)
         self._last_value = value
         if self.verbose:
-            print(f"\n{label} {index}: HyperparameterScheduler setting {self.hyperparameter} to {_scalar(value)}.")
+            print(
+                f"\n{label} {index}: HyperparameterScheduler setting {self.hyperparameter} "
+                f"to {_scalar(value)}."
+            )
 
     def on_train_begin(self, logs=None):
         self.targets = self._resolve_targets()
@@ -339,7 +344,9 @@ class ProgressiveQuantization(keras.callbacks.Callback):
         return value
 
     def on_train_begin(self, logs=None):
-        self.quantizers = [q for q in find_quantizers(self.model) if _has_hyperparameter(q, self.hyperparameter)]
+        self.quantizers = [
+            q for q in find_quantizers(self.model) if _has_hyperparameter(q, self.hyperparameter)
+        ]
         if not self.quantizers:
             raise ValueError(
                 f"ProgressiveQuantization found no quantizer with {self.hyperparameter!r} "

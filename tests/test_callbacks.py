@@ -57,7 +57,9 @@ def _value(v):
 def test_scheduler_sets_bop_gamma_inside_case_optimizer_each_epoch():
     x, y = _data()
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8,)), kbnn.layers.QuantDense(4, kernel_quantizer="ste_sign"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((8,)), kbnn.layers.QuantDense(4, kernel_quantizer="ste_sign"), keras.layers.Dense(1)]
+    )
     bop = optimizers.Bop(threshold=0.0, gamma=0.5)
     model.compile(
         optimizer=optimizers.CaseOptimizer((optimizers.is_binary_variable, bop), default_optimizer="sgd"),
@@ -162,7 +164,9 @@ def test_progressive_quantization_per_step_with_schedule():
     model = keras.Sequential([keras.Input((8,)), kbnn.layers.QuantDense(1, kernel_quantizer=q)])
     model.compile(optimizer="sgd", loss="mse")
     probe = Recorder(lambda: _value(q.gain), "on_train_batch_end")
-    progressive = callbacks.ProgressiveQuantization(lambda f: 1.0 - f, hyperparameter="gain", update_freq="step")
+    progressive = callbacks.ProgressiveQuantization(
+        lambda f: 1.0 - f, hyperparameter="gain", update_freq="step"
+    )
     model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[progressive, probe])
     # 2 epochs x 2 steps: fractions 0, 1/3, 2/3, 1 -> gain 1 - fraction; left at schedule(1).
     np.testing.assert_allclose(probe.values, [1.0, 2 / 3, 1 / 3, 0.0], rtol=1e-6, atol=1e-7)
@@ -178,7 +182,8 @@ def test_progressive_quantization_drives_ir_net_ede():
     )
     model.compile(optimizer="sgd", loss="mse")
     probe = Recorder(lambda: (_value(ede_in.progress), _value(ede_kernel.progress)))
-    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[callbacks.ProgressiveQuantization(), probe])
+    progressive = callbacks.ProgressiveQuantization()
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[progressive, probe])
     assert probe.values == [(0.0, 0.0), (1.0, 1.0)]
 
 
@@ -195,10 +200,15 @@ def test_find_quantizers_walks_nested_models_and_blocks():
     block = Block()
     plain = kbnn.layers.QuantDense(3, kernel_quantizer="ste_sign", input_quantizer=quantizers.ste_sign)
     model = keras.Sequential(
-        [keras.Input((3,)), block, keras.Sequential([kbnn.layers.QuantDense(3, input_quantizer=shared, kernel_quantizer=shared)]), plain]
+        [
+            keras.Input((3,)),
+            block,
+            keras.Sequential([kbnn.layers.QuantDense(3, input_quantizer=shared, kernel_quantizer=shared)]),
+            plain,
+        ]
     )
     found = callbacks.find_quantizers(model)
-    expected = [block.convs[0].kernel_quantizer, block.convs[1].kernel_quantizer, shared, plain.kernel_quantizer]
+    expected = [c.kernel_quantizer for c in block.convs] + [shared, plain.kernel_quantizer]
     assert len(found) == 4 and {id(q) for q in found} == {id(q) for q in expected}
     assert isinstance(plain.kernel_quantizer, quantizers.SteSign)  # the function quantizer is not state
 
@@ -208,11 +218,12 @@ def test_callbacks_report_missing_targets_and_bad_arguments():
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="no 'gamma'"):
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.HyperparameterScheduler(lambda e: 1.0, "gamma")])
+        scheduler = callbacks.HyperparameterScheduler(lambda e: 1.0, "gamma")
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[scheduler])
     with pytest.raises(ValueError, match="no quantizer with 'progress'"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.ProgressiveQuantization()])
     with pytest.raises(ValueError, match=r"Received: update_freq='batch'"):
         callbacks.HyperparameterScheduler(lambda e: 1.0, "gamma", update_freq="batch")
     with pytest.raises(ValueError, match="has no hyperparameter 'gamma'"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[callbacks.HyperparameterScheduler(lambda e: 1.0, "gamma", target=model.layers[0])])
+        scheduler = callbacks.HyperparameterScheduler(lambda e: 1.0, "gamma", target=model.layers[0])
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[scheduler])
