@@ -168,3 +168,50 @@ def test_macs_xnornet_imagenet():
     binary = 27 * 27 * 5 * 5 * 96 * 256 + 13 * 13 * 9 * (256 * 384 + 384 * 384 + 384 * 256) + 9216 * 4096 + 4096 * 4096
     real = 56 * 56 * 11 * 11 * 3 * 96 + 4096 * 1000
     _check(models.XNORNet((224, 224, 3), 1000), binary, real)
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def _load_example(name):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_examples_import_and_build_without_data():
+    cifar = _load_example("cifar10_binarynet")
+    assert "NOT RUN HERE" in cifar.__doc__ and cifar.REPORTED_TEST_ERROR == {"theano": 0.1140, "torch7": 0.1015}
+    model = cifar.build_model((8, 8, 3), 10, loss="hinge")
+    assert model.layers[-1].name == "bn_out"  # square hinge on the batch-normalised scores
+    assert cifar.build_model((8, 8, 3), 10, loss="xent").layers[-1].name == "softmax"
+    r2b = _load_example("imagenet_real_to_binary")
+    assert "NOT RUN HERE" in r2b.__doc__
+    student = r2b.build_fn("ste_sign", "ste_sign", input_shape=(32, 32, 3), num_classes=5)
+    teacher = r2b.build_fn(None, None, input_shape=(32, 32, 3), num_classes=5)
+    for name in r2b.ATTENTION_LAYERS:
+        assert student.get_layer(name).output.shape == teacher.get_layer(name).output.shape
+    kbnn.distillation.Distiller(student, teacher, feature_pairs=[(n, n) for n in r2b.ATTENTION_LAYERS])
+
+
+@pytest.mark.slow  # ~25 s: graph tracing of the 32×32 network on a shared CPU
+def test_cifar10_recipe_runs_on_stand_in_data(monkeypatch, tmp_path):
+    """The training function end to end on 20 random 32×32 images (no CIFAR-10 here)."""
+    cifar = _load_example("cifar10_binarynet")
+    rng = np.random.default_rng(0)
+
+    def fake_load_data(subset=None):
+        x = rng.uniform(-1, 1, size=(20, 32, 32, 3)).astype("float32")
+        y = rng.integers(0, 10, size=20)
+        return (x, y), (x[:10], y[:10])
+
+    monkeypatch.setattr(cifar, "load_data", fake_load_data)
+    keras.utils.set_random_seed(0)
+    model, error = cifar.train(epochs=1, batch_size=10, loss="hinge", model_path=str(tmp_path / "m.keras"))
+    assert 0.0 <= error <= 1.0
+    assert (tmp_path / "m.keras").exists()
