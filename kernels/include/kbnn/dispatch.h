@@ -1,0 +1,38 @@
+#pragma once
+// Run-time selection of the optimized kernels (one table of ISAs, see src/dispatch.cc).
+#include <string>
+#include <vector>
+
+#include "kbnn/status.h"
+#include "kbnn/types.h"
+#include "kbnn/ukernel.h"
+
+namespace kbnn {
+
+// One row of the dispatch table.
+struct IsaConfig {
+  const char* isa;           // "avx2", "scalar", "neon", ...
+  bool (*available)();       // run-time CPU check
+  BgemmUkernel bgemm;        // default binary GEMM microkernel
+  BgemmUkernel bgemm_small_k;  // used when k_words <= small_k_max_words
+  int small_k_max_words;
+};
+
+// ISAs compiled in and supported by this CPU, best first ("scalar" is always last).
+std::vector<std::string> AvailableIsas();
+
+// All microkernels usable on this CPU (for the microkernel tester and the benchmark).
+std::vector<BgemmUkernel> AvailableBgemmUkernels();
+
+// The ISA that KernelChoice::kAuto resolves to right now ("reference" when forced so).
+const char* SelectedIsa();
+
+// Test hook: forces what kAuto resolves to. isa is "reference", "scalar", "avx2", "neon" or
+// "auto"/""/nullptr (clears the override). Returns an error when the ISA is unknown or not
+// available on this CPU/build.
+Status SetForcedIsa(const char* isa);
+
+// Resolves a KernelChoice. *config is nullptr when the reference implementation is chosen.
+Status ResolveKernel(KernelChoice choice, const IsaConfig** config);
+
+}  // namespace kbnn

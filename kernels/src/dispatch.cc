@@ -1,0 +1,178 @@
+// CPU detection -> one table of ISAs and their microkernels. Best ISA first.
+#include "kbnn/dispatch.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "ukernels/ukernels.h"
+
+#if defined(__linux__) && defined(__arm__)
+#include <sys/auxv.h>
+#endif
+
+namespace kbnn {
+namespace {
+
+bool AlwaysAvailable() { return true; }
+
+#if defined(KBNN_HAVE_X86_AVX2)
+bool HasAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+#endif
+
+#if defined(KBNN_HAVE_NEON_ARMV7)
+bool HasNeonArmv7() {
+#if defined(__ARM_NEON)
+  return true;
+#elif defined(__linux__) && defined(__arm__)
+  return (getauxval(AT_HWCAP) & (1ul << 12)) != 0;  // HWCAP_NEON
+#else
+  return false;
+#endif
+}
+#endif
+
+const IsaConfig kIsaTable[] = {
+#if defined(KBNN_HAVE_NEON_AARCH64)
+    {"neon", AlwaysAvailable,
+     {"b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"},
+     {"b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"}, 0},
+#endif
+#if defined(KBNN_HAVE_NEON_ARMV7)
+    {"neon", HasNeonArmv7,
+     {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"},
+     {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"}, 0},
+#endif
+#if defined(KBNN_HAVE_X86_AVX2)
+    {"avx2", HasAvx2,
+     {"b32_bgemm_2x4__avx2", kbnn_b32_bgemm_2x4__avx2, 2, 4, "avx2"},
+     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 4},
+#endif
+    {"scalar", AlwaysAvailable,
+     {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"},
+     {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"}, 0},
+};
+
+constexpr char kReferenceName[] = "reference";
+
+// Forced ISA: nullptr = none, &kForceReference = reference, else a table row.
+const IsaConfig kForceReference = {kReferenceName, AlwaysAvailable, {}, {}, 0};
+std::atomic<const IsaConfig*> g_forced{nullptr};
+
+const IsaConfig* FindAvailable(const char* isa) {
+  for (const IsaConfig& c : kIsaTable) {
+    if (std::strcmp(c.isa, isa) == 0 && c.available()) return &c;
+  }
+  return nullptr;
+}
+
+bool KnownName(const char* isa) {
+  return std::strcmp(isa, "scalar") == 0 || std::strcmp(isa, "avx2") == 0 ||
+         std::strcmp(isa, "neon") == 0;
+}
+
+const IsaConfig* Best() {
+  for (const IsaConfig& c : kIsaTable) {
+    if (c.available()) return &c;
+  }
+  return &kIsaTable[sizeof(kIsaTable) / sizeof(kIsaTable[0]) - 1];
+}
+
+// Resolves a name; *config = nullptr for "reference".
+Status ResolveName(const char* isa, const char* origin, const IsaConfig** config) {
+  if (std::strcmp(isa, kReferenceName) == 0) {
+    *config = nullptr;
+    return Status::Ok();
+  }
+  if (std::strcmp(isa, "auto") == 0 || isa[0] == '\0') {
+    *config = Best();
+    return Status::Ok();
+  }
+  const IsaConfig* c = FindAvailable(isa);
+  if (c == nullptr) {
+    std::string msg = std::string(origin) + ": ISA '" + isa + "' is ";
+    msg += KnownName(isa) ? "not available on this CPU/build" : "unknown";
+    msg += " (available: reference";
+    for (const std::string& s : AvailableIsas()) msg += ", " + s;
+    msg += ")";
+    return Status::Unavailable(msg);
+  }
+  *config = c;
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<std::string> AvailableIsas() {
+  std::vector<std::string> out;
+  for (const IsaConfig& c : kIsaTable) {
+    if (c.available()) out.emplace_back(c.isa);
+  }
+  return out;
+}
+
+std::vector<BgemmUkernel> AvailableBgemmUkernels() {
+  std::vector<BgemmUkernel> out;
+  auto add = [&](const BgemmUkernel& u) {
+    for (const BgemmUkernel& e : out) {
+      if (e.fn == u.fn) return;
+    }
+    out.push_back(u);
+  };
+  for (const IsaConfig& c : kIsaTable) {
+    if (!c.available()) continue;
+    add(c.bgemm);
+    add(c.bgemm_small_k);
+  }
+  return out;
+}
+
+Status SetForcedIsa(const char* isa) {
+  if (isa == nullptr || isa[0] == '\0' || std::strcmp(isa, "auto") == 0) {
+    g_forced.store(nullptr);
+    return Status::Ok();
+  }
+  const IsaConfig* c = nullptr;
+  Status s = ResolveName(isa, "SetForcedIsa", &c);
+  if (!s.ok()) return s;
+  g_forced.store(c == nullptr ? &kForceReference : c);
+  return Status::Ok();
+}
+
+Status ResolveKernel(KernelChoice choice, const IsaConfig** config) {
+  switch (choice) {
+    case KernelChoice::kReference:
+      *config = nullptr;
+      return Status::Ok();
+    case KernelChoice::kScalar:
+      return ResolveName("scalar", "KernelChoice", config);
+    case KernelChoice::kAvx2:
+      return ResolveName("avx2", "KernelChoice", config);
+    case KernelChoice::kNeon:
+      return ResolveName("neon", "KernelChoice", config);
+    case KernelChoice::kAuto:
+      break;
+    default:
+      return Status::InvalidArgument("unknown KernelChoice enum value");
+  }
+  const IsaConfig* forced = g_forced.load();
+  if (forced != nullptr) {
+    *config = forced == &kForceReference ? nullptr : forced;
+    return Status::Ok();
+  }
+  const char* env = std::getenv("KBNN_KERNEL");
+  if (env != nullptr) return ResolveName(env, "KBNN_KERNEL", config);
+  *config = Best();
+  return Status::Ok();
+}
+
+const char* SelectedIsa() {
+  const IsaConfig* c = nullptr;
+  if (!ResolveKernel(KernelChoice::kAuto, &c).ok()) c = Best();
+  return c == nullptr ? kReferenceName : c->isa;
+}
+
+}  // namespace kbnn

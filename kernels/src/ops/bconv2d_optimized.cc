@@ -1,0 +1,398 @@
+// Optimized bconv2d: im2col (or direct row pointers for 1x1) + binary GEMM microkernels.
+//
+// Work is split into tasks = (block of output rows) x (block of output channels). Each task
+// builds the A rows of its row block into per-thread scratch, runs the microkernel over the
+// weight panels of its channel block (panel outer, rows inner: the panel stays in L1), then
+// turns the popcounts into dot products and the requested output. Channel blocks never share
+// a bitpacked output word, so tasks write disjoint memory.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <vector>
+
+#include "bconv2d_internal.h"
+#include "common.h"
+
+namespace kbnn {
+namespace internal {
+namespace {
+
+// Copies nbits channel bits starting at bit_offset of a packed pixel into whole words.
+inline void ExtractBits(const uint32_t* px, int px_words, int bit_offset, int nbits,
+                        uint32_t* dst) {
+  const int words = PackedWords(nbits);
+  for (int j = 0; j < words; ++j) {
+    const int pos = bit_offset + 32 * j;
+    const int w = pos >> 5, s = pos & 31;
+    uint32_t v = px[w] >> s;
+    if (s != 0 && w + 1 < px_words) v |= px[w + 1] << (32 - s);
+    const int remaining = nbits - 32 * j;
+    if (remaining < 32) v &= (1u << remaining) - 1u;
+    dst[j] = v;
+  }
+}
+
+size_t RoundUp(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+class BConv2DOptimized final : public BConv2D {
+ public:
+  Status Init(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
+              const uint32_t* filters, const float* multiplier, const float* bias);
+
+  Status Run(const uint32_t* input, void* output, ThreadPool* pool) override {
+    if (input == nullptr || output == nullptr) {
+      return Status::InvalidArgument("BConv2D::Run: null input or output");
+    }
+    auto task = [this, input, output](size_t t, int thread) {
+      RunTask(t, thread, input, output);
+    };
+    ParallelForMaybe(pool, row_blocks_ * blocks_.size(), threads_, task);
+    return Status::Ok();
+  }
+
+  const char* kernel_name() const override { return uk_.name; }
+  const char* isa() const override { return isa_; }
+
+ private:
+  struct Segment {  // a channel range [c_begin, c_end) of one group (local channel index)
+    int group, c_begin, c_end;
+  };
+  struct Block {  // the segments of one task, and the output words it owns (bitpacked)
+    size_t seg_begin, seg_end;
+    int word_begin, word_end;
+  };
+
+  void BuildRows(size_t r0, size_t count, int g, const uint32_t* in, uint32_t* buf,
+                 const uint32_t** ptrs) const;
+  void RunTask(size_t task, int thread, const uint32_t* in, void* out);
+  void Emit(size_t r0, size_t count, const Segment& seg, const int32_t* acc, void* out) const;
+  void SetupCorrection();
+  void SetupTiling();
+
+  BConv2DParams p_;
+  ConvGeometry geo_;
+  BgemmUkernel uk_{};
+  const char* isa_ = "";
+  size_t ng_pad_ = 0;
+  std::vector<uint32_t> weights_;  // [groups][ng_pad][k_words], padding rows zero
+  std::vector<float> multiplier_, bias_;
+  std::vector<BitThreshold> thresholds_;
+  bool aligned_ = false;  // a group's channels start on a word boundary
+  bool direct_ = false;   // 1x1 and aligned: A rows point into the input
+  // SAME zero-padding correction: dot -= correction_[pattern(oh, ow) * Cout + c].
+  bool correct_ = false;
+  std::vector<int32_t> row_class_, col_class_;
+  int col_classes_ = 0;
+  std::vector<int32_t> correction_;
+  // Tiling.
+  size_t mb_ = 0, row_blocks_ = 0, acc_stride_ = 0;
+  int threads_ = 1;
+  std::vector<Segment> segments_;
+  std::vector<Block> blocks_;
+  // Per-thread scratch.
+  size_t im2col_per_thread_ = 0, acc_per_thread_ = 0;
+  std::vector<uint32_t> im2col_;
+  std::vector<const uint32_t*> ptrs_;
+  std::vector<int32_t> acc_;
+};
+
+Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
+                              const IsaConfig* isa, const uint32_t* filters,
+                              const float* multiplier, const float* bias) {
+  p_ = p;
+  geo_ = geo;
+  isa_ = isa->isa;
+  uk_ = geo.k_words <= static_cast<size_t>(isa->small_k_max_words) ? isa->bgemm_small_k
+                                                                    : isa->bgemm;
+  threads_ = p.num_threads;
+  const size_t NR = uk_.nr;
+  const size_t kw = geo.k_words;
+  aligned_ = p.groups == 1 || geo.cg % 32 == 0;
+  direct_ = aligned_ && p.filter_height == 1 && p.filter_width == 1;
+
+  // Weights: per group, rows padded to a multiple of NR; tap padding bits masked to 0.
+  ng_pad_ = RoundUp(geo.ng, NR);
+  size_t total;
+  if (!CheckedProduct({p.groups, static_cast<long long>(ng_pad_), static_cast<long long>(kw)},
+                      &total)) {
+    return Status::InvalidArgument("BConv2D: packed weight size overflows");
+  }
+  weights_.assign(total, 0u);
+  const uint32_t tail_mask = geo.cg % 32 == 0 ? ~0u : (1u << (geo.cg % 32)) - 1u;
+  const size_t taps = static_cast<size_t>(p.filter_height) * p.filter_width;
+  for (int co = 0; co < p.channels_out; ++co) {
+    const int g = co / geo.ng, j = co % geo.ng;
+    uint32_t* dst = weights_.data() + (g * ng_pad_ + j) * kw;
+    const uint32_t* src = filters + static_cast<size_t>(co) * kw;
+    std::memcpy(dst, src, kw * sizeof(uint32_t));
+    for (size_t t = 0; t < taps; ++t) dst[t * geo.cgw + geo.cgw - 1] &= tail_mask;
+  }
+  multiplier_.assign(p.channels_out, 1.0f);
+  bias_.assign(p.channels_out, 0.0f);
+  if (multiplier != nullptr) multiplier_.assign(multiplier, multiplier + p.channels_out);
+  if (bias != nullptr) bias_.assign(bias, bias + p.channels_out);
+  if (p.output.type == OutputType::kBitpacked) {
+    thresholds_.resize(p.channels_out);
+    for (int c = 0; c < p.channels_out; ++c) {
+      thresholds_[c] = ComputeBitThreshold(multiplier_[c], bias_[c], p.output, geo.k);
+    }
+  }
+  SetupCorrection();
+  SetupTiling();
+  return Status::Ok();
+}
+
+void BConv2DOptimized::SetupCorrection() {
+  const ConvGeometry& g = geo_;
+  if (p_.padding != Padding::kSame || p_.pad_value != 0) return;
+  const int KH = p_.filter_height, KW = p_.filter_width;
+  // Classes of output rows / columns by their set of in-bounds filter taps.
+  auto classify = [](int out, int in, int filter, int stride, int dilation, int pad,
+                     std::vector<int32_t>* cls, std::vector<std::vector<char>>* masks) {
+    std::map<std::vector<char>, int> ids;
+    cls->resize(out);
+    for (int o = 0; o < out; ++o) {
+      std::vector<char> valid(filter);
+      for (int f = 0; f < filter; ++f) {
+        const long i = static_cast<long>(o) * stride - pad + static_cast<long>(f) * dilation;
+        valid[f] = i >= 0 && i < in;
+      }
+      auto it = ids.find(valid);
+      if (it == ids.end()) {
+        it = ids.emplace(valid, static_cast<int>(masks->size())).first;
+        masks->push_back(valid);
+      }
+      (*cls)[o] = it->second;
+    }
+  };
+  std::vector<std::vector<char>> row_masks, col_masks;
+  classify(g.output_height, p_.input_height, KH, p_.stride_height, p_.dilation_height,
+           g.pad_top, &row_class_, &row_masks);
+  classify(g.output_width, p_.input_width, KW, p_.stride_width, p_.dilation_width, g.pad_left,
+           &col_class_, &col_masks);
+  bool any_padding = false;
+  for (auto& m : row_masks) any_padding |= std::find(m.begin(), m.end(), 0) != m.end();
+  for (auto& m : col_masks) any_padding |= std::find(m.begin(), m.end(), 0) != m.end();
+  if (!any_padding) return;
+  correct_ = true;
+  col_classes_ = static_cast<int>(col_masks.size());
+  // Sum of the +-1 weights of every tap: a padded tap read as zero bits counts as +1 inputs.
+  const size_t taps = static_cast<size_t>(KH) * KW;
+  std::vector<int32_t> wsum(static_cast<size_t>(p_.channels_out) * taps);
+  for (int co = 0; co < p_.channels_out; ++co) {
+    const uint32_t* w = weights_.data() + ((co / g.ng) * ng_pad_ + co % g.ng) * g.k_words;
+    for (size_t t = 0; t < taps; ++t) {
+      int pc = 0;
+      for (int j = 0; j < g.cgw; ++j) pc += __builtin_popcount(w[t * g.cgw + j]);
+      wsum[co * taps + t] = g.cg - 2 * pc;
+    }
+  }
+  correction_.assign(row_masks.size() * col_masks.size() * p_.channels_out, 0);
+  for (size_t rc = 0; rc < row_masks.size(); ++rc) {
+    for (size_t cc = 0; cc < col_masks.size(); ++cc) {
+      int32_t* corr = correction_.data() + (rc * col_masks.size() + cc) * p_.channels_out;
+      for (int kh = 0; kh < KH; ++kh) {
+        for (int kw = 0; kw < KW; ++kw) {
+          if (row_masks[rc][kh] && col_masks[cc][kw]) continue;
+          for (int co = 0; co < p_.channels_out; ++co) corr[co] += wsum[co * taps + kh * KW + kw];
+        }
+      }
+    }
+  }
+}
+
+void BConv2DOptimized::SetupTiling() {
+  const size_t MR = uk_.mr, NR = uk_.nr;
+  const size_t unit = NR / std::gcd(NR, size_t{32}) * 32;  // lcm(NR, 32)
+  const size_t kw = geo_.k_words;
+  // Row block: the im2col block should stay in L1 (~16 KiB).
+  size_t mb = direct_ ? 64 : (16384 / (kw * 4)) / MR * MR;
+  mb = std::min(std::max(mb, MR), RoundUp(64, MR));
+  mb = std::min(mb, RoundUp(geo_.rows, MR));
+  size_t nb = std::min(RoundUp(geo_.ng, unit), RoundUp(128, unit));
+  const bool split = !(p_.output.type == OutputType::kBitpacked && p_.groups > 1 &&
+                       geo_.ng % 32 != 0);
+  auto tasks = [&](size_t m, size_t n) {
+    const size_t rb = (geo_.rows + m - 1) / m;
+    return split ? rb * p_.groups * ((geo_.ng + n - 1) / n) : rb;
+  };
+  if (threads_ > 1) {
+    const size_t want = 8 * static_cast<size_t>(threads_);
+    while (tasks(mb, nb) < want) {
+      if (split && nb > unit) {
+        nb = RoundUp(nb / 2, unit);
+      } else if (mb > MR) {
+        mb = RoundUp(mb / 2, MR);
+      } else {
+        break;
+      }
+    }
+  }
+  mb_ = mb;
+  row_blocks_ = (geo_.rows + mb - 1) / mb;
+  acc_stride_ = RoundUp(std::min(nb, RoundUp(geo_.ng, NR)), NR);
+  segments_.clear();
+  blocks_.clear();
+  for (int g = 0; g < p_.groups; ++g) {
+    for (size_t c = 0; c < static_cast<size_t>(geo_.ng); c += nb) {
+      const int ce = static_cast<int>(std::min(c + nb, static_cast<size_t>(geo_.ng)));
+      segments_.push_back({g, static_cast<int>(c), ce});
+      if (split) {
+        const int first = g * geo_.ng + static_cast<int>(c), last = g * geo_.ng + ce;
+        blocks_.push_back({segments_.size() - 1, segments_.size(), first / 32,
+                           PackedWords(last)});
+      }
+    }
+  }
+  if (!split) blocks_.push_back({0, segments_.size(), 0, geo_.cout_words});
+  im2col_per_thread_ = direct_ ? 0 : mb * kw;
+  acc_per_thread_ = mb * acc_stride_;
+  im2col_.assign(im2col_per_thread_ * threads_, 0u);
+  ptrs_.assign(mb * threads_, nullptr);
+  acc_.assign(acc_per_thread_ * threads_, 0);
+}
+
+void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t* in,
+                                 uint32_t* buf, const uint32_t** ptrs) const {
+  const size_t OH = geo_.output_height, OW = geo_.output_width;
+  const size_t H = p_.input_height, W = p_.input_width;
+  const size_t cinw = geo_.cin_words, cgw = geo_.cgw;
+  const int KH = p_.filter_height, KW = p_.filter_width;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t r = r0 + i;
+    const size_t n = r / (OH * OW), pix = r % (OH * OW);
+    const long oh = static_cast<long>(pix / OW), ow = static_cast<long>(pix % OW);
+    if (direct_) {
+      ptrs[i] = in + ((n * H + oh * p_.stride_height) * W + ow * p_.stride_width) * cinw +
+                g * cgw;
+      continue;
+    }
+    uint32_t* dst = buf + i * geo_.k_words;
+    ptrs[i] = dst;
+    for (int kh = 0; kh < KH; ++kh) {
+      const long ih = oh * p_.stride_height - geo_.pad_top + static_cast<long>(kh) * p_.dilation_height;
+      for (int kw = 0; kw < KW; ++kw, dst += cgw) {
+        const long iw = ow * p_.stride_width - geo_.pad_left + static_cast<long>(kw) * p_.dilation_width;
+        if (ih < 0 || ih >= static_cast<long>(H) || iw < 0 || iw >= static_cast<long>(W)) {
+          std::memset(dst, 0, cgw * sizeof(uint32_t));
+          continue;
+        }
+        const uint32_t* px = in + ((n * H + ih) * W + iw) * cinw;
+        if (aligned_) {
+          std::memcpy(dst, px + g * cgw, cgw * sizeof(uint32_t));
+        } else {
+          ExtractBits(px, geo_.cin_words, g * geo_.cg, geo_.cg, dst);
+        }
+      }
+    }
+  }
+}
+
+void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void* out) {
+  const size_t rb = task / blocks_.size();
+  const Block& blk = blocks_[task % blocks_.size()];
+  const size_t r0 = rb * mb_;
+  const size_t count = std::min(mb_, geo_.rows - r0);
+  uint32_t* buf = im2col_.data() + thread * im2col_per_thread_;
+  const uint32_t** ptrs = ptrs_.data() + thread * mb_;
+  int32_t* acc = acc_.data() + thread * acc_per_thread_;
+  const size_t MR = uk_.mr, NR = uk_.nr, kw = geo_.k_words;
+
+  if (p_.output.type == OutputType::kBitpacked) {
+    uint32_t* o = static_cast<uint32_t*>(out);
+    for (size_t i = 0; i < count; ++i) {
+      std::memset(o + (r0 + i) * geo_.cout_words + blk.word_begin, 0,
+                  (blk.word_end - blk.word_begin) * sizeof(uint32_t));
+    }
+  }
+  int built = -1;
+  for (size_t s = blk.seg_begin; s < blk.seg_end; ++s) {
+    const Segment& seg = segments_[s];
+    if (seg.group != built) {
+      BuildRows(r0, count, seg.group, in, buf, ptrs);
+      built = seg.group;
+    }
+    const uint32_t* wg = weights_.data() + seg.group * ng_pad_ * kw;
+    for (int c0 = seg.c_begin; c0 < seg.c_end; c0 += static_cast<int>(NR)) {
+      const size_t nr = std::min(NR, static_cast<size_t>(seg.c_end - c0));
+      const uint32_t* panel = wg + static_cast<size_t>(c0) * kw;
+      int32_t* acc_c = acc + (c0 - seg.c_begin);
+      for (size_t m0 = 0; m0 < count; m0 += MR) {
+        uk_.fn(std::min(MR, count - m0), nr, kw, ptrs + m0, panel, acc_c + m0 * acc_stride_,
+               acc_stride_);
+      }
+    }
+    Emit(r0, count, seg, acc, out);
+  }
+}
+
+void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, const int32_t* acc,
+                            void* out) const {
+  const size_t OH = geo_.output_height, OW = geo_.output_width;
+  const int Cout = p_.channels_out;
+  const int cbase = seg.group * geo_.ng;
+  const int c0 = cbase + seg.c_begin, c1 = cbase + seg.c_end, nc = c1 - c0;
+  const int32_t K = geo_.k;
+  const OutputParams& o = p_.output;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t r = r0 + i;
+    const int32_t* a = acc + i * acc_stride_;
+    const int32_t* corr = nullptr;
+    if (correct_) {
+      const size_t pix = r % (OH * OW);
+      const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
+      corr = correction_.data() + pattern * Cout + c0;
+    }
+    switch (o.type) {
+      case OutputType::kInt32Dot: {
+        int32_t* y = static_cast<int32_t*>(out) + r * Cout + c0;
+        for (int j = 0; j < nc; ++j) y[j] = K - 2 * a[j] - (corr ? corr[j] : 0);
+        break;
+      }
+      case OutputType::kFloat32: {
+        float* y = static_cast<float*>(out) + r * Cout + c0;
+        const float* m = multiplier_.data() + c0;
+        const float* b = bias_.data() + c0;
+        for (int j = 0; j < nc; ++j) {
+          y[j] = FloatOutput(K - 2 * a[j] - (corr ? corr[j] : 0), m[j], b[j], o);
+        }
+        break;
+      }
+      case OutputType::kInt8: {
+        int8_t* y = static_cast<int8_t*>(out) + r * Cout + c0;
+        const float* m = multiplier_.data() + c0;
+        const float* b = bias_.data() + c0;
+        for (int j = 0; j < nc; ++j) {
+          y[j] = Int8FromFloat(FloatOutput(K - 2 * a[j] - (corr ? corr[j] : 0), m[j], b[j], o), o);
+        }
+        break;
+      }
+      case OutputType::kBitpacked: {
+        uint32_t* y = static_cast<uint32_t*>(out) + r * geo_.cout_words;
+        const BitThreshold* t = thresholds_.data() + c0;
+        for (int j = 0; j < nc; ++j) {
+          const int32_t dot = K - 2 * a[j] - (corr ? corr[j] : 0);
+          y[(c0 + j) >> 5] |= ThresholdBit(dot, t[j]) << ((c0 + j) & 31);
+        }
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Status CreateBConv2DOptimized(const BConv2DParams& p, const ConvGeometry& geo,
+                              const IsaConfig* isa, const uint32_t* filters,
+                              const float* multiplier, const float* bias,
+                              std::unique_ptr<BConv2D>* op) {
+  std::unique_ptr<BConv2DOptimized> o(new BConv2DOptimized());
+  Status s = o->Init(p, geo, isa, filters, multiplier, bias);
+  if (!s.ok()) return s;
+  *op = std::move(o);
+  return Status::Ok();
+}
+
+}  // namespace internal
+}  // namespace kbnn

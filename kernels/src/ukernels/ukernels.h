@@ -1,0 +1,20 @@
+#pragma once
+// Prototypes of every binary GEMM microkernel (signature: kbnn::BgemmUkernelFn).
+#include <cstddef>
+#include <cstdint>
+
+#include "kbnn/ukernel.h"
+
+#define KBNN_DECLARE_BGEMM_UKERNEL(name)                                              \
+  void name(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,           \
+            const uint32_t* b, int32_t* c, size_t c_stride)
+
+namespace kbnn {
+
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__scalar);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__popcnt);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__avx2);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
+
+}  // namespace kbnn

@@ -1,0 +1,101 @@
+// Every microkernel available on this CPU against naive loops (XNNPACK-style tester).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "test_util.h"
+
+namespace kbnn {
+namespace {
+
+void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, std::mt19937& rng,
+                  size_t offset) {
+  // Each A row lives in its own buffer at an odd word offset (no alignment).
+  std::vector<std::vector<uint32_t>> rows(mr);
+  std::vector<const uint32_t*> a(mr);
+  for (size_t m = 0; m < mr; ++m) {
+    rows[m].resize(k_words + offset);
+    for (auto& v : rows[m]) v = static_cast<uint32_t>(rng());
+    a[m] = rows[m].data() + offset;
+  }
+  std::vector<uint32_t> b_buf(uk.nr * k_words + offset, 0u);
+  uint32_t* b = b_buf.data() + offset;
+  for (size_t i = 0; i < nr * k_words; ++i) b[i] = static_cast<uint32_t>(rng());
+  const size_t c_stride = nr + 3;
+  std::vector<int32_t> c(mr * c_stride, -7);
+  uk.fn(mr, nr, k_words, a.data(), b, c.data(), c_stride);
+  for (size_t m = 0; m < mr; ++m) {
+    for (size_t n = 0; n < c_stride; ++n) {
+      if (n >= nr) {
+        ASSERT_EQ(c[m * c_stride + n], -7) << uk.name << " wrote past nr";
+        continue;
+      }
+      int32_t expect = 0;
+      for (size_t k = 0; k < k_words; ++k) expect += __builtin_popcount(a[m][k] ^ b[n * k_words + k]);
+      ASSERT_EQ(c[m * c_stride + n], expect)
+          << uk.name << " mr=" << mr << " nr=" << nr << " k_words=" << k_words << " m=" << m
+          << " n=" << n;
+    }
+  }
+}
+
+TEST(BgemmUkernel, AllAvailableAgainstNaive) {
+  const std::vector<BgemmUkernel> kernels = AvailableBgemmUkernels();
+  ASSERT_FALSE(kernels.empty());
+  std::mt19937 rng(1234);
+  for (const BgemmUkernel& uk : kernels) {
+    SCOPED_TRACE(uk.name);
+    std::vector<size_t> ks;
+    for (size_t k = 1; k <= 70; ++k) ks.push_back(k);
+    for (size_t k : {72, 144, 247, 248, 249, 250, 255, 256, 257, 300, 500, 520, 1000}) ks.push_back(k);
+    for (size_t k : ks) {
+      for (size_t mr = 1; mr <= static_cast<size_t>(uk.mr); ++mr) {
+        for (size_t nr = 1; nr <= static_cast<size_t>(uk.nr); ++nr) {
+          CheckUkernel(uk, mr, nr, k, rng, (k + mr + nr) % 3);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(BgemmUkernel, AllOnesSaturation) {
+  // Worst case for byte accumulators: every bit differs.
+  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+    for (size_t k : {31 * 8, 31 * 8 + 1, 62 * 8 + 5, 4096}) {
+      std::vector<uint32_t> row(k, 0xffffffffu);
+      std::vector<const uint32_t*> a(uk.mr, row.data());
+      std::vector<uint32_t> b(uk.nr * k, 0u);
+      std::vector<int32_t> c(uk.mr * uk.nr, 0);
+      uk.fn(uk.mr, uk.nr, k, a.data(), b.data(), c.data(), uk.nr);
+      for (int32_t v : c) ASSERT_EQ(v, static_cast<int32_t>(32 * k)) << uk.name << " k=" << k;
+    }
+  }
+}
+
+TEST(Dispatch, TableAndForcing) {
+  const std::vector<std::string> isas = AvailableIsas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.back(), "scalar");
+  for (const std::string& isa : isas) {
+    ASSERT_TRUE(SetForcedIsa(isa.c_str()).ok());
+    EXPECT_EQ(std::string(SelectedIsa()), isa);
+  }
+  ASSERT_TRUE(SetForcedIsa("reference").ok());
+  EXPECT_EQ(std::string(SelectedIsa()), "reference");
+  Status s = SetForcedIsa("sse9000");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("unknown"), std::string::npos) << s.message();
+#if !defined(__aarch64__) && !defined(__arm__)
+  s = SetForcedIsa("neon");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not available"), std::string::npos) << s.message();
+#endif
+  ASSERT_TRUE(SetForcedIsa("auto").ok());
+  if (std::getenv("KBNN_KERNEL") == nullptr) {
+    EXPECT_EQ(std::string(SelectedIsa()), isas.front());
+  }
+}
+
+}  // namespace
+}  // namespace kbnn
