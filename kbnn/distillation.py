@@ -406,8 +406,9 @@ def real_to_binary_recipe(
        ``build_fn(input_quantizer, None)``, is initialised from stage 1 (weights copied by
        layer name) and distilled from it (task + KD + attention matching).
     3. The binary network ``build_fn(input_quantizer, kernel_quantizer)`` is initialised from
-       stage 2 and distilled from the stage-2 network (the paper's teacher for the last
-       step; ``stage3_teacher="stage1"`` uses the real-valued network instead).
+       stage 2 and distilled from the stage-2 network (our reading of the paper's
+       progressive teacher-student sequence, where each step learns from the previous one;
+       ``stage3_teacher="stage1"`` uses the real-valued network instead).
 
     The paper's ImageNet values are ``alpha_attention = 30`` (β in the paper) with the
     attention maps taken at the end of every ResNet block; pass those layer names (the
