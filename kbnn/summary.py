@@ -44,7 +44,8 @@ A MAC is *binary* when both operands are 1-bit: the layer's input precision and 
 precision of that part are 1. For SeparableConv the depthwise part uses
 (``input_precision``, ``depthwise_precision``); the pointwise part reads the depthwise output,
 a multi-bit sum, so its MACs are never binary. Layers that do no multiply-accumulate
-(normalization, pooling, reshaping, activations, merging, dropout, quantizers) report 0 MACs;
+(normalization incl. ``ShiftBatchNormalization``, pooling, reshaping, activations, merging,
+dropout, quantizers) report 0 MACs;
 element-wise work is not counted. Any other layer that is not a Dense/Conv kind (by
 ``isinstance``) reports ``macs=None`` ("n/a" in the table) and adds 0 to the totals.
 
@@ -64,6 +65,7 @@ from typing import Any, Callable
 
 import keras
 
+from kbnn.layers import ShiftBatchNormalization
 from kbnn.quantizers import Quantizer
 from kbnn.variables import precision_of_variable
 
@@ -87,7 +89,7 @@ _NO_MAC_LAYERS = tuple(
         "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     )
     if hasattr(keras.layers, name)
-) + (Quantizer,)
+) + (Quantizer, ShiftBatchNormalization)
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _CONV_TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)

@@ -6,52 +6,33 @@ import math
 import keras
 import pytest
 
+from kbnn.layers import (
+    QuantConv1D,
+    QuantConv2D,
+    QuantConv2DTranspose,
+    QuantConv3D,
+    QuantDense,
+    QuantDepthwiseConv2D,
+    QuantSeparableConv2D,
+    ShiftBatchNormalization,
+)
 from kbnn.summary import LayerSummary, ModelSummary, packed_weight_bytes, summary
-from kbnn.variables import precision_of_variable, tag_precision
+from kbnn.variables import tag_precision
 
 L = keras.layers
 
 
-# ---------------------------------------------------------------- stand-ins for kbnn.layers
-# kbnn.layers is being written; until it lands these expose the same public surface
-# (input_precision, kernel_precision, depthwise/pointwise_precision, weight_precisions()
-# and the precision tag on latent kernels) on plain Keras layers.
+def _q(bits):
+    """Quantizer for ``bits`` (1: ste_sign, 2: ste_tern, None: full precision)."""
+    return {None: None, 1: "ste_sign", 2: "ste_tern"}[bits]
 
 
-class _Quant:
-    def __init__(self, *args, input_bits=None, kernel_bits=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._input_bits, self._kernel_bits = input_bits, kernel_bits
-
-    @property
-    def input_precision(self):
-        return self._input_bits
-
-    @property
-    def kernel_precision(self):
-        return self._kernel_bits
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        for v in self.weights:
-            if v.path.endswith("kernel"):
-                tag_precision(v, self._kernel_bits)
-
-    def weight_precisions(self):
-        return {v.path: precision_of_variable(v) for v in self.weights}
+def QDense(units, input_bits=None, kernel_bits=None, **kw):
+    return QuantDense(units, input_quantizer=_q(input_bits), kernel_quantizer=_q(kernel_bits), **kw)
 
 
-class QDense(_Quant, L.Dense):
-    pass
-
-
-class QConv2D(_Quant, L.Conv2D):
-    pass
-
-
-class QSeparableConv2D(_Quant, L.SeparableConv2D):
-    depthwise_precision = property(lambda self: self._kernel_bits)
-    pointwise_precision = property(lambda self: self._kernel_bits)
+def QConv2D(filters, k, input_bits=None, kernel_bits=None, **kw):
+    return QuantConv2D(filters, k, input_quantizer=_q(input_bits), kernel_quantizer=_q(kernel_bits), **kw)
 
 
 def _rows(s: ModelSummary) -> dict[str, LayerSummary]:
@@ -143,7 +124,7 @@ def test_text_output_has_key_numbers(hand_model):
     assert len(printed) == 1 and printed[0] == s.to_text() == str(s)
     text = printed[0]
     for needle in [
-        "c2 (QConv2D)", "(None, 6, 6, 32)", "1-bit", "float32",
+        "c2 (QuantConv2D)", "(None, 6, 6, 32)", "1-bit", "float32",
         "1b:4,608", "32b:64", "165,888", "15,552",
         "Total params: 8,120 (1-bit: 7,920, 32-bit: 200)",
         "Model size: 2,888 bytes", "Float-32 equivalent: 32,480 bytes",
@@ -231,10 +212,52 @@ def test_macs_match_hand_formulas(make, input_shape, expected):
     assert row.binary_macs == 0
 
 
+_B = {"input_quantizer": "ste_sign"}
+
+
+@pytest.mark.parametrize(
+    "make, input_shape, macs, params, kernel_bytes, bias_bytes",
+    [
+        # QuantConv1D dilated: out 16; 16 * 8 * 3 * 4. Kernel (3, 4, 8): 24 rows of 1 word.
+        (lambda: QuantConv1D(8, 3, dilation_rate=2, kernel_quantizer="ste_sign", name="k", **_B),
+         (20, 4), 16 * 8 * 3 * 4, 96, 24 * 4, 8 * 4),
+        # QuantConv3D: out (3, 4, 4); 48 * 6 * 18 * 3. Kernel (2, 3, 3, 3, 6): 108 rows of 1 word.
+        (lambda: QuantConv3D(6, (2, 3, 3), strides=2, padding="same", kernel_quantizer="ste_sign", name="k", **_B),
+         (5, 8, 8, 3), 48 * 6 * 18 * 3, 324, 108 * 4, 6 * 4),
+        # QuantDepthwiseConv2D: out 4x4x8; 16 * 9 * 4 * 2. Kernel (3, 3, 4, 2) packed along Cin=4: 18 rows.
+        (lambda: QuantDepthwiseConv2D(3, strides=2, depth_multiplier=2, depthwise_quantizer="ste_sign", name="k", **_B),
+         (9, 9, 4), 16 * 9 * 4 * 2, 72, 18 * 4, 8 * 4),
+        # QuantConv2DTranspose: input 4x4; 16 * 9 * 6 * 5. Kernel (3, 3, 5, 6) packed along Cin=6: 45 rows.
+        (lambda: QuantConv2DTranspose(5, 3, strides=2, kernel_quantizer="ste_sign", name="k", **_B),
+         (4, 4, 6), 16 * 9 * 6 * 5, 270, 45 * 4, 5 * 4),
+    ],
+)
+def test_binary_quant_layers(make, input_shape, macs, params, kernel_bytes, bias_bytes):
+    row = _single(make(), input_shape)
+    assert (row.macs, row.binary_macs) == (macs, macs)
+    assert row.params[1] == params
+    assert row.memory_bytes == kernel_bytes + bias_bytes
+    assert (row.input_precision, row.weight_precisions) == (1, [1])
+
+
+def test_binary_kernel_float_input_has_no_binary_macs():
+    row = _single(QuantConv1D(8, 3, kernel_quantizer="ste_sign", name="k"), (10, 4))
+    assert (row.macs, row.binary_macs) == (8 * 8 * 3 * 4, 0)
+
+
+def test_shift_batch_norm_is_zero_macs():
+    row = _single(ShiftBatchNormalization(name="k"), (4, 4, 6))
+    assert row.macs == 0 and row.note == ""
+    assert row.params == {32: row.total_params} and row.total_params > 0
+
+
 def test_separable_binary_macs_only_in_depthwise_part():
     # input 1-bit, both kernels 1-bit: the depthwise part is binary (6*6 * 9 * 4 = 1296);
     # the pointwise part reads the multi-bit depthwise sums: 6*6 * 4 * 8 = 1152 not binary.
-    row = _single(QSeparableConv2D(8, 3, input_bits=1, kernel_bits=1, name="k"), (8, 8, 4))
+    layer = QuantSeparableConv2D(
+        8, 3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign", pointwise_quantizer="ste_sign", name="k"
+    )
+    row = _single(layer, (8, 8, 4))
     assert (row.macs, row.binary_macs, row.other_macs) == (1296 + 1152, 1296, 1152)
     # depthwise kernel 3*3*4*1 = 36 binary: 9 rows of 1 word; pointwise 4*8 = 32: 8 rows of 1 word.
     assert row.params == {1: 36 + 32, 32: 8}
