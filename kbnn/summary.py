@@ -26,8 +26,12 @@ Memory rule (how the converter packs quantized weights; one rule, used everywher
   ``(*k, in/groups, out)``, DepthwiseConv ``(*k, in, multiplier)``, SeparableConv's depthwise
   and pointwise kernels) except the transposed convolutions ``(*k, out, in)``: axis -1.
   Rank-1 quantized weights are packed as one row. For a Conv2D kernel this is
-  ``Cout * kh * kw`` rows of ``ceil(Cin / 32)`` words: the bitpacked NHWC activation layout
-  the binary GEMM reads (one row of ``k_words`` per output channel).
+  ``Cout * kh * kw`` rows of ``ceil(Cin / groups / 32)`` words and for Dense ``out`` rows of
+  ``ceil(in / 32)`` words: exactly the kernels' filter layouts (``PackFilters`` /
+  ``PackedFilterWords`` in ``kernels/include/kbnn/bitpack.h``, ``bfully_connected.h``).
+* Sizes are those of the Keras model's own weights (BatchNormalization parameters and
+  moving statistics included, as float); the converter's folding of BN into a per-channel
+  multiplier/bias is not modeled here.
 * Full-precision weights take ``size * dtype bytes`` (float32: 4 bytes).
 
 MAC rule: ``MACs = positions * kernel.size`` where ``kernel.size`` already carries the
