@@ -77,13 +77,59 @@ double Measure(kbnn::BConv2D* op, const std::vector<uint32_t>& in, std::vector<f
 
 }  // namespace
 
+// Microkernel throughput on L1-resident data: G binary-MAC/s for a 64-row x 64-col block.
+void BenchUkernels(double min_time) {
+  std::printf("microkernels (64 rows x 64 weight rows, L1/L2 resident), G binary-MAC/s:\n");
+  std::printf("%-28s", "kernel \\ k_words");
+  const size_t ks[] = {2, 8, 16, 18, 32, 36, 40, 72, 144};
+  for (size_t k : ks) std::printf(" %7zu", k);
+  std::printf("\n");
+  std::mt19937 rng(1);
+  for (const kbnn::BgemmUkernel& uk : kbnn::AvailableBgemmUkernels()) {
+    std::printf("%-28s", uk.name);
+    for (size_t k : ks) {
+      const size_t M = 64, N = 64;
+      std::vector<uint32_t> a(M * k), b(N * k);
+      for (auto& v : a) v = rng();
+      for (auto& v : b) v = rng();
+      std::vector<const uint32_t*> rows(M);
+      for (size_t m = 0; m < M; ++m) rows[m] = a.data() + m * k;
+      std::vector<int32_t> c(M * N);
+      auto run = [&] {
+        for (size_t n = 0; n < N; n += uk.nr)
+          for (size_t m = 0; m < M; m += uk.mr)
+            uk.fn(std::min<size_t>(uk.mr, M - m), std::min<size_t>(uk.nr, N - n), k, rows.data() + m,
+                  b.data() + n * k, c.data() + m * N + n, N);
+      };
+      run();
+      std::vector<double> rates;
+      for (int r = 0; r < 5; ++r) {
+        int iters = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        double el = 0;
+        do {
+          run();
+          ++iters;
+          el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } while (el < min_time);
+        rates.push_back(static_cast<double>(M) * N * k * 32 * iters / el / 1e9);
+      }
+      std::printf(" %7.1f", Median(rates));
+    }
+    std::printf("\n");
+  }
+  std::printf("\n");
+}
+
 int main(int argc, char** argv) {
   int threads = 2, reps = 7;
+  bool ukernels = false;
   double min_time = 0.25;
   kbnn::KernelChoice choice = kbnn::KernelChoice::kAuto;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a.rfind("--threads=", 0) == 0) threads = std::atoi(a.c_str() + 10);
+    if (a == "--ukernels") ukernels = true;
+    else if (a.rfind("--threads=", 0) == 0) threads = std::atoi(a.c_str() + 10);
     else if (a.rfind("--reps=", 0) == 0) reps = std::atoi(a.c_str() + 7);
     else if (a.rfind("--min_time=", 0) == 0) min_time = std::atof(a.c_str() + 11);
     else if (a.rfind("--kernel=", 0) == 0) {
@@ -95,7 +141,7 @@ int main(int argc, char** argv) {
                                 : kbnn::KernelChoice::kAuto;
     } else {
       std::fprintf(stderr,
-                   "usage: kbnn_bench [--threads=N] [--reps=R] [--min_time=S] [--kernel=ISA]\n");
+                   "usage: kbnn_bench [--ukernels] [--threads=N] [--reps=R] [--min_time=S] [--kernel=ISA]\n");
       return 2;
     }
   }
@@ -116,6 +162,7 @@ int main(int argc, char** argv) {
   }
 #endif
   std::printf("  ceiling = best of the above       %8.1f G binary-MAC/s per core\n\n", ceiling);
+  if (ukernels) BenchUkernels(0.05);
 
   const Layer layers[] = {
       {"3x3 56x56x64", 56, 56, 64, 64, 3},     {"3x3 28x28x128", 28, 28, 128, 128, 3},

@@ -66,7 +66,7 @@ class BConv2DOptimized final : public BConv2D {
   void BuildRows(size_t r0, size_t count, int g, const uint32_t* in, uint32_t* buf,
                  const uint32_t** ptrs) const;
   void RunTask(size_t task, int thread, const uint32_t* in, void* out);
-  void Emit(size_t r0, size_t count, const Segment& seg, const int32_t* acc, void* out) const;
+  void Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc, void* out) const;
   void SetupCorrection();
   void SetupTiling();
 
@@ -80,6 +80,7 @@ class BConv2DOptimized final : public BConv2D {
   std::vector<BitThreshold> thresholds_;
   bool aligned_ = false;  // a group's channels start on a word boundary
   bool direct_ = false;   // 1x1 and aligned: A rows point into the input
+  bool contiguous_taps_ = false;  // groups == 1 and dilation_width == 1
   // SAME zero-padding correction: dot -= correction_[pattern(oh, ow) * Cout + c].
   bool correct_ = false;
   std::vector<int32_t> row_class_, col_class_;
@@ -110,6 +111,7 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   const size_t kw = geo.k_words;
   aligned_ = p.groups == 1 || geo.cg % 32 == 0;
   direct_ = aligned_ && p.filter_height == 1 && p.filter_width == 1;
+  contiguous_taps_ = p.groups == 1 && p.dilation_width == 1;
 
   // Weights: per group, rows padded to a multiple of NR; tap padding bits masked to 0.
   ng_pad_ = RoundUp(geo.ng, NR);
@@ -229,8 +231,11 @@ void BConv2DOptimized::SetupTiling() {
       }
     }
   }
-  mb_ = mb;
+  // Balance the row blocks (e.g. 49 rows -> 2 x 25, not 28 + 21).
   row_blocks_ = (geo_.rows + mb - 1) / mb;
+  mb = RoundUp((geo_.rows + row_blocks_ - 1) / row_blocks_, MR);
+  row_blocks_ = (geo_.rows + mb - 1) / mb;
+  mb_ = mb;
   acc_stride_ = RoundUp(std::min(nb, RoundUp(geo_.ng, NR)), NR);
   segments_.clear();
   blocks_.clear();
@@ -270,6 +275,25 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
     }
     uint32_t* dst = buf + i * geo_.k_words;
     ptrs[i] = dst;
+    if (contiguous_taps_) {
+      // groups == 1, dilation_width == 1: the in-bounds taps of a filter row are one run of
+      // consecutive input pixels.
+      const long iw0 = ow * p_.stride_width - geo_.pad_left;
+      const long kw0 = std::max<long>(0, -iw0);
+      const long kw1 = std::min<long>(KW, static_cast<long>(W) - iw0);
+      for (int kh = 0; kh < KH; ++kh, dst += KW * cgw) {
+        const long ih = oh * p_.stride_height - geo_.pad_top + static_cast<long>(kh) * p_.dilation_height;
+        if (ih < 0 || ih >= static_cast<long>(H) || kw1 <= kw0) {
+          std::memset(dst, 0, KW * cgw * sizeof(uint32_t));
+          continue;
+        }
+        if (kw0 > 0) std::memset(dst, 0, kw0 * cgw * sizeof(uint32_t));
+        std::memcpy(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
+                    (kw1 - kw0) * cgw * sizeof(uint32_t));
+        if (kw1 < KW) std::memset(dst + kw1 * cgw, 0, (KW - kw1) * cgw * sizeof(uint32_t));
+      }
+      continue;
+    }
     for (int kh = 0; kh < KH; ++kh) {
       const long ih = oh * p_.stride_height - geo_.pad_top + static_cast<long>(kh) * p_.dilation_height;
       for (int kw = 0; kw < KW; ++kw, dst += cgw) {
@@ -327,53 +351,52 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
   }
 }
 
-void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, const int32_t* acc,
+void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc,
                             void* out) const {
   const size_t OH = geo_.output_height, OW = geo_.output_width;
   const int Cout = p_.channels_out;
-  const int cbase = seg.group * geo_.ng;
-  const int c0 = cbase + seg.c_begin, c1 = cbase + seg.c_end, nc = c1 - c0;
+  const int c0 = seg.group * geo_.ng + seg.c_begin;
+  const int nc = seg.c_end - seg.c_begin;
   const int32_t K = geo_.k;
   const OutputParams& o = p_.output;
+  const float* m = multiplier_.data() + c0;
+  const float* b = bias_.data() + c0;
   for (size_t i = 0; i < count; ++i) {
     const size_t r = r0 + i;
-    const int32_t* a = acc + i * acc_stride_;
-    const int32_t* corr = nullptr;
+    int32_t* d = acc + i * acc_stride_;  // popcounts -> dot products, in place
     if (correct_) {
       const size_t pix = r % (OH * OW);
       const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
-      corr = correction_.data() + pattern * Cout + c0;
+      const int32_t* corr = correction_.data() + pattern * Cout + c0;
+      for (int j = 0; j < nc; ++j) d[j] = K - 2 * d[j] - corr[j];
+    } else {
+      for (int j = 0; j < nc; ++j) d[j] = K - 2 * d[j];
     }
     switch (o.type) {
-      case OutputType::kInt32Dot: {
-        int32_t* y = static_cast<int32_t*>(out) + r * Cout + c0;
-        for (int j = 0; j < nc; ++j) y[j] = K - 2 * a[j] - (corr ? corr[j] : 0);
+      case OutputType::kInt32Dot:
+        std::memcpy(static_cast<int32_t*>(out) + r * Cout + c0, d, nc * sizeof(int32_t));
         break;
-      }
       case OutputType::kFloat32: {
         float* y = static_cast<float*>(out) + r * Cout + c0;
-        const float* m = multiplier_.data() + c0;
-        const float* b = bias_.data() + c0;
         for (int j = 0; j < nc; ++j) {
-          y[j] = FloatOutput(K - 2 * a[j] - (corr ? corr[j] : 0), m[j], b[j], o);
+          float v = m[j] * static_cast<float>(d[j]);
+          y[j] = v + b[j];
+        }
+        if (o.activation != Activation::kNone) {
+          for (int j = 0; j < nc; ++j) y[j] = Activate(y[j], o);
         }
         break;
       }
       case OutputType::kInt8: {
         int8_t* y = static_cast<int8_t*>(out) + r * Cout + c0;
-        const float* m = multiplier_.data() + c0;
-        const float* b = bias_.data() + c0;
-        for (int j = 0; j < nc; ++j) {
-          y[j] = Int8FromFloat(FloatOutput(K - 2 * a[j] - (corr ? corr[j] : 0), m[j], b[j], o), o);
-        }
+        for (int j = 0; j < nc; ++j) y[j] = Int8FromFloat(FloatOutput(d[j], m[j], b[j], o), o);
         break;
       }
       case OutputType::kBitpacked: {
         uint32_t* y = static_cast<uint32_t*>(out) + r * geo_.cout_words;
         const BitThreshold* t = thresholds_.data() + c0;
         for (int j = 0; j < nc; ++j) {
-          const int32_t dot = K - 2 * a[j] - (corr ? corr[j] : 0);
-          y[(c0 + j) >> 5] |= ThresholdBit(dot, t[j]) << ((c0 + j) & 31);
+          y[(c0 + j) >> 5] |= ThresholdBit(d[j], t[j]) << ((c0 + j) & 31);
         }
         break;
       }
