@@ -81,7 +81,7 @@ double Measure(kbnn::BConv2D* op, const std::vector<uint32_t>& in, std::vector<f
 void BenchUkernels(double min_time) {
   std::printf("microkernels (64 rows x 64 weight rows, L1/L2 resident), G binary-MAC/s:\n");
   std::printf("%-28s", "kernel \\ k_words");
-  const size_t ks[] = {2, 8, 16, 18, 32, 36, 40, 72, 144};
+  const size_t ks[] = {1, 2, 4, 8, 18, 36, 72, 144};
   for (size_t k : ks) std::printf(" %7zu", k);
   std::printf("\n");
   std::mt19937 rng(1);

@@ -47,9 +47,11 @@ const IsaConfig kIsaTable[] = {
      {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"}, 0},
 #endif
 #if defined(KBNN_HAVE_X86_AVX2)
+    // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1
+    // layer), where scalar POPCNT is faster (measured with kbnn_bench --ukernels).
     {"avx2", HasAvx2,
-     {"b32_bgemm_2x4__avx2", kbnn_b32_bgemm_2x4__avx2, 2, 4, "avx2"},
-     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 4},
+     {"b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2"},
+     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 1},
 #endif
     {"scalar", AlwaysAvailable,
      {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"},

@@ -60,7 +60,7 @@ class BConv2D {
   size_t input_words() const { return input_words_; }
   size_t output_elements() const { return output_elements_; }  // words when bitpacked
   size_t output_bytes() const { return output_bytes_; }
-  // "reference" or the microkernel name, e.g. "b32_bgemm_2x4__avx2".
+  // "reference" or the microkernel name, e.g. "b32_bgemm_4x8__avx2".
   virtual const char* kernel_name() const = 0;
   // "reference", "scalar", "avx2", "neon", ...
   virtual const char* isa() const = 0;

@@ -1,0 +1,125 @@
+// x86-64 AVX2 binary GEMM, 4x8 tile, "pair streaming" (built with -mavx2 -mpopcnt).
+//
+// For each A row and each quad of 4 B rows, streams over k with 4 independent byte counters
+// (XOR + PSHUFB nibble-LUT popcount, flushed with VPSADBW every <= 31 steps) and reduces the
+// quad to 4 int32 with a handful of shuffles. Only ~10 ymm registers are live, so nothing spills,
+// and the large tile amortizes the call and reduction overhead for short k (1x1 layers, 3x3x64).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "ukernels.h"
+
+namespace kbnn {
+namespace {
+
+inline __m256i PopcountBytes(__m256i x, __m256i lut, __m256i low_mask) {
+  const __m256i lo = _mm256_and_si256(x, low_mask);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low_mask);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+}
+
+// Sums the four 64-bit lanes of t0..t3 into 4 int32 (t* hold values < 2^32).
+inline __m128i Reduce4(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
+  const __m256i x01 = _mm256_or_si256(t0, _mm256_slli_epi64(t1, 32));
+  const __m256i x23 = _mm256_or_si256(t2, _mm256_slli_epi64(t3, 32));
+  const __m256i z = _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23),
+                                     _mm256_unpackhi_epi64(x01, x23));
+  return _mm_add_epi32(_mm256_castsi256_si128(z), _mm256_extracti128_si256(z, 1));
+}
+
+// popcount(a ^ b_j) for j < 4 over k_words words.
+inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
+                    const uint32_t* b2, const uint32_t* b3, size_t k_words) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low_mask = _mm256_set1_epi8(0x0f);
+  const __m256i zero = _mm256_setzero_si256();
+  if (k_words == 8) {  // one full vector: straight-line (1x1 layers with 256 channels)
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    auto pc = [&](const uint32_t* p) {
+      return _mm256_sad_epu8(
+          PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
+                        lut, low_mask),
+          zero);
+    };
+    return Reduce4(pc(b0), pc(b1), pc(b2), pc(b3));
+  }
+  __m256i t0 = zero, t1 = zero, t2 = zero, t3 = zero;
+  size_t k = 0;
+  size_t vectors = k_words / 8;
+  const size_t rem = k_words % 8;
+  while (vectors != 0) {
+    size_t steps = vectors < 31 ? vectors : 31;
+    vectors -= steps;
+    __m256i c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+    for (; steps != 0; --steps, k += 8) {
+      const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
+      c0 = _mm256_add_epi8(c0, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + k))), lut, low_mask));
+      c1 = _mm256_add_epi8(c1, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + k))), lut, low_mask));
+      c2 = _mm256_add_epi8(c2, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b2 + k))), lut, low_mask));
+      c3 = _mm256_add_epi8(c3, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b3 + k))), lut, low_mask));
+    }
+    t0 = _mm256_add_epi64(t0, _mm256_sad_epu8(c0, zero));
+    t1 = _mm256_add_epi64(t1, _mm256_sad_epu8(c1, zero));
+    t2 = _mm256_add_epi64(t2, _mm256_sad_epu8(c2, zero));
+    t3 = _mm256_add_epi64(t3, _mm256_sad_epu8(c3, zero));
+  }
+  if (rem > 2) {
+    // One masked vector (masked-off lanes are not read and load as 0).
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    auto ld = [&](const uint32_t* p) {
+      return _mm256_maskload_epi32(reinterpret_cast<const int*>(p + k), mask);
+    };
+    const __m256i va = ld(a);
+    t0 = _mm256_add_epi64(t0, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b0)), lut, low_mask), zero));
+    t1 = _mm256_add_epi64(t1, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b1)), lut, low_mask), zero));
+    t2 = _mm256_add_epi64(t2, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b2)), lut, low_mask), zero));
+    t3 = _mm256_add_epi64(t3, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b3)), lut, low_mask), zero));
+  }
+  __m128i r = Reduce4(t0, t1, t2, t3);
+  if (rem != 0 && rem <= 2) {
+    // Scalar POPCNT tail (integer pipes).
+    if (rem == 2) {
+      uint64_t x;
+      std::memcpy(&x, a + k, 8);
+      auto pc = [&](const uint32_t* p) {
+        uint64_t y;
+        std::memcpy(&y, p + k, 8);
+        return static_cast<int>(_mm_popcnt_u64(x ^ y));
+      };
+      r = _mm_add_epi32(r, _mm_setr_epi32(pc(b0), pc(b1), pc(b2), pc(b3)));
+    } else {
+      const uint32_t x = a[k];
+      r = _mm_add_epi32(r, _mm_setr_epi32(_mm_popcnt_u32(x ^ b0[k]), _mm_popcnt_u32(x ^ b1[k]),
+                                          _mm_popcnt_u32(x ^ b2[k]), _mm_popcnt_u32(x ^ b3[k])));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+void kbnn_b32_bgemm_4x8__avx2(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
+                              const uint32_t* b, int32_t* c, size_t c_stride) {
+  // B rows nr..7 of the panel are zero-filled by contract, so whole quads can be computed.
+  const size_t quads = (nr + 3) / 4;
+  for (size_t m = 0; m < mr; ++m) {
+    int32_t* cm = c + m * c_stride;
+    for (size_t q = 0; q < quads; ++q) {
+      const uint32_t* bq = b + 4 * q * k_words;
+      const __m128i r = Quad(a[m], bq, bq + k_words, bq + 2 * k_words, bq + 3 * k_words, k_words);
+      const size_t n = nr - 4 * q;
+      if (n >= 4) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cm + 4 * q), r);
+      } else {
+        alignas(16) int32_t tmp[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp), r);
+        for (size_t j = 0; j < n; ++j) cm[4 * q + j] = tmp[j];
+      }
+    }
+  }
+}
+
+}  // namespace kbnn
