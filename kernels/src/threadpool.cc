@@ -18,16 +18,22 @@ inline void CpuRelax() {
 #endif
 }
 
-// Spins (bounded, ~kSpinMicros) until pred() holds; returns whether it did. Avoids the
-// condition-variable wake-up latency (tens of microseconds) for back-to-back jobs.
-constexpr int kSpinMicros = 200;
+// Waits (bounded, ~kSpinMicros) until pred() holds; returns whether it did. Avoids the
+// condition-variable wake-up latency (tens of microseconds) for back-to-back jobs. After a short
+// busy spin it yields the CPU, so an oversubscribed machine still runs the threads that have
+// work (a pure spin there made 2 threads slower than 1).
+constexpr int kSpinMicros = 100;
 template <class Pred>
 bool SpinFor(Pred pred) {
+  for (int i = 0; i < 256; ++i) {
+    if (pred()) return true;
+    CpuRelax();
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
   for (;;) {
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < 8; ++i) {
       if (pred()) return true;
-      CpuRelax();
+      std::this_thread::yield();
     }
     if (std::chrono::steady_clock::now() > deadline) return pred();
   }
