@@ -192,6 +192,31 @@ TEST(BConv2D, BitpackedReluIsNeverNegative) {
   }
 }
 
+TEST(BConv2D, PoolSizeDiffersFromNumThreads) {
+  // Scratch is sized for params.num_threads; a bigger pool must use at most that many threads,
+  // a smaller one fewer. Results never change.
+  std::mt19937 rng(6);
+  BConv2DParams p = Conv(2, 9, 9, 64, 96, 3, 1, 1, Padding::kSame, 0, 1);
+  p.output.type = OutputType::kInt32Dot;
+  const auto w = RandomPacked(rng, 96 * 9, 64);
+  const auto x = RandomPacked(rng, 2 * 81, 64);
+  std::vector<int32_t> expect;
+  for (int op_threads : {1, 2, 4}) {
+    for (int pool_threads : {1, 2, 3, 4}) {
+      p.num_threads = op_threads;
+      std::unique_ptr<BConv2D> op;
+      ASSERT_TRUE(BConv2D::Create(p, w.data(), nullptr, nullptr, &op).ok());
+      ThreadPool pool(pool_threads);
+      std::vector<int32_t> y(op->output_elements());
+      for (int rep = 0; rep < 3; ++rep) {
+        ASSERT_TRUE(op->Run(x.data(), y.data(), &pool).ok());
+        if (expect.empty()) expect = y;
+        ASSERT_EQ(y, expect) << "op_threads=" << op_threads << " pool=" << pool_threads;
+      }
+    }
+  }
+}
+
 // ---- Validation ----
 
 Status TryCreate(const BConv2DParams& p) {
