@@ -5,10 +5,10 @@ import os as _os
 # kbnn is built on the TensorFlow backend of Keras 3 (conversion goes through TFLite).
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from kbnn import quantizers  # noqa: E402,F401
+from kbnn import quantizers, variables  # noqa: E402,F401  (quantizers first: layers use them)
+from kbnn import constraints, layers, regularizers  # noqa: E402,F401
+from kbnn import callbacks, optimizers  # noqa: E402,F401
+from kbnn import blocks, distillation, models  # noqa: E402,F401
+from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
 
 __version__ = "0.1.0"
-from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
-from kbnn import constraints, layers, regularizers, variables  # noqa: E402,F401
-from kbnn import blocks, distillation, models  # noqa: E402,F401
-from kbnn import callbacks, optimizers  # noqa: E402,F401

@@ -143,8 +143,16 @@ def _check_fraction(name: str, value):
 # --------------------------------------------------------------------------------------
 
 
-def _float_tensor(x):
+def _as_tensor(x):
+    """``x`` as a backend tensor; variables are read (custom gradients must not capture them)."""
     x = ops.convert_to_tensor(x)
+    if hasattr(x, "assign"):  # a Keras or backend variable passed through unchanged
+        x = ops.copy(x)
+    return x
+
+
+def _float_tensor(x):
+    x = _as_tensor(x)
     if not keras.backend.is_float_dtype(x.dtype):
         x = ops.cast(x, keras.config.floatx())
     return x
@@ -210,7 +218,7 @@ def sign(x):
 
     Returns a tensor of the same dtype as ``x`` holding -1 and +1 only.
     """
-    x = ops.convert_to_tensor(x)
+    x = _as_tensor(x)
     one = ops.ones_like(x)
     return ops.where(ops.greater_equal(x, 0), one, -one)
 

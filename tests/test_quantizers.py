@@ -698,3 +698,17 @@ def test_compiled_training_step_updates_pact_alpha_and_uses_annealed_state():
     assert float(model.get_layer("dsq").alpha.numpy()) == pytest.approx(0.2)
     # Inference is deterministic (the stochastic sign takes the sign outside training).
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("alias", ["ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign", "ste_tern"])
+def test_quantizers_accept_variables_and_pass_gradients(alias):
+    """A latent kernel is a variable: quantizing it directly must work and reach it with gradients."""
+    v = keras.Variable(np.array([[-0.5], [0.25], [2.0]], "float32"))
+    quant = q.get(alias)
+    with tf.GradientTape() as tape:
+        y = quant(v)
+        loss = tf.reduce_sum(y * np.array([[1.0], [2.0], [3.0]], "float32"))
+    g = tape.gradient(loss, v)
+    assert g is not None
+    assert np.all(np.isfinite(np.asarray(g)))
+    assert set(np.unique(np.sign(np.asarray(y)))) <= {-1.0, 0.0, 1.0}
