@@ -56,23 +56,26 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Median G binary-MAC/s of `op` over `reps` timed batches of >= min_time seconds each.
-double Measure(kbnn::BConv2D* op, const std::vector<uint32_t>& in, std::vector<float>* out,
-               kbnn::ThreadPool* pool, double macs, int reps, double min_time) {
-  for (int i = 0; i < 3; ++i) op->Run(in.data(), out->data(), pool);  // warm-up
-  std::vector<double> rates;
-  for (int r = 0; r < reps; ++r) {
-    int iters = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    double el = 0;
-    do {
-      op->Run(in.data(), out->data(), pool);
-      ++iters;
-      el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    } while (el < min_time);
-    rates.push_back(macs * iters / el / 1e9);
-  }
-  return Median(rates);
+// G binary-MAC/s of one timed batch of >= min_time seconds.
+double TimeOnce(kbnn::BConv2D* op, const std::vector<uint32_t>& in, std::vector<float>* out,
+                kbnn::ThreadPool* pool, double macs, double min_time) {
+  int iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double el = 0;
+  do {
+    op->Run(in.data(), out->data(), pool);
+    ++iters;
+    el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (el < min_time);
+  return macs * iters / el / 1e9;
+}
+
+// Median of `reps` samples of a ceiling loop.
+template <class F>
+double MedianCeiling(F f, int reps, uint64_t* sink) {
+  std::vector<double> v;
+  for (int r = 0; r < reps; ++r) v.push_back(f(0.1, sink));
+  return Median(v);
 }
 
 }  // namespace
@@ -148,14 +151,14 @@ int main(int argc, char** argv) {
   if (threads < 1) threads = 1;
 
   uint64_t sink = 0;
-  double ceiling = kbnn_bench::CeilingPortable(0.3, &sink);
+  double ceiling = MedianCeiling(kbnn_bench::CeilingPortable, 5, &sink);
   std::printf("popcount ceiling (XOR+popcount over L1-resident data, 1 core):\n");
   std::printf("  %-34s %8.1f G binary-MAC/s\n", "portable __builtin_popcountll", ceiling);
 #if defined(KBNN_BENCH_X86)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) {
-    const double p = kbnn_bench::CeilingPopcnt(0.3, &sink);
-    const double v = kbnn_bench::CeilingAvx2(0.3, &sink);
+    const double p = MedianCeiling(kbnn_bench::CeilingPopcnt, 5, &sink);
+    const double v = MedianCeiling(kbnn_bench::CeilingAvx2, 5, &sink);
     std::printf("  %-34s %8.1f G binary-MAC/s\n", "x86 POPCNT 64-bit", p);
     std::printf("  %-34s %8.1f G binary-MAC/s\n", "AVX2 PSHUFB nibble LUT", v);
     ceiling = std::max({ceiling, p, v});
@@ -191,20 +194,28 @@ int main(int argc, char** argv) {
     for (auto& v : input) v = rng();
     std::vector<float> mult(l.cout, 0.5f), bias(l.cout, 0.25f);
     const double macs = static_cast<double>(l.h) * l.w * l.cout * l.k * l.k * l.cin;
-    double rate[2] = {0, 0};
+    // 1-thread and N-thread ops measured in alternation (rep by rep) so that both see the same
+    // background load; medians after warm-up.
+    std::unique_ptr<kbnn::BConv2D> ops[2];
     std::string kname;
     for (int t = 0; t < 2; ++t) {
       p.num_threads = t == 0 ? 1 : threads;
-      std::unique_ptr<kbnn::BConv2D> op;
-      kbnn::Status s = kbnn::BConv2D::Create(p, filters.data(), mult.data(), bias.data(), &op);
+      kbnn::Status s = kbnn::BConv2D::Create(p, filters.data(), mult.data(), bias.data(), &ops[t]);
       if (!s.ok()) {
         std::fprintf(stderr, "create failed: %s\n", s.message().c_str());
         return 1;
       }
-      kname = op->kernel_name();
-      std::vector<float> out(op->output_elements());
-      rate[t] = Measure(op.get(), input, &out, t == 0 ? nullptr : &pool, macs, reps, min_time);
+      kname = ops[t]->kernel_name();
     }
+    std::vector<float> out(ops[0]->output_elements());
+    kbnn::ThreadPool* pools[2] = {nullptr, &pool};
+    for (int t = 0; t < 2; ++t)
+      for (int i = 0; i < 3; ++i) ops[t]->Run(input.data(), out.data(), pools[t]);  // warm-up
+    std::vector<double> samples[2];
+    for (int r = 0; r < reps; ++r)
+      for (int t = 0; t < 2; ++t)
+        samples[t].push_back(TimeOnce(ops[t].get(), input, &out, pools[t], macs, min_time));
+    const double rate[2] = {Median(samples[0]), Median(samples[1])};
     std::printf("%-20s %-24s %10.1f %6.1f%% %10.1f %6.1f%% %7.2fx\n", l.name, kname.c_str(),
                 rate[0], 100.0 * rate[0] / ceiling, rate[1], 100.0 * rate[1] / (ceiling * threads),
                 rate[1] / rate[0]);
