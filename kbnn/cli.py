@@ -2,6 +2,7 @@
 
     kbnn demo [--epochs N] [--seed S] [--quiet]   train a binarized network on bundled digits
     kbnn summary model.keras                      bit-aware summary of a saved model
+    kbnn convert model.keras m.tflite [--strict]  convert to TFLite with bitpacked kbnn ops
 """
 
 from __future__ import annotations
@@ -36,6 +37,38 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    import keras
+
+    import kbnn
+
+    if not os.path.isfile(args.model):
+        print(f"kbnn convert: no such file: {args.model!r}", file=sys.stderr)
+        return 2
+    try:
+        model = keras.saving.load_model(args.model, compile=False)
+    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
+        print(f"kbnn convert: could not load {args.model!r} as a Keras model: {e}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", kbnn.convert.ConversionWarning)
+        try:
+            _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
+                                     return_report=True)
+        except kbnn.convert.ConversionError as e:
+            print(f"kbnn convert: {e}", file=sys.stderr)
+            return 1
+    for w in caught:
+        if issubclass(w.category, kbnn.convert.ConversionWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+    if not args.quiet:
+        print(report.to_text())
+    print(f"wrote {args.output} ({report.file_bytes} bytes)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kbnn", description=__doc__.split("\n")[0].strip())
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="bit-aware summary of a saved .keras model")
     p.add_argument("model", help="path to a .keras file")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("convert", help="convert a saved .keras model to .tflite with kbnn ops")
+    p.add_argument("model", help="path to a .keras file")
+    p.add_argument("output", help="path of the .tflite file to write")
+    p.add_argument("--strict", action="store_true", help="fail if a quantized layer cannot be lowered")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or report")
+    p.set_defaults(func=_cmd_convert)
     return parser
 
 

@@ -1,0 +1,365 @@
+"""``kbnn.convert``: Keras model → TF function with kbnn ops → ``.tflite`` bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+
+from kbnn.convert import lowering
+
+_OP_NAMES = {"bconv2d": "KbnnBconv2d", "bfc": "KbnnBFullyConnected", "bmaxpool": "KbnnBMaxPool2d",
+             "bflatten": "Reshape (bitpacked words)"}
+
+
+class ConversionWarning(UserWarning):
+    """A quantized layer was exported as float (its quantized values), not as a binary op."""
+
+
+class ConversionError(ValueError):
+    """``strict=True`` and some quantized layers could not be lowered to binary ops."""
+
+
+# ----------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LayerReport:
+    name: str
+    class_name: str
+    status: str  # "lowered" | "folded" | "builtin" | "float (not lowered)" | "input"
+    op: str  # custom op name, "folded into <layer>", or "builtin"
+    output_type: str = ""  # float32 / bitpacked for lowered ops
+    input: str = ""  # "quantize" / "bitpacked" for binary ops
+    weight_bits: int | None = None  # bits of the exported weights (1 = bitpacked); None without weights
+    weight_bytes: int = 0  # bytes of the exported weights/constants of this layer
+    reason: str = ""  # why a quantized layer was not lowered
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """Every Keras layer and what it became in the exported file."""
+
+    model_name: str
+    layers: list
+    file_bytes: int = 0
+
+    @property
+    def not_lowered(self) -> list:
+        """Rows of quantized layers exported as float, with their reasons."""
+        return [r for r in self.layers if r.reason]
+
+    @property
+    def lowered(self) -> list:
+        return [r for r in self.layers if r.status == "lowered"]
+
+    def row(self, name: str) -> LayerReport:
+        for r in self.layers:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(r.weight_bytes for r in self.layers)
+
+    def to_text(self) -> str:
+        head = ("layer", "class", "exported as", "out", "w bits", "w bytes")
+        rows = [head] + [
+            (r.name, r.class_name, r.op + (f"  [{r.reason}]" if r.reason else ""), r.output_type,
+             "-" if r.weight_bits is None else str(r.weight_bits), str(r.weight_bytes))
+            for r in self.layers
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = [f"kbnn conversion report: {self.model_name}"]
+        for i, row in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"lowered: {len(self.lowered)} ops; not lowered: {len(self.not_lowered)}; "
+                     f"weights: {self.weight_bytes} bytes; file: {self.file_bytes} bytes")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _float_weight_bytes(layer) -> int:
+    return int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights if not _is_quantizer_state(layer, v)))
+
+
+def _is_quantizer_state(layer, v) -> bool:
+    return False
+
+
+def _make_report(model, graph, plan) -> ConversionReport:
+    by_layer: dict = {}
+    for st in plan:
+        by_layer.setdefault(st.node.name, []).append(st)
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        steps = by_layer.get(layer.name, [])
+        st = steps[0] if steps else None
+        row = LayerReport(layer.name, type(layer).__name__, "builtin", "builtin")
+        if st is None:
+            row.status, row.op = "unused", "-"
+        elif st.kind in ("bconv2d", "bfc"):
+            row.status, row.op = "lowered", _OP_NAMES[st.kind]
+            row.output_type = st.output_type
+            row.input = "bitpacked" if st.input_bitpacked else "quantize"
+            row.weight_bits = 1
+            row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
+            if st.folded:
+                row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
+        elif st.kind in ("bmaxpool", "bflatten"):
+            row.status, row.op, row.output_type, row.input = "lowered", _OP_NAMES[st.kind], "bitpacked", "bitpacked"
+        elif st.kind == "folded":
+            row.status, row.op = "folded", f"folded into {st.folded_into}"
+        else:
+            row.weight_bytes = _float_weight_bytes(layer)
+            row.weight_bits = 32 if layer.weights else None
+            if st.reason:
+                row.status, row.op, row.reason = "float (not lowered)", "builtin (float, quantized values)", st.reason
+        rows.append(row)
+    return ConversionReport(model.name, rows)
+
+
+# ----------------------------------------------------------------------------------------
+# TF function
+# ----------------------------------------------------------------------------------------
+
+
+def _backend(name):
+    if name == "reference":
+        from kbnn.convert import reference_ops
+
+        return reference_ops
+    try:
+        from kbnn import ops
+
+        ops.load_library()
+    except Exception as e:  # noqa: BLE001
+        if name == "auto":
+            from kbnn.convert import reference_ops
+
+            return reference_ops
+        raise RuntimeError(
+            "The kbnn TF op library is not available (build it with `pip install -e .`); it is needed "
+            f"to write .tflite files with kbnn CUSTOM ops. Import error: {e}"
+        ) from e
+    return ops
+
+
+def _fill(obj, values):
+    if isinstance(obj, lowering._Ref):
+        return values[obj.key]
+    if isinstance(obj, dict):
+        return {k: _fill(v, values) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fill(v, values) for v in obj]
+    return obj
+
+
+def _call_keras(node, values):
+    args = _fill(node.args, values)
+    kwargs = _fill(node.kwargs, values)
+    kwargs.pop("training", None)
+    kwargs.pop("mask", None)
+    layer = node.layer
+    if getattr(layer, "_call_has_training_arg", False):
+        kwargs["training"] = False
+    return layer(*args, **kwargs)
+
+
+def run_plan(graph, plan, inputs, ops):
+    """Evaluate the plan on TF tensors ``inputs`` (one per model input) with the op module ``ops``."""
+    import tensorflow as tf
+
+    values = {}
+    for (key, _, _), x in zip(graph.inputs, inputs):
+        values[key] = x
+    for st in plan:
+        node = st.node
+        if st.kind == "folded":
+            continue
+        if st.kind in ("bconv2d", "bfc"):
+            x = values[node.inputs[0]]
+            if not st.input_bitpacked:
+                x = ops.quantize(x)
+            T = "int32" if st.output_type == "bitpacked" else "float"
+            a = st.attrs
+            common = dict(activation=a["activation"], T=T)
+            w, m, b = (tf.constant(st.weights), tf.constant(st.multiplier), tf.constant(st.bias))
+            if st.kind == "bconv2d":
+                attrs = {k: v for k, v in a.items() if k != "activation"}
+                y = ops.bconv2d(x, w, m, b, **attrs, **common)
+            else:
+                y = ops.bfully_connected(x, w, m, b, input_size=a["input_size"], **common)
+            if st.post_activation is not None:
+                y = st.post_activation(y)
+            values[st.output_key] = y
+        elif st.kind == "bmaxpool":
+            x = values[node.inputs[0]]
+            channels = int(node.layer.input.shape[-1])
+            values[node.out()] = ops.bmaxpool2d(x, channels=channels, **st.attrs)
+        elif st.kind == "bflatten":
+            x = values[node.inputs[0]]
+            values[node.out()] = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
+        else:
+            out = _call_keras(node, values)
+            if isinstance(out, (list, tuple)):
+                for i, t in enumerate(out):
+                    values[node.out(i)] = t
+            elif isinstance(out, dict):  # pragma: no cover
+                raise ValueError(f"layer {node.name} returns a dict; not supported")
+            else:
+                values[node.out()] = out
+    outs = [values[k] for k in graph.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+@dataclasses.dataclass
+class LoweredModel:
+    """The lowering of a Keras model: its graph, plan, report and a TF function over kbnn ops."""
+
+    model: keras.Model
+    graph: lowering.Graph
+    plan: list
+    report: ConversionReport
+    ops: object
+    batch_size: int | None = None
+
+    def input_signature(self):
+        import tensorflow as tf
+
+        return [tf.TensorSpec((self.batch_size,) + tuple(shape[1:]), dtype or "float32")
+                for _, shape, dtype in self.graph.inputs]
+
+    def tf_function(self):
+        import tensorflow as tf
+
+        @tf.function(input_signature=self.input_signature(), autograph=False)
+        def lowered(*inputs):
+            return run_plan(self.graph, self.plan, inputs, self.ops)
+
+        return lowered
+
+    def __call__(self, *inputs):
+        import tensorflow as tf
+
+        return run_plan(self.graph, self.plan, [tf.convert_to_tensor(x) for x in inputs], self.ops)
+
+
+def lower(model, *, output_types="auto", batch_size=None, backend="auto") -> LoweredModel:
+    """Run the lowering passes on ``model`` (no TFLite conversion).
+
+    Args:
+        model: A built Functional or Sequential ``keras.Model``.
+        output_types: ``"auto"`` (binary ops chain bitpacked activations where every consumer is
+            binary) or ``"float"`` (every binary op emits float32; consumers re-quantize).
+        batch_size: Static batch size of the exported function (``None``: dynamic).
+        backend: ``"kbnn"`` (the compiled TF op library), ``"reference"`` (plain-TF oracle of the
+            same semantics) or ``"auto"`` (the op library when built, else the reference).
+    """
+    if output_types in (None, "auto"):
+        output_types = "auto"
+    elif output_types not in ("float", "float32"):
+        raise ValueError(f"`output_types` must be 'auto' or 'float'. Received: output_types={output_types!r}")
+    ops = _backend(backend)
+    graph = lowering.extract_graph(model)
+    plan = lowering.build_plan(graph, output_types=output_types, pack=ops)
+    report = _make_report(model, graph, plan)
+    return LoweredModel(model, graph, plan, report, ops, batch_size)
+
+
+def _progress(enabled, total):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc="kbnn convert", unit="step", leave=False)
+
+
+def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, progress=True,
+            return_report=False, verbose=False):
+    """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
+
+    Args:
+        model: A built Functional or Sequential ``keras.Model``.
+        path: Where to write the file (optional).
+        strict: Raise :class:`ConversionError` instead of warning when a quantized layer cannot be
+            lowered to a binary op.
+        output_types: ``"auto"`` or ``"float"`` (see :func:`lower`).
+        batch_size: Static batch dimension (``None``: dynamic, resizable in the interpreter).
+        progress: Show a tqdm progress bar.
+        return_report: Return ``(bytes, ConversionReport)`` instead of bytes.
+        verbose: Print the conversion report.
+
+    Returns:
+        The flatbuffer bytes (and the report when ``return_report``). The report of the last
+        conversion is also ``kbnn.convert.last_report``.
+
+    Raises:
+        ConversionError: ``strict=True`` and some quantized layers were not lowered.
+        RuntimeError: the kbnn TF op library is not built.
+    """
+    import tensorflow as tf
+
+    import kbnn.convert as pkg
+
+    bar = _progress(progress, 4)
+    try:
+        lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto")
+        report = lowered.report
+        if bar is not None:
+            bar.set_postfix_str("lowered")
+            bar.update(1)
+        bad = report.not_lowered
+        if bad:
+            lines = "\n".join(f"  {r.name} ({r.class_name}): {r.reason}" for r in bad)
+            if strict:
+                raise ConversionError(
+                    f"{len(bad)} quantized layer(s) of {model.name!r} cannot be lowered to binary ops:\n{lines}")
+            warnings.warn(
+                f"{len(bad)} quantized layer(s) of {model.name!r} are exported as float with their quantized "
+                f"values (not binary ops):\n{lines}", ConversionWarning, stacklevel=2)
+        lowered.ops = _backend("kbnn")  # raises when the op library is not built
+        fn = lowered.tf_function()
+        concrete = fn.get_concrete_function()
+        if bar is not None:
+            bar.set_postfix_str("traced")
+            bar.update(1)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        converter.allow_custom_ops = True
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = converter.convert()
+        if bar is not None:
+            bar.set_postfix_str("converted")
+            bar.update(1)
+        report.file_bytes = len(data)
+        if path is not None:
+            d = os.path.dirname(os.path.abspath(path))
+            with tempfile.NamedTemporaryFile(dir=d, delete=False) as f:
+                f.write(data)
+            os.replace(f.name, path)
+        if bar is not None:
+            bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    pkg.last_report = report
+    if verbose:
+        print(report.to_text())
+    return (data, report) if return_report else data

@@ -1,0 +1,381 @@
+"""kbnn.convert: lowering analysis, folding math, output-type decisions, warnings, export parity."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kbnn
+from kbnn.convert import reference_ops
+from kbnn.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
+
+BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
+
+
+def _has_ops():
+    try:
+        from kbnn import ops
+
+        ops.load_library()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _has_interpreter():
+    return hasattr(kbnn, "Interpreter") and _has_ops()
+
+
+needs_ops = pytest.mark.skipif(not _has_ops(), reason="kbnn TF op library not built")
+needs_interpreter = pytest.mark.skipif(not _has_interpreter(), reason="kbnn.Interpreter not available")
+
+
+def _randomize_bn(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.moving_mean.shape[0]
+            if layer.scale:
+                layer.gamma.assign(rng.uniform(-1.5, 1.5, c) + 0.05)
+            if layer.center:
+                layer.beta.assign(rng.normal(size=c))
+            layer.moving_mean.assign(rng.normal(size=c) * 2)
+            layer.moving_variance.assign(rng.uniform(0.5, 4.0, c))
+    return model
+
+
+def _x(shape, seed=1, batch=3):
+    return np.random.default_rng(seed).normal(size=(batch,) + tuple(shape)).astype("float32")
+
+
+def _parity(model, x, backend="reference", **kw):
+    low = kbnn.convert.lower(model, backend=backend, **kw)
+    ref = np.asarray(model(x, training=False))
+    got = np.asarray(low(x))
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    if ref.ndim == 2 and ref.shape[-1] > 1:
+        np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
+    return low, ref, got
+
+
+def _conv_model(conv_kwargs, shape=(9, 9, 40), filters=36, bn=True, act=None):
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(shape[-1], 1)(inp)  # float first layer
+    x = QuantConv2D(filters, 3, **conv_kwargs, **BIN)(x)
+    if bn:
+        x = keras.layers.BatchNormalization()(x)
+    if act:
+        x = keras.layers.Activation(act)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(5)(x)  # float last layer
+    return _randomize_bn(keras.Model(inp, x))
+
+
+def _kinds(low):
+    return {st.node.name: st.kind for st in low.plan}
+
+
+def _chain_model():
+    """Float conv → 3 chained binary convs (maxpool between) → flatten → binary dense → BN."""
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(32, 3, padding="same")(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = QuantConv2D(40, 3, padding="same", pad_values=1.0, name="b1", **BIN)(x)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = QuantConv2D(64, 3, padding="same", name="b2", **BIN)(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    x = keras.layers.Activation("relu", name="relu2")(x)
+    x = QuantConv2D(64, 3, strides=2, groups=2, name="b3", **BIN)(x)
+    x = keras.layers.BatchNormalization(name="bn3")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    x = QuantDense(10, name="fc", **BIN)(x)
+    x = keras.layers.BatchNormalization(name="bnfc")(x)
+    return _randomize_bn(keras.Model(inp, x))
+
+
+# ----------------------------------------------------------------------------------------
+# API
+# ----------------------------------------------------------------------------------------
+
+
+def test_convert_is_callable_and_schema_importable():
+    from kbnn.convert import schema
+
+    assert callable(kbnn.convert)
+    assert kbnn.convert.schema is schema
+    assert schema.OPS_BY_NAME["KbnnBconv2d"].version == 1
+    assert issubclass(kbnn.convert.ConversionWarning, UserWarning)
+
+
+def test_reference_pack_roundtrip():
+    x = _x((3, 45), batch=2)
+    x[0, 0, 0] = 0.0
+    words = reference_ops.quantize(x)
+    assert words.dtype == tf.int32 and words.shape == (2, 3, 2)
+    back = reference_ops.dequantize(words, 45).numpy()
+    np.testing.assert_array_equal(back, np.where(x >= 0, 1.0, -1.0))
+    np.testing.assert_array_equal(reference_ops.pack_filters(x), words.numpy())
+    assert int(np.asarray(words)[..., 1].max()) < (1 << 13)  # padding bits are 0
+
+
+# ----------------------------------------------------------------------------------------
+# Analysis and folding
+# ----------------------------------------------------------------------------------------
+
+
+def test_folding_math_matches_keras_bn():
+    model = _conv_model({"padding": "valid"})
+    low = kbnn.convert.lower(model, backend="reference")
+    st = next(s for s in low.plan if s.kind == "bconv2d")
+    conv = st.node.layer
+    bn = st.folded[0].layer
+    assert isinstance(bn, keras.layers.BatchNormalization)
+    dot = np.random.default_rng(3).integers(-30, 30, size=(7, 1, 1, st.channels_out)).astype("float32")
+    alpha = np.abs(np.asarray(conv.quantized_weight("kernel_quantizer"))).reshape(-1, st.channels_out).max(0)
+    want = np.asarray(bn(dot * alpha, training=False))
+    np.testing.assert_allclose(st.multiplier * dot + st.bias, want, rtol=1e-5, atol=1e-5)
+
+
+def test_magnitude_aware_kernel_and_conv_bias_fold():
+    inp = keras.Input((6, 6, 8))
+    x = QuantConv2D(16, 3, input_quantizer="approx_sign", kernel_quantizer="magnitude_aware_sign",
+                    use_bias=True, bias_initializer="random_normal")(inp)
+    x = keras.layers.BatchNormalization()(x)
+    model = _randomize_bn(keras.Model(inp, x))
+    low, _, _ = _parity(model, _x((6, 6, 8)))
+    st = low.plan[0]
+    assert st.kind == "bconv2d" and st.output_type == "float32" and not st.input_bitpacked
+    assert len(np.unique(st.multiplier)) > 1
+
+
+def test_chain_decisions_and_report():
+    low = kbnn.convert.lower(_chain_model(), backend="reference")
+    plan = {st.node.name: st for st in low.plan}
+    assert plan["b1"].kind == "bconv2d" and plan["b1"].output_type == "bitpacked"
+    assert not plan["b1"].input_bitpacked
+    assert plan["bn1"].kind == "folded" and plan["bn1"].folded_into == "b1"
+    assert plan["pool"].kind == "bmaxpool"
+    assert plan["b2"].input_bitpacked and plan["b2"].attrs["activation"] == "RELU"
+    assert plan["relu2"].kind == "folded"
+    assert plan["b3"].attrs["groups"] == 2 and plan["b3"].output_type == "bitpacked"
+    assert plan["flat"].kind == "bflatten"
+    assert plan["fc"].kind == "bfc" and plan["fc"].input_bitpacked and plan["fc"].output_type == "float32"
+    report = low.report
+    assert report.row("b1").op.startswith("KbnnBconv2d") and report.row("b1").weight_bits == 1
+    assert report.row("pool").op == "KbnnBMaxPool2d"
+    assert report.row("bn2").status == "folded"
+    assert report.row("conv2d").status == "builtin" if "conv2d" in [r.name for r in report.layers] else True
+    assert report.not_lowered == []
+    text = report.to_text()
+    assert "KbnnBFullyConnected" in text and "folded into b3" in text
+    # output_types="float": no bitpacked chaining, no bitpacked pooling.
+    low_f = kbnn.convert.lower(_chain_model(), backend="reference", output_types="float")
+    kinds = _kinds(low_f)
+    assert kinds["pool"] == "keras" and kinds["flat"] == "keras"
+    assert all(st.output_type == "float32" for st in low_f.plan)
+
+
+def test_maxpool_between_conv_and_bn_stays_float():
+    inp = keras.Input((8, 8, 32))
+    x = QuantConv2D(32, 3, padding="same", name="c1", **BIN)(inp)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = QuantConv2D(32, 3, name="c2", **BIN)(x)
+    model = _randomize_bn(keras.Model(inp, x))
+    low, _, _ = _parity(model, _x((8, 8, 32)))
+    kinds = _kinds(low)
+    assert kinds == {"c1": "bconv2d", "pool": "keras", "bn": "keras", "c2": "bconv2d"}
+    assert all(st.output_type == "float32" for st in low.plan)
+
+
+def test_shared_consumer_forces_float_output():
+    """A binary conv feeding a float consumer and a binary consumer emits float."""
+    inp = keras.Input((6, 6, 32))
+    a = QuantConv2D(32, 3, padding="same", name="a", **BIN)(inp)
+    b = QuantConv2D(32, 3, padding="same", name="b", **BIN)(a)
+    out = keras.layers.Add()([a, b])
+    low, _, _ = _parity(keras.Model(inp, out), _x((6, 6, 32)))
+    assert {st.node.name: st.output_type for st in low.plan if st.kind == "bconv2d"} == {
+        "a": "float32", "b": "float32"}
+
+
+def test_not_lowerable_layers_warn_and_strict_raises():
+    inp = keras.Input((8, 8, 4))
+    x = QuantConv2D(8, 3, input_quantizer=kbnn.quantizers.DoReFa(k_bit=2), kernel_quantizer="ste_sign",
+                    name="dorefa2")(inp)
+    x = QuantConv2D(8, 3, input_quantizer=None, kernel_quantizer="ste_sign", name="weights_only")(x)
+    x = QuantDepthwiseConv2D(3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign", name="dw")(x)
+    x = QuantConv2D(8, 1, input_quantizer="ste_sign", kernel_quantizer="ste_tern", name="tern")(x)
+    x = QuantConv2D(8, 1, name="float_quant")(x)  # no quantizers: a float layer, no warning
+    x = QuantConv2D(8, 1, name="ok", **BIN)(x)
+    model = keras.Model(inp, x)
+    low, _, _ = _parity(model, _x((8, 8, 4)))
+    bad = {r.name: r.reason for r in low.report.not_lowered}
+    assert set(bad) == {"dorefa2", "weights_only", "dw", "tern"}
+    assert "DoReFa" in bad["dorefa2"] and "weights-only" in bad["weights_only"]
+    assert "QuantDepthwiseConv2D" in bad["dw"] and "{-alpha, +alpha}" in bad["tern"]
+    assert _kinds(low)["ok"] == "bconv2d"
+    with pytest.raises(kbnn.convert.ConversionError, match="dorefa2"):
+        kbnn.convert(model, strict=True, progress=False)
+    with pytest.warns(kbnn.convert.ConversionWarning, match="weights_only"):
+        try:
+            kbnn.convert(model, progress=False)
+        except RuntimeError:  # op library not built: the warning came first
+            assert not _has_ops()
+
+
+def test_libra_and_stochastic_inputs():
+    assert kbnn.convert.lowering.binary_input_reason(kbnn.quantizers.IRNetEDE()) is None
+    assert kbnn.convert.lowering.binary_input_reason(kbnn.quantizers.StochasticSign()) is None
+    assert "libra" in kbnn.convert.lowering.binary_input_reason(kbnn.quantizers.IRNetEDE(libra_pb=True))
+    assert kbnn.convert.lowering.binary_input_reason(kbnn.quantizers.SteHeaviside()) is not None
+
+
+# ----------------------------------------------------------------------------------------
+# Parity matrix (lowered TF graph vs Keras), reference ops
+# ----------------------------------------------------------------------------------------
+
+CONV_CASES = {
+    "valid": {"padding": "valid"},
+    "same0": {"padding": "same"},
+    "same1": {"padding": "same", "pad_values": 1.0},
+    "stride2_same0": {"padding": "same", "strides": 2},
+    "stride2_valid": {"padding": "valid", "strides": 2},
+    "dilation2_same1": {"padding": "same", "pad_values": 1.0, "dilation_rate": 2},
+    "groups4_same0": {"padding": "same", "groups": 4},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_parity_reference(case):
+    model = _conv_model(CONV_CASES[case], act="relu")
+    low, _, _ = _parity(model, _x((9, 9, 40)))
+    assert _kinds(low)[[n for n in _kinds(low) if n.startswith("quant_conv2d")][0]] == "bconv2d"
+
+
+def test_chain_parity_reference_and_tf_function():
+    model = _chain_model()
+    x = _x((12, 12, 3), batch=4)
+    low, ref, got = _parity(model, x)
+    fn = low.tf_function()
+    np.testing.assert_allclose(fn(tf.constant(x)).numpy(), got, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fn(tf.constant(x[:1])).numpy(), got[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_bireal_and_sequential_parity_reference():
+    inp = keras.Input((8, 8, 32))
+    x = kbnn.blocks.bireal_block(inp)
+    x = kbnn.blocks.bireal_block(x, 64, strides=2)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = _randomize_bn(keras.Model(inp, keras.layers.Dense(4)(x)))
+    low, _, _ = _parity(model, _x((8, 8, 32)))
+    assert sum(st.kind == "bconv2d" for st in low.plan) == 2
+    seq = keras.Sequential([
+        keras.Input((20,)), keras.layers.Dense(48), QuantDense(40, **BIN), keras.layers.BatchNormalization(),
+        QuantDense(33, **BIN), keras.layers.BatchNormalization(), keras.layers.Dense(3),
+    ])
+    low, _, _ = _parity(_randomize_bn(seq), _x((20,), batch=5))
+    assert [st.output_type for st in low.plan if st.kind == "bfc"] == ["bitpacked", "float32"]
+
+
+# ----------------------------------------------------------------------------------------
+# Export (needs the kbnn TF op library) and interpreter (needs the delegate)
+# ----------------------------------------------------------------------------------------
+
+
+def _custom_ops(data: bytes):
+    from flatbuffers import flexbuffers
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    model = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(data, 0))
+    found = []
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if code.customCode:
+                opts = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
+                found.append((code.customCode.decode(), opts))
+    return found
+
+
+@needs_ops
+def test_export_tf_ops_parity_and_custom_ops(tmp_path):
+    model = _chain_model()
+    x = _x((12, 12, 3), batch=3)
+    low, ref, ref_got = _parity(model, x, backend="kbnn")
+    path = tmp_path / "m.tflite"
+    data = kbnn.convert(model, str(path), progress=False)
+    assert path.read_bytes() == data
+    ops = _custom_ops(data)
+    names = [n for n, _ in ops]
+    assert names.count("KbnnBconv2d") == 3 and "KbnnBMaxPool2d" in names and "KbnnBFullyConnected" in names
+    assert "KbnnQuantize" in names
+    for name, opts in ops:
+        assert opts["kbnn_version"] == kbnn.convert.schema.SCHEMA_VERSION
+
+
+@needs_ops
+@pytest.mark.parametrize("case", ["valid", "same0", "same1", "stride2_same0", "dilation2_same1", "groups4_same0"])
+def test_conv_parity_kbnn_ops(case):
+    model = _conv_model(CONV_CASES[case], act="relu")
+    x = _x((9, 9, 40))
+    _parity(model, x, backend="kbnn")
+    ref = kbnn.convert.lower(model, backend="reference")(x).numpy()
+    got = kbnn.convert.lower(model, backend="kbnn")(x).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def _binary_heavy_model():
+    inp = keras.Input((8, 8, 32))
+    x = QuantConv2D(256, 3, padding="same", pad_values=1.0, **BIN)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = QuantConv2D(256, 3, padding="same", pad_values=1.0, **BIN)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = QuantConv2D(256, 3, padding="same", pad_values=1.0, **BIN)(x)
+    x = keras.layers.BatchNormalization()(x)
+    return _randomize_bn(keras.Model(inp, x))
+
+
+def test_report_bytes_close_to_summary():
+    model = _binary_heavy_model()
+    s = kbnn.summary(model, print_fn=None)
+    low = kbnn.convert.lower(model, backend="reference")
+    assert abs(low.report.weight_bytes - s.memory_bytes) <= 0.1 * s.memory_bytes
+
+
+@needs_ops
+def test_tflite_size_within_10_percent_of_summary():
+    model = _binary_heavy_model()
+    s = kbnn.summary(model, print_fn=None)
+    data = kbnn.convert(model, progress=False)
+    assert abs(len(data) - s.memory_bytes) <= 0.1 * s.memory_bytes, (len(data), s.memory_bytes)
+
+
+@needs_interpreter
+def test_interpreter_matches_keras_and_tf_ops():
+    model = _chain_model()
+    x = _x((12, 12, 3), batch=3)
+    data = kbnn.convert(model, progress=False)
+    tf_out = kbnn.convert.lower(model, backend="kbnn")(x).numpy()
+    ref = np.asarray(model(x, training=False))
+    got = np.asarray(kbnn.Interpreter(data).predict(x))
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
+    np.testing.assert_allclose(got, tf_out, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_convert_strict(tmp_path, capsys):
+    from kbnn import cli
+
+    inp = keras.Input((6, 6, 4))
+    x = QuantConv2D(8, 3, input_quantizer=None, kernel_quantizer="ste_sign", name="weights_only")(inp)
+    path = tmp_path / "m.keras"
+    keras.Model(inp, x).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = cli.main(["convert", str(path), str(tmp_path / "m.tflite"), "--strict", "--quiet"])
+    assert rc == 1
+    assert "weights_only" in capsys.readouterr().err
