@@ -1,0 +1,5 @@
+// Versions are pinned here and in app/build.gradle.kts; see README.md ("Pinned versions").
+plugins {
+    id("com.android.application") version "8.7.3" apply false
+    id("org.jetbrains.kotlin.android") version "2.0.21" apply false
+}
