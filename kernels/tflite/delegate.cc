@@ -1,0 +1,670 @@
+// libkbnn_delegate.so: a TFLite external delegate that runs the kbnn custom ops (KbnnQuantize,
+// KbnnDequantize, KbnnBconv2d, KbnnBFullyConnected, KbnnBMaxPool2d) in the stock interpreters.
+//
+// Claiming: Delegate Prepare walks the execution plan and claims every CUSTOM node whose name is
+// a kbnn op and whose options parse with a supported kbnn_version. A kbnn node that cannot be
+// claimed is reported through context->ReportError (node, op, reason) and stays unresolved, so
+// the interpreter then fails with its "unresolved custom op" error after our message.
+// Partitions: the runtime fuses adjacent claimed nodes into one delegate kernel. Tensors produced
+// and consumed only inside a partition are not allocated by the interpreter: the kernel owns
+// their buffers. Outputs of the partition are resized by the kernel (dynamic tensors allowed).
+// Threading: one kbnn::ThreadPool per delegate, shared by its kernels (runs are serialized).
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kbnn/bconv2d.h"
+#include "kbnn/bfully_connected.h"
+#include "kbnn/bitpack.h"
+#include "kbnn/bmaxpool2d.h"
+#include "kbnn/threadpool.h"
+#include "options.h"
+#include "tflite_abi.h"
+
+#define KBNN_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace kbnn {
+namespace delegate {
+namespace {
+
+constexpr int kMaxAutoThreads = 4;
+
+struct Delegate {
+  TfLiteDelegate base;              // must stay first: the runtime sees &base
+  unsigned char reserved[256];      // zeroed: fields newer runtimes read past the classic prefix
+  DelegateOptions options;
+  void (*report_error)(const char*) = nullptr;
+  std::unique_ptr<ThreadPool> pool;
+};
+static_assert(offsetof(Delegate, base) == 0, "base first");
+
+Delegate* FromBase(TfLiteDelegate* d) { return reinterpret_cast<Delegate*>(d); }
+
+std::vector<int> ToVector(const TfLiteIntArray* a) {
+  std::vector<int> v;
+  if (a == nullptr || a->size < 0) return v;
+  v.assign(a->data, a->data + a->size);
+  return v;
+}
+
+TfLiteIntArray* NewIntArray(const std::vector<int>& v) {
+  auto* a = static_cast<TfLiteIntArray*>(std::malloc(sizeof(int) * (v.size() + 1)));
+  if (a == nullptr) return nullptr;
+  a->size = static_cast<int>(v.size());
+  std::copy(v.begin(), v.end(), a->data);
+  return a;
+}
+
+size_t ElementSize(int type) {
+  switch (type) {
+    case kTfLiteFloat32: case kTfLiteInt32: return 4;
+    case kTfLiteInt8: case kTfLiteUInt8: case kTfLiteBool: return 1;
+    case kTfLiteInt16: case kTfLiteFloat16: return 2;
+    case kTfLiteInt64: return 8;
+    default: return 0;
+  }
+}
+
+const char* TypeName(int type) {
+  switch (type) {
+    case kTfLiteFloat32: return "float32";
+    case kTfLiteInt32: return "int32";
+    case kTfLiteInt8: return "int8";
+    case kTfLiteUInt8: return "uint8";
+    case kTfLiteInt64: return "int64";
+    case kTfLiteInt16: return "int16";
+    case kTfLiteBool: return "bool";
+    case kTfLiteFloat16: return "float16";
+    default: return "other";
+  }
+}
+
+std::string ShapeString(const std::vector<int>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+// Startup check of the TfLiteTensor layout we index context->tensors with: for tensors of known
+// element size, bytes must equal the product of dims times that size.
+bool TensorLayoutHolds(TfLiteContext* context, const std::vector<int>& indices, std::string* why) {
+  int checked = 0;
+  for (int t : indices) {
+    if (t < 0 || static_cast<size_t>(t) >= context->tensors_size) continue;
+    const TfLiteTensor& tensor = context->tensors[t];
+    const size_t es = ElementSize(tensor.type);
+    if (tensor.type < 0 || tensor.type > 20) {
+      *why = "tensor " + std::to_string(t) + " has type " + std::to_string(tensor.type);
+      return false;
+    }
+    if (es == 0 || tensor.dims == nullptr) continue;
+    if (tensor.dims->size < 0 || tensor.dims->size > 16) {
+      *why = "tensor " + std::to_string(t) + " has rank " + std::to_string(tensor.dims->size);
+      return false;
+    }
+    size_t n = es;
+    for (int d = 0; d < tensor.dims->size; ++d) n *= static_cast<size_t>(std::max(tensor.dims->data[d], 0));
+    if (tensor.bytes != n) {
+      *why = "tensor " + std::to_string(t) + " has bytes=" + std::to_string(tensor.bytes) +
+             " but dims x element size = " + std::to_string(n);
+      return false;
+    }
+    ++checked;
+  }
+  if (checked == 0 && !indices.empty()) {
+    *why = "no tensor of a known type to check";
+    return false;
+  }
+  return true;
+}
+
+int ResolveThreads(const DelegateOptions& o, TfLiteContext* context) {
+  if (o.num_threads > 0) return o.num_threads;
+  if (context->recommended_num_threads > 0) return context->recommended_num_threads;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return std::max(1, std::min(static_cast<int>(hw == 0 ? 1 : hw), kMaxAutoThreads));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition kernel
+
+struct TensorInfo {
+  std::vector<int> shape;
+  int type = kTfLiteNoType;
+};
+
+struct NodeOp {
+  int node_index = -1;
+  OpOptions opt;
+  std::vector<int> inputs, outputs;
+  // Built once per input shape.
+  std::vector<int> built_for;
+  std::unique_ptr<BConv2D> conv;
+  std::unique_ptr<BFullyConnected> fc;
+  std::unique_ptr<BMaxPool2D> pool;
+  size_t rows = 0;  // quantize / dequantize
+  int channels = 0;
+};
+
+struct Partition {
+  Delegate* delegate = nullptr;
+  std::vector<NodeOp> nodes;
+  std::set<int> internal;                  // tensors owned by this kernel
+  std::vector<int> internal_index;         // tensor -> slot in buffers (-1 when not internal)
+  std::vector<TensorInfo> internal_info;   // per slot
+  std::vector<std::vector<uint64_t>> buffers;
+  std::string init_error;
+};
+
+struct Err {
+  TfLiteContext* context;
+  const NodeOp* node;
+  TfLiteStatus operator()(const std::string& msg) const {
+    if (node != nullptr) {
+      context->ReportError(context, "kbnn delegate: node %d (%s): %s", node->node_index,
+                           node->opt.def ? node->opt.def->name : "?", msg.c_str());
+    } else {
+      context->ReportError(context, "kbnn delegate: %s", msg.c_str());
+    }
+    return kTfLiteError;
+  }
+};
+
+bool IsConstant(const TfLiteTensor& t) {
+  return t.allocation_type == kTfLiteMmapRo || t.allocation_type == kTfLitePersistentRo;
+}
+
+void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
+  auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
+  auto* p = new Partition;
+  p->delegate = FromBase(params->delegate);
+  const std::vector<int> outputs = ToVector(params->output_tensors);
+  const std::set<int> partition_outputs(outputs.begin(), outputs.end());
+  p->internal_index.assign(context->tensors_size, -1);
+  for (int node_index : ToVector(params->nodes_to_replace)) {
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    NodeOp op;
+    op.node_index = node_index;
+    if (context->GetNodeAndRegistration(context, node_index, &node, &reg) != kTfLiteOk) {
+      p->init_error = "cannot read node " + std::to_string(node_index);
+      break;
+    }
+    const schema::OpDef* def = FindOp(reg->custom_name);
+    if (def == nullptr) {
+      p->init_error = "node " + std::to_string(node_index) + " is not a kbnn op";
+      break;
+    }
+    Status st = ParseOpOptions(*def, node->custom_initial_data,
+                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
+                               &op.opt);
+    if (!st.ok()) {
+      p->init_error = "node " + std::to_string(node_index) + ": " + st.message();
+      break;
+    }
+    op.inputs = ToVector(node->inputs);
+    op.outputs = ToVector(node->outputs);
+    for (int t : op.outputs) {
+      if (t >= 0 && static_cast<size_t>(t) < context->tensors_size &&
+          partition_outputs.count(t) == 0) {
+        p->internal.insert(t);
+        p->internal_index[t] = static_cast<int>(p->internal_info.size());
+        p->internal_info.emplace_back();
+        p->buffers.emplace_back();
+      }
+    }
+    p->nodes.push_back(std::move(op));
+  }
+  (void)context;
+  return p;
+}
+
+void KernelFree(TfLiteContext*, void* buffer) { delete static_cast<Partition*>(buffer); }
+
+// Shape/type of tensor t as seen by this partition (internal tensors: our record).
+bool GetInfo(TfLiteContext* context, Partition* p, int t, TensorInfo* info) {
+  if (t < 0 || static_cast<size_t>(t) >= context->tensors_size) return false;
+  const int slot = p->internal_index[t];
+  if (slot >= 0) {
+    *info = p->internal_info[slot];
+    return true;
+  }
+  const TfLiteTensor& tensor = context->tensors[t];
+  info->type = tensor.type;
+  info->shape = ToVector(tensor.dims);
+  return true;
+}
+
+// Declares the shape of output t: internal → our buffer, else ResizeTensor on the interpreter's.
+TfLiteStatus SetOutput(TfLiteContext* context, Partition* p, const Err& err, int t, int type,
+                       const std::vector<int>& shape) {
+  size_t n = ElementSize(type);
+  for (int d : shape) n *= static_cast<size_t>(d);
+  const int slot = p->internal_index[t];
+  if (slot >= 0) {
+    p->internal_info[slot].shape = shape;
+    p->internal_info[slot].type = type;
+    p->buffers[slot].assign((n + 7) / 8 + 1, 0);
+    return kTfLiteOk;
+  }
+  TfLiteTensor& tensor = context->tensors[t];
+  if (tensor.type != type) {
+    return err("output tensor " + std::to_string(t) + " ('" + (tensor.name ? tensor.name : "") +
+               "') has type " + TypeName(tensor.type) + ", the op produces " + TypeName(type));
+  }
+  if (ToVector(tensor.dims) == shape && tensor.dims != nullptr) return kTfLiteOk;
+  TfLiteIntArray* dims = NewIntArray(shape);
+  if (dims == nullptr) return err("out of memory");
+  if (context->ResizeTensor(context, &tensor, dims) != kTfLiteOk) {
+    return err("cannot resize output tensor " + std::to_string(t) + " to " + ShapeString(shape));
+  }
+  return kTfLiteOk;
+}
+
+void* TensorData(TfLiteContext* context, Partition* p, int t) {
+  if (t < 0 || static_cast<size_t>(t) >= context->tensors_size) return nullptr;
+  const int slot = p->internal_index[t];
+  if (slot >= 0) return p->buffers[slot].data();
+  return context->tensors[t].data;
+}
+
+int OutputTfLiteType(OutputType t) {
+  switch (t) {
+    case OutputType::kFloat32: return kTfLiteFloat32;
+    case OutputType::kBitpacked: return kTfLiteInt32;
+    case OutputType::kInt8: return kTfLiteInt8;
+    case OutputType::kInt32Dot: return kTfLiteInt32;
+  }
+  return kTfLiteNoType;
+}
+
+TfLiteStatus CheckTensor(const Err& err, const char* what, const TensorInfo& info, int type,
+                         int rank) {
+  if (info.type != type) {
+    return err(std::string(what) + " must be " + TypeName(type) + ", got " + TypeName(info.type));
+  }
+  if (rank >= 0 && static_cast<int>(info.shape.size()) != rank) {
+    return err(std::string(what) + " must have rank " + std::to_string(rank) + ", got shape " +
+               ShapeString(info.shape));
+  }
+  for (int d : info.shape) {
+    if (d < 0) return err(std::string(what) + " has a negative dimension " + ShapeString(info.shape));
+  }
+  return kTfLiteOk;
+}
+
+// Constant float vector of `n` elements, or nullptr when the optional input is absent.
+TfLiteStatus ConstFloats(TfLiteContext* context, Partition* p, const Err& err, const NodeOp& op,
+                         int index, const char* what, int n, const float** out) {
+  *out = nullptr;
+  if (static_cast<int>(op.inputs.size()) <= index || op.inputs[index] == kTfLiteOptionalTensor) {
+    return kTfLiteOk;
+  }
+  const int t = op.inputs[index];
+  if (t < 0 || static_cast<size_t>(t) >= context->tensors_size || p->internal_index[t] >= 0 ||
+      !IsConstant(context->tensors[t])) {
+    return err(std::string(what) + " must be a constant tensor");
+  }
+  TensorInfo info;
+  GetInfo(context, p, t, &info);
+  if (CheckTensor(err, what, info, kTfLiteFloat32, 1) != kTfLiteOk) return kTfLiteError;
+  if (info.shape[0] != n) {
+    return err(std::string(what) + " has " + std::to_string(info.shape[0]) +
+               " elements, expected " + std::to_string(n) + " (output channels)");
+  }
+  *out = static_cast<const float*>(context->tensors[t].data);
+  if (*out == nullptr) return err(std::string(what) + " has no data");
+  return kTfLiteOk;
+}
+
+TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
+  const Err err{context, &op};
+  const OpOptions& o = op.opt;
+  const schema::OpDef& def = *o.def;
+  if (op.inputs.size() != def.num_inputs || op.outputs.size() != def.num_outputs) {
+    return err("expected " + std::to_string(def.num_inputs) + " inputs and " +
+               std::to_string(def.num_outputs) + " outputs, got " +
+               std::to_string(op.inputs.size()) + " and " + std::to_string(op.outputs.size()));
+  }
+  TensorInfo in;
+  if (!GetInfo(context, p, op.inputs[0], &in)) return err("bad input tensor index");
+  const int out_t = op.outputs[0];
+  if (out_t < 0 || static_cast<size_t>(out_t) >= context->tensors_size) {
+    return err("bad output tensor index");
+  }
+  const int threads = p->delegate->pool ? p->delegate->pool->num_threads() : 1;
+
+  switch (o.kind) {
+    case OpKind::kQuantize: {
+      if (CheckTensor(err, "input", in, kTfLiteFloat32, -1) != kTfLiteOk) return kTfLiteError;
+      if (in.shape.empty() || in.shape.back() <= 0) {
+        return err("input must have a non-empty channel axis, got " + ShapeString(in.shape));
+      }
+      op.channels = in.shape.back();
+      op.rows = 1;
+      for (size_t d = 0; d + 1 < in.shape.size(); ++d) op.rows *= static_cast<size_t>(in.shape[d]);
+      std::vector<int> shape = in.shape;
+      shape.back() = PackedWords(op.channels);
+      return SetOutput(context, p, err, out_t, kTfLiteInt32, shape);
+    }
+    case OpKind::kDequantize: {
+      if (CheckTensor(err, "input", in, kTfLiteInt32, -1) != kTfLiteOk) return kTfLiteError;
+      if (in.shape.empty() || in.shape.back() != PackedWords(o.channels)) {
+        return err("bitpacked input " + ShapeString(in.shape) + " must end in " +
+                   std::to_string(PackedWords(o.channels)) + " words for channels=" +
+                   std::to_string(o.channels));
+      }
+      op.channels = o.channels;
+      op.rows = 1;
+      for (size_t d = 0; d + 1 < in.shape.size(); ++d) op.rows *= static_cast<size_t>(in.shape[d]);
+      std::vector<int> shape = in.shape;
+      shape.back() = o.channels;
+      return SetOutput(context, p, err, out_t, kTfLiteFloat32, shape);
+    }
+    case OpKind::kBMaxPool2d: {
+      if (CheckTensor(err, "input", in, kTfLiteInt32, 4) != kTfLiteOk) return kTfLiteError;
+      if (in.shape[3] != PackedWords(o.channels)) {
+        return err("bitpacked input " + ShapeString(in.shape) + " must have " +
+                   std::to_string(PackedWords(o.channels)) + " words per pixel for channels=" +
+                   std::to_string(o.channels));
+      }
+      if (!op.pool || op.built_for != in.shape) {
+        BMaxPool2DParams mp;
+        mp.batch = in.shape[0];
+        mp.input_height = in.shape[1];
+        mp.input_width = in.shape[2];
+        mp.channels = o.channels;
+        mp.filter_height = o.filter_height;
+        mp.filter_width = o.filter_width;
+        mp.stride_height = o.stride_height;
+        mp.stride_width = o.stride_width;
+        mp.padding = o.padding;
+        mp.kernel = p->delegate->options.kernel;
+        mp.num_threads = threads;
+        op.pool.reset();
+        Status st = BMaxPool2D::Create(mp, &op.pool);
+        if (!st.ok()) return err(st.message());
+        op.built_for = in.shape;
+      }
+      return SetOutput(context, p, err, out_t, kTfLiteInt32,
+                       {in.shape[0], op.pool->output_height(), op.pool->output_width(),
+                        PackedWords(o.channels)});
+    }
+    case OpKind::kBconv2d: {
+      if (CheckTensor(err, "input", in, kTfLiteInt32, 4) != kTfLiteOk) return kTfLiteError;
+      if (in.shape[3] != PackedWords(o.channels_in)) {
+        return err("bitpacked input " + ShapeString(in.shape) + " must have " +
+                   std::to_string(PackedWords(o.channels_in)) + " words per pixel for channels_in=" +
+                   std::to_string(o.channels_in));
+      }
+      const int ft = op.inputs[1];
+      if (ft < 0 || static_cast<size_t>(ft) >= context->tensors_size || p->internal_index[ft] >= 0 ||
+          !IsConstant(context->tensors[ft])) {
+        return err("filter must be a constant tensor");
+      }
+      TensorInfo fi;
+      GetInfo(context, p, ft, &fi);
+      if (CheckTensor(err, "filter", fi, kTfLiteInt32, 4) != kTfLiteOk) return kTfLiteError;
+      const int cin_g = o.channels_in / o.groups;
+      if (fi.shape[1] != o.filter_height || fi.shape[2] != o.filter_width ||
+          fi.shape[3] != PackedWords(cin_g) || fi.shape[0] <= 0) {
+        return err("filter shape " + ShapeString(fi.shape) + " does not match [Cout, " +
+                   std::to_string(o.filter_height) + ", " + std::to_string(o.filter_width) + ", " +
+                   std::to_string(PackedWords(cin_g)) + "] (filter size, channels_in/groups)");
+      }
+      const int cout = fi.shape[0];
+      if (cout % o.groups != 0) {
+        return err("output channels " + std::to_string(cout) + " not divisible by groups");
+      }
+      const float *mult = nullptr, *bias = nullptr;
+      if (ConstFloats(context, p, err, op, schema::kBconv2dInputMultiplier, "multiplier", cout,
+                      &mult) != kTfLiteOk ||
+          ConstFloats(context, p, err, op, schema::kBconv2dInputBias, "bias", cout, &bias) !=
+              kTfLiteOk) {
+        return kTfLiteError;
+      }
+      if (!op.conv || op.built_for != in.shape) {
+        BConv2DParams cp;
+        cp.batch = in.shape[0];
+        cp.input_height = in.shape[1];
+        cp.input_width = in.shape[2];
+        cp.channels_in = o.channels_in;
+        cp.channels_out = cout;
+        cp.filter_height = o.filter_height;
+        cp.filter_width = o.filter_width;
+        cp.stride_height = o.stride_height;
+        cp.stride_width = o.stride_width;
+        cp.dilation_height = o.dilation_height;
+        cp.dilation_width = o.dilation_width;
+        cp.padding = o.padding;
+        cp.pad_value = o.pad_values;
+        cp.groups = o.groups;
+        cp.output = o.output;
+        cp.kernel = p->delegate->options.kernel;
+        cp.num_threads = threads;
+        const auto* filt = static_cast<const uint32_t*>(context->tensors[ft].data);
+        if (filt == nullptr) return err("filter has no data");
+        op.conv.reset();
+        Status st = BConv2D::Create(cp, filt, mult, bias, &op.conv);
+        if (!st.ok()) return err(st.message());
+        op.built_for = in.shape;
+      }
+      const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type),
+                       {in.shape[0], op.conv->output_height(), op.conv->output_width(), oc});
+    }
+    case OpKind::kBFullyConnected: {
+      if (CheckTensor(err, "input", in, kTfLiteInt32, 2) != kTfLiteOk) return kTfLiteError;
+      if (in.shape[1] != PackedWords(o.input_size)) {
+        return err("bitpacked input " + ShapeString(in.shape) + " must have " +
+                   std::to_string(PackedWords(o.input_size)) + " words per row for input_size=" +
+                   std::to_string(o.input_size));
+      }
+      const int wt = op.inputs[1];
+      if (wt < 0 || static_cast<size_t>(wt) >= context->tensors_size || p->internal_index[wt] >= 0 ||
+          !IsConstant(context->tensors[wt])) {
+        return err("weights must be a constant tensor");
+      }
+      TensorInfo wi;
+      GetInfo(context, p, wt, &wi);
+      if (CheckTensor(err, "weights", wi, kTfLiteInt32, 2) != kTfLiteOk) return kTfLiteError;
+      if (wi.shape[1] != PackedWords(o.input_size) || wi.shape[0] <= 0) {
+        return err("weights shape " + ShapeString(wi.shape) + " does not match [Cout, " +
+                   std::to_string(PackedWords(o.input_size)) + "]");
+      }
+      const int cout = wi.shape[0];
+      const float *mult = nullptr, *bias = nullptr;
+      if (ConstFloats(context, p, err, op, schema::kBFullyConnectedInputMultiplier, "multiplier",
+                      cout, &mult) != kTfLiteOk ||
+          ConstFloats(context, p, err, op, schema::kBFullyConnectedInputBias, "bias", cout,
+                      &bias) != kTfLiteOk) {
+        return kTfLiteError;
+      }
+      if (!op.fc || op.built_for != in.shape) {
+        BFullyConnectedParams fp;
+        fp.batch = in.shape[0];
+        fp.input_size = o.input_size;
+        fp.output_size = cout;
+        fp.output = o.output;
+        fp.kernel = p->delegate->options.kernel;
+        fp.num_threads = threads;
+        const auto* w = static_cast<const uint32_t*>(context->tensors[wt].data);
+        if (w == nullptr) return err("weights have no data");
+        op.fc.reset();
+        Status st = BFullyConnected::Create(fp, w, mult, bias, &op.fc);
+        if (!st.ok()) return err(st.message());
+        op.built_for = in.shape;
+      }
+      const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), {in.shape[0], oc});
+    }
+  }
+  return err("unknown op kind");
+}
+
+TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
+  auto* p = static_cast<Partition*>(node->user_data);
+  if (p == nullptr) return Err{context, nullptr}("kernel has no state");
+  if (!p->init_error.empty()) return Err{context, nullptr}(p->init_error);
+  for (NodeOp& op : p->nodes) {
+    if (PrepareNode(context, p, op) != kTfLiteOk) return kTfLiteError;
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
+  auto* p = static_cast<Partition*>(node->user_data);
+  if (p == nullptr) return Err{context, nullptr}("kernel has no state");
+  if (!p->init_error.empty()) return Err{context, nullptr}(p->init_error);
+  ThreadPool* pool = p->delegate->pool.get();
+  for (NodeOp& op : p->nodes) {
+    const Err err{context, &op};
+    const void* in = TensorData(context, p, op.inputs[0]);
+    void* out = TensorData(context, p, op.outputs[0]);
+    if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
+    Status st;
+    switch (op.opt.kind) {
+      case OpKind::kQuantize:
+        st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
+                           static_cast<uint32_t*>(out));
+        break;
+      case OpKind::kDequantize:
+        st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
+                        static_cast<float*>(out));
+        break;
+      case OpKind::kBMaxPool2d:
+        if (!op.pool) return err("not prepared");
+        st = op.pool->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
+        break;
+      case OpKind::kBconv2d:
+        if (!op.conv) return err("not prepared");
+        st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
+        break;
+      case OpKind::kBFullyConnected:
+        if (!op.fc) return err("not prepared");
+        st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
+        break;
+    }
+    if (!st.ok()) return err(st.message());
+  }
+  return kTfLiteOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delegate
+
+TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
+  Delegate* d = FromBase(base);
+  TfLiteIntArray* plan = nullptr;
+  if (context->GetExecutionPlan(context, &plan) != kTfLiteOk || plan == nullptr) {
+    context->ReportError(context, "kbnn delegate: cannot read the execution plan");
+    return kTfLiteError;
+  }
+  std::vector<int> claimed;
+  std::vector<int> touched_tensors;
+  for (int node_index : ToVector(plan)) {
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    if (context->GetNodeAndRegistration(context, node_index, &node, &reg) != kTfLiteOk ||
+        node == nullptr || reg == nullptr) {
+      continue;
+    }
+    if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr ||
+        std::strncmp(reg->custom_name, "Kbnn", 4) != 0) {
+      continue;
+    }
+    const schema::OpDef* def = FindOp(reg->custom_name);
+    if (def == nullptr) {
+      context->ReportError(context,
+                           "kbnn delegate: node %d (%s) not claimed: unknown kbnn op (this "
+                           "delegate implements schema version %d; update kbnn)",
+                           node_index, reg->custom_name, schema::kSchemaVersion);
+      continue;
+    }
+    OpOptions opt;
+    Status st = ParseOpOptions(*def, node->custom_initial_data,
+                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
+                               &opt);
+    if (!st.ok()) {
+      context->ReportError(context, "kbnn delegate: node %d (%s) not claimed: %s", node_index,
+                           reg->custom_name, st.message().c_str());
+      continue;
+    }
+    claimed.push_back(node_index);
+    for (int t : ToVector(node->inputs)) touched_tensors.push_back(t);
+  }
+  if (claimed.empty()) return kTfLiteOk;
+
+  std::string why;
+  if (!TensorLayoutHolds(context, touched_tensors, &why)) {
+    context->ReportError(context,
+                         "kbnn delegate: this runtime's TfLiteTensor layout differs from the one "
+                         "the delegate was built for (%s); refusing to run",
+                         why.c_str());
+    return kTfLiteError;
+  }
+  if (!d->pool) {
+    d->pool = std::make_unique<ThreadPool>(ResolveThreads(d->options, context));
+  }
+
+  TfLiteRegistrationWithPadding reg;
+  std::memset(&reg, 0, sizeof(reg));
+  reg.prefix.init = KernelInit;
+  reg.prefix.free = KernelFree;
+  reg.prefix.prepare = KernelPrepare;
+  reg.prefix.invoke = KernelInvoke;
+  reg.prefix.builtin_code = kTfLiteBuiltinDelegate;
+  reg.prefix.custom_name = "KbnnDelegate";
+  reg.prefix.version = 1;
+  TfLiteIntArray* nodes = NewIntArray(claimed);
+  if (nodes == nullptr) return kTfLiteError;
+  const TfLiteStatus status =
+      context->ReplaceNodeSubsetsWithDelegateKernels(context, reg, nodes, base);
+  std::free(nodes);
+  return status;
+}
+
+}  // namespace
+}  // namespace delegate
+}  // namespace kbnn
+
+KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values,
+                                                          size_t num_options,
+                                                          void (*report_error)(const char*)) {
+  using namespace kbnn::delegate;
+  DelegateOptions options;
+  // Python's ctypes passes the count as a C int: only the low 32 bits are meaningful.
+  const size_t n = static_cast<size_t>(static_cast<unsigned int>(num_options));
+  kbnn::Status st = ParseDelegateOptions(keys, values, n, &options);
+  if (!st.ok()) {
+    if (report_error != nullptr) report_error(st.message().c_str());
+    return nullptr;
+  }
+  auto* d = new (std::nothrow) Delegate;
+  if (d == nullptr) return nullptr;
+  std::memset(&d->base, 0, sizeof(d->base));
+  std::memset(d->reserved, 0, sizeof(d->reserved));
+  d->base.data_ = d;
+  d->base.Prepare = DelegatePrepare;
+  d->base.flags = kTfLiteDelegateFlagsAllowDynamicTensors;
+  d->options = options;
+  d->report_error = report_error;
+  if (options.num_threads > 0) d->pool = std::make_unique<kbnn::ThreadPool>(options.num_threads);
+  return &d->base;
+}
+
+KBNN_EXPORT void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate) {
+  delete kbnn::delegate::FromBase(delegate);
+}
+
+// Introspection: the op table this delegate implements, as JSON (see options.h).
+KBNN_EXPORT const char* kbnn_delegate_schema_json() {
+  return kbnn::delegate::SchemaJson().c_str();
+}

@@ -1,0 +1,55 @@
+#pragma once
+// Parsing of the kbnn custom-op options (flexbuffer maps written by the TFLite converter) and of
+// the external-delegate options (string key/value pairs). Every reader is bounds-checked: the
+// flexbuffer is verified before any value is read, and every failure is a Status, never a crash.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kbnn/schema_generated.h"
+#include "kbnn/status.h"
+#include "kbnn/types.h"
+
+namespace kbnn {
+namespace delegate {
+
+enum class OpKind { kQuantize, kDequantize, kBconv2d, kBFullyConnected, kBMaxPool2d };
+
+// The union of the attrs of all kbnn ops, already range-checked.
+struct OpOptions {
+  OpKind kind = OpKind::kQuantize;
+  const schema::OpDef* def = nullptr;
+  int version = 0;
+  int channels = 0;  // dequantize, bmaxpool2d
+  int channels_in = 0;
+  int input_size = 0;
+  int filter_height = 0, filter_width = 0;
+  int stride_height = 1, stride_width = 1;
+  int dilation_height = 1, dilation_width = 1;
+  Padding padding = Padding::kValid;
+  int pad_values = 1;
+  int groups = 1;
+  OutputParams output;  // type, activation, clamp, int8 params
+};
+
+// The kbnn op called `custom_name`, or nullptr.
+const schema::OpDef* FindOp(const char* custom_name);
+
+// Parses and validates the custom options of `op`. `data` may be unaligned and untrusted.
+Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, OpOptions* out);
+
+struct DelegateOptions {
+  int num_threads = 0;  // 0: context->recommended_num_threads, else the machine (capped)
+  KernelChoice kernel = KernelChoice::kAuto;
+};
+
+// keys/values as handed to tflite_plugin_create_delegate.
+Status ParseDelegateOptions(const char* const* keys, const char* const* values, size_t n,
+                            DelegateOptions* out);
+
+// JSON description of the op table the delegate implements (ops, versions, inputs, outputs,
+// attrs with type and whether they are required). Compared with kbnn/convert/schema.py by a test.
+const std::string& SchemaJson();
+
+}  // namespace delegate
+}  // namespace kbnn

@@ -1,0 +1,292 @@
+// Options parser: valid maps, every failure mode, and a fuzz loop over generated and mutated
+// flexbuffers (random bytes, truncations, bit flips, wrong types, huge values). The parser must
+// never crash and must always return either ok or an error.
+//   KBNN_FUZZ_ITERATIONS=N  (default 100000) sets the number of fuzz cases; e.g. 10000000 for a
+//   long run, ideally in the ASan/UBSan build of kernels/scripts/ci.sh.
+#include <flatbuffers/flexbuffers.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "options.h"
+
+namespace kbnn {
+namespace delegate {
+namespace {
+
+using Fill = std::function<void(flexbuffers::Builder&)>;
+
+std::vector<uint8_t> Map(const Fill& fill) {
+  flexbuffers::Builder fbb;
+  fbb.Map([&] { fill(fbb); });
+  fbb.Finish();
+  return fbb.GetBuffer();
+}
+
+std::vector<uint8_t> ValidConv(int version = 1) {
+  return Map([&](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", version);
+    b.Int("channels_in", 40);
+    b.Int("filter_height", 3);
+    b.Int("filter_width", 3);
+    b.Int("stride_height", 2);
+    b.Int("stride_width", 1);
+    b.Int("dilation_height", 1);
+    b.Int("dilation_width", 1);
+    b.String("padding", "SAME");
+    b.Int("pad_values", 0);
+    b.Int("groups", 2);
+    b.String("activation", "RELU");
+    b.Float("clamp_min", -std::numeric_limits<float>::infinity());
+    b.Float("clamp_max", std::numeric_limits<float>::infinity());
+    b.Int("T", 2);
+    b.Float("int8_scale", 1.0f);
+    b.Int("int8_zero_point", 0);
+  });
+}
+
+const schema::OpDef& Op(const char* name) {
+  const schema::OpDef* op = FindOp(name);
+  EXPECT_NE(op, nullptr);
+  return *op;
+}
+
+TEST(Options, ValidBconv2d) {
+  const auto buf = ValidConv();
+  OpOptions o;
+  Status st = ParseOpOptions(Op(schema::kBconv2dName), buf.data(), buf.size(), &o);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(o.kind, OpKind::kBconv2d);
+  EXPECT_EQ(o.channels_in, 40);
+  EXPECT_EQ(o.filter_height, 3);
+  EXPECT_EQ(o.stride_height, 2);
+  EXPECT_EQ(o.padding, Padding::kSame);
+  EXPECT_EQ(o.pad_values, 0);
+  EXPECT_EQ(o.groups, 2);
+  EXPECT_EQ(o.output.activation, Activation::kRelu);
+  EXPECT_EQ(o.output.type, OutputType::kBitpacked);
+}
+
+TEST(Options, DefaultsForOptionalAttrs) {
+  const auto buf = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("channels_in", 7);
+    b.Int("filter_height", 1);
+    b.Int("filter_width", 5);
+  });
+  OpOptions o;
+  ASSERT_TRUE(ParseOpOptions(Op(schema::kBconv2dName), buf.data(), buf.size(), &o).ok());
+  EXPECT_EQ(o.padding, Padding::kValid);
+  EXPECT_EQ(o.output.type, OutputType::kFloat32);
+  EXPECT_EQ(o.groups, 1);
+}
+
+TEST(Options, OtherOps) {
+  OpOptions o;
+  auto q = Map([](flexbuffers::Builder& b) { b.Int("kbnn_version", 1); });
+  EXPECT_TRUE(ParseOpOptions(Op(schema::kQuantizeName), q.data(), q.size(), &o).ok());
+  auto dq = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("channels", 33);
+  });
+  ASSERT_TRUE(ParseOpOptions(Op(schema::kDequantizeName), dq.data(), dq.size(), &o).ok());
+  EXPECT_EQ(o.channels, 33);
+  auto fc = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("input_size", 100);
+    b.Int("T", 9);
+    b.Float("int8_scale", 0.5f);
+    b.Int("int8_zero_point", -3);
+  });
+  ASSERT_TRUE(ParseOpOptions(Op(schema::kBFullyConnectedName), fc.data(), fc.size(), &o).ok());
+  EXPECT_EQ(o.output.type, OutputType::kInt8);
+  EXPECT_EQ(o.output.int8_zero_point, -3);
+  auto mp = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("channels", 64);
+    b.Int("filter_height", 2);
+    b.Int("filter_width", 2);
+    b.Int("stride_height", 2);
+    b.Int("stride_width", 2);
+  });
+  ASSERT_TRUE(ParseOpOptions(Op(schema::kBMaxPool2dName), mp.data(), mp.size(), &o).ok());
+  EXPECT_EQ(o.channels, 64);
+}
+
+void ExpectError(const std::vector<uint8_t>& buf, const char* op, const char* needle) {
+  OpOptions o;
+  Status st = ParseOpOptions(Op(op), buf.data(), buf.size(), &o);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+}
+
+TEST(Options, Errors) {
+  ExpectError(ValidConv(2), schema::kBconv2dName, "unsupported kbnn_version 2");
+  ExpectError(ValidConv(0), schema::kBconv2dName, "unsupported kbnn_version 0");
+  ExpectError(Map([](flexbuffers::Builder& b) { b.Int("channels", 3); }), schema::kDequantizeName,
+              "missing attr 'kbnn_version'");
+  ExpectError(Map([](flexbuffers::Builder& b) { b.Int("kbnn_version", 1); }),
+              schema::kDequantizeName, "missing attr 'channels'");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.String("channels", "3");
+              }),
+              schema::kDequantizeName, "'channels' must be int");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.Int("channels", int64_t{1} << 40);
+              }),
+              schema::kDequantizeName, "out of range");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.UInt("channels", std::numeric_limits<uint64_t>::max());
+              }),
+              schema::kDequantizeName, "out of range");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.Int("input_size", 8);
+                b.Int("T", 1);
+              }),
+              schema::kBFullyConnectedName, "attr 'T'");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.Int("input_size", 8);
+                b.Int("activation", 1);
+              }),
+              schema::kBFullyConnectedName, "'activation' must be a string");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.Int("input_size", 8);
+                b.String("activation", "GELU");
+              }),
+              schema::kBFullyConnectedName, "GELU");
+  ExpectError(Map([](flexbuffers::Builder& b) {
+                b.Int("kbnn_version", 1);
+                b.Int("channels", 8);
+                b.Int("filter_height", 2);
+                b.Int("filter_width", 2);
+                b.String("padding", "FULL");
+              }),
+              schema::kBMaxPool2dName, "padding");
+  std::vector<uint8_t> garbage = {1, 2, 3, 4, 5};
+  ExpectError(garbage, schema::kQuantizeName, "not a valid flexbuffer");
+  ExpectError({}, schema::kQuantizeName, "no custom options");
+  flexbuffers::Builder vec;
+  vec.Vector([&] { vec.Int(1); });
+  vec.Finish();
+  ExpectError(vec.GetBuffer(), schema::kQuantizeName, "not a flexbuffer map");
+}
+
+TEST(Options, DelegateOptions) {
+  DelegateOptions o;
+  const char* k1[] = {"num_threads", "kernel"};
+  const char* v1[] = {"2", "reference"};
+  ASSERT_TRUE(ParseDelegateOptions(k1, v1, 2, &o).ok());
+  EXPECT_EQ(o.num_threads, 2);
+  EXPECT_EQ(o.kernel, KernelChoice::kReference);
+  const char* v2[] = {"two", "auto"};
+  EXPECT_FALSE(ParseDelegateOptions(k1, v2, 2, &o).ok());
+  const char* v3[] = {"1", "sse9"};
+  EXPECT_FALSE(ParseDelegateOptions(k1, v3, 2, &o).ok());
+  const char* k4[] = {"threads"};
+  const char* v4[] = {"1"};
+  EXPECT_FALSE(ParseDelegateOptions(k4, v4, 1, &o).ok());
+  const char* v5[] = {"99999999999999999999", "auto"};
+  EXPECT_FALSE(ParseDelegateOptions(k1, v5, 2, &o).ok());
+  EXPECT_TRUE(ParseDelegateOptions(nullptr, nullptr, 0, &o).ok());
+}
+
+TEST(Options, SchemaJsonMentionsEveryOp) {
+  const std::string& j = SchemaJson();
+  for (const auto& op : schema::kOps) EXPECT_NE(j.find(op.name), std::string::npos);
+}
+
+// Random maps with the right keys and random-typed values.
+std::vector<uint8_t> RandomMap(std::mt19937_64& rng, const schema::OpDef& op) {
+  static const char* kExtraKeys[] = {"T", "padding", "zzz", "", "kbnn_version"};
+  return Map([&](flexbuffers::Builder& b) {
+    std::vector<std::string> keys;
+    for (size_t a = 0; a < op.num_attrs; ++a) {
+      if (rng() % 5 != 0) keys.push_back(op.attrs[a].name);
+    }
+    keys.push_back(kExtraKeys[rng() % 5]);
+    for (const std::string& k : keys) {
+      const char* key = k.c_str();
+      switch (rng() % 9) {
+        case 0: b.Int(key, static_cast<int64_t>(rng())); break;
+        case 1: b.Int(key, static_cast<int64_t>(rng() % 70) - 3); break;
+        case 2: b.UInt(key, rng()); break;
+        case 3: b.Float(key, static_cast<float>(static_cast<int64_t>(rng() % 2000) - 1000) / 7.f); break;
+        case 4: b.String(key, rng() % 2 ? "SAME" : "RELU6"); break;
+        case 5: b.Bool(key, rng() % 2); break;
+        case 6: b.Vector(key, [&] { b.Int(1); b.Int(2); }); break;
+        case 7: b.Double(key, std::numeric_limits<double>::quiet_NaN()); break;
+        default: b.Int(key, 1); break;
+      }
+    }
+  });
+}
+
+TEST(Options, FuzzNeverCrashes) {
+  long iterations = 100000;
+  if (const char* env = std::getenv("KBNN_FUZZ_ITERATIONS")) iterations = std::atol(env);
+  std::mt19937_64 rng(12345);
+  size_t ok = 0, failed = 0;
+  std::vector<std::vector<uint8_t>> seeds;
+  seeds.push_back(ValidConv());
+  for (const auto& op : schema::kOps) seeds.push_back(RandomMap(rng, op));
+  for (long i = 0; i < iterations; ++i) {
+    const schema::OpDef& op = schema::kOps[rng() % schema::kNumOps];
+    std::vector<uint8_t> buf;
+    switch (i % 6) {
+      case 0: {  // random bytes
+        buf.resize(rng() % 96);
+        for (auto& c : buf) c = static_cast<uint8_t>(rng());
+        break;
+      }
+      case 1: {  // truncation of a valid buffer
+        buf = seeds[rng() % seeds.size()];
+        buf.resize(rng() % (buf.size() + 1));
+        break;
+      }
+      case 2:
+      case 3: {  // bit flips / byte sets in a valid buffer
+        buf = seeds[rng() % seeds.size()];
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int f = 0; f < flips && !buf.empty(); ++f) {
+          const size_t at = rng() % buf.size();
+          if (rng() % 2) buf[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          else buf[at] = static_cast<uint8_t>(rng());
+        }
+        break;
+      }
+      default: {  // well-formed map with random types and values
+        buf = RandomMap(rng, op);
+        if (rng() % 8 == 0) seeds[rng() % seeds.size()] = buf;
+        break;
+      }
+    }
+    OpOptions o;
+    Status st = ParseOpOptions(op, buf.empty() ? nullptr : buf.data(), buf.size(), &o);
+    if (st.ok()) {
+      ++ok;
+      EXPECT_GE(o.version, 1);
+      EXPECT_TRUE(o.def == &op);
+    } else {
+      ++failed;
+      EXPECT_FALSE(st.message().empty());
+    }
+  }
+  EXPECT_EQ(ok + failed, static_cast<size_t>(iterations));
+  std::printf("fuzz: %zu ok, %zu errors\n", ok, failed);
+}
+
+}  // namespace
+}  // namespace delegate
+}  // namespace kbnn
