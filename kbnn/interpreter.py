@@ -1,0 +1,258 @@
+"""Run kbnn .tflite models in the stock LiteRT interpreter with the kbnn delegate attached.
+
+The kbnn ops (``KbnnBconv2d`` ...) are TFLite CUSTOM ops. They are executed by
+``libkbnn_delegate.so``, an *external delegate* that every stock runtime can load
+(``ai_edge_litert``, ``tf.lite``, ``tflite_runtime``). This module finds the library, attaches it,
+and turns the runtimes' terse errors into messages that say what to do::
+
+    import kbnn
+    interpreter = kbnn.Interpreter("model.tflite", num_threads=2)
+    y = interpreter.predict(x)          # resizes the batch when x's batch differs
+
+See docs/interpreter.md for attaching the delegate to the other runtimes by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "DelegateMissingError",
+    "DelegateNotFoundError",
+    "Interpreter",
+    "KbnnDelegateError",
+    "ModelError",
+    "delegate_path",
+    "explain_error",
+    "load_delegate",
+]
+
+LIBRARY_NAME = "libkbnn_delegate.so"
+ENV_PATH = "KBNN_DELEGATE_PATH"
+KERNELS = ("auto", "reference", "scalar", "avx2", "neon")
+INSTALL_HINT = (
+    "Build it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the kbnn "
+    f"source tree, or point the environment variable {ENV_PATH} at an existing {LIBRARY_NAME}."
+)
+ATTACH_HINT = (
+    "Attach the kbnn delegate: `kbnn.Interpreter(model)`, or with a stock interpreter "
+    "`Interpreter(model_path=..., experimental_delegates=[kbnn.load_delegate()])` "
+    "(tf.lite: `tf.lite.experimental.load_delegate(kbnn.interpreter.delegate_path())`). "
+    "See docs/interpreter.md."
+)
+
+
+class KbnnDelegateError(RuntimeError):
+    """The kbnn delegate reported an error (bad op options, shapes, types, ...)."""
+
+
+class DelegateMissingError(RuntimeError):
+    """A model with kbnn ops was run in an interpreter without the kbnn delegate."""
+
+
+class DelegateNotFoundError(FileNotFoundError):
+    """libkbnn_delegate.so is not installed / not where KBNN_DELEGATE_PATH points."""
+
+
+class ModelError(ValueError):
+    """The .tflite file is missing, truncated or not a valid TFLite model."""
+
+
+def delegate_path() -> str:
+    """Path of libkbnn_delegate.so: $KBNN_DELEGATE_PATH, else the copy inside the package."""
+    env = os.environ.get(ENV_PATH)
+    if env:
+        if not os.path.isfile(env):
+            raise DelegateNotFoundError(f"{ENV_PATH}={env!r} is not a file. {INSTALL_HINT}")
+        return env
+    path = Path(__file__).resolve().parent / "_lib" / LIBRARY_NAME
+    if not path.is_file():
+        raise DelegateNotFoundError(f"{LIBRARY_NAME} not found at {path}. {INSTALL_HINT}")
+    return str(path)
+
+
+def _delegate_options(num_threads, kernel) -> dict:
+    options = {}
+    if num_threads is not None:
+        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
+                or not 1 <= int(num_threads) <= 256:
+            raise ValueError(f"num_threads must be an int in [1, 256] or None. Received: num_threads={num_threads!r}")
+        options["num_threads"] = str(int(num_threads))
+    if kernel is not None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS} or None. Received: kernel={kernel!r}")
+        options["kernel"] = kernel
+    return options
+
+
+def load_delegate(num_threads: int | None = None, kernel: str | None = None):
+    """Loads the kbnn delegate as the stock runtime's delegate object (ai_edge_litert).
+
+    Args:
+      num_threads: threads of the delegate's pool (the calling thread included). None: the
+        interpreter's ``num_threads`` when it sets one, else the machine's cores capped at 4.
+      kernel: "auto" (default), "reference", "scalar", "avx2" or "neon".
+
+    Returns:
+      An ``ai_edge_litert.interpreter.Delegate`` for ``experimental_delegates=[...]``.
+    """
+    from ai_edge_litert import interpreter as litert
+
+    options = _delegate_options(num_threads, kernel)
+    path = delegate_path()
+    try:
+        return litert.load_delegate(path, options)
+    except ValueError as e:
+        raise KbnnDelegateError(f"Could not create the kbnn delegate from {path}: {e}") from e
+
+
+_UNRESOLVED = re.compile(r"Encountered unresolved custom op: (\w+)")
+
+
+def explain_error(exc: BaseException) -> BaseException:
+    """Maps a runtime error about kbnn ops to a kbnn exception with an actionable message.
+
+    Returns the kbnn exception (raise it ``from exc``), or ``exc`` itself when it is unrelated::
+
+        try:
+            interpreter.allocate_tensors()
+        except RuntimeError as e:
+            raise kbnn.interpreter.explain_error(e) from e
+    """
+    if isinstance(exc, (KbnnDelegateError, DelegateMissingError, DelegateNotFoundError, ModelError)):
+        return exc
+    message = str(exc)
+    if "kbnn delegate" in message:
+        # The runtime concatenates reported errors: keep each kbnn message once, without the
+        # runtime's generic follow-ups ("Encountered unresolved custom op", "Node number ...").
+        parts = re.findall(r"kbnn delegate: .*?(?=kbnn delegate: |Encountered unresolved|Node number \d|$)",
+                           message, flags=re.S)
+        lines = [p.strip() for p in parts if p.strip()] or [message]
+        return KbnnDelegateError("\n".join(dict.fromkeys(lines)))
+    match = _UNRESOLVED.search(message)
+    if match and match.group(1).startswith("Kbnn"):
+        return DelegateMissingError(
+            f"The model uses the kbnn op {match.group(1)}, which the interpreter cannot run "
+            f"without the kbnn delegate. {ATTACH_HINT}")
+    return exc
+
+
+class Interpreter:
+    """The stock ``ai_edge_litert`` interpreter with the kbnn delegate attached.
+
+    Args:
+      model: path to a .tflite file, or its bytes.
+      num_threads: threads for the kbnn ops and the interpreter's own (float) ops.
+      kernel: kbnn kernel choice, see `load_delegate`.
+    """
+
+    def __init__(self, model: str | os.PathLike | bytes | bytearray, num_threads: int | None = None,
+                 kernel: str | None = None):
+        from ai_edge_litert import interpreter as litert
+
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            content = bytes(model)
+        elif isinstance(model, (str, os.PathLike)):
+            try:
+                content = Path(model).read_bytes()
+            except OSError as e:
+                raise ModelError(f"Cannot read the model file {os.fspath(model)!r}: {e}") from e
+        else:
+            raise TypeError(f"model must be a path or bytes. Received: model={type(model).__name__}")
+        _check_model_bytes(content)
+        self._delegate = load_delegate(num_threads=num_threads, kernel=kernel)
+        try:
+            self._interpreter = litert.Interpreter(
+                model_content=content, experimental_delegates=[self._delegate],
+                num_threads=num_threads)
+        except (ValueError, RuntimeError) as e:
+            err = explain_error(e)
+            if err is e:
+                raise ModelError(f"The TFLite runtime rejected the model: {e}") from e
+            raise err from e
+        self._allocate()
+
+    # -- stock-interpreter access ----------------------------------------------------------------
+    @property
+    def interpreter(self):
+        """The underlying ``ai_edge_litert.interpreter.Interpreter``."""
+        return self._interpreter
+
+    @property
+    def input_details(self) -> list[dict]:
+        return self._interpreter.get_input_details()
+
+    @property
+    def output_details(self) -> list[dict]:
+        return self._interpreter.get_output_details()
+
+    def _allocate(self):
+        try:
+            self._interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as e:
+            raise _wrap(e) from e
+
+    def predict(self, *inputs: Any) -> np.ndarray | list[np.ndarray]:
+        """Runs a batch: one array per model input (or a list/tuple/dict of them).
+
+        Inputs whose shape differs from the current one (e.g. another batch size) are resized
+        and the tensors reallocated. Returns one array, or a list when the model has several
+        outputs.
+        """
+        details = self.input_details
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            by_name = inputs[0]
+            try:
+                arrays = [by_name[d["name"]] for d in details]
+            except KeyError as e:
+                raise ValueError(f"Missing input {e}; model inputs: {[d['name'] for d in details]}") from None
+        elif len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) and len(details) > 1:
+            arrays = list(inputs[0])
+        else:
+            arrays = list(inputs)
+        if len(arrays) != len(details):
+            raise ValueError(f"The model has {len(details)} inputs, received {len(arrays)}.")
+        arrays = [np.asarray(a, dtype=d["dtype"]) for a, d in zip(arrays, details)]
+        resized = False
+        for a, d in zip(arrays, details):
+            if tuple(a.shape) != tuple(d["shape"]):
+                if a.ndim != len(d["shape"]):
+                    raise ValueError(f"Input {d['name']!r} must have rank {len(d['shape'])}, "
+                                     f"received shape {a.shape}.")
+                self._interpreter.resize_tensor_input(d["index"], list(a.shape))
+                resized = True
+        if resized:
+            self._allocate()
+        for a, d in zip(arrays, details):
+            self._interpreter.set_tensor(d["index"], a)
+        try:
+            self._interpreter.invoke()
+        except (RuntimeError, ValueError) as e:
+            raise _wrap(e) from e
+        outs = [self._interpreter.get_tensor(d["index"]) for d in self.output_details]
+        return outs[0] if len(outs) == 1 else outs
+
+    __call__ = predict
+
+
+def _wrap(e: BaseException) -> BaseException:
+    err = explain_error(e)
+    return KbnnDelegateError(str(e)) if err is e else err
+
+
+def _check_model_bytes(content: bytes):
+    """Cheap sanity checks before the runtime's own flatbuffer verifier sees the bytes."""
+    if len(content) < 8:
+        raise ModelError(f"Not a TFLite model: {len(content)} bytes (truncated or empty file).")
+    if content[4:8] != b"TFL3":
+        raise ModelError("Not a TFLite model: the file identifier is "
+                         f"{content[4:8]!r}, expected b'TFL3' (corrupted or not a .tflite file).")
+    root = int.from_bytes(content[:4], "little")
+    if root >= len(content):
+        raise ModelError("Not a TFLite model: the root offset points past the end of the file "
+                         "(truncated file).")
