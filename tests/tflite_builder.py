@@ -204,3 +204,37 @@ def add_bconv(mb, x_t, n, h, w, filters, multiplier, bias, out_shape=None, T=0, 
         out_t = mb.tensor(out_shape, dtype)
     mb.custom("KbnnBconv2d", [x_t, f_t, m_t, b_t], [out_t], bconv_attrs(cg * groups, kh, kw, T=T, **attrs))
     return out_t
+
+
+# ---------------------------------------------------------------------------------------------
+# The delegate library for tests.
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+_LIB_CACHE = {}
+
+
+def delegate_library() -> str:
+    """Path of libkbnn_delegate.so: $KBNN_DELEGATE_PATH, the installed kbnn/_lib copy, or a
+    CMake build into build/delegate-test (so the tests run before setup.py's build_ext)."""
+    import os
+    import subprocess
+
+    if "path" in _LIB_CACHE:
+        return _LIB_CACHE["path"]
+    env = os.environ.get("KBNN_DELEGATE_PATH")
+    installed = REPO / "kbnn" / "_lib" / "libkbnn_delegate.so"
+    if env and os.path.isfile(env):
+        path = env
+    elif installed.is_file():
+        path = str(installed)
+    else:
+        build = REPO / "build" / "delegate-test"
+        build.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cmake", "-S", str(REPO / "kernels"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                        "-DKBNN_BUILD_TESTS=OFF", "-DKBNN_BUILD_BENCH=OFF", "-DKBNN_BUILD_DELEGATE=ON"],
+                       check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", str(build), "--target", "kbnn_delegate", "-j2"],
+                       check=True, capture_output=True)
+        path = str(build / "tflite" / "libkbnn_delegate.so")
+    _LIB_CACHE["path"] = path
+    return path
