@@ -25,7 +25,14 @@ def _has_ops():
 
 
 def _has_interpreter():
-    return hasattr(kbnn, "Interpreter") and _has_ops()
+    try:
+        import os
+
+        from kbnn import interpreter
+
+        return _has_ops() and os.path.isfile(interpreter.delegate_path())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 needs_ops = pytest.mark.skipif(not _has_ops(), reason="kbnn TF op library not built")
