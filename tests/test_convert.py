@@ -361,6 +361,43 @@ def test_tflite_size_within_10_percent_of_summary():
     assert abs(len(data) - s.memory_bytes) <= 0.1 * s.memory_bytes, (len(data), s.memory_bytes)
 
 
+def _builtin_ops(data: bytes):
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(data, 0))
+    return {names.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes if not c.customCode}
+
+
+@needs_ops
+def test_export_freezes_variables():
+    data = kbnn.convert(_conv_model(CONV_CASES["same0"]), progress=False)
+    builtins = _builtin_ops(data)
+    assert "CONV_2D" in builtins and "FULLY_CONNECTED" in builtins
+    assert not builtins & {"READ_VARIABLE", "VAR_HANDLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
+
+
+def _binary_only_model(conv_kwargs):
+    inp = keras.Input((9, 9, 40))
+    x = QuantConv2D(36, 3, **conv_kwargs, **BIN)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    x = QuantConv2D(33, 3, padding="same", **BIN)(x)
+    x = keras.layers.BatchNormalization()(x)
+    return _randomize_bn(keras.Model(inp, x))
+
+
+@needs_interpreter
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_interpreter_bit_exact_vs_tf_ops(case):
+    model = _binary_only_model(CONV_CASES[case])
+    x = _x((9, 9, 40), batch=2)
+    tf_out = kbnn.convert.lower(model, backend="kbnn")(x).numpy()
+    got = np.asarray(kbnn.Interpreter(kbnn.convert(model, progress=False)).predict(x))
+    np.testing.assert_array_equal(got, tf_out)
+    np.testing.assert_allclose(got, np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-3)
+
+
 @needs_interpreter
 def test_interpreter_matches_keras_and_tf_ops():
     model = _chain_model()
@@ -371,7 +408,7 @@ def test_interpreter_matches_keras_and_tf_ops():
     got = np.asarray(kbnn.Interpreter(data).predict(x))
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
     np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
-    np.testing.assert_allclose(got, tf_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got, tf_out)  # float32 output of KbnnBFullyConnected: bit-exact
 
 
 def test_cli_convert_strict(tmp_path, capsys):

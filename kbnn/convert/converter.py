@@ -339,7 +339,11 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         if bar is not None:
             bar.set_postfix_str("traced")
             bar.update(1)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        # Freeze: every captured Keras variable becomes a constant (no READ_VARIABLE ops in the file).
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        frozen = convert_variables_to_constants_v2(concrete)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         with warnings.catch_warnings():
