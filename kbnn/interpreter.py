@@ -170,7 +170,7 @@ class Interpreter:
             self._interpreter = litert.Interpreter(
                 model_content=content, experimental_delegates=[self._delegate],
                 num_threads=num_threads)
-        except (ValueError, RuntimeError) as e:
+        except (ValueError, RuntimeError, MemoryError) as e:
             err = explain_error(e)
             if err is e:
                 raise ModelError(f"The TFLite runtime rejected the model: {e}") from e
@@ -196,6 +196,9 @@ class Interpreter:
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as e:
             raise _wrap(e) from e
+        except MemoryError as e:
+            raise ModelError("The runtime ran out of memory allocating the model's tensors "
+                             f"(corrupted model or shapes too large): {e}") from e
 
     def predict(self, *inputs: Any) -> np.ndarray | list[np.ndarray]:
         """Runs a batch: one array per model input (or a list/tuple/dict of them).

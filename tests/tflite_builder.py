@@ -213,6 +213,16 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 _LIB_CACHE = {}
 
 
+def _stale(lib) -> bool:
+    """True when a kernels/ source is newer than the library (a dev tree after an edit)."""
+    built = lib.stat().st_mtime
+    for sub in ("tflite", "src", "include"):
+        for f in (REPO / "kernels" / sub).rglob("*"):
+            if f.suffix in (".cc", ".h", ".txt") and f.stat().st_mtime > built:
+                return True
+    return False
+
+
 def delegate_library() -> str:
     """Path of libkbnn_delegate.so: $KBNN_DELEGATE_PATH, the installed kbnn/_lib copy, or a
     CMake build into build/delegate-test (so the tests run before setup.py's build_ext)."""
@@ -225,16 +235,18 @@ def delegate_library() -> str:
     installed = REPO / "kbnn" / "_lib" / "libkbnn_delegate.so"
     if env and os.path.isfile(env):
         path = env
-    elif installed.is_file():
+    elif installed.is_file() and not _stale(installed):
         path = str(installed)
     else:
         build = REPO / "build" / "delegate-test"
         build.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cmake", "-S", str(REPO / "kernels"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-                        "-DKBNN_BUILD_TESTS=OFF", "-DKBNN_BUILD_BENCH=OFF", "-DKBNN_BUILD_DELEGATE=ON"],
-                       check=True, capture_output=True)
-        subprocess.run(["cmake", "--build", str(build), "--target", "kbnn_delegate", "-j2"],
-                       check=True, capture_output=True)
+        for cmd in (["cmake", "-S", str(REPO / "kernels"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                     "-DKBNN_BUILD_TESTS=OFF", "-DKBNN_BUILD_BENCH=OFF", "-DKBNN_BUILD_DELEGATE=ON"],
+                    ["cmake", "--build", str(build), "--target", "kbnn_delegate", "-j2"]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"building libkbnn_delegate.so failed: {' '.join(cmd)}\n"
+                                   f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         path = str(build / "tflite" / "libkbnn_delegate.so")
     _LIB_CACHE["path"] = path
     return path

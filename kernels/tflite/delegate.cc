@@ -181,7 +181,7 @@ bool IsConstant(const TfLiteTensor& t) {
   return t.allocation_type == kTfLiteMmapRo || t.allocation_type == kTfLitePersistentRo;
 }
 
-void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
+void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
   auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
   auto* p = new Partition;
   p->delegate = FromBase(params->delegate);
@@ -246,7 +246,12 @@ bool GetInfo(TfLiteContext* context, Partition* p, int t, TensorInfo* info) {
 TfLiteStatus SetOutput(TfLiteContext* context, Partition* p, const Err& err, int t, int type,
                        const std::vector<int>& shape) {
   size_t n = ElementSize(type);
-  for (int d : shape) n *= static_cast<size_t>(d);
+  for (int d : shape) {
+    if (d < 0 || (d > 0 && n > (size_t{1} << 40) / static_cast<size_t>(d))) {
+      return err("output shape " + ShapeString(shape) + " is too large");
+    }
+    n *= static_cast<size_t>(d);
+  }
   const int slot = p->internal_index[t];
   if (slot >= 0) {
     p->internal_info[slot].shape = shape;
@@ -509,7 +514,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   return err("unknown op kind");
 }
 
-TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
+TfLiteStatus KernelPrepareImpl(TfLiteContext* context, TfLiteNode* node) {
   auto* p = static_cast<Partition*>(node->user_data);
   if (p == nullptr) return Err{context, nullptr}("kernel has no state");
   if (!p->init_error.empty()) return Err{context, nullptr}(p->init_error);
@@ -519,7 +524,7 @@ TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
   return kTfLiteOk;
 }
 
-TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
+TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
   auto* p = static_cast<Partition*>(node->user_data);
   if (p == nullptr) return Err{context, nullptr}("kernel has no state");
   if (!p->init_error.empty()) return Err{context, nullptr}(p->init_error);
@@ -557,10 +562,42 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
   return kTfLiteOk;
 }
 
+// No C++ exception may cross the C ABI: every callback catches and reports.
+void* KernelInit(TfLiteContext* context, const char* buffer, size_t length) {
+  try {
+    return KernelInitImpl(context, buffer, length);
+  } catch (const std::exception& e) {
+    context->ReportError(context, "kbnn delegate: init failed: %s", e.what());
+  } catch (...) {
+    context->ReportError(context, "kbnn delegate: init failed");
+  }
+  return nullptr;
+}
+
+TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
+  try {
+    return KernelPrepareImpl(context, node);
+  } catch (const std::bad_alloc&) {
+    return Err{context, nullptr}("out of memory while preparing (tensor shapes too large?)");
+  } catch (const std::exception& e) {
+    return Err{context, nullptr}(std::string("prepare failed: ") + e.what());
+  } catch (...) {
+    return Err{context, nullptr}("prepare failed");
+  }
+}
+
+TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
+  try {
+    return KernelInvokeImpl(context, node);
+  } catch (...) {
+    return Err{context, nullptr}("invoke failed with an exception");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Delegate
 
-TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
+TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
   Delegate* d = FromBase(base);
   TfLiteIntArray* plan = nullptr;
   if (context->GetExecutionPlan(context, &plan) != kTfLiteOk || plan == nullptr) {
@@ -606,7 +643,7 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   if (!TensorLayoutHolds(context, touched_tensors, &why)) {
     context->ReportError(context,
                          "kbnn delegate: this runtime's TfLiteTensor layout differs from the one "
-                         "the delegate was built for (%s); refusing to run",
+                         "the delegate was built for, or the model is corrupted (%s); refusing to run",
                          why.c_str());
     return kTfLiteError;
   }
@@ -631,6 +668,15 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   return status;
 }
 
+TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
+  try {
+    return DelegatePrepareImpl(context, base);
+  } catch (...) {
+    context->ReportError(context, "kbnn delegate: delegate prepare failed with an exception");
+    return kTfLiteError;
+  }
+}
+
 }  // namespace
 }  // namespace delegate
 }  // namespace kbnn
@@ -642,7 +688,12 @@ KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** va
   DelegateOptions options;
   // Python's ctypes passes the count as a C int: only the low 32 bits are meaningful.
   const size_t n = static_cast<size_t>(static_cast<unsigned int>(num_options));
-  kbnn::Status st = ParseDelegateOptions(keys, values, n, &options);
+  kbnn::Status st;
+  try {
+    st = ParseDelegateOptions(keys, values, n, &options);
+  } catch (...) {
+    st = kbnn::Status::Internal("kbnn delegate: out of memory");
+  }
   if (!st.ok()) {
     if (report_error != nullptr) report_error(st.message().c_str());
     return nullptr;
@@ -656,7 +707,15 @@ KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** va
   d->base.flags = kTfLiteDelegateFlagsAllowDynamicTensors;
   d->options = options;
   d->report_error = report_error;
-  if (options.num_threads > 0) d->pool = std::make_unique<kbnn::ThreadPool>(options.num_threads);
+  if (options.num_threads > 0) {
+    try {
+      d->pool = std::make_unique<kbnn::ThreadPool>(options.num_threads);
+    } catch (...) {
+      if (report_error != nullptr) report_error("kbnn delegate: cannot start the thread pool");
+      delete d;
+      return nullptr;
+    }
+  }
   return &d->base;
 }
 
