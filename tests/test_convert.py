@@ -423,3 +423,53 @@ def test_cli_convert_strict(tmp_path, capsys):
         rc = cli.main(["convert", str(path), str(tmp_path / "m.tflite"), "--strict", "--quiet"])
     assert rc == 1
     assert "weights_only" in capsys.readouterr().err
+
+
+def test_real_to_binary_block_parity_reference():
+    inp = keras.Input((8, 8, 32))
+    x = kbnn.blocks.real_to_binary_block(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = _randomize_bn(keras.Model(inp, keras.layers.Dense(4)(x)))
+    low, _, _ = _parity(model, _x((8, 8, 32)))
+    assert sum(st.kind == "bconv2d" for st in low.plan) == 1
+
+
+@needs_ops
+def test_static_batch_size_and_cli_convert(tmp_path, capsys):
+    from kbnn import cli
+
+    model = _chain_model()
+    data = kbnn.convert(model, batch_size=2, progress=False)
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    m = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(data, 0))
+    sg = m.subgraphs[0]
+    assert list(sg.tensors[sg.inputs[0]].shape) == [2, 12, 12, 3]
+    path = tmp_path / "m.keras"
+    model.save(path)
+    out = tmp_path / "m.tflite"
+    assert cli.main(["convert", str(path), str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "KbnnBMaxPool2d" in text and f"wrote {out}" in text
+    assert [n for n, _ in _custom_ops(out.read_bytes())].count("KbnnBconv2d") == 3
+    assert kbnn.convert.last_report.file_bytes == out.stat().st_size
+
+
+@pytest.mark.slow
+@needs_interpreter
+@pytest.mark.parametrize("name", ["BinaryNetCNN", "XNORNet", "BiRealNet18", "RealToBinaryNet18"])
+def test_zoo_models_end_to_end(name):
+    model = _randomize_bn(getattr(kbnn.models, name)(input_shape=(32, 32, 3) if name == "BinaryNetCNN"
+                                                       else (64, 64, 3), num_classes=10))
+    x = _x(tuple(model.inputs[0].shape[1:]), batch=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
+        data = kbnn.convert(model, progress=False)
+    ref = np.asarray(model(x, training=False))
+    got = np.asarray(kbnn.Interpreter(data).predict(x))
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
+    report = kbnn.convert.last_report
+    assert len(report.lowered) >= 6
+    memory = kbnn.summary(model, print_fn=None).memory_bytes
+    assert abs(len(data) - memory) <= 0.1 * memory
