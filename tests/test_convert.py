@@ -458,7 +458,11 @@ def test_static_batch_size_and_cli_convert(tmp_path, capsys):
 @pytest.mark.slow
 @needs_interpreter
 @pytest.mark.parametrize("name", ["BinaryNetCNN", "XNORNet", "BiRealNet18", "RealToBinaryNet18"])
-def test_zoo_models_end_to_end(name):
+def test_zoo_models_end_to_end(name, request):
+    import os
+
+    if os.environ.get("KBNN_NIGHTLY") != "1" and "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow: set KBNN_NIGHTLY=1 or pass -m slow")
     model = _randomize_bn(getattr(kbnn.models, name)(input_shape=(32, 32, 3) if name == "BinaryNetCNN"
                                                        else (64, 64, 3), num_classes=10))
     x = _x(tuple(model.inputs[0].shape[1:]), batch=2)
@@ -473,3 +477,18 @@ def test_zoo_models_end_to_end(name):
     assert len(report.lowered) >= 6
     memory = kbnn.summary(model, print_fn=None).memory_bytes
     assert abs(len(data) - memory) <= 0.1 * memory
+
+
+@pytest.mark.parametrize("kernel_quantizer", ["libra", "dorefa1", "magnitude_aware_sign"])
+def test_per_channel_alpha_kernel_quantizers_lower(kernel_quantizer):
+    q = {"libra": kbnn.quantizers.IRNetEDE(libra_pb=True),
+         "dorefa1": kbnn.quantizers.DoReFa(k_bit=1, mode="weights")}.get(kernel_quantizer, kernel_quantizer)
+    inp = keras.Input((6, 6, 8))
+    x = QuantConv2D(16, 3, padding="same", input_quantizer="swish_sign", kernel_quantizer=q, use_bias=False)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    low, _, _ = _parity(_randomize_bn(keras.Model(inp, x)), _x((6, 6, 8)))
+    assert low.plan[0].kind == "bconv2d"
+    two_bit = QuantConv2D(4, 1, input_quantizer="ste_sign",
+                          kernel_quantizer=kbnn.quantizers.DoReFa(k_bit=2, mode="weights"))
+    two_bit.build((None, 3, 3, 4))
+    assert kbnn.convert.lowering.binary_kernel(two_bit)[2] is not None
