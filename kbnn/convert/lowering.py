@@ -266,8 +266,15 @@ def _bn_transform(layer) -> tuple[np.ndarray, np.ndarray] | None:
     if type(layer) is not keras.layers.BatchNormalization:
         return None
     axis = layer.axis if isinstance(layer.axis, int) else (layer.axis[0] if len(layer.axis) == 1 else None)
-    if axis is None or axis not in (-1, len(layer.input.shape) - 1):
+    if axis is None:
         return None
+    if axis != -1:
+        try:
+            rank = len(layer.input.shape)
+        except (AttributeError, ValueError, RuntimeError):  # a shared layer: several inputs
+            return None
+        if axis != rank - 1:
+            return None
     mean = np.asarray(layer.moving_mean.numpy(), np.float64)
     var = np.asarray(layer.moving_variance.numpy(), np.float64)
     gamma = np.asarray(layer.gamma.numpy(), np.float64) if layer.scale else np.ones_like(mean)
