@@ -25,6 +25,11 @@ BUILD_ONLY=0
 [[ "${1:-}" == "--build-only" ]] && BUILD_ONLY=1
 
 step() { echo "== $*"; }
+quiet() {  # run a command, show its output only when it fails
+  local log; log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; return 1; fi
+  rm -f "$log"
+}
 need() { command -v "$1" >/dev/null || { echo "missing tool: $1 ($2)" >&2; exit 2; }; }
 need aarch64-linux-gnu-g++ "apt-get install g++-aarch64-linux-gnu"
 need arm-linux-gnueabihf-g++ "apt-get install g++-arm-linux-gnueabihf"
@@ -70,10 +75,10 @@ ln -sfn /usr/include/flatbuffers "$FLATBUFFERS_INCLUDE/flatbuffers"
 build() {  # name toolchain [extra cmake args]
   local name=$1 toolchain=$2; shift 2
   step "cross build $name ($BUILD/android-native-$name)"
-  cmake -S "$ROOT/android_demo/native" -B "$BUILD/android-native-$name" -G Ninja \
+  quiet cmake -S "$ROOT/android_demo/native" -B "$BUILD/android-native-$name" -G Ninja \
     -DCMAKE_TOOLCHAIN_FILE="$ROOT/kernels/cmake/toolchains/$toolchain.cmake" \
-    -DKBNN_ARM_STATIC=OFF -DKBNN_FLEXBUFFERS_INCLUDE="$FLATBUFFERS_INCLUDE" "$@" >/dev/null
-  cmake --build "$BUILD/android-native-$name"
+    -DKBNN_ARM_STATIC=OFF -DKBNN_FLEXBUFFERS_INCLUDE="$FLATBUFFERS_INCLUDE" "$@"
+  quiet cmake --build "$BUILD/android-native-$name"
 }
 build aarch64 aarch64-linux-gnu -DKBNN_LITERT_CAPI="$CAPI"
 build armv7 arm-linux-gnueabihf -DKBNN_LITERT_CAPI=
@@ -81,25 +86,30 @@ for name in aarch64 armv7; do
   if [[ -n "$(find "$BUILD/android-native-$name" -name libkbnn_delegate.so -print -quit)" ]]; then
     echo "$name: libkbnn_delegate.so built"
   else
-    echo "$name: no libkbnn_delegate.so (kernels/tflite not present in this checkout)"
+    echo "$name: libkbnn_delegate.so was not built (kernels/tflite, KBNN_BUILD_DELEGATE)" >&2
+    exit 1
   fi
 done
 
 # --- 2b. the app's own CMake project (app/src/main/cpp), as AGP drives it, per Android ABI -------
-# Debian's cross compilers stand in for the NDK's clang: this checks that the project configures,
-# builds the delegate and compiles the JNI layer, and that the armeabi-v7a objects do not get
-# -mfloat-abi=hard (armeabi-v7a is softfp). Linking libkbnn_jni.so needs the NDK's liblog: not here.
+# Debian's cross compilers stand in for the NDK's clang: this checks that the project configures
+# and compiles the JNI layer per ABI, and that the armeabi-v7a build of the delegate gets no
+# -mfloat-abi=hard (armeabi-v7a is softfp); the arm64-v8a delegate is the one step 2 built.
+# Linking libkbnn_jni.so needs the NDK's liblog: not here.
 for abi in arm64-v8a:aarch64-linux-gnu armeabi-v7a:arm-linux-gnueabihf; do
   name=${abi%%:*} toolchain=${abi#*:}
   dir="$BUILD/android-app-cmake-$name"
   step "app CMake project, ANDROID_ABI=$name ($dir)"
-  cmake -S "$ROOT/android_demo/app/src/main/cpp" -B "$dir" -G Ninja \
+  quiet cmake -S "$ROOT/android_demo/app/src/main/cpp" -B "$dir" -G Ninja \
     -DCMAKE_TOOLCHAIN_FILE="$ROOT/kernels/cmake/toolchains/$toolchain.cmake" -DANDROID_ABI="$name" \
     -DKBNN_FLEXBUFFERS_INCLUDE="$FLATBUFFERS_INCLUDE" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
-    -DCMAKE_CXX_FLAGS="-I/usr/include/android/nativehelper -I/usr/include/android" >/dev/null
-  cmake --build "$dir" --target kbnn_delegate CMakeFiles/kbnn_jni.dir/kbnn_jni.cc.o
-  if grep -q -- "-mfloat-abi=hard" "$dir/compile_commands.json"; then
-    [[ $name == armeabi-v7a ]] && { echo "armeabi-v7a objects compiled with -mfloat-abi=hard" >&2; exit 1; }
+    -DCMAKE_CXX_FLAGS="-I/usr/include/android/nativehelper -I/usr/include/android"
+  targets=(CMakeFiles/kbnn_jni.dir/kbnn_jni.cc.o)
+  [[ $name == armeabi-v7a ]] && targets+=(kbnn_delegate)
+  quiet cmake --build "$dir" --target "${targets[@]}"
+  if [[ $name == armeabi-v7a ]] && grep -q -- "-mfloat-abi=hard" "$dir/compile_commands.json"; then
+    echo "armeabi-v7a objects compiled with -mfloat-abi=hard" >&2
+    exit 1
   fi
 done
 [[ $BUILD_ONLY == 1 ]] && exit 0
