@@ -85,7 +85,8 @@ class CMakeBuild(build_ext):
         cmake = shutil.which("cmake")
         if cmake is None:
             raise RuntimeError("kbnn needs CMake >= 3.16 to build its native libraries (pip install cmake).")
-        build_dir = pathlib.Path(os.environ.get("KBNN_CMAKE_BUILD_DIR", ROOT / "build" / "kbnn-python")).resolve()
+        default_dir = ROOT / "build" / "kbnn-python"
+        build_dir = pathlib.Path(os.environ.get("KBNN_CMAKE_BUILD_DIR", default_dir)).resolve()
         build_dir.mkdir(parents=True, exist_ok=True)
         args = [
             cmake,

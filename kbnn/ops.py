@@ -107,7 +107,13 @@ def _call(op_name: str, inputs, **attrs):
 # Attribute normalization
 # ------------------------------------------------------------------------------------------
 
-_OUTPUT_TYPE_ALIASES = {"float32": "float32", "float": "float32", "bitpacked": "int32", "int32": "int32", "int8": "int8"}
+_OUTPUT_TYPE_ALIASES = {
+    "float32": "float32",
+    "float": "float32",
+    "bitpacked": "int32",
+    "int32": "int32",
+    "int8": "int8",
+}
 
 
 def _output_dtype(T):
@@ -311,13 +317,13 @@ def pack_bits(x) -> np.ndarray:
     (so 0, -0.0 and NaN are +1), LSB = channel 0 of each word, padding bits 0."""
     x = np.asarray(x)
     if x.ndim < 1:
-        raise ValueError(f"pack_bits needs an array of rank >= 1 (channels last). Received shape {x.shape}")
+        raise ValueError(f"pack_bits needs an array of rank >= 1 (channels last). Received: shape={x.shape}")
     c = x.shape[-1]
     words = packed_words(c)
     bits = np.zeros(x.shape[:-1] + (words * 32,), dtype=np.uint64)
     bits[..., :c] = x < 0
     bits = bits.reshape(x.shape[:-1] + (words, 32))
-    packed = np.bitwise_or.reduce(bits << _SHIFTS, axis=-1) if words else np.zeros(x.shape[:-1] + (0,), np.uint64)
+    packed = np.bitwise_or.reduce(bits << _SHIFTS, axis=-1)
     return packed.astype(np.uint32).view(np.int32)
 
 

@@ -134,7 +134,9 @@ CONV_CASES = {
     "same_zero_5x5": dict(shape=(1, 8, 8, 3), cout=4, k=(5, 5), padding="SAME", pad_values=0),
     "stride2": dict(shape=(1, 9, 8, 64), cout=7, k=(3, 3), stride=(2, 2), padding="SAME", pad_values=0),
     "dilation2": dict(shape=(1, 9, 9, 20), cout=6, k=(3, 3), dilation=(2, 2), padding="SAME", pad_values=1),
-    "dilation2_zero": dict(shape=(1, 9, 9, 20), cout=6, k=(3, 2), dilation=(2, 3), padding="SAME", pad_values=0),
+    "dilation2_zero": dict(
+        shape=(1, 9, 9, 20), cout=6, k=(3, 2), dilation=(2, 3), padding="SAME", pad_values=0
+    ),
     "groups2": dict(shape=(1, 6, 6, 70), cout=6, k=(3, 3), groups=2, padding="SAME", pad_values=0),
     "batch2": dict(shape=(2, 5, 6, 32), cout=33, k=(1, 3), stride=(1, 2)),
 }
@@ -187,7 +189,9 @@ def test_bconv2d_int8_and_clamp():
     bias = rng.uniform(-5, 5, 8).astype(np.float32)
     y = multiplier * float_conv(x, w, (1, 1), (1, 1), "VALID", 1, 1) + bias
     xq, wq = ops.quantize(x), ops.pack_filters(w)
-    clamp = ops.bconv2d(xq, wq, multiplier, bias, channels_in=50, activation="CLAMP", clamp_min=-3.0, clamp_max=4.5)
+    clamp = ops.bconv2d(
+        xq, wq, multiplier, bias, channels_in=50, activation="CLAMP", clamp_min=-3.0, clamp_max=4.5
+    )
     np.testing.assert_array_equal(clamp.numpy(), np.clip(y, -3.0, 4.5))
     relu6 = ops.bconv2d(xq, wq, multiplier, bias, channels_in=50, activation="RELU6")
     np.testing.assert_array_equal(relu6.numpy(), np.clip(y, 0, 6))
@@ -205,7 +209,9 @@ def test_bconv2d_concurrent_calls():
     rng = np.random.default_rng(11)
     w = pm1(rng, (24, 3, 3, 48))
     wq, m = tf.constant(ops.pack_filters(w)), tf.constant(rng.uniform(-1, 1, 24).astype(np.float32))
-    f = tf.function(lambda xq: ops.bconv2d(xq, wq, m, tf.zeros([24]), channels_in=48, padding="SAME", pad_values=0))
+    f = tf.function(
+        lambda xq: ops.bconv2d(xq, wq, m, tf.zeros([24]), channels_in=48, padding="SAME", pad_values=0)
+    )
     xs = [pm1(np.random.default_rng(s), (2, 9, 9, 48)) for s in range(8)]
     expected = [m.numpy() * float_conv(x, w, (1, 1), (1, 1), "SAME", 0, 1) + np.float32(0) for x in xs]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -249,7 +255,11 @@ def test_bfully_connected_matches_matmul(k, cout, batch):
 
 @pytest.mark.parametrize(
     "shape,k,stride,padding",
-    [((1, 6, 6, 40), (2, 2), (2, 2), "VALID"), ((2, 7, 5, 33), (3, 3), (2, 2), "SAME"), ((1, 5, 5, 64), (3, 2), (1, 1), "SAME")],
+    [
+        ((1, 6, 6, 40), (2, 2), (2, 2), "VALID"),
+        ((2, 7, 5, 33), (3, 3), (2, 2), "SAME"),
+        ((1, 5, 5, 64), (3, 2), (1, 1), "SAME"),
+    ],
 )
 def test_bmaxpool2d_matches_max_pool(shape, k, stride, padding):
     x = pm1(np.random.default_rng(shape[-1]), shape)
@@ -315,7 +325,13 @@ def test_shape_functions_match_runtime(case):
 
     pool = tf.function(
         lambda x: ops.bmaxpool2d(
-            x, channels=cin, filter_height=kh, filter_width=kw, stride_height=stride[0], stride_width=stride[1], padding=padding
+            x,
+            channels=cin,
+            filter_height=kh,
+            filter_width=kw,
+            stride_height=stride[0],
+            stride_width=stride[1],
+            padding=padding,
         )
     )
     xs = tf.TensorSpec(shape[:3] + (in_words,), tf.int32)
@@ -323,7 +339,8 @@ def test_shape_functions_match_runtime(case):
 
     q = tf.function(ops.quantize).get_concrete_function(tf.TensorSpec((None, 3, cin), tf.float32))
     assert q.structured_outputs.shape.as_list() == [None, 3, in_words]
-    d = tf.function(lambda x: ops.dequantize(x, cin)).get_concrete_function(tf.TensorSpec((4, in_words), tf.int32))
+    d = tf.function(lambda x: ops.dequantize(x, cin))
+    d = d.get_concrete_function(tf.TensorSpec((4, in_words), tf.int32))
     assert d.structured_outputs.shape.as_list() == [4, cin]
     fc = tf.function(lambda x, w: ops.bfully_connected(x, w, input_size=cin, T=T)).get_concrete_function(
         tf.TensorSpec((None, in_words), tf.int32), tf.TensorSpec((cout, in_words), tf.int32)
@@ -357,9 +374,16 @@ def conv_error(match, x_shape=(1, 5, 5, 1), w_shape=(4, 3, 3, 1), cout=4, **kwar
         (r"KbnnBconv2d: kbnn_version must be in \[1, 1\]", dict()),
         (r"input's last dimension \(packed words.*must be 2; received 1", dict(channels_in=40)),
         (r"filter dimension 1 \(filter_height\) must be 2; received 3", dict(filter_height=2)),
-        (r"KbnnBconv2d: VALID padding: the effective filter height 5 \(filter 3, dilation 2\) exceeds the input height 4", dict(dilation_height=2, x_shape=(1, 4, 5, 1))),
+        (
+            r"KbnnBconv2d: VALID padding: the effective filter height 5 \(filter 3, dilation 2\) "
+            r"exceeds the input height 4",
+            dict(dilation_height=2, x_shape=(1, 4, 5, 1)),
+        ),
         (r"multiplier length \(channels_out\) must be 4; received 5", dict(cout=5)),
-        (r"activation CLAMP needs clamp_min <= clamp_max", dict(activation="CLAMP", clamp_min=2.0, clamp_max=1.0)),
+        (
+            r"activation CLAMP needs clamp_min <= clamp_max",
+            dict(activation="CLAMP", clamp_min=2.0, clamp_max=1.0),
+        ),
         (r"int8 output needs a finite int8_scale > 0", dict(T=tf.int8, int8_scale=0.0)),
         (r"KbnnBconv2d: input must have rank 4 \(bitpacked NHWC", dict(x_shape=(5, 5, 1))),
     ],
@@ -369,27 +393,41 @@ def test_bconv2d_bad_arguments(match, kwargs):
         x, w, m = tf.zeros((1, 5, 5, 1), tf.int32), tf.zeros((4, 3, 3, 1), tf.int32), tf.ones([4])
         with pytest.raises(tf.errors.InvalidArgumentError, match=match):
             ops.load_library().KbnnBconv2d(
-                input=x, filter=w, multiplier=m, bias=m, channels_in=32, filter_height=3, filter_width=3, kbnn_version=2
+                input=x,
+                filter=w,
+                multiplier=m,
+                bias=m,
+                channels_in=32,
+                filter_height=3,
+                filter_width=3,
+                kbnn_version=2,
             )
         return
     conv_error(match, **kwargs)
 
 
 def test_other_ops_bad_arguments():
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"KbnnDequantize: the input's last dimension \(packed words, ceil\(channels/32\) for channels=32\) must be 1; received 3"):
-        ops.dequantize(tf.zeros((2, 3), tf.int32), channels=32)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="channels must be >= 1"):
-        ops.dequantize(tf.zeros((2, 1), tf.int32), channels=0)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="KbnnQuantize: input must have rank >= 1"):
+    def raises(match):
+        return pytest.raises(tf.errors.InvalidArgumentError, match=match)
+
+    i32 = lambda *shape: tf.zeros(shape, tf.int32)  # noqa: E731
+    with raises(
+        r"KbnnDequantize: the input's last dimension \(packed words, ceil\(channels/32\) for "
+        r"channels=32\) must be 1; received 3"
+    ):
+        ops.dequantize(i32(2, 3), channels=32)
+    with raises("KbnnDequantize: channels must be >= 1"):
+        ops.dequantize(i32(2, 1), channels=0)
+    with raises("KbnnQuantize: input must have rank >= 1"):
         ops.quantize(tf.constant(1.0))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"KbnnBFullyConnected: the weights' last dimension .* must be 2; received 1"):
-        ops.bfully_connected(tf.zeros((2, 2), tf.int32), tf.zeros((3, 1), tf.int32), input_size=40)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"KbnnBFullyConnected: multiplier length \(channels_out\) must be 3; received 2"):
-        ops.bfully_connected(tf.zeros((2, 1), tf.int32), tf.zeros((3, 1), tf.int32), tf.ones([2]), tf.ones([3]), input_size=4)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"KbnnBMaxPool2d: VALID padding: the effective filter width 3"):
-        ops.bmaxpool2d(tf.zeros((1, 4, 2, 1), tf.int32), channels=3, filter_height=3, filter_width=3)
+    with raises(r"KbnnBFullyConnected: the weights' last dimension .* must be 2; received 1"):
+        ops.bfully_connected(i32(2, 2), i32(3, 1), input_size=40)
+    with raises(r"KbnnBFullyConnected: multiplier length \(channels_out\) must be 3; received 2"):
+        ops.bfully_connected(i32(2, 1), i32(3, 1), tf.ones([2]), tf.ones([3]), input_size=4)
+    with raises(r"KbnnBMaxPool2d: VALID padding: the effective filter width 3"):
+        ops.bmaxpool2d(i32(1, 4, 2, 1), channels=3, filter_height=3, filter_width=3)
     with pytest.raises(ValueError, match="T must be"):
-        ops.bconv2d(tf.zeros((1, 3, 3, 1), tf.int32), tf.zeros((1, 1, 1, 1), tf.int32), channels_in=1, T=tf.float16)
+        ops.bconv2d(i32(1, 3, 3, 1), i32(1, 1, 1, 1), channels_in=1, T=tf.float16)
 
 
 # ------------------------------------------------------------------------------------------
