@@ -39,6 +39,11 @@ needs_ops = pytest.mark.skipif(not _has_ops(), reason="kbnn TF op library not bu
 needs_interpreter = pytest.mark.skipif(not _has_interpreter(), reason="kbnn.Interpreter not available")
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1234)  # deterministic Keras initializers: reproducible models
+
+
 def _randomize_bn(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
