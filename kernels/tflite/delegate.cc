@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -37,15 +38,16 @@ namespace {
 constexpr int kMaxAutoThreads = 4;
 
 struct Delegate {
-  TfLiteDelegate base;              // must stay first: the runtime sees &base
+  TfLiteDelegate base;              // the runtime sees &base; base.data_ == this
   unsigned char reserved[256];      // zeroed: fields newer runtimes read past the classic prefix
   DelegateOptions options;
   void (*report_error)(const char*) = nullptr;
+  std::mutex pool_mutex;  // the pool is created by the first DelegatePrepare without num_threads
   std::unique_ptr<ThreadPool> pool;
 };
-static_assert(offsetof(Delegate, base) == 0, "base first");
 
-Delegate* FromBase(TfLiteDelegate* d) { return reinterpret_cast<Delegate*>(d); }
+// base.data_ points back at the Delegate (no reliance on the member's offset).
+Delegate* FromBase(TfLiteDelegate* d) { return d ? static_cast<Delegate*>(d->data_) : nullptr; }
 
 std::vector<int> ToVector(const TfLiteIntArray* a) {
   std::vector<int> v;
@@ -647,8 +649,9 @@ TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
                          why.c_str());
     return kTfLiteError;
   }
-  if (!d->pool) {
-    d->pool = std::make_unique<ThreadPool>(ResolveThreads(d->options, context));
+  {
+    std::lock_guard<std::mutex> lock(d->pool_mutex);
+    if (!d->pool) d->pool = std::make_unique<ThreadPool>(ResolveThreads(d->options, context));
   }
 
   TfLiteRegistrationWithPadding reg;
