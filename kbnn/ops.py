@@ -27,6 +27,7 @@ from kbnn.convert import schema
 
 __all__ = [
     "OpLibraryNotFoundError",
+    "built_with_tensorflow",
     "library_path",
     "load_library",
     "quantize",
@@ -70,6 +71,18 @@ def library_path() -> pathlib.Path:
     return pathlib.Path(env) if env else _LIB_DIR / LIBRARY_NAME
 
 
+def built_with_tensorflow(path=None):
+    """The TensorFlow version the op library at ``path`` was compiled against (None if unknown)."""
+    import re
+
+    try:
+        data = pathlib.Path(path or library_path()).read_bytes()
+    except OSError:
+        return None
+    m = re.search(rb"kbnn-tf-ops-built-with-tensorflow=([0-9A-Za-z.\-+]+);", data)
+    return m.group(1).decode() if m else None
+
+
 def load_library():
     """Loads (once) and returns the op library module (``tf.load_op_library``).
 
@@ -86,6 +99,13 @@ def load_library():
             path = library_path()
             if not path.is_file():
                 raise OpLibraryNotFoundError(f"kbnn TF op library not found at {path}. {BUILD_HINT}")
+            built = built_with_tensorflow(path)
+            if built is not None and built.split(".")[:2] != tf.__version__.split(".")[:2]:
+                raise OpLibraryNotFoundError(
+                    f"kbnn TF op library {path} was built against TensorFlow {built}, but this is "
+                    f"TensorFlow {tf.__version__}; a TF op library only loads into the release it "
+                    f"was compiled for. Rebuild it: {BUILD_HINT}"
+                )
             try:
                 _library = tf.load_op_library(str(path))
             except Exception as e:  # tf.errors.NotFoundError for undefined symbols, ...

@@ -49,6 +49,16 @@ def test_missing_library_message(monkeypatch, tmp_path):
     monkeypatch.delenv(ops.ENV_PATH)
 
 
+def test_library_records_its_tensorflow(monkeypatch, tmp_path):
+    assert ops.built_with_tensorflow() == tf.__version__
+    fake = tmp_path / "_kbnn_tf_ops.so"
+    fake.write_bytes(b"\0ELF...kbnn-tf-ops-built-with-tensorflow=2.5.0;...")
+    monkeypatch.setattr(ops, "_library", None)
+    monkeypatch.setenv(ops.ENV_PATH, str(fake))
+    with pytest.raises(ops.OpLibraryNotFoundError, match=r"built against TensorFlow 2\.5\.0.*Rebuild"):
+        ops.load_library()
+
+
 def test_ops_registered_from_schema(lib):
     for op in schema.OPS:
         op_def = tf.raw_ops.__dict__.get(op.name)  # not a builtin op

@@ -29,6 +29,15 @@
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/framework/tensor.h"
 
+// The TensorFlow release this library was compiled against, findable in the file's bytes:
+// kbnn.ops reads it before loading and refuses a library built for another TF minor release
+// (loading one can crash rather than fail cleanly).
+#ifndef KBNN_TF_VERSION
+#define KBNN_TF_VERSION "unknown"
+#endif
+extern "C" __attribute__((used, visibility("default"))) const char kbnn_tf_ops_build_info[] =
+    "kbnn-tf-ops-built-with-tensorflow=" KBNN_TF_VERSION ";";
+
 namespace kbnn_tf {
 namespace {
 
