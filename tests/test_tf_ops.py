@@ -230,6 +230,16 @@ def test_bconv2d_concurrent_calls():
         np.testing.assert_array_equal(r, expected[i % len(xs)])
 
 
+def test_empty_batches():
+    w, wd = ops.pack_filters(np.ones((8, 3, 3, 40))), ops.pack_dense(np.ones((8, 40)))
+    assert ops.bconv2d(tf.zeros((0, 5, 5, 2), tf.int32), w, channels_in=40).shape == (0, 3, 3, 8)
+    assert ops.bfully_connected(tf.zeros((0, 2), tf.int32), wd, input_size=40, T="bitpacked").shape == (0, 1)
+    pooled = ops.bmaxpool2d(tf.zeros((0, 4, 4, 2), tf.int32), channels=40, filter_height=2, filter_width=2)
+    assert pooled.shape == (0, 3, 3, 2)
+    assert ops.quantize(tf.zeros((0, 40))).shape == (0, 2)
+    assert ops.dequantize(tf.zeros((0, 2), tf.int32), 40).shape == (0, 40)
+
+
 def test_bconv2d_weights_change_between_calls():
     """The kernel caches its packed weights; new filter values must be honoured."""
     rng = np.random.default_rng(3)
