@@ -497,3 +497,22 @@ def test_per_channel_alpha_kernel_quantizers_lower(kernel_quantizer):
                           kernel_quantizer=kbnn.quantizers.DoReFa(k_bit=2, mode="weights"))
     two_bit.build((None, 3, 3, 4))
     assert kbnn.convert.lowering.binary_kernel(two_bit)[2] is not None
+
+
+@needs_interpreter
+def test_not_lowered_layers_run_as_float_in_interpreter():
+    inp = keras.Input((8, 8, 4))
+    # Ordered so that every quantizer sees exactly representable values (integer sums): a
+    # quantizer after a float sum of thirds would amplify 1-ulp differences between kernels.
+    x = QuantDepthwiseConv2D(3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign")(inp)
+    x = QuantConv2D(8, 1, input_quantizer="ste_sign", kernel_quantizer="ste_tern")(x)
+    x = QuantConv2D(8, 3, input_quantizer=kbnn.quantizers.DoReFa(k_bit=2), kernel_quantizer="ste_sign")(x)
+    x = QuantConv2D(8, 1, input_quantizer=None, kernel_quantizer="magnitude_aware_sign")(x)
+    model = keras.Model(inp, x)
+    xs = _x((8, 8, 4))
+    with pytest.warns(kbnn.convert.ConversionWarning):
+        data = kbnn.convert(model, progress=False)
+    # (a ternary kernel that happens to hold no zeros is exactly binary and does lower)
+    assert len(kbnn.convert.last_report.not_lowered) >= 3
+    got = np.asarray(kbnn.Interpreter(data).predict(xs))
+    np.testing.assert_allclose(got, np.asarray(model(xs, training=False)), rtol=1e-4, atol=1e-4)

@@ -343,7 +343,7 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         frozen = convert_variables_to_constants_v2(concrete)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         with warnings.catch_warnings():
