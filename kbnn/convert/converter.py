@@ -91,11 +91,7 @@ class ConversionReport:
 
 
 def _float_weight_bytes(layer) -> int:
-    return int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights if not _is_quantizer_state(layer, v)))
-
-
-def _is_quantizer_state(layer, v) -> bool:
-    return False
+    return int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights))
 
 
 def _make_report(model, graph, plan) -> ConversionReport:
