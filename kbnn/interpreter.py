@@ -90,8 +90,37 @@ def _delegate_options(num_threads, kernel) -> dict:
     return options
 
 
+def _runtime():
+    """The stock interpreter module: ai_edge_litert, else tflite_runtime, else tf.lite."""
+    try:
+        from ai_edge_litert import interpreter as runtime
+        return runtime
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as runtime
+        return runtime
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError("kbnn.Interpreter needs a TFLite runtime: pip install ai-edge-litert") from e
+    return _TfLiteRuntime(tf)
+
+
+class _TfLiteRuntime:
+    """tf.lite exposed with the ai_edge_litert names (Interpreter, load_delegate)."""
+
+    def __init__(self, tf):
+        self.Interpreter = tf.lite.Interpreter
+        self.load_delegate = tf.lite.experimental.load_delegate
+
+
 def load_delegate(num_threads: int | None = None, kernel: str | None = None):
-    """Loads the kbnn delegate as the stock runtime's delegate object (ai_edge_litert).
+    """Loads the kbnn delegate as the stock runtime's delegate object.
+
+    The runtime is ai_edge_litert when installed, else tflite_runtime, else tf.lite.
 
     Args:
       num_threads: threads of the delegate's pool (the calling thread included). None: the
@@ -99,10 +128,9 @@ def load_delegate(num_threads: int | None = None, kernel: str | None = None):
       kernel: "auto" (default), "reference", "scalar", "avx2" or "neon".
 
     Returns:
-      An ``ai_edge_litert.interpreter.Delegate`` for ``experimental_delegates=[...]``.
+      The runtime's ``Delegate`` object, for ``experimental_delegates=[...]``.
     """
-    from ai_edge_litert import interpreter as litert
-
+    litert = _runtime()
     options = _delegate_options(num_threads, kernel)
     path = delegate_path()
     try:
@@ -143,7 +171,8 @@ def explain_error(exc: BaseException) -> BaseException:
 
 
 class Interpreter:
-    """The stock ``ai_edge_litert`` interpreter with the kbnn delegate attached.
+    """The stock interpreter (ai_edge_litert; else tflite_runtime or tf.lite) with the kbnn
+    delegate attached.
 
     Args:
       model: path to a .tflite file, or its bytes.
@@ -153,8 +182,7 @@ class Interpreter:
 
     def __init__(self, model: str | os.PathLike | bytes | bytearray, num_threads: int | None = None,
                  kernel: str | None = None):
-        from ai_edge_litert import interpreter as litert
-
+        litert = _runtime()
         if isinstance(model, (bytes, bytearray, memoryview)):
             content = bytes(model)
         elif isinstance(model, (str, os.PathLike)):
@@ -180,7 +208,7 @@ class Interpreter:
     # -- stock-interpreter access ----------------------------------------------------------------
     @property
     def interpreter(self):
-        """The underlying ``ai_edge_litert.interpreter.Interpreter``."""
+        """The underlying stock interpreter (``ai_edge_litert.interpreter.Interpreter``)."""
         return self._interpreter
 
     @property

@@ -224,3 +224,14 @@ def test_load_delegate_argument_errors(kbnn_mod):
         kbnn_mod.load_delegate(num_threads=0)
     with pytest.raises(ValueError, match="kernel"):
         kbnn_mod.load_delegate(kernel="fast")
+
+
+def test_tf_lite_fallback_runtime(kbnn_mod, monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(kbnn_mod.interpreter, "_runtime", lambda: kbnn_mod.interpreter._TfLiteRuntime(tf))
+    model, ref = conv_model()
+    xv = RNG.standard_normal((2, 5, 5, 40)).astype(np.float32)
+    it = kbnn_mod.Interpreter(model)
+    assert isinstance(it.interpreter, tf.lite.Interpreter)
+    np.testing.assert_array_equal(it.predict(xv), ref(xv))
