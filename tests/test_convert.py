@@ -516,3 +516,13 @@ def test_not_lowered_layers_run_as_float_in_interpreter():
     assert len(kbnn.convert.last_report.not_lowered) >= 3
     got = np.asarray(kbnn.Interpreter(data).predict(xs))
     np.testing.assert_allclose(got, np.asarray(model(xs, training=False)), rtol=1e-4, atol=1e-4)
+
+
+def test_nested_model_with_binary_layers_is_reported():
+    inner_in = keras.Input((6, 6, 32))
+    inner = keras.Model(inner_in, QuantConv2D(32, 3, name="inner_bin", **BIN)(inner_in), name="inner")
+    inp = keras.Input((6, 6, 32))
+    model = keras.Model(inp, keras.layers.ReLU()(inner(inp)))
+    low, _, _ = _parity(model, _x((6, 6, 32)))
+    (row,) = low.report.not_lowered
+    assert row.name == "inner" and "inner_bin" in row.reason

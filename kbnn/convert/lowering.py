@@ -369,6 +369,12 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None) -> list[S
                 steps[node.key].reason = reason if quantized else ""
             else:
                 candidates[node.key] = params
+        elif isinstance(node.layer, keras.Model):
+            inner = [lyr.name for lyr in _all_layers(node.layer) if _is_quantized(lyr)]
+            if inner:
+                steps[node.key].reason = (
+                    f"nested model: its quantized layers {inner} are not lowered (build the model "
+                    "without nesting to lower them)")
 
     def sole_consumer(key):
         cons = graph.consumers.get(key, [])
@@ -462,3 +468,15 @@ def _flattenable(layer) -> bool:
     shape = layer.input.shape
     return (len(shape) == 4 and getattr(layer, "data_format", "channels_last") == "channels_last"
             and shape[-1] is not None and shape[-1] % 32 == 0 and None not in shape[1:])
+
+
+def _is_quantized(layer) -> bool:
+    return isinstance(layer, QuantLayerMixin) and (
+        layer.input_quantizer is not None or any(getattr(layer, a) is not None for a in layer._weight_quantizers))
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
