@@ -11,6 +11,7 @@
 // Threading: one kbnn::ThreadPool per delegate, shared by its kernels (runs are serialized).
 #include <algorithm>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -247,13 +248,16 @@ bool GetInfo(TfLiteContext* context, Partition* p, int t, TensorInfo* info) {
 // Declares the shape of output t: internal → our buffer, else ResizeTensor on the interpreter's.
 TfLiteStatus SetOutput(TfLiteContext* context, Partition* p, const Err& err, int t, int type,
                        const std::vector<int>& shape) {
-  size_t n = ElementSize(type);
+  // Byte size in 64-bit arithmetic, capped at 2^40 and at half the address space (32-bit ABIs).
+  const uint64_t limit = std::min<uint64_t>(uint64_t{1} << 40, SIZE_MAX / 2);
+  uint64_t bytes = ElementSize(type);
   for (int d : shape) {
-    if (d < 0 || (d > 0 && n > (size_t{1} << 40) / static_cast<size_t>(d))) {
+    if (d < 0 || (d > 0 && bytes > limit / static_cast<uint64_t>(d))) {
       return err("output shape " + ShapeString(shape) + " is too large");
     }
-    n *= static_cast<size_t>(d);
+    bytes *= static_cast<uint64_t>(d);
   }
+  const size_t n = static_cast<size_t>(bytes);
   const int slot = p->internal_index[t];
   if (slot >= 0) {
     p->internal_info[slot].shape = shape;
