@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the build and the tests need. Idempotent: does nothing when all are present.
 set -euo pipefail
-PKGS=(g++ make googletest libgtest-dev libflatbuffers-dev qemu-user
-      g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
+PKGS=(g++ make ninja-build googletest libgtest-dev libflatbuffers-dev qemu-user
+      g++-aarch64-linux-gnu g++-arm-linux-gnueabihf
+      android-libnativehelper-dev android-liblog-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
