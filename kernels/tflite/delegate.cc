@@ -10,11 +10,13 @@
 // their buffers. Outputs of the partition are resized by the kernel (dynamic tensors allowed).
 // Threading: one kbnn::ThreadPool per delegate, shared by its kernels (runs are serialized).
 #include <algorithm>
+#include <chrono>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -38,6 +40,19 @@ namespace {
 
 constexpr int kMaxAutoThreads = 4;
 
+// Option profile=<id>: per-node invoke time (steady clock, ns) accumulated over all the
+// partitions of the delegate, keyed by the node's index in the interpreter's execution plan.
+struct ProfileEntry {
+  std::string op;
+  uint64_t ns = 0;
+  uint64_t count = 0;
+};
+
+struct Profile {
+  std::mutex mutex;
+  std::map<int, ProfileEntry> nodes;
+};
+
 struct Delegate {
   TfLiteDelegate base;              // the runtime sees &base; base.data_ == this
   unsigned char reserved[256];      // zeroed: fields newer runtimes read past the classic prefix
@@ -45,7 +60,19 @@ struct Delegate {
   void (*report_error)(const char*) = nullptr;
   std::mutex pool_mutex;  // the pool is created by the first DelegatePrepare without num_threads
   std::unique_ptr<ThreadPool> pool;
+  Profile profile;  // used when options.profile is set
 };
+
+// Profiling delegates by id (kbnn_delegate_profile_json); the latest delegate created with an
+// id owns it.
+std::mutex& ProfileRegistryMutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, Delegate*>& ProfileRegistry() {
+  static auto* r = new std::map<std::string, Delegate*>;
+  return *r;
+}
 
 // base.data_ points back at the Delegate (no reliance on the member's offset).
 Delegate* FromBase(TfLiteDelegate* d) { return d ? static_cast<Delegate*>(d->data_) : nullptr; }
@@ -535,8 +562,13 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
   if (p == nullptr) return Err{context, nullptr}("kernel has no state");
   if (!p->init_error.empty()) return Err{context, nullptr}(p->init_error);
   ThreadPool* pool = p->delegate->pool.get();
+  const bool profiling = !p->delegate->options.profile.empty();
+  std::vector<uint64_t> elapsed_ns(profiling ? p->nodes.size() : 0);
+  size_t op_index = 0;
   for (NodeOp& op : p->nodes) {
     const Err err{context, &op};
+    const auto start = profiling ? std::chrono::steady_clock::now()
+                                 : std::chrono::steady_clock::time_point();
     const void* in = TensorData(context, p, op.inputs[0]);
     void* out = TensorData(context, p, op.outputs[0]);
     if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
@@ -564,6 +596,22 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
         break;
     }
     if (!st.ok()) return err(st.message());
+    if (profiling) {
+      elapsed_ns[op_index] = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::steady_clock::now() - start).count());
+    }
+    ++op_index;
+  }
+  if (profiling) {
+    Profile& prof = p->delegate->profile;
+    std::lock_guard<std::mutex> lock(prof.mutex);
+    for (size_t i = 0; i < p->nodes.size(); ++i) {
+      ProfileEntry& e = prof.nodes[p->nodes[i].node_index];
+      if (e.op.empty() && p->nodes[i].opt.def != nullptr) e.op = p->nodes[i].opt.def->name;
+      e.ns += elapsed_ns[i];
+      ++e.count;
+    }
   }
   return kTfLiteOk;
 }
@@ -688,6 +736,8 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
 }  // namespace delegate
 }  // namespace kbnn
 
+KBNN_EXPORT void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate);
+
 KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values,
                                                           size_t num_options,
                                                           void (*report_error)(const char*)) {
@@ -714,12 +764,21 @@ KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** va
   d->base.flags = kTfLiteDelegateFlagsAllowDynamicTensors;
   d->options = options;
   d->report_error = report_error;
+  if (!options.profile.empty()) {
+    try {
+      std::lock_guard<std::mutex> lock(ProfileRegistryMutex());
+      ProfileRegistry()[options.profile] = d;
+    } catch (...) {
+      delete d;
+      return nullptr;
+    }
+  }
   if (options.num_threads > 0) {
     try {
       d->pool = std::make_unique<kbnn::ThreadPool>(options.num_threads);
     } catch (...) {
       if (report_error != nullptr) report_error("kbnn delegate: cannot start the thread pool");
-      delete d;
+      tflite_plugin_destroy_delegate(&d->base);
       return nullptr;
     }
   }
@@ -727,7 +786,61 @@ KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** va
 }
 
 KBNN_EXPORT void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate) {
-  delete kbnn::delegate::FromBase(delegate);
+  using namespace kbnn::delegate;
+  Delegate* d = FromBase(delegate);
+  if (d != nullptr && !d->options.profile.empty()) {
+    std::lock_guard<std::mutex> lock(ProfileRegistryMutex());
+    auto it = ProfileRegistry().find(d->options.profile);
+    if (it != ProfileRegistry().end() && it->second == d) ProfileRegistry().erase(it);
+  }
+  delete d;
+}
+
+// Profiling (delegate option profile=<id>): the per-node times accumulated since creation or the
+// last reset, as JSON {"nodes": [{"node": i, "op": "KbnnBconv2d", "ns": total, "count": n}, ...]}
+// (node: index in the interpreter's execution plan). Writes at most size-1 bytes and a NUL into
+// buf; returns the full length (call with size 0 to ask), or -1 when no delegate has this id.
+KBNN_EXPORT long kbnn_delegate_profile_json(const char* id, char* buf, size_t size) {
+  using namespace kbnn::delegate;
+  if (id == nullptr) return -1;
+  std::string json;
+  try {
+    std::lock_guard<std::mutex> lock(ProfileRegistryMutex());
+    auto it = ProfileRegistry().find(id);
+    if (it == ProfileRegistry().end()) return -1;
+    Profile& prof = it->second->profile;
+    std::lock_guard<std::mutex> plock(prof.mutex);
+    json = "{\"nodes\": [";
+    bool first = true;
+    for (const auto& [node, e] : prof.nodes) {
+      if (!first) json += ", ";
+      first = false;
+      json += "{\"node\": " + std::to_string(node) + ", \"op\": \"" + e.op +
+              "\", \"ns\": " + std::to_string(e.ns) + ", \"count\": " +
+              std::to_string(e.count) + "}";
+    }
+    json += "]}";
+  } catch (...) {
+    return -1;
+  }
+  if (buf != nullptr && size > 0) {
+    const size_t n = std::min(size - 1, json.size());
+    std::memcpy(buf, json.data(), n);
+    buf[n] = '\0';
+  }
+  return static_cast<long>(json.size());
+}
+
+// Clears the accumulated profile of the delegate with this id; 0, or -1 when there is none.
+KBNN_EXPORT int kbnn_delegate_profile_reset(const char* id) {
+  using namespace kbnn::delegate;
+  if (id == nullptr) return -1;
+  std::lock_guard<std::mutex> lock(ProfileRegistryMutex());
+  auto it = ProfileRegistry().find(id);
+  if (it == ProfileRegistry().end()) return -1;
+  std::lock_guard<std::mutex> plock(it->second->profile.mutex);
+  it->second->profile.nodes.clear();
+  return 0;
 }
 
 // Introspection: the op table this delegate implements, as JSON (see options.h).

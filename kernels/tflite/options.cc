@@ -2,6 +2,8 @@
 
 #include <flatbuffers/flexbuffers.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -303,9 +305,20 @@ Status ParseDelegateOptions(const char* const* keys, const char* const* values, 
         return Status::InvalidArgument("kbnn delegate: option kernel='" + value +
                                        "' is not one of auto, reference, scalar, avx2, neon");
       }
+    } else if (key == "profile") {
+      const bool ok = !value.empty() && value.size() <= 64 &&
+                      std::all_of(value.begin(), value.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                               c == '-' || c == '.';
+                      });
+      if (!ok) {
+        return Status::InvalidArgument("kbnn delegate: option profile='" + value +
+                                       "' must be 1-64 characters of [A-Za-z0-9_.-]");
+      }
+      o.profile = value;
     } else {
       return Status::InvalidArgument("kbnn delegate: unknown option '" + key +
-                                     "' (known: num_threads, kernel)");
+                                     "' (known: num_threads, kernel, profile)");
     }
   }
   *out = o;

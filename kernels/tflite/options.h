@@ -41,6 +41,9 @@ Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, Op
 struct DelegateOptions {
   int num_threads = 0;  // 0: context->recommended_num_threads, else the machine (capped)
   KernelChoice kernel = KernelChoice::kAuto;
+  // Non-empty: per-node invoke times are accumulated and readable under this id through
+  // kbnn_delegate_profile_json (1-64 chars of [A-Za-z0-9_.-]).
+  std::string profile;
 };
 
 // keys/values as handed to tflite_plugin_create_delegate.
