@@ -4,8 +4,9 @@
 :class:`LayerSummary` row per layer, plus totals) that tests, notebooks and the CLI can read.
 All numbers are per sample (the batch dimension is excluded) and are computed from shapes
 and weights alone, through the public Keras 3 API (``model.layers``, ``layer.weights``,
-``layer.output.shape``). Measured per-layer latency on the real kernels will join this
-summary once the converter (``kbnn.convert``) exists; it is not offered before then.
+``layer.output.shape``). ``summary(model, latency=True)`` also converts the model
+(``kbnn.convert``), times it in the interpreter with the kbnn delegate (``kbnn.benchmark``, per-op
+profile) and adds a measured latency per layer (see ``summary``).
 
 Precision sources, for any layer (not a closed list of classes):
 
@@ -141,6 +142,8 @@ class LayerSummary:
     macs: int | None
     binary_macs: int
     note: str = ""
+    latency_ms: float | None = None  # summary(latency=True): median ms of the kbnn ops of this layer
+    latency_note: str = ""  # "folded into X", "builtin", ... when latency_ms is None
 
     @property
     def total_params(self) -> int:
@@ -158,6 +161,12 @@ class ModelSummary:
 
     name: str
     layers: list[LayerSummary]
+    benchmark: Any = None  # kbnn.benchmark.BenchmarkResult of summary(latency=True), else None
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Median whole-model invoke time (ms) when measured (``latency=True``), else None."""
+        return None if self.benchmark is None else self.benchmark.median_ms
 
     @property
     def params(self) -> dict[int, int]:
@@ -271,13 +280,21 @@ def packed_weight_bytes(shape, bits: int, channel_axis: int = -2) -> int:
     return bits * rows * math.ceil(channels / _WORD_BITS) * (_WORD_BITS // 8)
 
 
-def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print) -> ModelSummary:
+def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *, latency: bool = False,
+            num_threads: int = 1, runs: int = 30, warmup: int = 3) -> ModelSummary:
     """Bit-aware summary of a built Keras model.
 
     Args:
         model: A built ``keras.Model`` (Functional, Sequential with an input, or subclassed
             and called once).
         print_fn: Called once with the whole table; ``None`` prints nothing.
+        latency: Also convert the model (``kbnn.convert``, batch 1) and measure it with
+            ``kbnn.benchmark`` (``runs`` timed invokes after ``warmup``, ``num_threads``): each
+            row gets ``latency_ms``, the median time of the kbnn ops lowered from that layer
+            (layers folded into an op, e.g. BatchNormalization, show "in <layer>"; ops are
+            mapped to layers through the conversion report). Builtin (float) ops run in the
+            interpreter/XNNPACK and are not timed one by one: their rows show "n/a" and their
+            time, with the interpreter's overhead, is reported in one line below the table.
 
     Returns:
         A :class:`ModelSummary`.
@@ -295,9 +312,32 @@ def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print) -
     rows: list[LayerSummary] = []
     _walk(model, "", rows, set())
     result = ModelSummary(name=model.name, layers=rows)
+    if latency:
+        _measure_latency(model, result, num_threads=num_threads, runs=runs, warmup=warmup)
     if print_fn is not None:
         print_fn(result.to_text())
     return result
+
+
+def _measure_latency(model, result: ModelSummary, num_threads: int, runs: int, warmup: int) -> None:
+    from kbnn import convert as kconvert
+    from kbnn.benchmark import attribute_ops, benchmark
+
+    data, report = kconvert(model, progress=False, return_report=True, batch_size=1)
+    bench = benchmark(data, num_threads=num_threads, runs=runs, warmup=warmup)
+    per_layer = attribute_ops(bench, report)
+    status = {r.name: r for r in report.layers}
+    for row in result.layers:
+        rep = status.get(row.name)
+        if row.name in per_layer:
+            row.latency_ms = per_layer[row.name]
+        elif rep is not None and rep.status == "folded":
+            row.latency_note = "in " + rep.op[len("folded into "):]
+        elif rep is not None and rep.status in ("builtin", "float (not lowered)"):
+            row.latency_note = "n/a"
+        else:
+            row.latency_note = "-"
+    result.benchmark = bench
 
 
 def _walk(model, prefix: str, rows: list[LayerSummary], seen: set[int]) -> None:
@@ -483,6 +523,9 @@ def _fmt_shape(shape) -> str:
 
 def _format(s: ModelSummary) -> str:
     header = ["Layer (type)", "Output shape", "In bits", "W bits", "Params (bits:count)", "Memory (B)", "MACs", "Binary MACs"]
+    timed = s.benchmark is not None
+    if timed:
+        header = header + ["Latency (ms)"]
     table = [header]
     for r in s.layers:
         in_txt = r.input_dtype if r.input_precision is None else f"{r.input_precision}-bit"
@@ -490,7 +533,7 @@ def _format(s: ModelSummary) -> str:
         table.append([
             f"{r.name} ({r.class_name})", _fmt_shape(r.output_shape), in_txt, w_txt, _fmt_params(r.params),
             f"{r.memory_bytes:,}", "n/a" if r.macs is None else f"{r.macs:,}", f"{r.binary_macs:,}",
-        ])
+        ] + ([f"{r.latency_ms:.3f}" if r.latency_ms is not None else r.latency_note] if timed else []))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
@@ -515,5 +558,12 @@ def _format(s: ModelSummary) -> str:
         out.append("MACs n/a (not counted): " + ", ".join(na))
     notes = [f"{r.name}: {r.note}" for r in s.layers if r.note and r.macs is not None]
     out += notes
+    if timed:
+        b = s.benchmark
+        out.append(
+            f"Latency ({b.num_threads} thread{'s' if b.num_threads > 1 else ''}, median of {b.runs}): "
+            f"{b.median_ms:.3f} ms total (p10 {b.p10_ms:.3f}, p90 {b.p90_ms:.3f}); kbnn ops {b.kbnn_ms:.3f} ms, "
+            f"builtin ops + interpreter {b.other_ms:.3f} ms"
+        )
     out.append(rule)
     return "\n".join(out)

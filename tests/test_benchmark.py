@@ -1,0 +1,154 @@
+"""kbnn.benchmark, `kbnn benchmark`, the delegate's profile option and summary(latency=True).
+
+Structure only: no assertion compares timings between models or variants."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tflite_builder as tb
+
+
+@pytest.fixture(scope="module", autouse=True)
+def delegate_env():
+    path = tb.delegate_library()
+    old = os.environ.get("KBNN_DELEGATE_PATH")
+    os.environ["KBNN_DELEGATE_PATH"] = path
+    yield path
+    if old is None:
+        os.environ.pop("KBNN_DELEGATE_PATH", None)
+    else:
+        os.environ["KBNN_DELEGATE_PATH"] = old
+
+
+def _model():
+    import keras
+
+    import kbnn
+
+    keras.utils.set_random_seed(3)
+    kw = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+              use_bias=False)
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="stem")(inp)
+    x = kbnn.layers.QuantConv2D(40, 3, padding="same", name="b1", **kw)(x)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = kbnn.layers.QuantConv2D(32, 3, padding="same", name="b2", **kw)(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    x = kbnn.layers.QuantDense(10, name="fc", **kw)(x)
+    return keras.Model(inp, x, name="tiny")
+
+
+@pytest.fixture(scope="module")
+def converted():
+    import kbnn
+
+    model = _model()
+    data, report = kbnn.convert(model, progress=False, return_report=True)
+    return model, data, report
+
+
+def _kbnn_nodes(data):
+    import kbnn
+
+    it = kbnn.Interpreter(data, num_threads=1)
+    return {d["index"]: d["op_name"] for d in it.interpreter._get_ops_details() if d["op_name"].startswith("Kbnn")}
+
+
+def test_benchmark_structure(converted):
+    import kbnn
+
+    _, data, _ = converted
+    r = kbnn.benchmark(data, num_threads=1, runs=7, warmup=2)
+    assert r.runs == 7 and len(r.samples_ms) == 7 and len(r.warmup_ms) == 2
+    assert all(t > 0 for t in r.samples_ms + r.warmup_ms)
+    assert r.p10_ms <= r.median_ms <= r.p90_ms
+    assert r.min_ms <= r.median_ms
+    nodes = _kbnn_nodes(data)
+    assert len(nodes) >= 4
+    assert {o.node: o.op for o in r.ops} == nodes  # one entry per kbnn op, none other
+    for o in r.ops:
+        assert o.count == 7
+        assert 0 < o.p10_ms <= o.median_ms <= o.p90_ms
+        assert o.output_shape and o.output_shape[0] == 1
+    assert r.kbnn_ms > 0
+    assert {b[1] for b in r.builtin_ops} >= {"CONV_2D"}
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["ops"][0]["op"] == r.ops[0].op
+    text = r.to_text()
+    assert "KbnnBconv2d" in text and "median" in text
+
+
+def test_benchmark_path_threads_kernel_and_inputs(converted, tmp_path):
+    import kbnn
+
+    _, data, _ = converted
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    x = np.zeros((1, 12, 12, 3), np.float32)
+    r = kbnn.benchmark(str(path), num_threads=2, runs=3, warmup=0, kernel="reference", inputs=[x])
+    assert r.num_threads == 2 and r.kernel == "reference" and r.model == str(path)
+    assert r.warmup_ms == [] and len(r.ops) == len(_kbnn_nodes(data))
+    with pytest.raises(ValueError, match="runs"):
+        kbnn.benchmark(data, runs=0)
+    with pytest.raises(ValueError, match="warmup"):
+        kbnn.benchmark(data, warmup=-1)
+    with pytest.raises(kbnn.interpreter.ModelError):
+        kbnn.benchmark(b"not a model at all")
+
+
+def test_delegate_profile_option_validated():
+    import kbnn
+
+    runtime = kbnn.interpreter._runtime()
+    with pytest.raises(ValueError, match="profile"):
+        runtime.load_delegate(kbnn.interpreter.delegate_path(), {"profile": "bad id!"})
+    with pytest.raises(ValueError, match="profile"):
+        runtime.load_delegate(kbnn.interpreter.delegate_path(), {"profile": ""})
+
+
+def test_cli_benchmark(converted, tmp_path, capsys):
+    from kbnn import cli
+
+    _, data, _ = converted
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    assert cli.main(["benchmark", str(path), "--threads", "1", "--runs", "3", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "KbnnBconv2d" in out and "invoke: median" in out
+    assert cli.main(["benchmark", str(path), "--runs", "2", "--warmup", "0", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["runs"] == 2 and d["ops"]
+    assert cli.main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
+
+
+def test_summary_latency_column(converted):
+    import kbnn
+
+    model, _, report = converted
+    plain = kbnn.summary(model, print_fn=None)
+    assert plain.benchmark is None and plain.latency_ms is None
+    assert "Latency" not in plain.to_text()
+
+    lines = []
+    s = kbnn.summary(model, print_fn=lines.append, latency=True, num_threads=1, runs=5, warmup=1)
+    text = lines[0]
+    assert "Latency (ms)" in text and "kbnn ops" in text
+    rows = {r.name: r for r in s.layers}
+    for name in ("b1", "pool1", "b2", "fc"):  # every lowered layer has its own measured time
+        assert report.row(name).status == "lowered"
+        assert rows[name].latency_ms is not None and rows[name].latency_ms > 0, name
+    assert rows["bn1"].latency_ms is None and rows["bn1"].latency_note == "in b1"
+    assert rows["stem"].latency_note == "n/a"
+    # Every kbnn op was attributed to a layer, so the rows add up to the sum of the op medians.
+    assert all(o.layer for o in s.benchmark.ops)
+    total = sum(r.latency_ms or 0.0 for r in s.layers)
+    assert total == pytest.approx(sum(o.median_ms for o in s.benchmark.ops))
+    assert 0 < total <= 3 * max(s.benchmark.samples_ms)
+    assert s.latency_ms == s.benchmark.median_ms > 0
+    # Non-timed columns are the same as without latency.
+    assert [r.binary_macs for r in s.layers] == [r.binary_macs for r in plain.layers]
