@@ -1,0 +1,243 @@
+"""kbnn vs float TFLite (XNNPACK) vs int8 TFLite: median latency of one architecture, one run.
+
+    python benchmarks/compare.py                      # the 6-layer binary CNN at 32x32, 1 and 2 threads
+    python benchmarks/compare.py --model bireal18     # kbnn.models.BiRealNet18 at 224x224
+    python benchmarks/compare.py --threads 1 --rounds 15 --runs 10
+
+Default model ("6-layer binary 3x3 CNN at 32x32, 64->256 channels, ~1.17 G binary MACs"):
+
+    Input 32x32x3
+    conv0: float Conv2D 3x3, 3->64, SAME + BN            (the stem: binary input of 3 channels makes no sense)
+    conv1: QuantConv2D 3x3, 64->64,   SAME + BN          binary: sign(input) (ste_sign), sign(weights)
+    conv2: QuantConv2D 3x3, 64->128,  SAME + BN
+    conv3: QuantConv2D 3x3, 128->128, SAME + BN
+    conv4: QuantConv2D 3x3, 128->256, SAME + BN
+    conv5: QuantConv2D 3x3, 256->256, SAME + BN
+    GlobalAveragePooling2D -> Dense(10)
+
+Six 3x3 conv layers, all at 32x32 (stride 1, no pooling), 64 -> 256 channels. The five binary ones do
+32*32*9*(64*64 + 64*128 + 128*128 + 128*256 + 256*256) = 1,170,210,816 binary MACs (kbnn.summary
+prints it below). The converter lowers each binary conv + BN to one KbnnBconv2d with bitpacked output
+(the last one with float output), plus one KbnnQuantize after the stem.
+
+Variants, same architecture and weights where they exist:
+  kbnn   kbnn.convert(model) run by the stock interpreter + the kbnn delegate
+  float  the float twin (QuantConv2D without quantizers = plain conv), tf.lite.TFLiteConverter
+         .from_keras_model, run by the stock interpreter (XNNPACK)
+  int8   the float twin, post-training full-integer quantization (representative dataset: 16 random
+         inputs), float input/output, run by the stock interpreter (XNNPACK int8 / builtin kernels)
+Timing: the three interpreters are built first, then `--rounds` rounds each run every variant `--runs`
+times (interleaved, so machine load hits all variants alike); the median is over all runs. The kbnn
+per-op profile (kbnn.benchmark) follows the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+              use_bias=False)
+CHANNELS = (64, 64, 128, 128, 256, 256)
+
+
+def cnn32(binary: bool = True, seed: int = 0):
+    """The default 6-layer 3x3 CNN at 32x32 (see the module docstring); binary=False: float twin."""
+    import keras
+
+    import kbnn
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(CHANNELS[0], 3, padding="same", use_bias=False, name="conv0")(inp)
+    x = keras.layers.BatchNormalization(name="bn0")(x)
+    for i, c in enumerate(CHANNELS[1:], start=1):
+        if binary:
+            x = kbnn.layers.QuantConv2D(c, 3, padding="same", name=f"conv{i}", **BINARY)(x)
+        else:
+            x = keras.layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(10, name="logits")(x)
+    return keras.Model(inp, x, name="cnn32_binary" if binary else "cnn32_float")
+
+
+def randomize_bn(model, seed: int = 0):
+    """Non-trivial BN statistics (so the folded thresholds are not all zero)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n).astype("float32"), rng.normal(0, 0.1, n).astype("float32"),
+                               rng.normal(0, 0.1, n).astype("float32"), rng.uniform(0.5, 2.0, n).astype("float32")])
+
+
+def float_twin(model):
+    """The same architecture with every quantizer removed (QuantConv2D/QuantDense -> float layers),
+    weights copied (random weights are all that matters for timing)."""
+    import keras
+
+    import kbnn
+
+    config = model.get_config()
+    for layer in config["layers"]:
+        cfg = layer["config"]
+        if layer["class_name"].startswith("Quant"):
+            for key in ("input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer"):
+                if key in cfg:
+                    cfg[key] = None
+            if "kernel_constraint" in cfg:
+                cfg["kernel_constraint"] = None
+    twin = model.__class__.from_config(config, custom_objects=kbnn.layers.__dict__)
+    twin.set_weights(model.get_weights())
+    del keras
+    return twin
+
+
+def tflite_float(model) -> bytes:
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def tflite_int8(model, seed: int = 0) -> bytes:
+    import tensorflow as tf
+
+    shape = [1] + list(model.inputs[0].shape[1:])
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(16):
+            yield [rng.standard_normal(shape).astype("float32")]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def _stock_interpreter(content: bytes, threads: int):
+    from kbnn.interpreter import _runtime
+
+    interp = _runtime().Interpreter(model_content=content, num_threads=threads)
+    interp.allocate_tensors()
+    return interp
+
+
+def _timed(interp, x, runs: int) -> list:
+    d = interp.get_input_details()[0]
+    interp.set_tensor(d["index"], x.astype(d["dtype"]))
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        interp.invoke()
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def measure(variants: dict, x, threads: int, rounds: int, runs: int, warmup: int) -> dict:
+    """Interleaved medians (ms) of each variant's interpreter."""
+    import kbnn
+
+    interps = {}
+    for name, content in variants.items():
+        interps[name] = (kbnn.Interpreter(content, num_threads=threads).interpreter if name == "kbnn"
+                         else _stock_interpreter(content, threads))
+        _timed(interps[name], x, warmup)
+    samples = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, interp in interps.items():
+            samples[name] += _timed(interp, x, runs)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=("cnn32", "bireal18"), default="cnn32")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
+    parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant")
+    parser.add_argument("--profile-runs", type=int, default=30, help="runs of the kbnn per-op profile")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import kbnn
+    from kbnn.benchmark import benchmark
+
+    if args.model == "cnn32":
+        model = cnn32(binary=True)
+        twin = cnn32(binary=False)
+        randomize_bn(model)
+        twin.set_weights(model.get_weights())
+    else:
+        keras.utils.set_random_seed(0)
+        model = kbnn.models.BiRealNet18(input_shape=(224, 224, 3), num_classes=1000)
+        randomize_bn(model)
+        twin = float_twin(model)
+    s = kbnn.summary(model, print_fn=None)
+    print(f"model: {model.name}  input {tuple(model.inputs[0].shape[1:])}  binary MACs: {s.binary_macs:,} "
+          f"({s.binary_macs / 1e9:.3f} G)  other MACs: {s.other_macs:,}")
+    print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+    t0 = time.time()
+    variants = {"kbnn": kbnn.convert(model, progress=False), "float": tflite_float(twin)}
+    if not args.no_int8:
+        variants["int8"] = tflite_int8(twin)
+    sizes = {k: len(v) for k, v in variants.items()}
+    print(f"converted in {time.time() - t0:.1f} s; file sizes: "
+          + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+
+    x = np.random.default_rng(1).standard_normal([1] + list(model.inputs[0].shape[1:])).astype("float32")
+    results = {}
+    for threads in args.threads:
+        results[threads] = measure(variants, x, threads, args.rounds, args.runs, args.warmup)
+
+    head = f"{'threads':>7}  {'kbnn ms':>8}  {'float ms':>8}  {'int8 ms':>8}  {'float/kbnn':>10}  {'int8/kbnn':>9}"
+    print()
+    print(head)
+    print("-" * len(head))
+    for threads, r in results.items():
+        k, i8 = r["kbnn"], r.get("int8")
+        i8_ms = f"{i8:.3f}" if i8 else "n/a"
+        i8_ratio = f"{i8 / k:.2f}x" if i8 else "n/a"
+        print(f"{threads:>7}  {k:>8.3f}  {r['float']:>8.3f}  {i8_ms:>8}  {r['float'] / k:>9.2f}x  {i8_ratio:>9}")
+    print("(medians of", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster)")
+
+    for threads in args.threads:
+        print()
+        prof = benchmark(variants["kbnn"], num_threads=threads, runs=args.profile_runs, warmup=args.warmup)
+        print(prof.to_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
