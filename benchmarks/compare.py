@@ -160,7 +160,8 @@ def measure(variants: dict, x, threads: int, rounds: int, runs: int, warmup: int
     for _ in range(rounds):
         for name, interp in interps.items():
             samples[name] += _timed(interp, x, runs)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return ({name: statistics.median(s) for name, s in samples.items()},
+            {name: float(np.percentile(s, 10)) for name, s in samples.items()})
 
 
 def machine() -> str:
@@ -217,12 +218,24 @@ def main(argv=None) -> int:
           + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
 
     x = np.random.default_rng(1).standard_normal([1] + list(model.inputs[0].shape[1:])).astype("float32")
-    results = {}
+    medians, p10s = {}, {}
     for threads in args.threads:
-        results[threads] = measure(variants, x, threads, args.rounds, args.runs, args.warmup)
+        medians[threads], p10s[threads] = measure(variants, x, threads, args.rounds, args.runs, args.warmup)
+    table(medians, "median")
+    table(p10s, "p10 (least disturbed runs)")
+    print("(", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster)")
 
+    for threads in args.threads:
+        print()
+        prof = benchmark(variants["kbnn"], num_threads=threads, runs=args.profile_runs, warmup=args.warmup)
+        print(prof.to_text())
+    return 0
+
+
+def table(results: dict, stat: str):
     head = f"{'threads':>7}  {'kbnn ms':>8}  {'float ms':>8}  {'int8 ms':>8}  {'float/kbnn':>10}  {'int8/kbnn':>9}"
     print()
+    print(f"{stat}:")
     print(head)
     print("-" * len(head))
     for threads, r in results.items():
@@ -230,13 +243,6 @@ def main(argv=None) -> int:
         i8_ms = f"{i8:.3f}" if i8 else "n/a"
         i8_ratio = f"{i8 / k:.2f}x" if i8 else "n/a"
         print(f"{threads:>7}  {k:>8.3f}  {r['float']:>8.3f}  {i8_ms:>8}  {r['float'] / k:>9.2f}x  {i8_ratio:>9}")
-    print("(medians of", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster)")
-
-    for threads in args.threads:
-        print()
-        prof = benchmark(variants["kbnn"], num_threads=threads, runs=args.profile_runs, warmup=args.warmup)
-        print(prof.to_text())
-    return 0
 
 
 if __name__ == "__main__":

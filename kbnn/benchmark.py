@@ -97,8 +97,9 @@ class BenchmarkResult:
         out.append("  ".join("-" * w for w in widths))
         out += [line(r) for r in rows[1:]]
         builtin = ", ".join(sorted({b[1] for b in self.builtin_ops})) or "none"
-        out.append(f"kbnn ops: {self.kbnn_ms:.3f} ms (median of per-run sums); builtin ops + "
-                   f"interpreter: {self.other_ms:.3f} ms ({builtin})")
+        out.append(f"kbnn ops: {self.kbnn_ms:.3f} ms (median of per-run sums; sum of the op medians "
+                   f"{sum(o.median_ms for o in self.ops):.3f}); builtin ops + interpreter: "
+                   f"{self.other_ms:.3f} ms ({builtin})")
         first = f"{self.warmup_ms[0]:.3f} ms" if self.warmup_ms else "n/a"
         out.append(f"invoke: median {self.median_ms:.3f} ms  p10 {self.p10_ms:.3f}  p90 {self.p90_ms:.3f}  "
                    f"mean {self.mean_ms:.3f}  min {self.min_ms:.3f}  (first warm-up run {first})")
