@@ -36,9 +36,11 @@ EXTRAS_REQUIRE = {
     "test": [
         "pytest>=8,<10",
         "scikit-learn>=1.5,<2",
+        "matplotlib>=3.8,<4",
     ],
     "demo": [
         "scikit-learn>=1.5,<2",
+        "matplotlib>=3.8,<4",
     ],
 }
 
