@@ -363,11 +363,34 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
   const float* b = bias_.data() + c0;
   for (size_t i = 0; i < count; ++i) {
     const size_t r = r0 + i;
-    int32_t* d = acc + i * acc_stride_;  // popcounts -> dot products, in place
+    int32_t* d = acc + i * acc_stride_;
+    const int32_t* corr = nullptr;
     if (correct_) {
       const size_t pix = r % (OH * OW);
       const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
-      const int32_t* corr = correction_.data() + pattern * Cout + c0;
+      corr = correction_.data() + pattern * Cout + c0;
+    }
+    if (o.type == OutputType::kFloat32) {
+      // One fused pass: popcount -> dot -> multiplier * dot + bias (two roundings, no FMA).
+      float* y = static_cast<float*>(out) + r * Cout + c0;
+      if (corr != nullptr) {
+        for (int j = 0; j < nc; ++j) {
+          const float v = m[j] * static_cast<float>(K - 2 * d[j] - corr[j]);
+          y[j] = v + b[j];
+        }
+      } else {
+        for (int j = 0; j < nc; ++j) {
+          const float v = m[j] * static_cast<float>(K - 2 * d[j]);
+          y[j] = v + b[j];
+        }
+      }
+      if (o.activation != Activation::kNone) {
+        for (int j = 0; j < nc; ++j) y[j] = Activate(y[j], o);
+      }
+      continue;
+    }
+    // popcounts -> dot products, in place
+    if (corr != nullptr) {
       for (int j = 0; j < nc; ++j) d[j] = K - 2 * d[j] - corr[j];
     } else {
       for (int j = 0; j < nc; ++j) d[j] = K - 2 * d[j];
@@ -376,17 +399,8 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       case OutputType::kInt32Dot:
         std::memcpy(static_cast<int32_t*>(out) + r * Cout + c0, d, nc * sizeof(int32_t));
         break;
-      case OutputType::kFloat32: {
-        float* y = static_cast<float*>(out) + r * Cout + c0;
-        for (int j = 0; j < nc; ++j) {
-          float v = m[j] * static_cast<float>(d[j]);
-          y[j] = v + b[j];
-        }
-        if (o.activation != Activation::kNone) {
-          for (int j = 0; j < nc; ++j) y[j] = Activate(y[j], o);
-        }
+      case OutputType::kFloat32:  // handled above
         break;
-      }
       case OutputType::kInt8: {
         int8_t* y = static_cast<int8_t*>(out) + r * Cout + c0;
         for (int j = 0; j < nc; ++j) y[j] = Int8FromFloat(FloatOutput(d[j], m[j], b[j], o), o);
