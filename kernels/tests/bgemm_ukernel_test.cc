@@ -62,7 +62,7 @@ TEST(BgemmUkernel, AllAvailableAgainstNaive) {
 TEST(BgemmUkernel, AllOnesSaturation) {
   // Worst case for byte accumulators: every bit differs.
   for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
-    for (size_t k : {31 * 8, 31 * 8 + 1, 62 * 8 + 5, 4096}) {
+    for (size_t k : {8, 9, 11, 18, 23, 31, 36, 39, 31 * 8, 31 * 8 + 1, 62 * 8 + 5, 4096}) {
       std::vector<uint32_t> row(k, 0xffffffffu);
       std::vector<const uint32_t*> a(uk.mr, row.data());
       std::vector<uint32_t> b(uk.nr * k, 0u);

@@ -4,6 +4,8 @@
 // (XOR + PSHUFB nibble-LUT popcount, flushed with VPSADBW every <= 31 steps) and reduces the
 // quad to 4 int32 with a handful of shuffles. Only ~10 ymm registers are live, so nothing spills,
 // and the large tile amortizes the call and reduction overhead for short k (1x1 layers, 3x3x64).
+// 8 <= k_words < 40 takes fully unrolled quads (QuadFixed): no loop/flush logic, one VPSADBW per
+// B row, and a 1-2 word tail counted by scalar POPCNT packed into one vector insert.
 #include <immintrin.h>
 
 #include <cstring>
@@ -28,23 +30,81 @@ inline __m128i Reduce4(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
   return _mm_add_epi32(_mm256_castsi256_si128(z), _mm256_extracti128_si256(z, 1));
 }
 
-// popcount(a ^ b_j) for j < 4 over k_words words.
+// popcount(a ^ b) of 64-bit words for 4 B rows, as 4 int32 (scalar POPCNT on the integer pipes;
+// the four counts (<= 64 each) are packed into one 64-bit register and widened in one step,
+// cheaper than four PINSRDs on the vector pipes).
+inline __m128i ScalarTail(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
+                          const uint32_t* b2, const uint32_t* b3, size_t k, size_t rem) {
+  uint64_t p0, p1, p2, p3;
+  if (rem == 2) {
+    uint64_t x;
+    std::memcpy(&x, a + k, 8);
+    auto pc = [&](const uint32_t* p) {
+      uint64_t y;
+      std::memcpy(&y, p + k, 8);
+      return static_cast<uint64_t>(_mm_popcnt_u64(x ^ y));
+    };
+    p0 = pc(b0), p1 = pc(b1), p2 = pc(b2), p3 = pc(b3);
+  } else {
+    const uint32_t x = a[k];
+    p0 = _mm_popcnt_u32(x ^ b0[k]), p1 = _mm_popcnt_u32(x ^ b1[k]);
+    p2 = _mm_popcnt_u32(x ^ b2[k]), p3 = _mm_popcnt_u32(x ^ b3[k]);
+  }
+  const uint64_t packed = p0 | (p1 << 16) | (p2 << 32) | (p3 << 48);
+  return _mm_cvtepu16_epi32(_mm_cvtsi64_si128(static_cast<long long>(packed)));
+}
+
+// popcount(a ^ b_j) for j < 4 over k_words = 8 * V + rem words (rem < 8), fully unrolled:
+// short k (3x3x64 = 18 words, 1x1x256 = 8 words) is dominated by per-quad overhead, so the
+// byte counters start from the first vector, the masked tail (rem > 2) is added before the
+// single VPSADBW, and there is no loop or flush logic (bytes stay <= 8 * (V + 1) <= 40).
+template <int V, int RK>  // RK: 0 rem == 0, 1 rem in {1, 2} (scalar), 2 rem > 2 (masked vector)
+inline __m128i QuadFixed(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
+                         const uint32_t* b2, const uint32_t* b3, size_t rem) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low_mask = _mm256_set1_epi8(0x0f);
+  const __m256i zero = _mm256_setzero_si256();
+  auto ld = [](const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  __m256i va = ld(a);
+  __m256i c0 = PopcountBytes(_mm256_xor_si256(va, ld(b0)), lut, low_mask);
+  __m256i c1 = PopcountBytes(_mm256_xor_si256(va, ld(b1)), lut, low_mask);
+  __m256i c2 = PopcountBytes(_mm256_xor_si256(va, ld(b2)), lut, low_mask);
+  __m256i c3 = PopcountBytes(_mm256_xor_si256(va, ld(b3)), lut, low_mask);
+  for (int v = 1; v < V; ++v) {
+    const size_t k = 8 * static_cast<size_t>(v);
+    va = ld(a + k);
+    c0 = _mm256_add_epi8(c0, PopcountBytes(_mm256_xor_si256(va, ld(b0 + k)), lut, low_mask));
+    c1 = _mm256_add_epi8(c1, PopcountBytes(_mm256_xor_si256(va, ld(b1 + k)), lut, low_mask));
+    c2 = _mm256_add_epi8(c2, PopcountBytes(_mm256_xor_si256(va, ld(b2 + k)), lut, low_mask));
+    c3 = _mm256_add_epi8(c3, PopcountBytes(_mm256_xor_si256(va, ld(b3 + k)), lut, low_mask));
+  }
+  constexpr size_t k = 8 * V;
+  if (RK == 2) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    auto mld = [&](const uint32_t* p) {
+      return _mm256_maskload_epi32(reinterpret_cast<const int*>(p + k), mask);
+    };
+    const __m256i vt = mld(a);
+    c0 = _mm256_add_epi8(c0, PopcountBytes(_mm256_xor_si256(vt, mld(b0)), lut, low_mask));
+    c1 = _mm256_add_epi8(c1, PopcountBytes(_mm256_xor_si256(vt, mld(b1)), lut, low_mask));
+    c2 = _mm256_add_epi8(c2, PopcountBytes(_mm256_xor_si256(vt, mld(b2)), lut, low_mask));
+    c3 = _mm256_add_epi8(c3, PopcountBytes(_mm256_xor_si256(vt, mld(b3)), lut, low_mask));
+  }
+  __m128i r = Reduce4(_mm256_sad_epu8(c0, zero), _mm256_sad_epu8(c1, zero),
+                      _mm256_sad_epu8(c2, zero), _mm256_sad_epu8(c3, zero));
+  if (RK == 1) r = _mm_add_epi32(r, ScalarTail(a, b0, b1, b2, b3, k, rem));
+  return r;
+}
+
+// popcount(a ^ b_j) for j < 4 over k_words words (any k_words; used for k_words < 8 or >= 40).
 inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
                     const uint32_t* b2, const uint32_t* b3, size_t k_words) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low_mask = _mm256_set1_epi8(0x0f);
   const __m256i zero = _mm256_setzero_si256();
-  if (k_words == 8) {  // one full vector: straight-line (1x1 layers with 256 channels)
-    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
-    auto pc = [&](const uint32_t* p) {
-      return _mm256_sad_epu8(
-          PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
-                        lut, low_mask),
-          zero);
-    };
-    return Reduce4(pc(b0), pc(b1), pc(b2), pc(b3));
-  }
   __m256i t0 = zero, t1 = zero, t2 = zero, t3 = zero;
   size_t k = 0;
   size_t vectors = k_words / 8;
@@ -99,10 +159,65 @@ inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
   return r;
 }
 
+// The 4x8 tile: for each A row, whole quads of B rows (rows nr..7 of the panel are zero-filled by
+// contract), storing only the nr valid columns.
+template <class QuadFn>
+inline void Tile(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
+                 const uint32_t* b, int32_t* c, size_t c_stride, QuadFn quad) {
+  const size_t quads = (nr + 3) / 4;
+  for (size_t m = 0; m < mr; ++m) {
+    int32_t* cm = c + m * c_stride;
+    for (size_t q = 0; q < quads; ++q) {
+      const uint32_t* bq = b + 4 * q * k_words;
+      const __m128i r = quad(a[m], bq, bq + k_words, bq + 2 * k_words, bq + 3 * k_words);
+      const size_t n = nr - 4 * q;
+      if (n >= 4) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cm + 4 * q), r);
+      } else {
+        alignas(16) int32_t tmp[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp), r);
+        for (size_t j = 0; j < n; ++j) cm[4 * q + j] = tmp[j];
+      }
+    }
+  }
+}
+
+// Out of line per (V, RK) so that the generic path below keeps its own register allocation.
+template <int V, int RK>
+__attribute__((noinline)) void TileFixed(size_t mr, size_t nr, size_t k_words,
+                                         const uint32_t* const* a, const uint32_t* b, int32_t* c,
+                                         size_t c_stride) {
+  const size_t rem = k_words % 8;
+  Tile(mr, nr, k_words, a, b, c, c_stride,
+       [rem](const uint32_t* x, const uint32_t* b0, const uint32_t* b1, const uint32_t* b2,
+             const uint32_t* b3) { return QuadFixed<V, RK>(x, b0, b1, b2, b3, rem); });
+}
+
+template <int V>
+inline void TileFixedV(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
+                       const uint32_t* b, int32_t* c, size_t c_stride) {
+  const size_t rem = k_words % 8;
+  if (rem == 0) {
+    TileFixed<V, 0>(mr, nr, k_words, a, b, c, c_stride);
+  } else if (rem <= 2) {
+    TileFixed<V, 1>(mr, nr, k_words, a, b, c, c_stride);
+  } else {
+    TileFixed<V, 2>(mr, nr, k_words, a, b, c, c_stride);
+  }
+}
+
 }  // namespace
 
 void kbnn_b32_bgemm_4x8__avx2(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
                               const uint32_t* b, int32_t* c, size_t c_stride) {
+  // 8 <= k_words < 40 (1x1 layers with 256..1279 channels, 3x3x64, 3x3x128): unrolled quads.
+  switch (k_words / 8) {
+    case 1: return TileFixedV<1>(mr, nr, k_words, a, b, c, c_stride);
+    case 2: return TileFixedV<2>(mr, nr, k_words, a, b, c, c_stride);
+    case 3: return TileFixedV<3>(mr, nr, k_words, a, b, c, c_stride);
+    case 4: return TileFixedV<4>(mr, nr, k_words, a, b, c, c_stride);
+    default: break;
+  }
   // B rows nr..7 of the panel are zero-filled by contract, so whole quads can be computed.
   const size_t quads = (nr + 3) / 4;
   for (size_t m = 0; m < mr; ++m) {
