@@ -484,11 +484,12 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
 
 
 def compare_distillation(seeds=(0, 1, 2), epochs: int = 30, teacher_epochs: int | None = None,
-                         progress: bool = False, print_fn=print) -> dict:
+                         init_from_teacher: bool = True, progress: bool = False, print_fn=print) -> dict:
     """Binary CNN test accuracy with and without distillation, per seed and averaged.
 
     For each seed: one float teacher; then two students with the same initialisation (the
-    teacher's weights), optimizer, schedule and epochs, one trained with
+    teacher's weights, or a fresh seeded initialisation with ``init_from_teacher=False``),
+    optimizer, schedule and epochs, one trained with
     :class:`~kbnn.distillation.Distiller` (task + KD + attention matching), one on the labels
     only. Returns ``{"distilled": [...], "labels_only": [...], "teacher": [...]}``.
     """
@@ -504,7 +505,8 @@ def compare_distillation(seeds=(0, 1, 2), epochs: int = 30, teacher_epochs: int 
         res["teacher"].append(_accuracy(teacher, x_test, data.y_test))
         for key, distill in (("distilled", True), ("labels_only", False)):
             keras.utils.set_random_seed(seed + 1000)
-            student = train_student(data, epochs, teacher, distill=distill, progress=progress)
+            student = train_student(data, epochs, teacher, distill=distill, init_from_teacher=init_from_teacher,
+                                    progress=progress)
             res[key].append(_accuracy(student, x_test, data.y_test))
         print_fn(f"seed {seed}: teacher {res['teacher'][-1] * 100:.2f}%  distilled {res['distilled'][-1] * 100:.2f}%  "
                  f"labels only {res['labels_only'][-1] * 100:.2f}%")
