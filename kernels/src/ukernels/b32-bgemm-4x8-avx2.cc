@@ -193,6 +193,54 @@ __attribute__((noinline)) void TileFixed(size_t mr, size_t nr, size_t k_words,
              const uint32_t* b3) { return QuadFixed<V, RK>(x, b0, b1, b2, b3, rem); });
 }
 
+// k_words == 8 (1x1 layers with 256 channels): one vector per (A row, B row), so the 4 VPSADBWs
+// and the reduction of a quad cost as much as the popcounts. Instead, each quad of B rows is
+// transposed once per call into 4 vectors of 64-bit chunks [b0 | b1 | b2 | b3] (reused by the
+// mr A rows); each A chunk is broadcast, and one VPSADBW yields the 4 sums of the quad directly.
+__attribute__((noinline)) void Tile8(size_t mr, size_t nr, const uint32_t* const* a,
+                                     const uint32_t* b, int32_t* c, size_t c_stride) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low_mask = _mm256_set1_epi8(0x0f);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+  auto ld = [](const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  auto bc = [](const uint32_t* p) {
+    long long x;
+    std::memcpy(&x, p, 8);
+    return _mm256_set1_epi64x(x);
+  };
+  const size_t quads = (nr + 3) / 4;
+  for (size_t q = 0; q < quads; ++q) {
+    const uint32_t* bq = b + 32 * q;
+    const __m256i r0 = ld(bq), r1 = ld(bq + 8), r2 = ld(bq + 16), r3 = ld(bq + 24);
+    const __m256i lo01 = _mm256_unpacklo_epi64(r0, r1), hi01 = _mm256_unpackhi_epi64(r0, r1);
+    const __m256i lo23 = _mm256_unpacklo_epi64(r2, r3), hi23 = _mm256_unpackhi_epi64(r2, r3);
+    const __m256i v0 = _mm256_permute2x128_si256(lo01, lo23, 0x20);  // words 0-1 of b0..b3
+    const __m256i v1 = _mm256_permute2x128_si256(hi01, hi23, 0x20);  // words 2-3
+    const __m256i v2 = _mm256_permute2x128_si256(lo01, lo23, 0x31);  // words 4-5
+    const __m256i v3 = _mm256_permute2x128_si256(hi01, hi23, 0x31);  // words 6-7
+    const size_t n = nr - 4 * q;
+    for (size_t m = 0; m < mr; ++m) {
+      const uint32_t* x = a[m];
+      __m256i cnt = PopcountBytes(_mm256_xor_si256(bc(x), v0), lut, low_mask);
+      cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 2), v1), lut, low_mask));
+      cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 4), v2), lut, low_mask));
+      cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 6), v3), lut, low_mask));
+      const __m128i r = _mm256_castsi256_si128(
+          _mm256_permutevar8x32_epi32(_mm256_sad_epu8(cnt, zero), even));
+      int32_t* cm = c + m * c_stride + 4 * q;
+      if (n >= 4) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cm), r);
+      } else {
+        alignas(16) int32_t tmp[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp), r);
+        for (size_t j = 0; j < n; ++j) cm[j] = tmp[j];
+      }
+    }
+  }
+}
+
 template <int V>
 inline void TileFixedV(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
                        const uint32_t* b, int32_t* c, size_t c_stride) {
@@ -211,6 +259,7 @@ inline void TileFixedV(size_t mr, size_t nr, size_t k_words, const uint32_t* con
 void kbnn_b32_bgemm_4x8__avx2(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
                               const uint32_t* b, int32_t* c, size_t c_stride) {
   // 8 <= k_words < 40 (1x1 layers with 256..1279 channels, 3x3x64, 3x3x128): unrolled quads.
+  if (k_words == 8) return Tile8(mr, nr, a, b, c, c_stride);
   switch (k_words / 8) {
     case 1: return TileFixedV<1>(mr, nr, k_words, a, b, c, c_stride);
     case 2: return TileFixedV<2>(mr, nr, k_words, a, b, c, c_stride);
