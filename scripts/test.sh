@@ -31,6 +31,9 @@ if [ -x kernels/scripts/test_arm.sh ]; then
   bash kernels/scripts/test_arm.sh
 fi
 
+step "delegate parity + bad-input tests on the ASan+UBSan delegate"
+bash scripts/test_asan_delegate.sh
+
 step "python tests"
 PYTEST_ARGS=(-q -p no:cacheprovider)
 if [ "${KBNN_NIGHTLY:-0}" != 1 ]; then PYTEST_ARGS+=(-m "not slow"); fi

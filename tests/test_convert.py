@@ -526,3 +526,27 @@ def test_nested_model_with_binary_layers_is_reported():
     low, _, _ = _parity(model, _x((6, 6, 32)))
     (row,) = low.report.not_lowered
     assert row.name == "inner" and "inner_bin" in row.reason
+
+
+@pytest.mark.skipif(not (_has_ops() and _has_interpreter()), reason="needs the built TF ops and delegate")
+def test_sign_flips_at_binary_layer_inputs_below_1e5():
+    """Binary layers see only the sign of their input: count where the converted model's sign
+    differs from Keras at the inputs of the binary layers b2, b3 and fc of the chain model (the
+    float outputs of the folded BN that feeds them). Folding may move a value by float rounding
+    only, so fewer than 1 flip in 10^5 values is required."""
+    model = _chain_model()
+    x = _x((12, 12, 3), seed=7, batch=64)
+    flips = total = 0
+    for name in ("bn1", "bn2", "bn3"):  # the values whose signs b2, b3 (via relu2) and fc consume
+        sub = keras.Model(model.input, model.get_layer(name).output)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
+            tflite = kbnn.convert(sub, progress=False)
+        got = kbnn.Interpreter(tflite, num_threads=2).predict(x)
+        ref = np.asarray(sub(x, training=False))
+        assert got.shape == ref.shape
+        flips += int(np.count_nonzero((got >= 0) != (ref >= 0)))
+        total += ref.size
+    print(f"\nsign flips at binary-layer inputs: {flips} of {total}")
+    assert total > 100_000
+    assert flips / total < 1e-5
