@@ -550,3 +550,21 @@ def test_sign_flips_at_binary_layer_inputs_below_1e5():
     print(f"\nsign flips at binary-layer inputs: {flips} of {total}")
     assert total > 100_000
     assert flips / total < 1e-5
+
+
+@needs_ops
+def test_written_file_gets_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    model = _conv_model({"padding": "valid"})
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.tflite"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
+            data = kbnn.convert(model, str(path), progress=False)
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == data
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -351,8 +351,13 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         report.file_bytes = len(data)
         if path is not None:
             d = os.path.dirname(os.path.abspath(path))
+            # Atomic write; the temporary file is private (0600), so give the result the
+            # permissions an ordinary new file gets under the user's umask.
             with tempfile.NamedTemporaryFile(dir=d, delete=False) as f:
                 f.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(f.name, 0o666 & ~umask)
             os.replace(f.name, path)
         if bar is not None:
             bar.update(1)
