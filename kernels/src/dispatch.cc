@@ -51,7 +51,8 @@ const IsaConfig kIsaTable[] = {
     // layer), where scalar POPCNT is faster (measured with kbnn_bench --ukernels).
     {"avx2", HasAvx2,
      {"b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2"},
-     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 1},
+     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 1,
+     kbnn_f32_bitpack__avx2},
 #endif
     {"scalar", AlwaysAvailable,
      {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"},

@@ -3,9 +3,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <random>
 
 #include "common.h"
+#include "kbnn/dispatch.h"
 #include "test_util.h"
 
 namespace kbnn {
@@ -55,6 +58,43 @@ TEST(Quantize, Int8WithZeroPoint) {
   ASSERT_TRUE(QuantizeInt8(x.data(), 1, 7, 0, y.data()).ok());
   EXPECT_EQ(y[0], 0xfu);
   EXPECT_FALSE(QuantizeInt8(x.data(), 1, 7, 300, y.data()).ok());
+}
+
+// Every ISA's QuantizeFloat (bitpacking microkernel for full words + portable tail) against the
+// per-value definition bit = (x < 0), with -0.0f, NaN, +-inf, denormals and exact zeros mixed in.
+TEST(Quantize, FloatEveryIsaMatchesDefinition) {
+  const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::quiet_NaN(),
+                            -std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(), -1e-45f, 1e-45f};
+  std::mt19937 rng(11);
+  std::vector<std::string> isas = AvailableIsas();
+  isas.push_back("reference");
+  for (const std::string& isa : isas) {
+    ASSERT_TRUE(SetForcedIsa(isa.c_str()).ok()) << isa;
+    for (int channels : {1, 31, 32, 33, 64, 96, 100, 257}) {
+      const size_t rows = 7;
+      std::vector<float> x(rows * channels);
+      for (size_t i = 0; i < x.size(); ++i) {
+        x[i] = (rng() % 5 == 0) ? specials[rng() % 8]
+                                : std::uniform_real_distribution<float>(-1, 1)(rng);
+      }
+      const int words = PackedWords(channels);
+      std::vector<uint32_t> got(rows * words, 0xa5a5a5a5u);
+      ASSERT_TRUE(QuantizeFloat(x.data(), rows, channels, got.data()).ok());
+      for (size_t r = 0; r < rows; ++r) {
+        for (int w = 0; w < words; ++w) {
+          uint32_t want = 0;
+          for (int b = 0; b < kBitsPerWord && w * kBitsPerWord + b < channels; ++b) {
+            want |= static_cast<uint32_t>(x[r * channels + w * kBitsPerWord + b] < 0.0f) << b;
+          }
+          ASSERT_EQ(got[r * words + w], want) << isa << " channels=" << channels << " row=" << r
+                                              << " word=" << w;
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(SetForcedIsa("auto").ok());
 }
 
 TEST(Quantize, Validation) {

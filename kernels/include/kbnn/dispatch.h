@@ -16,6 +16,8 @@ struct IsaConfig {
   BgemmUkernel bgemm;        // default binary GEMM microkernel
   BgemmUkernel bgemm_small_k;  // used when k_words <= small_k_max_words
   int small_k_max_words;
+  // Optional float bitpacking microkernel (QuantizeFloat's full words); nullptr: portable loop.
+  F32BitpackUkernelFn bitpack_f32 = nullptr;
 };
 
 // ISAs compiled in and supported by this CPU, best first ("scalar" is always last).

@@ -12,4 +12,9 @@ using BgemmUkernelFn = void (*)(size_t mr, size_t nr, size_t k_words,
                                 const uint32_t* const* a, const uint32_t* b,
                                 int32_t* c, size_t c_stride);
 struct BgemmUkernel { const char* name; BgemmUkernelFn fn; int mr; int nr; const char* isa; };
+
+// Float bitpacking microkernel: packs `words` full words of 32 floats each,
+//   out[w] bit b = (x[32 * w + b] < 0)   (ordered compare: -0.0f and NaN give 0, i.e. +1).
+// No alignment is guaranteed for x or out.
+using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out);
 }  // namespace kbnn

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "kbnn/dispatch.h"
 
 namespace kbnn {
 namespace {
@@ -40,10 +41,24 @@ inline void PackRow(int channels, uint32_t* out, Pred negative) {
 Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* output) {
   Status s = CheckRows(input, output, rows, channels, "QuantizeFloat");
   if (!s.ok()) return s;
+  // The ISA's bitpacking microkernel (if any) packs the full 32-channel words of each row;
+  // the portable loop packs the rest (and everything under KBNN_KERNEL=reference|scalar).
+  const IsaConfig* config = nullptr;
+  F32BitpackUkernelFn fast = nullptr;
+  if (ResolveKernel(KernelChoice::kAuto, &config).ok() && config != nullptr) {
+    fast = config->bitpack_f32;
+  }
   const size_t words = PackedWords(channels);
+  const int full = fast != nullptr ? channels / kBitsPerWord : 0;
   for (size_t r = 0; r < rows; ++r) {
     const float* x = input + r * channels;
-    PackRow(channels, output + r * words, [x](int i) { return x[i] < 0.0f; });
+    uint32_t* out = output + r * words;
+    if (full > 0) fast(static_cast<size_t>(full), x, out);
+    const int done = full * kBitsPerWord;
+    if (done < channels) {
+      const float* rest = x + done;
+      PackRow(channels - done, out + full, [rest](int i) { return rest[i] < 0.0f; });
+    }
   }
   return Status::Ok();
 }
