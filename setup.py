@@ -101,6 +101,7 @@ class CMakeBuild(build_ext):
             "-DKBNN_BUILD_BENCH=OFF",
             "-DKBNN_BUILD_TF_OPS=ON",
             "-DKBNN_BUILD_DELEGATE=ON",
+            "-DKBNN_DELEGATE_REQUIRED=ON",
             f"-DPython3_EXECUTABLE={sys.executable}",
             *shlex.split(os.environ.get("KBNN_CMAKE_ARGS", "")),
         ]

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Debian packages the build and the tests need. Idempotent: does nothing when all are present.
+# Debian packages kbnn needs. Idempotent: installs only what is missing.
+#
+#   bash scripts/install_system_deps.sh           # everything the test suite needs
+#   bash scripts/install_system_deps.sh --build   # only what building kbnn needs (the demo)
 set -euo pipefail
-PKGS=(g++ make ninja-build googletest libgtest-dev libflatbuffers-dev qemu-user
-      g++-aarch64-linux-gnu g++-arm-linux-gnueabihf
-      android-libnativehelper-dev android-liblog-dev)
+BUILD_PKGS=(g++ make libflatbuffers-dev)
+TEST_PKGS=(ninja-build googletest libgtest-dev qemu-user
+           g++-aarch64-linux-gnu g++-arm-linux-gnueabihf
+           android-libnativehelper-dev android-liblog-dev)
+case "${1:-}" in
+  --build) PKGS=("${BUILD_PKGS[@]}") ;;
+  "") PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
