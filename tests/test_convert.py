@@ -568,3 +568,35 @@ def test_written_file_gets_umask_permissions(tmp_path):
         os.umask(old)
     assert path.read_bytes() == data
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@needs_interpreter
+@pytest.mark.parametrize("runtime", ["litert", "tf.lite"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_converted_chain_in_each_runtime_and_thread_count(runtime, threads):
+    """The converted chain model (bitpacked activations, binary maxpool and dense) gives the same
+    bits in the stock LiteRT interpreter (kbnn.Interpreter) and in tf.lite.Interpreter with the
+    delegate loaded by path, at 1 and 2 delegate threads, batch 3, and matches Keras."""
+    from kbnn import interpreter as kbnn_interp
+
+    model = _chain_model()
+    x = _x((12, 12, 3), seed=5, batch=3)
+    data = kbnn.convert(model, progress=False)
+    tf_out = kbnn.convert.lower(model, backend="kbnn")(x).numpy()
+    if runtime == "litert":
+        got = np.asarray(kbnn.Interpreter(data, num_threads=threads).predict(x))
+    else:
+        delegate = tf.lite.experimental.load_delegate(
+            kbnn_interp.delegate_path(), {"num_threads": str(threads)}
+        )
+        it = tf.lite.Interpreter(model_content=data, experimental_delegates=[delegate])
+        inp = it.get_input_details()[0]
+        it.resize_tensor_input(inp["index"], list(x.shape))
+        it.allocate_tensors()
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        got = it.get_tensor(it.get_output_details()[0]["index"])
+    np.testing.assert_array_equal(got, tf_out)
+    ref = np.asarray(model(x, training=False))
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
