@@ -2,3 +2,25 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def delegate_env():
+    """Points KBNN_DELEGATE_PATH at libkbnn_delegate.so for kbnn.load_delegate/kbnn.Interpreter.
+
+    tflite_builder.delegate_library() honours an existing KBNN_DELEGATE_PATH (the ASan run sets
+    one), else takes the installed copy, else builds one. The old value is restored afterwards.
+    """
+    import tflite_builder as tb
+
+    path = tb.delegate_library()
+    old = os.environ.get("KBNN_DELEGATE_PATH")
+    os.environ["KBNN_DELEGATE_PATH"] = path
+    yield path
+    if old is None:
+        os.environ.pop("KBNN_DELEGATE_PATH", None)
+    else:
+        os.environ["KBNN_DELEGATE_PATH"] = old

@@ -3,24 +3,12 @@
 Structure only: no assertion compares timings between models or variants."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-import tflite_builder as tb
-
-
-@pytest.fixture(scope="module", autouse=True)
-def delegate_env():
-    path = tb.delegate_library()
-    old = os.environ.get("KBNN_DELEGATE_PATH")
-    os.environ["KBNN_DELEGATE_PATH"] = path
-    yield path
-    if old is None:
-        os.environ.pop("KBNN_DELEGATE_PATH", None)
-    else:
-        os.environ["KBNN_DELEGATE_PATH"] = old
+# kbnn.load_delegate / kbnn.Interpreter find the library through KBNN_DELEGATE_PATH (conftest.py).
+pytestmark = pytest.mark.usefixtures("delegate_env")
 
 
 def _model():

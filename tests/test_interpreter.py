@@ -1,7 +1,6 @@
 """kbnn.Interpreter / kbnn.load_delegate / explain_error, and every error path of the delegate:
 each must surface as a Python exception with a clear message, and the process must survive."""
 
-import os
 
 import numpy as np
 import pytest
@@ -12,16 +11,8 @@ from tflite_builder import FLOAT32, INT32
 RNG = np.random.default_rng(7)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def delegate_env():
-    path = tb.delegate_library()
-    old = os.environ.get("KBNN_DELEGATE_PATH")
-    os.environ["KBNN_DELEGATE_PATH"] = path
-    yield path
-    if old is None:
-        os.environ.pop("KBNN_DELEGATE_PATH", None)
-    else:
-        os.environ["KBNN_DELEGATE_PATH"] = old
+# kbnn.load_delegate / kbnn.Interpreter find the library through KBNN_DELEGATE_PATH (conftest.py).
+pytestmark = pytest.mark.usefixtures("delegate_env")
 
 
 @pytest.fixture(scope="module")
