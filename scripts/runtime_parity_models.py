@@ -28,23 +28,12 @@ import numpy as np  # noqa: E402
 import kbnn  # noqa: E402
 from kbnn.layers import QuantConv2D, QuantDense  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from keras_util import randomize_batchnorm as _randomize_bn  # noqa: E402
+
 BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
 BATCHES = (1, 3)
 THREADS = (1, 2)
-
-
-def _randomize_bn(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.moving_mean.shape[0]
-            if layer.scale:
-                layer.gamma.assign(rng.uniform(-1.5, 1.5, c) + 0.05)
-            if layer.center:
-                layer.beta.assign(rng.normal(size=c))
-            layer.moving_mean.assign(rng.normal(size=c) * 2)
-            layer.moving_variance.assign(rng.uniform(0.5, 4.0, c))
-    return model
 
 
 def chain_maxpool():

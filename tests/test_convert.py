@@ -10,6 +10,7 @@ import tensorflow as tf
 import kbnn
 from kbnn.convert import reference_ops
 from kbnn.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
+from keras_util import randomize_batchnorm as _randomize_bn
 
 BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
 
@@ -42,20 +43,6 @@ needs_interpreter = pytest.mark.skipif(not _has_interpreter(), reason="kbnn.Inte
 @pytest.fixture(autouse=True)
 def _seeded():
     keras.utils.set_random_seed(1234)  # deterministic Keras initializers: reproducible models
-
-
-def _randomize_bn(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.moving_mean.shape[0]
-            if layer.scale:
-                layer.gamma.assign(rng.uniform(-1.5, 1.5, c) + 0.05)
-            if layer.center:
-                layer.beta.assign(rng.normal(size=c))
-            layer.moving_mean.assign(rng.normal(size=c) * 2)
-            layer.moving_variance.assign(rng.uniform(0.5, 4.0, c))
-    return model
 
 
 def _x(shape, seed=1, batch=3):
