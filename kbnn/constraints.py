@@ -13,19 +13,7 @@ from keras import ops
 
 __all__ = ["WeightClip", "get", "serialize", "deserialize"]
 
-_ALIASES: dict[str, type] = {}
-
-
-def _register_alias(name: str):
-    def wrap(cls):
-        _ALIASES[name] = cls
-        return cls
-
-    return wrap
-
-
 @keras.saving.register_keras_serializable(package="kbnn")
-@_register_alias("weight_clip")
 class WeightClip(keras.constraints.Constraint):
     """Clips latent weights to ``[-clip_value, clip_value]`` after every update.
 
@@ -58,6 +46,10 @@ def serialize(constraint):
 def deserialize(config, custom_objects=None):
     """Inverse of :func:`serialize`."""
     return keras.constraints.deserialize(config, custom_objects=custom_objects)
+
+
+# snake_case aliases accepted by get() (and so by kbnn layers' constructor arguments).
+_ALIASES: dict[str, type] = {"weight_clip": WeightClip}
 
 
 def get(identifier):

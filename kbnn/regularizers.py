@@ -13,19 +13,7 @@ from keras import ops
 
 __all__ = ["Bipolar", "get", "serialize", "deserialize"]
 
-_ALIASES: dict[str, type] = {}
-
-
-def _register_alias(name: str):
-    def wrap(cls):
-        _ALIASES[name] = cls
-        return cls
-
-    return wrap
-
-
 @keras.saving.register_keras_serializable(package="kbnn")
-@_register_alias("bipolar")
 class Bipolar(keras.regularizers.Regularizer):
     r"""Bipolar regularizer :math:`\lambda \sum_i (1 - w_i^2)`: pulls latent weights towards ±1.
 
@@ -63,6 +51,10 @@ def serialize(regularizer):
 def deserialize(config, custom_objects=None):
     """Inverse of :func:`serialize`."""
     return keras.regularizers.deserialize(config, custom_objects=custom_objects)
+
+
+# snake_case aliases accepted by get() (and so by kbnn layers' constructor arguments).
+_ALIASES: dict[str, type] = {"bipolar": Bipolar}
 
 
 def get(identifier):
