@@ -201,6 +201,11 @@ def packed_words(channels: int) -> int:
 HEADER_PATH = pathlib.Path(__file__).resolve().parents[2] / "kernels" / "include" / "kbnn" / "schema_generated.h"
 
 
+def _c_string(text: str) -> str:
+    """``text`` escaped for a C string literal."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _cpp_ident(name: str) -> str:
     return "k" + "".join(part.capitalize() for part in name.split("_"))
 
@@ -260,7 +265,6 @@ def generate_cpp_header() -> str:
         out.append(f"constexpr int k{ident}Version = {op.version};")
         for i, t in enumerate(op.inputs):
             out.append(f"constexpr int k{ident}Input{_cpp_ident(t.name)[1:]} = {i};  // {t.doc}")
-        spec = lambda s: s.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
         out.append(f"constexpr TensorDef k{ident}Inputs[] = {{")
         out += [f'    {{"{t.name}", "{t.dtype}"}},' for t in op.inputs]
         out.append("};")
@@ -268,7 +272,7 @@ def generate_cpp_header() -> str:
         out += [f'    {{"{t.name}", "{t.dtype}"}},' for t in op.outputs]
         out.append("};")
         out.append(f"constexpr AttrDef k{ident}Attrs[] = {{")
-        out += [f'    {{"{a.name}", {types[a.type]}, "{spec(a.tf_spec())}"}},' for a in op.attrs]
+        out += [f'    {{"{a.name}", {types[a.type]}, "{_c_string(a.tf_spec())}"}},' for a in op.attrs]
         out.append("};")
         out.append("")
     out.append("constexpr OpDef kOps[] = {")
