@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
     "numpy>=2,<3",
     "absl-py>=2.1,<3",
     "tqdm>=4.66,<5",
+    # The default runtime of kbnn.Interpreter (tf.lite and tflite_runtime stay as fallbacks).
+    "ai-edge-litert>=2.3,<2.4",
 ]
 
 EXTRAS_REQUIRE = {
@@ -37,6 +39,8 @@ EXTRAS_REQUIRE = {
         "pytest>=8,<10",
         "scikit-learn>=1.5,<2",
         "matplotlib>=3.8,<4",
+        # tests/tflite_builder.py writes .tflite files and flexbuffer options by hand.
+        "flatbuffers>=24.3.25,<26",
     ],
     "demo": [
         "scikit-learn>=1.5,<2",

@@ -416,6 +416,7 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     x_test = as_images(data.x_test)
     print_fn(f"kbnn demo: binary CNN (Bi-Real blocks) on scikit-learn digits, 8×8 "
              f"({len(data.x_train)} train / {len(data.x_test)} test images)")
+    print_fn(f"TFLite runtime: {kbnn.interpreter.runtime_name()}")
 
     t0 = time.perf_counter()
     teacher = train_teacher(data, teacher_epochs, progress=progress)

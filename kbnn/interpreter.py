@@ -30,6 +30,7 @@ __all__ = [
     "delegate_path",
     "explain_error",
     "load_delegate",
+    "runtime_name",
 ]
 
 LIBRARY_NAME = "libkbnn_delegate.so"
@@ -90,23 +91,87 @@ def _delegate_options(num_threads, kernel) -> dict:
     return options
 
 
-def _runtime():
-    """The stock interpreter module: ai_edge_litert, else tflite_runtime, else tf.lite."""
-    try:
-        from ai_edge_litert import interpreter as runtime
-        return runtime
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime import interpreter as runtime
-        return runtime
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-    except ImportError as e:
-        raise ImportError("kbnn.Interpreter needs a TFLite runtime: pip install ai-edge-litert") from e
+RUNTIME_ENV = "KBNN_RUNTIME"
+RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tf.lite")
+_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
+                  "tf.lite": "tensorflow"}
+_warned_fallback = False
+
+
+def _import_runtime(name: str):
+    if name == "ai_edge_litert":
+        from ai_edge_litert import interpreter as module
+        return module
+    if name == "tflite_runtime":
+        from tflite_runtime import interpreter as module
+        return module
+    import tensorflow as tf
     return _TfLiteRuntime(tf)
+
+
+def _runtime():
+    """The stock interpreter module: ai_edge_litert, else tflite_runtime, else tf.lite.
+
+    ``$KBNN_RUNTIME`` (one of ``RUNTIMES``) forces one of them. The module gets a ``kbnn_runtime``
+    attribute with the name used (see :func:`runtime_name`).
+    """
+    forced = os.environ.get(RUNTIME_ENV, "").strip()
+    if forced:
+        if forced not in RUNTIMES:
+            raise ValueError(f"{RUNTIME_ENV}={forced!r} is not a TFLite runtime kbnn knows; use one of "
+                             f"{', '.join(RUNTIMES)} or unset it to pick the first one installed.")
+        try:
+            module = _import_runtime(forced)
+        except ImportError as e:
+            raise ImportError(f"{RUNTIME_ENV}={forced} but that runtime cannot be imported ({e}): "
+                              f"pip install {_DISTRIBUTIONS[forced]}, or unset {RUNTIME_ENV}.") from e
+        return _tag(module, forced)
+    for name in RUNTIMES:
+        try:
+            module = _import_runtime(name)
+        except ImportError:
+            continue
+        if name == "tf.lite":
+            _warn_fallback()
+        return _tag(module, name)
+    raise ImportError("kbnn.Interpreter needs a TFLite runtime: pip install ai-edge-litert")
+
+
+def _tag(module, name: str):
+    try:
+        module.kbnn_runtime = name
+    except AttributeError:  # pragma: no cover - module objects take attributes
+        pass
+    return module
+
+
+def _warn_fallback():
+    global _warned_fallback
+    if not _warned_fallback:
+        _warned_fallback = True
+        import warnings
+        warnings.warn("kbnn: ai_edge_litert is not installed; running on tf.lite.Interpreter, which "
+                      "TensorFlow marks as deprecated. pip install 'ai-edge-litert>=2.3,<2.4'.",
+                      RuntimeWarning, stacklevel=3)
+
+
+def runtime_name(runtime=None) -> str:
+    """Which stock runtime runs the models, with its version: ``"ai_edge_litert 2.3.0"``,
+    ``"tflite_runtime 2.14.0"`` or ``"tf.lite (tensorflow 2.21.0)"``.
+
+    Args:
+      runtime: a module returned by the runtime lookup; None: the one ``kbnn.Interpreter`` uses.
+    """
+    name = getattr(runtime if runtime is not None else _runtime(), "kbnn_runtime", "unknown")
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            ver = version(_DISTRIBUTIONS.get(name, name))
+        except PackageNotFoundError:
+            ver = version("tensorflow-cpu") if name == "tf.lite" else "?"
+    except Exception:  # noqa: BLE001 - metadata is informative only
+        ver = "?"
+    return f"tf.lite (tensorflow {ver})" if name == "tf.lite" else f"{name} {ver}"
 
 
 class _TfLiteRuntime:
@@ -183,6 +248,7 @@ class Interpreter:
     def __init__(self, model: str | os.PathLike | bytes | bytearray, num_threads: int | None = None,
                  kernel: str | None = None):
         litert = _runtime()
+        self._runtime_name = runtime_name(litert)
         if isinstance(model, (bytes, bytearray, memoryview)):
             content = bytes(model)
         elif isinstance(model, (str, os.PathLike)):
@@ -210,6 +276,11 @@ class Interpreter:
     def interpreter(self):
         """The underlying stock interpreter (``ai_edge_litert.interpreter.Interpreter``)."""
         return self._interpreter
+
+    @property
+    def runtime(self) -> str:
+        """The stock runtime that runs this model, with its version (e.g. ``"ai_edge_litert 2.3.0"``)."""
+        return self._runtime_name
 
     @property
     def input_details(self) -> list[dict]:

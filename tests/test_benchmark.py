@@ -69,6 +69,7 @@ def test_benchmark_structure(converted):
     assert d["ops"][0]["op"] == r.ops[0].op
     text = r.to_text()
     assert "KbnnBconv2d" in text and "median" in text
+    assert r.runtime.startswith("ai_edge_litert ") and f"runtime={r.runtime}" in text.splitlines()[0]
 
 
 def test_benchmark_path_threads_kernel_and_inputs(converted, tmp_path):
@@ -108,6 +109,7 @@ def test_cli_benchmark(converted, tmp_path, capsys):
     assert cli.main(["benchmark", str(path), "--threads", "1", "--runs", "3", "--warmup", "1"]) == 0
     out = capsys.readouterr().out
     assert "KbnnBconv2d" in out and "invoke: median" in out
+    assert "runtime=ai_edge_litert " in out.splitlines()[0]
     assert cli.main(["benchmark", str(path), "--runs", "2", "--warmup", "0", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["runs"] == 2 and d["ops"]

@@ -84,7 +84,8 @@ def test_cnn_demo_end_to_end_reduced_budget(tmp_path):
     _check_demo_outputs(result, tmp_path)
     assert result.keras_accuracy >= 0.90
     assert "identical predictions Keras vs TFLite: 100.00%" in text
-    for needle in ("binary CNN (TFLite)", "model size", "latency (median", "m.tflite"):
+    for needle in ("binary CNN (TFLite)", "model size", "latency (median", "m.tflite",
+                   "TFLite runtime: ai_edge_litert "):
         assert needle in text
 
 

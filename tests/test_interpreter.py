@@ -220,9 +220,59 @@ def test_load_delegate_argument_errors(kbnn_mod):
 def test_tf_lite_fallback_runtime(kbnn_mod, monkeypatch):
     import tensorflow as tf
 
-    monkeypatch.setattr(kbnn_mod.interpreter, "_runtime", lambda: kbnn_mod.interpreter._TfLiteRuntime(tf))
+    monkeypatch.setenv("KBNN_RUNTIME", "tf.lite")
     model, ref = conv_model()
     xv = RNG.standard_normal((2, 5, 5, 40)).astype(np.float32)
     it = kbnn_mod.Interpreter(model)
     assert isinstance(it.interpreter, tf.lite.Interpreter)
+    assert it.runtime == f"tf.lite (tensorflow {tf.__version__})"
     np.testing.assert_array_equal(it.predict(xv), ref(xv))
+
+
+def test_default_runtime_is_ai_edge_litert(kbnn_mod, monkeypatch):
+    """ai-edge-litert is an install requirement: with no override it is what runs the model, and
+    the interpreter says so (issue 9: a new user silently got the deprecated tf.lite)."""
+    from importlib.metadata import version
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    monkeypatch.delenv("KBNN_RUNTIME", raising=False)
+    model, _ = conv_model()
+    it = kbnn_mod.Interpreter(model)
+    assert isinstance(it.interpreter, Interpreter)
+    assert it.runtime == f"ai_edge_litert {version('ai-edge-litert')}"
+    assert kbnn_mod.interpreter.runtime_name() == it.runtime
+
+
+def test_tf_lite_fallback_warns(kbnn_mod, monkeypatch):
+    """Only when no standalone runtime imports does kbnn fall back to tf.lite, with a warning."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_standalone(name, *args, **kwargs):
+        if name.split(".")[0] in ("ai_edge_litert", "tflite_runtime"):
+            raise ImportError(f"No module named {name!r} (hidden by the test)")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delenv("KBNN_RUNTIME", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_standalone)
+    monkeypatch.setattr(kbnn_mod.interpreter, "_warned_fallback", False)
+    with pytest.warns(RuntimeWarning, match="ai_edge_litert is not installed.*tf.lite"):
+        module = kbnn_mod.interpreter._runtime()
+    assert kbnn_mod.interpreter.runtime_name(module).startswith("tf.lite (tensorflow ")
+
+
+@pytest.mark.parametrize("value, error, needle", [
+    ("tflite", ValueError, "KBNN_RUNTIME='tflite' is not a TFLite runtime kbnn knows"),
+    ("tflite_runtime", ImportError, "pip install tflite-runtime"),
+])
+def test_bad_runtime_override(kbnn_mod, monkeypatch, value, error, needle):
+    import importlib.util
+
+    if value == "tflite_runtime" and importlib.util.find_spec("tflite_runtime") is not None:
+        pytest.skip("tflite_runtime is installed here; its venv test covers it")
+    monkeypatch.setenv("KBNN_RUNTIME", value)
+    model, _ = conv_model()
+    with pytest.raises(error, match=needle):
+        kbnn_mod.Interpreter(model)
