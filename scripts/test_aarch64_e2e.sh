@@ -139,5 +139,5 @@ step "aarch64: qemu-aarch64 -L $SYSROOT python3.11 scripts/runtime_parity_check.
 env -i PATH=/usr/bin:/bin HOME="$WORK" PYTHONPATH="$SITE" PYTHONHOME="$SYSROOT/usr" \
   PYTHONDONTWRITEBYTECODE=1 QEMU_LD_PREFIX="$SYSROOT" \
   qemu-aarch64 -L "$SYSROOT" "$PY_ARM" scripts/runtime_parity_check.py "$WORK" "$DELEGATE" \
-    --kbnn-interpreter "$ROOT/kbnn/interpreter.py"
+    --kbnn-interpreter "$ROOT/runtime/kbnn_runtime/interpreter.py"
 step "aarch64 end-to-end checks passed"
