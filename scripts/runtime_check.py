@@ -1,6 +1,6 @@
 """kbnn-runtime on its own: runs the demo model with kbnn_runtime where TensorFlow is not installed.
 
-    python scripts/runtime_check.py MODEL_DIR [--tolerance 1e-5] [--no-cli]
+    python scripts/runtime_check.py MODEL_DIR [--tolerance 1e-5] [--in-process]
 
 MODEL_DIR is written by scripts/runtime_demo_model.py (m.tflite, x.npy, expected.npy: the x86-64
 kbnn.Interpreter outputs). Needs only the installed kbnn-runtime (numpy + ai_edge_litert or
@@ -11,9 +11,12 @@ scripts/test_aarch64_runtime_wheel.sh (the aarch64 wheel under qemu-aarch64). Ch
 * ``kbnn_runtime.Interpreter("m.tflite").predict(x)`` equals expected.npy: bit for bit by default
   (same platform and runtime), within --tolerance with the same argmax otherwise;
 * batch 1 and batch 450 (resize), 1 and 2 threads; the per-op benchmark; the ``kbnn-run`` command
-  (``--input/--output`` and ``--benchmark --json``) unless --no-cli;
-* prints the figures as one JSON line: import time of kbnn_runtime (fresh process, median of 5),
-  time to the first prediction (fresh process: import + Interpreter + predict of one image).
+  (``--input/--output`` and ``--benchmark --json``): its console script in a venv, else
+  ``python -m kbnn_runtime``, or with --in-process its ``main()`` in this process (qemu-user
+  without binfmt_misc cannot start aarch64 subprocesses);
+* prints the figures as one JSON line: import time of kbnn_runtime and time to the first
+  prediction (import + Interpreter + predict of one image), in fresh processes (median of 5) or,
+  with --in-process, in this one.
 """
 
 from __future__ import annotations
@@ -60,14 +63,13 @@ def same(y, expected, tolerance, what):
 
 def main(argv: list[str]) -> None:
     args = list(argv)
-    tolerance, cli = None, True
+    tolerance, in_process = None, "--in-process" in args
     if "--tolerance" in args:
         i = args.index("--tolerance")
         tolerance = float(args[i + 1])
         del args[i:i + 2]
-    if "--no-cli" in args:
-        args.remove("--no-cli")
-        cli = False
+    if in_process:
+        args.remove("--in-process")
     if len(args) != 1:
         sys.exit(__doc__)
     directory = args[0]
@@ -86,6 +88,9 @@ def main(argv: list[str]) -> None:
     import_s = time.perf_counter() - t0
 
     x, expected = np.load(x_path), np.load(os.path.join(directory, "expected.npy"))
+    t0 = time.perf_counter()
+    kbnn_runtime.Interpreter(model, num_threads=1).predict(x[:1])
+    first_s = import_s + time.perf_counter() - t0
     diffs = []
     for threads in (1, 2):
         interpreter = kbnn_runtime.Interpreter(model, num_threads=threads)
@@ -101,36 +106,47 @@ def main(argv: list[str]) -> None:
           + ("bit-exact" if tolerance is None else f"max |diff| {max(diffs):.3g}")
           + f" vs kbnn.Interpreter (x86-64); per-op profile: {', '.join(ops)}; tensorflow not imported")
 
-    if cli:
-        run_cli(model, x_path, expected, tolerance)
-    figures = {
-        "machine": platform.machine(),
-        "runtime": interpreter.runtime,
-        "import_kbnn_runtime_s": sorted(fresh(IMPORT_TIME) for _ in range(5))[2],
-        "first_prediction_s": fresh(FIRST_PREDICTION, x_path, model),
-        "import_in_this_process_s": import_s,
-        "benchmark_median_ms_batch1": result.median_ms,
-    }
+    run_cli(model, x_path, expected, tolerance, in_process)
+    figures = {"machine": platform.machine(), "runtime": interpreter.runtime,
+               "benchmark_median_ms_batch1": result.median_ms}
+    if in_process:
+        figures.update(import_kbnn_runtime_s=import_s, first_prediction_s=first_s, measured="in process")
+    else:
+        figures.update(import_kbnn_runtime_s=sorted(fresh(IMPORT_TIME) for _ in range(5))[2],
+                       first_prediction_s=sorted(fresh(FIRST_PREDICTION, x_path, model) for _ in range(5))[2],
+                       measured="fresh processes, median of 5")
     print("figures " + json.dumps(figures))
     print("runtime check OK")
 
 
-def run_cli(model, x_path, expected, tolerance):
+def run_cli(model, x_path, expected, tolerance, in_process):
+    import contextlib
+    import io
+
     import numpy as np
+
+    def kbnn_run(*argv):
+        if in_process:
+            from kbnn_runtime import cli
+
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                assert cli.main(list(argv)) == 0, argv
+            return buf.getvalue()
+        return subprocess.run([*command, *argv], check=True, capture_output=True, text=True).stdout
 
     # The console script beside this Python (venv), else python -m kbnn_runtime.
     script = os.path.join(os.path.dirname(sys.executable), "kbnn-run")
     command = [script] if os.path.isfile(script) else [sys.executable, "-m", "kbnn_runtime"]
     with tempfile.TemporaryDirectory() as tmp:
         y_path = os.path.join(tmp, "y.npy")
-        subprocess.run([*command, model, "--input", x_path, "--output", y_path, "--threads", "1"],
-                       check=True, capture_output=True, text=True)
+        kbnn_run(model, "--input", x_path, "--output", y_path, "--threads", "1")
         same(np.load(y_path), expected, tolerance, "kbnn-run --input/--output")
-        out = subprocess.run([*command, model, "--benchmark", "--runs", "3", "--warmup", "1", "--json"],
-                             check=True, capture_output=True, text=True).stdout
+        out = kbnn_run(model, "--benchmark", "--runs", "3", "--warmup", "1", "--json")
         bench = json.loads(out)
         assert bench["runs"] == 3 and any(o["op"] == "KbnnBconv2d" for o in bench["ops"]), out[:500]
-    print(f"kbnn-run ({shutil.which(command[0]) or command[0]}): --input/--output and --benchmark OK")
+    how = "kbnn_runtime.cli.main in process" if in_process else shutil.which(command[0]) or command[0]
+    print(f"kbnn-run ({how}): --input/--output and --benchmark OK")
 
 
 if __name__ == "__main__":
