@@ -36,6 +36,7 @@ def runtime_demo_model():
 
     root = pathlib.Path(__file__).resolve().parents[1]
     out = root / "build" / "runtime-demo"
-    subprocess.run([sys.executable, str(root / "scripts" / "runtime_demo_model.py"), str(out)],
-                   check=True, cwd=root, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "runtime_demo_model.py"), str(out)],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, f"runtime_demo_model.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return out
