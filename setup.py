@@ -61,16 +61,16 @@ DELEGATE_IN_CHECKOUT = ROOT / "runtime" / "kbnn_runtime" / "_lib" / "libkbnn_del
 
 
 class KbnnBuild(CMakeBuild):
-    """The TF op library; for in-place builds also the checkout's kbnn_runtime delegate."""
+    """The TF op library; in place (build_ext --inplace, editable installs) also the checkout's
+    kbnn_runtime delegate, from the same CMake tree."""
 
     build_dir_name = "kbnn-python"
     cmake_options = ("-DKBNN_BUILD_TF_OPS=ON", "-DKBNN_BUILD_DELEGATE=ON")
 
-    def run(self):
-        if self.inplace and delegate_wired() and not any(e.target == "kbnn_delegate" for e in self.extensions):
-            self.extensions.append(CMakeLibrary("kbnn_runtime._lib.libkbnn_delegate", "kbnn_delegate",
-                                                "libkbnn_delegate.so", dest=str(DELEGATE_IN_CHECKOUT)))
-        super().run()
+    def extra_outputs(self):
+        if (self.inplace or getattr(self, "editable_mode", False)) and delegate_wired():
+            return [("kbnn_delegate", "libkbnn_delegate.so", DELEGATE_IN_CHECKOUT)]
+        return []
 
 
 setup(

@@ -38,16 +38,12 @@ _built_machines: set = set()
 
 
 class CMakeLibrary(Extension):
-    """A shared library built by the CMake target ``target`` (output file ``filename``).
+    """A shared library built by the CMake target ``target`` (output file ``filename``)."""
 
-    ``dest``: explicit output path, for in-place builds into another distribution's package.
-    """
-
-    def __init__(self, name, target, filename, dest=None):
+    def __init__(self, name, target, filename):
         super().__init__(name, sources=[])
         self.target = target
         self.filename = filename
-        self.dest = dest
 
 
 def delegate_wired() -> bool:
@@ -68,7 +64,7 @@ def elf_arch(path) -> str | None:
 class CMakeBuild(build_ext):
     """Configures and builds kernels/ once (Release, no tests/bench) with ``cmake_options``, then
     places each library where setuptools expects the extension (build_lib, or the source tree for
-    in-place/editable builds) or at its ``dest``."""
+    in-place/editable builds), and each of ``extra_outputs()`` at its path."""
 
     build_dir_name = "kbnn-python"  # default CMake tree: <checkout>/build/<build_dir_name>
     cmake_options: tuple = ()
@@ -85,9 +81,15 @@ class CMakeBuild(build_ext):
                 return ext.filename
         return super().get_ext_filename(fullname)
 
+    def extra_outputs(self) -> list:
+        """(CMake target, file name, destination path) of libraries built beside the extensions."""
+        return []
+
     def run(self):
         self._cmake_built = False
         super().run()
+        for target, filename, dest in self.extra_outputs():
+            self._copy(self._cmake(), target, filename, pathlib.Path(dest))
 
     def _cmake(self):
         if getattr(self, "_cmake_built", False):
@@ -117,29 +119,22 @@ class CMakeBuild(build_ext):
         ]
         subprocess.run(args, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-        targets = [arg for ext in self.extensions if isinstance(ext, CMakeLibrary)
-                   for arg in ("--target", ext.target)]
+        names = [ext.target for ext in self.extensions if isinstance(ext, CMakeLibrary)]
+        targets = [arg for name in names + [t for t, _, _ in self.extra_outputs()] for arg in ("--target", name)]
         subprocess.run([cmake, "--build", str(build_dir), "--parallel", jobs, *targets], check=True)
         self._cmake_built, self._build_dir = True, build_dir
         return build_dir
 
-    def copy_extensions_to_source(self):
-        # Libraries with an explicit dest are already there (build_extension wrote them).
-        kept, self.extensions = self.extensions, [e for e in self.extensions if getattr(e, "dest", None) is None]
-        try:
-            super().copy_extensions_to_source()
-        finally:
-            self.extensions = kept
-
     def build_extension(self, ext):
         if not isinstance(ext, CMakeLibrary):
             return super().build_extension(ext)
-        build_dir = self._cmake()
-        found = sorted(build_dir.rglob(ext.filename))
-        found = [p for p in found if "CMakeFiles" not in p.parts]
+        self._copy(self._cmake(), ext.target, ext.filename, pathlib.Path(self.get_ext_fullpath(ext.name)))
+
+    @staticmethod
+    def _copy(build_dir, target, filename, dest):
+        found = sorted(p for p in build_dir.rglob(filename) if "CMakeFiles" not in p.parts)
         if not found:
-            raise RuntimeError(f"CMake target {ext.target} did not produce {ext.filename} under {build_dir}")
-        dest = pathlib.Path(ext.dest or self.get_ext_fullpath(ext.name))
+            raise RuntimeError(f"CMake target {target} did not produce {filename} under {build_dir}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(found[0], dest)
         os.chmod(dest, 0o755)
