@@ -54,19 +54,23 @@ PY
 arm64_sysroot
 
 # --- 3. install the wheel beside the aarch64 TFLite runtime --------------------------------------
-step "pip install --target $SITE (aarch64, cp311): $(basename "$WHEEL") $LITERT"
+# kbnn-runtime depends on ai-edge-litert; beside tflite-runtime (built against numpy 1) it is
+# installed with --no-deps, as runtime/README.md says.
+DEPS=("numpy>=1.23") NODEPS=()
+if [[ "$LITERT" == tflite-runtime* ]]; then DEPS=("numpy<2"); NODEPS=(--no-deps); fi
+step "pip install --target $SITE (aarch64, cp311): $(basename "$WHEEL") $LITERT ${DEPS[*]}"
 rm -rf "$SITE"
 if ! quiet "$PYTHON" -m pip download --only-binary=:all: --implementation cp --python-version 3.11 \
     --abi cp311 --abi none --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
-    -d "$BUILD/arm64-wheels" "$LITERT" "numpy>=1.23"; then
+    -d "$BUILD/arm64-wheels" "$LITERT" "${DEPS[@]}"; then
   echo "pip download of the aarch64 wheels failed: PyPI unreachable?" >&2; exit 3
 fi
 quiet "$PYTHON" -m pip install --no-compile --no-index --find-links "$BUILD/arm64-wheels" \
   --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi none \
   --platform linux_aarch64 --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
   --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
-  --target "$SITE" "$WHEEL" "$LITERT"
+  "${NODEPS[@]}" --target "$SITE" "$WHEEL" "$LITERT" "${DEPS[@]}"
 echo "   $(cd "$SITE" && ls -d *.dist-info | sed 's/.dist-info//' | tr '\n' ' ')"
 
 # --- 4. run under qemu ---------------------------------------------------------------------------
