@@ -25,8 +25,9 @@ RUN_ERRORS = (ValueError, RuntimeError, TypeError, kint.ModelError, kint.Delegat
 
 
 def add_common_arguments(p: argparse.ArgumentParser, default_threads: int | None):
+    default = default_threads or "automatic; 1 with --benchmark"
     p.add_argument("--threads", type=int, default=default_threads,
-                   help=f"threads of the kbnn ops and the interpreter (default: {default_threads or 'automatic'})")
+                   help=f"threads of the kbnn ops and the interpreter (default: {default})")
     p.add_argument("--kernel", default=None, choices=kint.KERNELS, help="kbnn kernel (default: auto)")
 
 
@@ -127,7 +128,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kbnn-run", description=__doc__.split("\n")[0].strip(),
+    parser = argparse.ArgumentParser(prog="kbnn-run", description="Run or time a kbnn .tflite model with "
+                                     "the stock TFLite runtime (no TensorFlow).",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.split("\n")[2:]))
     parser.add_argument("model", help="path to a .tflite file written by kbnn.convert")
