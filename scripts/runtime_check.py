@@ -46,6 +46,14 @@ def fresh(code: str, *args: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_has(flag: str) -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
 def same(y, expected, tolerance, what):
     import numpy as np
 
@@ -96,6 +104,12 @@ def main(argv: list[str]) -> None:
         interpreter = kbnn_runtime.Interpreter(model, num_threads=threads)
         diffs.append(same(interpreter.predict(x), expected, tolerance, f"batch {len(x)}, {threads} threads"))
         diffs.append(same(interpreter.predict(x[:1]), expected[:1], tolerance, f"batch 1, {threads} threads"))
+    # Every kernel ISA of the platform is in the library (run-time dispatch): each gives the same.
+    kernels = ["reference", "scalar"] + {"x86_64": ["avx2"] if cpu_has("avx2") else [],
+                                         "aarch64": ["neon"]}.get(platform.machine(), [])
+    for kernel in kernels:
+        y = kbnn_runtime.Interpreter(model, num_threads=1, kernel=kernel).predict(x)
+        diffs.append(same(y, expected, tolerance, f"kernel={kernel}"))
     assert "tensorflow" not in sys.modules, "kbnn_runtime imported tensorflow"
     result = kbnn_runtime.benchmark(model, num_threads=1, runs=5, warmup=1, inputs=[x[:1]])
     ops = sorted({o.op for o in result.ops})
@@ -104,7 +118,8 @@ def main(argv: list[str]) -> None:
     print(f"kbnn_runtime {kbnn_runtime.__version__} on {platform.machine()}, {interpreter.runtime}, "
           f"numpy {np.__version__}: {len(x)} images "
           + ("bit-exact" if tolerance is None else f"max |diff| {max(diffs):.3g}")
-          + f" vs kbnn.Interpreter (x86-64); per-op profile: {', '.join(ops)}; tensorflow not imported")
+          + f" vs kbnn.Interpreter (x86-64), kernels auto/{'/'.join(kernels)}; per-op profile: "
+          f"{', '.join(ops)}; tensorflow not imported")
 
     run_cli(model, x_path, expected, tolerance, in_process)
     figures = {"machine": platform.machine(), "runtime": interpreter.runtime,
