@@ -468,7 +468,8 @@ class FlipRatio(keras.callbacks.Callback):
         log_dir: Directory (or a ``keras.callbacks.TensorBoard`` instance, whose
             ``log_dir`` is used) to write the ratios to as TensorBoard scalars, under
             ``<log_dir>/train`` like Keras' own callback (tags ``epoch_flip_ratio...``,
-            ``batch_flip_ratio...``). ``None``: no summary file of its own.
+            ``batch_flip_ratio...``; written with TensorFlow alone, the ``tensorboard``
+            package is only needed to view them). ``None``: no summary file of its own.
         per_layer: Also log every layer (``False``: only the overall ratio).
         prefix: Name of the logged keys.
 
@@ -529,9 +530,15 @@ class FlipRatio(keras.callbacks.Callback):
 
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+        # tf.summary.write with the scalars plugin's metadata is what tf.summary.scalar writes,
+        # without needing the tensorboard package installed.
+        metadata = tf.compat.v1.SummaryMetadata(
+            plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
         with self._writer.as_default():
             for key, value in values.items():
-                tf.summary.scalar(f"{tag_prefix}_{key}", value, step=step)
+                tf.summary.write(f"{tag_prefix}_{key}", tf.constant(value, tf.float32), step=step,
+                                 metadata=metadata)
         self._writer.flush()
 
     def on_train_begin(self, logs=None):
