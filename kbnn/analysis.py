@@ -7,8 +7,10 @@ the precision of one layer at a time and measure the task metric.
 :func:`layer_sensitivity` does both directions:
 
 * **restore**: in the quantized model, one binary layer at a time is restored to full
-  precision (its input and weight quantizers removed, its latent weights used as they are);
-  the metric gain says how much accuracy that layer's binarization costs;
+  precision (its input and weight quantizers removed, or replaced by those of the float
+  model's layer of the same name when a float model is given; its latent weights used as
+  they are, no retraining); the metric gain says how much accuracy that layer's
+  binarization costs;
 * **binarize**: in a float model, one layer at a time is binarized (it gets the quantizers
   of the same-named layer of the quantized model); the metric drop says how much that layer
   alone suffers from binarization.
@@ -265,14 +267,34 @@ def _accuracy(y_true, y_pred) -> float:
     return float(np.mean(np.argmax(y_pred, axis=-1) == y_true.reshape(y_pred.shape[:-1])))
 
 
+def _crossentropy(y_true, y_pred) -> float:
+    """Mean negative log-likelihood of the true class; softmax applied unless rows are probabilities."""
+    y_pred = np.asarray(y_pred, dtype="float64")
+    y_true = np.asarray(y_true)
+    if y_pred.ndim != 2 or y_pred.shape[-1] < 2:
+        raise ValueError(
+            "metric='crossentropy' needs class scores of shape (batch, classes). "
+            f"Received: output shape {y_pred.shape}"
+        )
+    if not (np.all(y_pred >= 0) and np.allclose(y_pred.sum(axis=-1), 1.0, atol=1e-3)):
+        shifted = y_pred - y_pred.max(axis=-1, keepdims=True)
+        y_pred = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    if y_true.ndim == 2:
+        y_true = np.argmax(y_true, axis=-1)
+    picked = y_pred[np.arange(len(y_pred)), y_true.reshape(-1).astype("int64")]
+    return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+
+
 def _resolve_metric(metric, higher_is_better):
     if metric == "accuracy":
         return _accuracy, "accuracy", True if higher_is_better is None else bool(higher_is_better)
+    if metric == "crossentropy":
+        return _crossentropy, "crossentropy", False if higher_is_better is None else bool(higher_is_better)
     if callable(metric):
         name = getattr(metric, "__name__", "metric")
         return metric, name, True if higher_is_better is None else bool(higher_is_better)
     raise ValueError(
-        "`metric` must be 'accuracy' or a callable metric(y_true, y_pred) -> float. "
+        "`metric` must be 'accuracy', 'crossentropy' or a callable metric(y_true, y_pred) -> float. "
         f"Received: metric={metric!r}"
     )
 
@@ -396,12 +418,17 @@ def layer_sensitivity(
             1-bit input or weight quantizer are probed.
         x: Evaluation inputs (array).
         y: Evaluation targets (class indices or one-hot for ``metric="accuracy"``).
-        float_model: The float model for the ``"binarize"`` direction: same layer names as
-            ``model`` (e.g. the float twin of the digits demo). ``None``: ``model`` with
-            every probed layer's quantizers removed (its latent weights as float weights).
+        float_model: The float model: same layer names as ``model`` (e.g. the float twin of
+            the digits demo). The ``"binarize"`` direction binarizes its layers; the
+            ``"restore"`` direction gives a restored layer the quantizer arguments of the
+            float model's layer (e.g. a hard-tanh activation). ``None``: full precision means
+            no quantizers, and the float model is ``model`` with every probed layer's
+            quantizers removed (its latent weights as float weights).
         directions: ``("restore", "binarize")`` or one of them.
-        metric: ``"accuracy"`` (argmax of the output) or ``metric(y_true, y_pred) -> float``.
-        higher_is_better: For a callable metric (default True).
+        metric: ``"accuracy"`` (argmax of the output), ``"crossentropy"`` (mean negative
+            log-likelihood of the true class, lower is better: a continuous metric that
+            separates layers a few test samples cannot) or ``metric(y_true, y_pred) -> float``.
+        higher_is_better: Overrides the metric's direction (a callable's default: True).
         layers: Names of the layers to probe (default: every binary layer of ``model``).
         recalibrate_batchnorm: Re-estimate batch-norm statistics per variant (module doc).
         calibration_x: Inputs for the recalibration (default: ``x``).
@@ -456,25 +483,37 @@ def layer_sensitivity(
                           for a in _quantizer_args(model.get_layer(n))} for n in names}
     rows = {n: LayerSensitivity(name=n, class_name=type(model.get_layer(n)).__name__) for n in names}
 
+    # Full precision of a probed layer: no quantizers, or those of the float model's layer of the
+    # same name (e.g. the hard-tanh activation the demo's float twin has where it binarizes).
+    float_args = {n: {a: None for a in quantized_args[n]} for n in names}
+    if float_model is not None:
+        _layer_configs(float_model.get_config())
+        float_layers = {layer.name: layer for layer in float_model.layers}
+        missing = [n for n in names if n not in float_layers]
+        if missing:
+            raise ValueError(
+                f"`float_model` {float_model.name!r} has no layers named {missing}: each probed layer of "
+                "`model` is compared with the same-named layer of the float model."
+            )
+        for n in names:
+            for a in float_args[n]:
+                if not hasattr(float_layers[n], a):
+                    raise ValueError(
+                        f"Layer {n!r} of `float_model` has no `{a}`: it must be the same kind of "
+                        f"(kbnn quantized) layer as in `model`. Received: {type(float_layers[n]).__name__}"
+                    )
+                float_args[n][a] = keras.saving.serialize_keras_object(getattr(float_layers[n], a))
+
     quantized_metric = float_metric = None
     if "restore" in directions:
         quantized_metric = evaluate(_variant(model, {}))
         for n in names:
             row = rows[n]
-            row.restored_metric = evaluate(_variant(model, {n: {a: None for a in quantized_args[n]}}))
+            row.restored_metric = evaluate(_variant(model, {n: float_args[n]}))
             row.restore_delta = row.restored_metric - quantized_metric
     if "binarize" in directions:
         if float_model is None:
-            float_model = _variant(model, {n: {a: None for a in quantized_args[n]} for n in names})
-        else:
-            _layer_configs(float_model.get_config())
-            missing = [n for n in names if n not in {layer.name for layer in float_model.layers}]
-            if missing:
-                raise ValueError(
-                    f"`float_model` {float_model.name!r} has no layers named {missing}: the binarize "
-                    "direction gives each probed layer of the float model the quantizers of the "
-                    "same-named layer of `model`."
-                )
+            float_model = _variant(model, float_args)
         float_metric = evaluate(_variant(float_model, {}))
         for n in names:
             row = rows[n]

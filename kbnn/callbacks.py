@@ -588,7 +588,8 @@ class FlipRatio(keras.callbacks.Callback):
 
 
 def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | None = None, log_scale: bool = True,
-                    prefix: str = "flip_ratio", ax=None, label: str | None = None, title: str | None = None):
+                    prefix: str = "flip_ratio", ax=None, label: str | None = None, title: str | None = None,
+                    color=None):
     """Plot flip ratios (matplotlib, Agg when it writes a file) from a fit.
 
     Args:
@@ -604,6 +605,7 @@ def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | 
             with a ``label``).
         label: Legend label of the overall line (default: "all binary weights").
         title: Axis title.
+        color: Color of the overall line (matplotlib's cycle by default).
 
     Returns:
         The matplotlib ``Figure``.
@@ -641,7 +643,7 @@ def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | 
             values = np.where(values > 0, values, np.nan)
         ax.plot(x, values, **kw)
 
-    draw(prefix, lw=2.2, label=label or "all binary weights")
+    draw(prefix, lw=2.2, label=label or "all binary weights", color=color)
     if per_layer:
         for key in sorted(k for k in series if k.startswith(prefix + "/")):
             draw(key, lw=1.0, alpha=0.7, label=key[len(prefix) + 1:])

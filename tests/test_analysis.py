@@ -74,6 +74,26 @@ def test_known_deltas_both_directions(setup):
     assert inert.latency_ms is None
 
 
+def test_restore_takes_the_float_layers_quantizers(setup):
+    """With a float model whose critical layer clips its input (hard tanh, as the demo's float
+    twin does), restoring that layer applies the clip: oracle argmax(clip(h) @ W2)."""
+    x, y, quantized_acc, _ = setup
+    w1, w2, _ = _weights()
+    inputs = keras.Input((D,))
+    h = kbnn.layers.QuantDense(D, use_bias=False, name="inert")(inputs)
+    out = kbnn.layers.QuantDense(CLASSES, use_bias=False, name="critical",
+                                 input_quantizer=keras.activations.get("hard_tanh"))(h)
+    float_model = keras.Model(inputs, keras.layers.Activation("softmax")(out))
+    float_model.set_weights([w1, w2])
+    oracle = float(np.mean(np.argmax(np.clip(x @ w1, -1, 1) @ w2, -1) == y))
+    assert oracle < 1.0
+    report = layer_sensitivity(_model(True), x, y, float_model=float_model, directions=("restore",),
+                               latency=False)
+    assert report.row("critical").restored_metric == pytest.approx(oracle, abs=1e-12)
+    assert report.row("inert").restore_delta == 0.0
+    assert report.quantized_metric == pytest.approx(quantized_acc, abs=0)
+
+
 def test_derived_float_model_and_single_direction(setup):
     """Without float_model the float model is the quantized one with its quantizers removed
     (here exactly the float model); directions can be run alone."""
@@ -105,6 +125,25 @@ def test_original_model_is_untouched_and_custom_metric(setup):
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert model.get_layer("critical").input_quantizer is not None
+
+
+def test_crossentropy_metric_is_lower_better(setup):
+    x, y, _, _ = setup
+    w1, w2, _ = _weights()
+    report = layer_sensitivity(_model(True), x, y, float_model=_model(False), metric="crossentropy", latency=False)
+    assert report.metric_name == "crossentropy" and report.higher_is_better is False
+
+    def ce(logits):
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        return -np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)))
+
+    h = x @ w1
+    assert report.float_metric == pytest.approx(ce(h @ w2), rel=1e-5)
+    assert report.quantized_metric == pytest.approx(ce(_sign(h) @ _sign(w2)), rel=1e-5)
+    assert report.row("inert").restore_delta == 0.0
+    assert report.row("critical").restore_delta < 0  # lower loss when restored
+    assert report.ranking() == ["critical", "inert"]
 
 
 def test_batchnorm_recalibration_makes_restore_fair():
@@ -178,5 +217,5 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="no binary layer"):
         layer_sensitivity(_model(False), x, y, latency=False)
     other = keras.Sequential([keras.Input((D,)), keras.layers.Dense(CLASSES, name="x")])
-    with pytest.raises(ValueError, match="has no layers named"):
+    with pytest.raises(ValueError, match="no layers named"):
         layer_sensitivity(model, x, y, float_model=other, directions=("binarize",), latency=False)
