@@ -13,7 +13,10 @@ the precision of one layer at a time and measure the task metric.
   binarization costs;
 * **binarize**: in a float model, one layer at a time is binarized (it gets the quantizers
   of the same-named layer of the quantized model); the metric drop says how much that layer
-  alone suffers from binarization.
+  alone suffers from binarization. The Dense/Conv layers that the quantized model keeps in
+  full precision (typically the first and last) are binarized too, with ``ste_sign`` input
+  and kernel quantizers by default (a plain Keras layer becomes its kbnn ``Quant*`` twin with
+  the same weights), so the probe also tells whether keeping them float is what matters.
 
 Beside the metric change, every row carries the layer's MACs and its share of the binary
 MACs (:func:`kbnn.summary`) and the measured latency of its kbnn ops
@@ -119,20 +122,23 @@ class SensitivityReport:
 
         ``direction="restore"``: by the metric gained when the layer is restored;
         ``"binarize"``: by the metric lost when it alone is binarized; ``None``: by the mean of
-        the two ranks over the directions that were run (ties: restore gain first).
+        the two ranks over the directions that were run and apply to the layer (a layer
+        that is full precision in the quantized model has only a binarize rank; ties: the
+        first direction's order).
         """
         if direction is not None:
-            scored = [(self._signed(r.score(direction)), r.name) for r in self.layers]
-            if any(s is None for s, _ in scored):
+            if direction not in self.directions:
                 raise ValueError(f"The {direction!r} direction was not run. Received: direction={direction!r}")
+            scored = [(self._signed(r.score(direction)), r.name) for r in self.layers
+                      if r.score(direction) is not None]
             order = sorted(range(len(scored)), key=lambda i: (-scored[i][0], i))
             return [scored[i][1] for i in order]
         ranks: dict[str, list[int]] = {}
         for d in self.directions:
             for position, name in enumerate(self.ranking(d)):
                 ranks.setdefault(name, []).append(position)
-        first = self.ranking(self.directions[0])
-        return sorted(ranks, key=lambda n: (sum(ranks[n]) / len(ranks[n]), first.index(n)))
+        order = [n for d in self.directions for n in self.ranking(d)]
+        return sorted(ranks, key=lambda n: (sum(ranks[n]) / len(ranks[n]), order.index(n)))
 
     def row(self, name: str) -> LayerSensitivity:
         for r in self.layers:
@@ -168,10 +174,10 @@ class SensitivityReport:
         table = [header]
         for r in self.layers:
             cells = [f"{r.name} ({r.class_name})"]
-            if "restore" in self.directions:
-                cells.append(f"{r.restore_delta:+.4f}")
-            if "binarize" in self.directions:
-                cells.append(f"{r.binarize_delta:+.4f}")
+            for direction in _DIRECTIONS:
+                if direction in self.directions:
+                    value = getattr(r, f"{direction}_delta")
+                    cells.append("-" if value is None else f"{value:+.4f}")
             cells += [
                 "n/a" if r.macs is None else f"{r.macs:,}",
                 f"{100 * r.binary_mac_share:.1f}%",
@@ -197,6 +203,8 @@ class SensitivityReport:
                        "(binarize Δ = one layer binarized − this)")
         if self.model_latency_ms is not None:
             out.append(f"whole-model latency (kbnn delegate, median): {self.model_latency_ms:.4f} ms")
+        if any(r.restore_delta is None for r in self.layers) and "restore" in self.directions:
+            out.append("restore Δ '-': the layer is full precision in the quantized model")
         out.append("batch norm statistics re-estimated per variant" if self.recalibrated
                    else "batch norm statistics as trained (not re-estimated)")
         out.append(f"ranking (most sensitive first): {', '.join(self.ranking())}")
@@ -229,7 +237,11 @@ class SensitivityReport:
                   "binarize": f"Δ{self.metric_name}: layer binarized alone"}
         for ax, direction in zip(axes, self.directions):
             values = [getattr(r, f"{direction}_delta") for r in self.layers]
-            ax.barh(y, values, color=colors[direction])
+            ax.barh(y, [0.0 if v is None else v for v in values], color=colors[direction])
+            for i, v in enumerate(values):
+                if v is None:
+                    ax.annotate("float in the quantized model", (0, i), xytext=(3, -3), textcoords="offset points",
+                                fontsize=7, color="gray")
             ax.axvline(0, color="black", lw=0.8)
             ax.set_title(labels[direction], fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
@@ -321,15 +333,49 @@ def _layer_configs(config) -> list[dict]:
     return layers
 
 
+def _quant_class(layer):
+    """The kbnn ``Quant*`` class mirroring a plain Keras Dense/Conv layer, or None."""
+    import keras
+
+    from kbnn import layers as q
+
+    if isinstance(layer, q.QuantLayerMixin):
+        return None
+    for keras_cls, quant_cls in (
+        (keras.layers.Dense, q.QuantDense),
+        (keras.layers.Conv2DTranspose, q.QuantConv2DTranspose),
+        (keras.layers.DepthwiseConv2D, q.QuantDepthwiseConv2D),
+        (keras.layers.Conv1D, q.QuantConv1D),
+        (keras.layers.Conv2D, q.QuantConv2D),
+        (keras.layers.Conv3D, q.QuantConv3D),
+    ):
+        if type(layer) is keras_cls:
+            return quant_cls
+    return None
+
+
+_SWAP = "__quant_class__"
+
+
 def _variant(model, changes: dict[str, dict]):
-    """A copy of ``model`` with ``changes[name]`` merged into those layers' configs, weights copied."""
+    """A copy of ``model`` with ``changes[name]`` merged into those layers' configs, weights copied.
+
+    A change holding ``_SWAP: QuantClass`` also turns the plain Keras layer into that kbnn class
+    (same arguments plus the quantizers; the same weights).
+    """
     import keras
 
     config = model.get_config()
     for layer_config in _layer_configs(config):
         name = layer_config["config"].get("name")
         if name in changes:
-            layer_config["config"].update(changes[name])
+            change = dict(changes[name])
+            quant_cls = change.pop(_SWAP, None)
+            layer_config["config"].update(change)
+            if quant_cls is not None:
+                swapped = keras.saving.serialize_keras_object(quant_cls.from_config(layer_config["config"]))
+                for key in ("module", "class_name", "registered_name", "config"):
+                    layer_config[key] = swapped[key]
     clone = model.__class__.from_config(config)
     for layer in clone.layers:
         try:
@@ -385,7 +431,7 @@ def _check_layers(requested, candidates, where):
     names = list(requested)
     unknown = [n for n in names if n not in candidates]
     if unknown:
-        raise ValueError(f"`layers` {unknown} are not binary layers of {where}; candidates: {candidates}. "
+        raise ValueError(f"`layers` {unknown} cannot be probed in {where}; candidates: {candidates}. "
                          f"Received: layers={names!r}")
     return names
 
@@ -403,6 +449,8 @@ def layer_sensitivity(
     metric: str | Callable[[Any, Any], float] = "accuracy",
     higher_is_better: bool | None = None,
     layers: Sequence[str] | None = None,
+    float_layers: bool = True,
+    default_quantizers: dict | None = None,
     recalibrate_batchnorm: bool = True,
     calibration_x=None,
     calibration_samples: int = 1024,
@@ -429,7 +477,14 @@ def layer_sensitivity(
             log-likelihood of the true class, lower is better: a continuous metric that
             separates layers a few test samples cannot) or ``metric(y_true, y_pred) -> float``.
         higher_is_better: Overrides the metric's direction (a callable's default: True).
-        layers: Names of the layers to probe (default: every binary layer of ``model``).
+        layers: Names of the layers to probe (default: every binary layer of ``model`` and,
+            with ``float_layers``, its full-precision Dense/Conv layers).
+        float_layers: In the ``"binarize"`` direction, also binarize the Dense/Conv layers
+            that are full precision in ``model`` (typically the first and last layers, which
+            BNNs keep in float) with ``default_quantizers``: the probe then says whether
+            keeping them float is what matters. Their restore columns stay empty.
+        default_quantizers: Quantizer arguments for those layers (default:
+            ``{"input_quantizer": "ste_sign", "kernel_quantizer": "ste_sign"}``).
         recalibrate_batchnorm: Re-estimate batch-norm statistics per variant (module doc).
         calibration_x: Inputs for the recalibration (default: ``x``).
         calibration_samples: At most this many calibration samples (the first ones).
@@ -466,48 +521,63 @@ def layer_sensitivity(
         raise ValueError(f"`x` and `y` must hold the same, non-zero number of samples. Received: {len(x)} and {len(y)}")
     x_cal = np.asarray(x if calibration_x is None else calibration_x)[:calibration_samples]
 
-    candidates = [layer.name for layer in model.layers if _is_binary_layer(layer)]
-    if not candidates:
+    binary = [layer.name for layer in model.layers if _is_binary_layer(layer)]
+    if not binary:
         raise ValueError(
             f"Model {model.name!r} has no binary layer (a kbnn quantized layer with a 1-bit input or "
             "weight quantizer) to probe."
         )
+    full_precision = []
+    if float_layers and "binarize" in directions:
+        full_precision = [layer.name for layer in model.layers if layer.name not in binary and (
+            _quant_class(layer) is not None or (hasattr(layer, "_weight_quantizers") and
+                                                list(layer._weight_quantizers) == ["kernel_quantizer"]))]
+    candidates = [layer.name for layer in model.layers if layer.name in binary or layer.name in full_precision]
     names = _check_layers(layers, candidates, f"model {model.name!r}")
+    if default_quantizers is None:
+        default_quantizers = {"input_quantizer": "ste_sign", "kernel_quantizer": "ste_sign"}
+    if not isinstance(default_quantizers, dict) or set(default_quantizers) - {"input_quantizer", "kernel_quantizer"}:
+        raise ValueError(
+            "`default_quantizers` must be a dict with keys among 'input_quantizer', 'kernel_quantizer'. "
+            f"Received: default_quantizers={default_quantizers!r}"
+        )
 
     def evaluate(variant) -> float:
         if recalibrate_batchnorm:
             _recalibrate(variant, x_cal)
         return float(metric_fn(y, _predict(variant, x, batch_size)))
 
+    binary_names = [n for n in names if n in binary]
+    float_names = [n for n in names if n not in binary]
     quantized_args = {n: {a: keras.saving.serialize_keras_object(getattr(model.get_layer(n), a))
-                          for a in _quantizer_args(model.get_layer(n))} for n in names}
+                          for a in _quantizer_args(model.get_layer(n))} for n in binary_names}
     rows = {n: LayerSensitivity(name=n, class_name=type(model.get_layer(n)).__name__) for n in names}
 
     # Full precision of a probed layer: no quantizers, or those of the float model's layer of the
     # same name (e.g. the hard-tanh activation the demo's float twin has where it binarizes).
-    float_args = {n: {a: None for a in quantized_args[n]} for n in names}
+    float_args = {n: {a: None for a in quantized_args[n]} for n in binary_names}
     if float_model is not None:
         _layer_configs(float_model.get_config())
-        float_layers = {layer.name: layer for layer in float_model.layers}
-        missing = [n for n in names if n not in float_layers]
+        float_by_name = {layer.name: layer for layer in float_model.layers}
+        missing = [n for n in names if n not in float_by_name]
         if missing:
             raise ValueError(
                 f"`float_model` {float_model.name!r} has no layers named {missing}: each probed layer of "
                 "`model` is compared with the same-named layer of the float model."
             )
-        for n in names:
+        for n in binary_names:
             for a in float_args[n]:
-                if not hasattr(float_layers[n], a):
+                if not hasattr(float_by_name[n], a):
                     raise ValueError(
                         f"Layer {n!r} of `float_model` has no `{a}`: it must be the same kind of "
-                        f"(kbnn quantized) layer as in `model`. Received: {type(float_layers[n]).__name__}"
+                        f"(kbnn quantized) layer as in `model`. Received: {type(float_by_name[n]).__name__}"
                     )
-                float_args[n][a] = keras.saving.serialize_keras_object(getattr(float_layers[n], a))
+                float_args[n][a] = keras.saving.serialize_keras_object(getattr(float_by_name[n], a))
 
     quantized_metric = float_metric = None
     if "restore" in directions:
         quantized_metric = evaluate(_variant(model, {}))
-        for n in names:
+        for n in binary_names:
             row = rows[n]
             row.restored_metric = evaluate(_variant(model, {n: float_args[n]}))
             row.restore_delta = row.restored_metric - quantized_metric
@@ -517,7 +587,18 @@ def layer_sensitivity(
         float_metric = evaluate(_variant(float_model, {}))
         for n in names:
             row = rows[n]
-            row.binarized_metric = evaluate(_variant(float_model, {n: quantized_args[n]}))
+            if n in quantized_args:
+                change = quantized_args[n]
+            else:
+                layer = float_model.get_layer(n)
+                quant_cls = _quant_class(layer)
+                if quant_cls is None and not hasattr(layer, "_weight_quantizers"):
+                    raise ValueError(
+                        f"Layer {n!r} of `float_model` is a {type(layer).__name__}, which kbnn cannot "
+                        "binarize (Dense/Conv layers or kbnn quantized layers can be)."
+                    )
+                change = dict(default_quantizers, **({_SWAP: quant_cls} if quant_cls is not None else {}))
+            row.binarized_metric = evaluate(_variant(float_model, {n: change}))
             row.binarize_delta = row.binarized_metric - float_metric
 
     stats = summary(model, print_fn=None, latency=latency, num_threads=num_threads, runs=runs)

@@ -108,6 +108,38 @@ def test_derived_float_model_and_single_direction(setup):
     assert "binarize Δaccuracy" in text and "restore Δ" not in text and "critical" in text
 
 
+def test_full_precision_layers_are_binarized_in_the_float_direction():
+    """A plain Keras Dense (float in the quantized model) fed ±1 data with a ±1 kernel: binarizing
+    it (as a QuantDense with ste_sign) cannot change anything; the binary layer after it costs
+    what the NumPy oracle says."""
+    rng = np.random.default_rng(3)
+    w0 = rng.choice([-1.0, 1.0], (D, D)).astype("float32")
+    _, w2, x = _weights()
+    inputs = keras.Input((D,))
+    h = keras.layers.Dense(D, use_bias=False, name="pre")(inputs)
+    out = kbnn.layers.QuantDense(CLASSES, use_bias=False, name="critical", input_quantizer="ste_sign",
+                                 kernel_quantizer="ste_sign")(h)
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(out))
+    model.set_weights([w0, w2])
+    h = x @ w0
+    y = np.argmax(h @ w2, -1)
+    oracle = float(np.mean(np.argmax(_sign(h) @ _sign(w2), -1) == y))
+    assert oracle < 0.9
+    report = layer_sensitivity(model, x, y, latency=False)
+    assert [r.name for r in report.layers] == ["pre", "critical"]
+    pre, critical = report.row("pre"), report.row("critical")
+    assert pre.class_name == "Dense" and pre.restore_delta is None
+    assert report.float_metric == 1.0 and pre.binarize_delta == 0.0
+    assert critical.binarized_metric == pytest.approx(oracle, abs=1e-12)
+    assert report.ranking("restore") == ["critical"]
+    assert report.ranking("binarize") == ["critical", "pre"]
+    assert report.ranking() == ["critical", "pre"]
+    assert "float in the quantized model" not in report.to_text() and "-" in report.to_text()
+    only_binary = layer_sensitivity(model, x, y, latency=False, float_layers=False)
+    assert [r.name for r in only_binary.layers] == ["critical"]
+    assert model.get_layer("pre").__class__ is keras.layers.Dense  # the model itself is untouched
+
+
 def test_original_model_is_untouched_and_custom_metric(setup):
     x, y, quantized_acc, _ = setup
     model = _model(True)
@@ -199,7 +231,10 @@ def test_latency_and_plot(tmp_path, delegate_env):
     fig = report.plot(tmp_path / "s.png", title="t")
     assert (tmp_path / "s.png").stat().st_size > 1000 and len(fig.axes) == 3
     d = report.to_dict()
-    assert d["ranking"] == ["bconv"] and d["layers"][0]["name"] == "bconv"
+    assert set(d["ranking"]) == {"bconv", "head"} and d["layers"][0]["name"] == "bconv"
+    head = report.row("head")  # full precision in the model: binarize column only
+    assert head.restore_delta is None and head.binarize_delta is not None and head.latency_ms is None
+    assert report.ranking("restore") == ["bconv"]
 
 
 def test_bad_input_is_named():
@@ -208,7 +243,7 @@ def test_bad_input_is_named():
     y = np.zeros(N, dtype="int64")
     with pytest.raises(ValueError, match="directions"):
         layer_sensitivity(model, x, y, directions=("up",), latency=False)
-    with pytest.raises(ValueError, match="not binary layers"):
+    with pytest.raises(ValueError, match="cannot be probed"):
         layer_sensitivity(model, x, y, layers=["softmax"], latency=False)
     with pytest.raises(ValueError, match="same, non-zero number"):
         layer_sensitivity(model, x, y[:3], latency=False)
