@@ -73,21 +73,16 @@ def main(argv=None) -> int:
     for metric in metrics:
         summary[metric] = {"probe_seconds": {s: results[metric][s]["seconds"] for s in seeds}}
         for direction in ("restore", "binarize", "combined"):
-            rankings = {}
-            for s in seeds:
-                rows = results[metric][s]["layers"]
-                if direction == "combined":
-                    rankings[s] = results[metric][s]["ranking"]
-                    continue
-                sign = (1.0 if direction == "restore" else -1.0) * (1.0 if metric == "accuracy" else -1.0)
-                key = f"{direction}_delta"
-                order = sorted(range(len(rows)), key=lambda i: (-sign * rows[i][key], i))
-                rankings[s] = [rows[i]["name"] for i in order]
+            rankings = {s: (results[metric][s]["ranking"] if direction == "combined"
+                            else results[metric][s]["rankings"][direction]) for s in seeds}
             rhos = [spearman(rankings[a], rankings[b]) for i, a in enumerate(seeds) for b in seeds[i + 1:]]
             same_top = len({tuple(rankings[s][:1]) for s in seeds}) == 1
-            summary[metric][direction] = {"rankings": rankings, "spearman": rhos, "same_top": same_top}
+            top3 = set.intersection(*(set(rankings[s][:3]) for s in seeds))
+            summary[metric][direction] = {"rankings": rankings, "spearman": rhos, "same_top": same_top,
+                                          "top3_common": sorted(top3)}
             print(f"{metric:12s} {direction:8s} " + " | ".join(f"seed {s}: {' > '.join(rankings[s])}" for s in seeds)
-                  + f" | Spearman {', '.join(f'{r:+.2f}' for r in rhos)}, same top: {same_top}")
+                  + f" | Spearman {', '.join(f'{r:+.2f}' for r in rhos)}, same top: {same_top}, "
+                  f"common top-3: {sorted(top3)}")
         print(f"{metric:12s} probe time: " + ", ".join(f"{summary[metric]['probe_seconds'][s]:.1f} s" for s in seeds))
     with open(os.path.join(args.out, "sensitivity_digits.json"), "w") as f:
         json.dump({"reports": results, "stability": summary}, f, indent=1)

@@ -159,6 +159,7 @@ class SensitivityReport:
             "recalibrated": self.recalibrated,
             "seconds": self.seconds,
             "ranking": self.ranking(),
+            "rankings": {d: self.ranking(d) for d in self.directions},
             "layers": [dataclasses.asdict(r) for r in self.layers],
         }
 
@@ -251,7 +252,8 @@ class SensitivityReport:
             r.latency_ms is not None for r in self.layers) else ""), fontsize=9)
         for i, r in enumerate(self.layers):
             if r.latency_ms is not None:
-                ax.annotate(f"{r.latency_ms:.3f} ms", (100 * r.binary_mac_share, i), xytext=(3, -3),
+                text = f"{1000 * r.latency_ms:.1f} µs" if r.latency_ms < 0.1 else f"{r.latency_ms:.3f} ms"
+                ax.annotate(text, (100 * r.binary_mac_share, i), xytext=(3, -3),
                             textcoords="offset points", fontsize=7)
         axes[0].set_yticks(y)
         axes[0].set_yticklabels(names, fontsize=8)
