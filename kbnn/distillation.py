@@ -164,6 +164,10 @@ class Distiller(keras.Model):
     report ``loss`` (the weighted total) and ``task_loss``, ``kd_loss``, ``attention_loss``
     (unweighted) besides the compiled metrics, which are computed on the student output.
 
+    Under a ``tf.distribute`` strategy the KD and attention terms are scaled per replica
+    like Keras scales the compiled loss, so training matches one device on the same global
+    batch and the logged losses are global-batch means (docs/distributed.md).
+
     ``predict``/``__call__`` return the student's output. Save the student alone with
     ``distiller.student.save("student.keras")``; the Distiller itself is a training wrapper
     and is not meant to be saved.

@@ -7,7 +7,8 @@ before TensorFlow initializes, once per process.
     python tests/distributed_harness.py mirrored OUT.json
         2 logical CPUs, MirroredStrategy vs the default (single-device) strategy, every case.
     python tests/distributed_harness.py worker OUT.json      (TF_CONFIG set by the caller)
-        one MultiWorkerMirroredStrategy worker; the chief (index 0) also trains the
+        one MultiWorkerMirroredStrategy worker, training with a custom loop (Keras 3's fit
+        does not run multi-worker, docs/distributed.md); the chief (index 0) also trains the
         single-device reference and writes the comparison.
 
 Every case trains the same model from the same initial weights on the same data (global
@@ -57,7 +58,7 @@ def _quant_cnn(kind: str, name: str = "quant_cnn"):
 
     import kbnn
 
-    sync = dict(synchronized=True)
+    sync = dict(synchronized=kind != "unsynchronized")
     binary_only = kind == "binary_only"  # no float trainable variable: Bop alone can train it
     second_kernel = "ir_net_ede" if kind == "ede" else "ste_sign"
     inputs = keras.Input((8, 8, 1), name="image")
@@ -94,7 +95,7 @@ def _optimizer(case: str):
 
     import kbnn
 
-    if case in ("case_bop_adam", "distiller"):
+    if case in ("case_bop_adam", "distiller", "unsynchronized"):
         return kbnn.optimizers.CaseOptimizer(
             (kbnn.optimizers.is_binary_variable, kbnn.optimizers.Bop(threshold=1e-4, gamma=0.5)),
             default_optimizer=keras.optimizers.Adam(0.01),
@@ -120,7 +121,10 @@ def _callbacks(case: str, flips: list):
     return cbs
 
 
-_MODEL_KIND = {"case_bop_adam": "plain", "bop": "binary_only", "shiftadamax": "ede", "distiller": "plain"}
+# "unsynchronized": the main case with per-replica batch norm statistics, which must NOT match
+# (shows the comparison can fail).
+_MODEL_KIND = {"case_bop_adam": "plain", "bop": "binary_only", "shiftadamax": "ede", "distiller": "plain",
+               "unsynchronized": "unsynchronized"}
 CASES = tuple(_MODEL_KIND)
 
 
@@ -168,8 +172,6 @@ def _train_custom_loop(strategy, init):
     samples and divided by the global batch size, gradients all-reduced by the optimizer.
     ``strategy=None`` runs the same loop on one device (the reference).
     """
-    import contextlib
-
     import keras
     import tensorflow as tf
 
@@ -194,14 +196,11 @@ def _train_custom_loop(strategy, init):
         return strategy.reduce("SUM", strategy.run(replica_step, args=(xb, yb)), axis=None)
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
-    losses = []
-    with contextlib.ExitStack():
-        for xb, yb in strategy.experimental_distribute_dataset(dataset):
-            losses.append(float(step(xb, yb)))
+    losses = [float(step(xb, yb)) for xb, yb in strategy.experimental_distribute_dataset(dataset)]
     return model, {"loss": losses}
 
 
-def _compare(case: str, model, reference) -> dict:
+def _compare(model, reference) -> dict:
     import numpy as np
 
     import kbnn
@@ -263,7 +262,7 @@ def main(argv) -> int:
         results["cases"]["custom_loop"] = {"history": history}
         if chief:
             reference, ref_history = _train_custom_loop(None, init)
-            results["cases"]["custom_loop"].update(_compare("custom_loop", model, reference))
+            results["cases"]["custom_loop"].update(_compare(model, reference))
             results["cases"]["custom_loop"]["reference_history"] = ref_history
     for case in CASES if mode == "mirrored" else ():
         init = _initial_weights(case)
@@ -272,7 +271,7 @@ def main(argv) -> int:
         results["cases"][case] = {"history": history, "flip_history": flip.history}
         if chief:
             reference, ref_history, _ = _train(case, None, init)
-            results["cases"][case].update(_compare(case, model, reference))
+            results["cases"][case].update(_compare(model, reference))
             results["cases"][case]["reference_history"] = ref_history
     if chief:
         with tempfile.TemporaryDirectory() as workdir:
