@@ -10,7 +10,8 @@ import warnings
 import keras
 import numpy as np
 
-from kbnn.convert import lowering
+from kbnn.convert import lowering, multibase
+from kbnn.layers.bitplane import BitPlaneInput
 
 _OP_NAMES = {"bconv2d": "KbnnBconv2d", "bfc": "KbnnBFullyConnected", "bmaxpool": "KbnnBMaxPool2d",
              "bflatten": "Reshape (bitpacked words)"}
@@ -115,6 +116,14 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
             if st.folded:
                 row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
+        elif st.kind == "bmulti":
+            row.status, row.op, row.output_type = "lowered", multibase.describe(st), st.output_type
+            row.input = "quantize (" + st.act_spec["mode"] + ")"
+            row.weight_bits = 1
+            row.weight_bytes = int(st.weights.nbytes + sum(t["multiplier"].nbytes + t["bias"].nbytes
+                                                           for t in st.terms))
+            if st.folded:
+                row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
         elif st.kind in ("bmaxpool", "bflatten"):
             row.status, row.op, row.output_type, row.input = "lowered", _OP_NAMES[st.kind], "bitpacked", "bitpacked"
         elif st.kind == "folded":
@@ -124,6 +133,10 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.weight_bits = 32 if layer.weights else None
             if st.reason:
                 row.status, row.op, row.reason = "float (not lowered)", "builtin (float, quantized values)", st.reason
+            elif isinstance(layer, BitPlaneInput):
+                users = [c.node.name for c in plan if c.kind == "bmulti" and c.node.inputs
+                         and c.node.inputs[0][0] == layer.name]
+                row.op = "builtin (integer input)" + (f" -> bit planes of {', '.join(users)}" if users else "")
         rows.append(row)
     return ConversionReport(model.name, rows)
 
@@ -202,6 +215,8 @@ def run_plan(graph, plan, inputs, ops):
             if st.post_activation is not None:
                 y = st.post_activation(y)
             values[st.output_key] = y
+        elif st.kind == "bmulti":
+            values[st.output_key] = multibase.run_step(st, values[node.inputs[0]], ops, tf)
         elif st.kind == "bmaxpool":
             x = values[node.inputs[0]]
             channels = int(node.layer.input.shape[-1])
