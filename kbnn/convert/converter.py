@@ -40,6 +40,7 @@ class LayerReport:
     input: str = ""  # "quantize" / "bitpacked" for binary ops
     weight_bits: int | None = None  # bits of the exported weights (1 = bitpacked); None without weights
     weight_bytes: int = 0  # bytes of the exported weights/constants of this layer
+    binary_macs: int = 0  # per sample: XNOR-popcount MACs of the binary ops emitted for this layer
     reason: str = ""  # why a quantized layer was not lowered
 
 
@@ -95,6 +96,20 @@ def _float_weight_bytes(layer) -> int:
     return int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights))
 
 
+def _binary_macs(st) -> int:
+    """Per-sample binary MACs of the kbnn conv/FC ops of one step (from the emitted op shapes)."""
+    op = st.multi_op if st.kind == "bmulti" else st.kind
+    terms = max(1, len(st.terms))
+    if op == "bfc":
+        return terms * st.channels_out * int(st.attrs["input_size"])
+    a = st.attrs
+    out = st.node.layer.output.shape if not lowering._multi_node(st.node.layer) else None
+    if out is None or None in tuple(out[1:3]):
+        return 0
+    per_output = a["filter_height"] * a["filter_width"] * (a["channels_in"] // a["groups"])
+    return terms * int(out[1]) * int(out[2]) * st.channels_out * per_output
+
+
 def _make_report(model, graph, plan) -> ConversionReport:
     by_layer: dict = {}
     for st in plan:
@@ -114,12 +129,14 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.input = "bitpacked" if st.input_bitpacked else "quantize"
             row.weight_bits = 1
             row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
+            row.binary_macs = _binary_macs(st)
             if st.folded:
                 row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
         elif st.kind == "bmulti":
             row.status, row.op, row.output_type = "lowered", multibase.describe(st), st.output_type
             row.input = "quantize (" + st.act_spec["mode"] + ")"
             row.weight_bits = 1
+            row.binary_macs = _binary_macs(st)
             row.weight_bytes = int(st.weights.nbytes + sum(t["multiplier"].nbytes + t["bias"].nbytes
                                                            for t in st.terms))
             if st.folded:

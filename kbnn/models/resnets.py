@@ -113,6 +113,7 @@ def RealToBinaryNet18(
     reduction: int | None = 8,
     pad_values: float = 0.0,
     momentum: float = 0.9,
+    block_layout: str = "paper",
     name: str = "real_to_binary_net18",
 ) -> keras.Model:
     """Real-to-Binary Net, ResNet-18 layout (Martinez et al., ICLR 2020).
@@ -143,6 +144,9 @@ def RealToBinaryNet18(
         reduction: Gate reduction ``r``; ``None`` removes the gates (the paper's baseline).
         pad_values: Padding of the binary convolutions.
         momentum: Batch-norm momentum.
+        block_layout: ``"paper"`` or ``"fused"`` (see :func:`kbnn.blocks.real_to_binary_block`:
+            batch norm after the binary convolution, PReLU after the addition, so that only
+            the gate multiply is float between each binary convolution and its addition).
         name: Model name.
 
     Returns:
@@ -166,6 +170,7 @@ def RealToBinaryNet18(
                 reduction=reduction,
                 pad_values=pad_values,
                 momentum=momentum,
+                layout=block_layout,
                 name=f"block{k}{half}",
             )
     return keras.Model(inputs, _head(x, num_classes), name=name)
