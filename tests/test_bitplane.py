@@ -149,10 +149,10 @@ def test_report_names_the_ops_and_planes():
     low = kbnn.convert.lower(_model(dense=True), backend="reference")
     row = low.report.row("first")
     assert row.status == "lowered"
-    assert row.op.startswith("8 x KbnnBconv2d (8 bit planes x 1 weight base) + Add (+bn)")
-    assert low.report.row("fc_planes").op.startswith("8 x KbnnBFullyConnected (8 bit planes")
+    assert row.op == "1 x KbnnBconv2d over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
+    assert low.report.row("fc_planes").op.startswith("1 x KbnnBFullyConnected over 8 stacked bit planes = 8 binary products")
     assert "bit planes of first" in low.report.row("planes").op
-    assert "8 x KbnnBconv2d" in low.report.to_text()
+    assert "8 binary convolutions" in low.report.to_text()
 
 
 def test_summary_macs_match_converter():
@@ -184,7 +184,9 @@ def test_tflite_bit_exact_with_tf_ops(case):
     got = kbnn.Interpreter(data).predict(x)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(tf_out))
     np.testing.assert_allclose(np.asarray(got), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4)
-    assert [n for n, _ in _custom_ops(data)].count("KbnnBconv2d") == 8
+    names = [n for n, _ in _custom_ops(data)]
+    branches = 2 if CASES[case].get("dense") else 1  # one op and one quantize per bit-plane layer
+    assert names.count("KbnnBconv2d") == 1 and names.count("KbnnQuantize") == branches
     model = _model(**CASES[case])  # with the float head: identical argmax
     got = np.asarray(kbnn.Interpreter(kbnn.convert(model, progress=False)).predict(x))
     np.testing.assert_array_equal(got.argmax(-1), np.asarray(model(x, training=False)).argmax(-1))
@@ -227,7 +229,7 @@ def _digits_check(model, data, min_acc=0.95):
     acc = float(np.mean(tfl_pred == data.y_test))
     assert acc >= min_acc, acc
     assert np.mean(tfl_pred == keras_pred) >= 0.99
-    assert report.row("stem_conv").op.startswith("8 x KbnnBconv2d (8 bit planes")
+    assert report.row("stem_conv").op.startswith("1 x KbnnBconv2d over 8 stacked bit planes")
     s = kbnn.summary(model, print_fn=None)
     assert s.binary_mac_fraction == 1.0
     return acc

@@ -219,8 +219,7 @@ def test_lowering_parity_reference(case):
     assert st.kind == "bmulti" and len(st.terms) == n * m
     assert not low.report.not_lowered
     row = low.report.row("multi")
-    assert row.op.startswith(f"{n * m} x KbnnBconv2d (")
-    assert f"x {m} weight base" in row.op
+    assert row.op.startswith(f"{m} x KbnnBconv2d over ") and f"= {n * m} binary convolutions" in row.op
 
 
 @pytest.mark.parametrize("case", sorted(MULTI))
@@ -250,8 +249,12 @@ def test_not_lowerable_multi_base_layers_are_reported():
     assert "activation quantizer" in low.report.row("activation_mode_kernel").reason
 
 
+def low_terms(model):
+    return len({st.node.name: st for st in kbnn.convert.lower(model, backend="reference").plan}["multi"].terms)
+
+
 @needs_interpreter
-@pytest.mark.parametrize("case", ["shift3_w2_relu", "residual3_w2_dense", "w2_sign"])
+@pytest.mark.parametrize("case", ["shift3_w2_relu", "residual3_w2_dense", "w2_sign", "shift2_w1"])
 def test_tflite_bit_exact_with_tf_ops(case):
     x = _xin()
     model = _build(case, head=False)
@@ -263,7 +266,8 @@ def test_tflite_bit_exact_with_tf_ops(case):
     act, kern, *_ = MULTI[case]
     expected = (act.bases if isinstance(act, MultiBaseSign) else 1) * (kern.bases if isinstance(kern, MultiBaseSign) else 1)
     names = [n for n, _ in _custom_ops(data)]
-    assert names.count("KbnnBconv2d") == expected
+    assert names.count("KbnnBconv2d") == (kern.bases if isinstance(kern, MultiBaseSign) else 1)
+    assert low_terms(model) == expected
     model = _build(case)
     got = np.asarray(kbnn.Interpreter(kbnn.convert(model, progress=False)).predict(x))
     np.testing.assert_array_equal(got.argmax(-1), np.asarray(model(x, training=False)).argmax(-1))

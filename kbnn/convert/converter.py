@@ -137,8 +137,7 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.input = "quantize (" + st.act_spec["mode"] + ")"
             row.weight_bits = 1
             row.binary_macs = _binary_macs(st)
-            row.weight_bytes = int(st.weights.nbytes + sum(t["multiplier"].nbytes + t["bias"].nbytes
-                                                           for t in st.terms))
+            row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
             if st.folded:
                 row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
         elif st.kind in ("bmaxpool", "bflatten"):

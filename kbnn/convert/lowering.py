@@ -307,10 +307,12 @@ class Step:
     attrs: dict = dataclasses.field(default_factory=dict)
     post_activation: Any = None  # float activation applied after the op (forces float output)
     channels_out: int = 0
-    # "bmulti" (kbnn/convert/multibase.py): one binary op per (activation base, weight base).
-    terms: list = dataclasses.field(default_factory=list)
+    # "bmulti" (kbnn/convert/multibase.py): a sum of binary products over (activation, weight) bases.
+    terms: list = dataclasses.field(default_factory=list)  # (activation base, weight base) pairs
     act_spec: dict | None = None
     multi_op: str = ""  # "bconv2d" | "bfc"
+    weight_sets: list = dataclasses.field(default_factory=list)  # packed weights per weight base
+    scales: list = dataclasses.field(default_factory=list)  # per weight base: folded s * alpha_m [Cout]
 
 
 def _lower_candidate(node: Node, skip_quantizers: bool = False) -> tuple[dict | None, str]:

@@ -15,9 +15,11 @@ constant ``c0``) and ``W = sum_m alpha_m B_m`` (per-output-channel ``alpha``), s
     y_c = sum_{n,m} (s_c beta_n alpha_{m,c}) dot(v_n, B_m) + s_c (c0 sum_m alpha_{m,c} S_{m,c} + bias_c) + b_c
 
 with ``S_{m,c}`` the sum of ``B_m`` over one output's window and ``(s, b)`` a folded batch norm.
-Each ``(n, m)`` is one ``KbnnBconv2d``/``KbnnBFullyConnected`` (float output, multiplier
-``s beta_n alpha_m``); the constant goes into the first op's bias; the terms are added in a
-fixed order by ``Add`` builtins (then the fused ReLU/ReLU6, as a builtin after the sum).
+Each ``(n, m)`` is one binary convolution / fully connected product of ``KbnnBconv2d`` /
+``KbnnBFullyConnected``: the ``N`` activation bases are stacked on the batch axis and quantized
+once, and each weight base is one op over that stack (``M`` ops), emitting the exact integer dots;
+the base weights, ``s alpha_m`` and the constant are applied after by ``Mul``/``Sum``/``Add``
+builtins in a fixed order (then the ReLU/ReLU6), so TF ops and TFLite agree bit for bit.
 
 For bit planes, ``x^n = (1 - v_n) / 2`` with ``v_n = +1`` for bit 0 (the kernels' convention:
 packed bit 1 = negative), hence ``beta_n = -2^(n-2)`` and ``c0 = (2^N - 1) / 2``. The plane
@@ -147,27 +149,18 @@ def candidate(graph, node, single_op_params):
 
 
 def finish_step(step, p, mult, bias, pack):
-    """Fill the per-term multipliers/biases of a ``bmulti`` step from the folded ``(mult, bias)``.
-
-    ``mult``/``bias`` are the folded batch-norm scale and shift of the layer's output (the
-    layer's own bias included), per output channel.
-    """
+    """Fill a ``bmulti`` step from the folded ``(mult, bias)`` (batch norm scale and shift of the
+    layer's output, the layer's own bias included), per output channel."""
     act, alphas = p["act"], p["weight_alphas"]
-    const = mult * act["c0"] * (alphas * p["window_sums"]).sum(axis=0) + bias
-    packed = [np.asarray(pack.pack_filters(w) if p["op"] == "bconv2d" else pack.pack_dense(w))
-              for w in p["weight_signs"]]
-    terms = []
-    for n, beta in enumerate(act["betas"]):
-        for m in range(len(packed)):
-            b = const if not terms else np.zeros_like(const)
-            terms.append(dict(base=n, weights=packed[m], multiplier=(mult * beta * alphas[m]).astype(np.float32),
-                              bias=b.astype(np.float32)))
-    step.terms = terms
     step.act_spec = act
     step.multi_op = p["op"]
-    step.weights = np.concatenate([w.ravel() for w in packed])
-    step.multiplier = np.concatenate([t["multiplier"] for t in terms])
-    step.bias = np.asarray(const, np.float32)
+    step.weight_sets = [np.asarray(pack.pack_filters(w) if p["op"] == "bconv2d" else pack.pack_dense(w))
+                        for w in p["weight_signs"]]
+    step.scales = [(mult * alphas[m]).astype(np.float32) for m in range(len(step.weight_sets))]
+    step.bias = np.asarray(mult * act["c0"] * (alphas * p["window_sums"]).sum(axis=0) + bias, np.float32)
+    step.terms = [(n, m) for n in range(len(act["betas"])) for m in range(len(step.weight_sets))]
+    step.weights = np.concatenate([w.ravel() for w in step.weight_sets])
+    step.multiplier = np.concatenate(step.scales)
 
 
 def base_inputs(spec, x, tf):
@@ -193,19 +186,45 @@ def base_inputs(spec, x, tf):
 
 
 def run_step(step, x, ops, tf):
-    """The TF graph of a ``bmulti`` step on the float input ``x``."""
-    packed = [ops.quantize(z) for z in base_inputs(step.act_spec, x, tf)]
+    """The TF graph of a ``bmulti`` step on the float input ``x``.
+
+    The ``N`` activation bases are stacked along the batch axis and quantized once; each weight
+    base is one binary op over that stack with multiplier 1 and bias 0, so its float output is
+    the exact integer ``dot``. The base weights are applied after: bit planes (``beta_n = -2^(n-2)``)
+    by a multiply and a sum over the stack, exact on integers (any summation order gives the same
+    floats); other bases by a multiply per base and an ``Add`` chain in a fixed order. Then the
+    per-channel scale ``s * alpha_m``, the sum over weight bases (fixed order), the constant, the
+    activation: the same float ops in TF and TFLite, hence bit-exact between them.
+    """
+    zs = base_inputs(step.act_spec, x, tf)
+    n_bases = len(zs)
+    packed = ops.quantize(zs[0] if n_bases == 1 else tf.concat(zs, axis=0))
+    betas = [float(b) for b in step.act_spec["betas"]]
     a = step.attrs
-    y = None
-    for t in step.terms:
-        w, m, b = tf.constant(t["weights"]), tf.constant(t["multiplier"]), tf.constant(t["bias"])
+    total = None
+    for w, scale in zip(step.weight_sets, step.scales):
+        ones, zeros = tf.ones([w.shape[0]], tf.float32), tf.zeros([w.shape[0]], tf.float32)
         if step.multi_op == "bconv2d":
             attrs = {k: v for k, v in a.items() if k != "activation"}
-            out = ops.bconv2d(packed[t["base"]], w, m, b, **attrs, activation="NONE", T="float")
+            dot = ops.bconv2d(packed, tf.constant(w), ones, zeros, **attrs, activation="NONE", T="float")
         else:
-            out = ops.bfully_connected(packed[t["base"]], w, m, b, input_size=a["input_size"], activation="NONE",
-                                       T="float")
-        y = out if y is None else tf.add(y, out)
+            dot = ops.bfully_connected(packed, tf.constant(w), ones, zeros, input_size=a["input_size"],
+                                       activation="NONE", T="float")
+        if n_bases == 1:
+            t = dot if betas[0] == 1.0 else dot * tf.constant(betas[0], tf.float32)
+        else:
+            per_base = tf.reshape(dot, [n_bases, -1])
+            if step.act_spec["mode"] == "bitplane":  # integers times powers of two: exact in any order
+                t = tf.reduce_sum(per_base * tf.constant(np.asarray(betas, np.float32)[:, None]), axis=0)
+            else:
+                parts = tf.unstack(per_base, axis=0)
+                t = parts[0] * tf.constant(betas[0], tf.float32)
+                for part, beta in zip(parts[1:], betas[1:]):
+                    t = t + part * tf.constant(beta, tf.float32)
+            t = tf.reshape(t, [-1] + list(dot.shape[1:]))
+        t = t * tf.constant(scale)
+        total = t if total is None else total + t
+    y = total + tf.constant(step.bias)
     if a["activation"] == "RELU":
         y = tf.nn.relu(y)
     elif a["activation"] == "RELU6":
@@ -216,15 +235,15 @@ def run_step(step, x, ops, tf):
 
 
 def describe(step) -> str:
-    """The report's op text, e.g. ``8 x KbnnBconv2d (8 bit planes x 1 weight base) + Add``."""
+    """The report's op text, e.g. ``1 x KbnnBconv2d over 8 stacked bit planes = 8 binary convolutions``."""
     name = "KbnnBconv2d" if step.multi_op == "bconv2d" else "KbnnBFullyConnected"
+    kind = "convolutions" if step.multi_op == "bconv2d" else "products"
     spec = step.act_spec
-    m = len(step.terms) // len(spec["betas"])
+    n = len(spec["betas"])
     if spec["mode"] == "bitplane":
-        acts = f"{spec['bits']} bit planes"
-    elif spec["mode"] == "sign":
-        acts = "1 activation base"
+        acts = f"{n} stacked bit planes"
+    elif n == 1:
+        acts = f"1 activation base ({spec['mode']})"
     else:
-        acts = f"{len(spec['betas'])} activation bases ({spec['mode']})"
-    adds = " + Add" if len(step.terms) > 1 else ""
-    return f"{len(step.terms)} x {name} ({acts} x {m} weight base{'s' if m > 1 else ''}){adds}"
+        acts = f"{n} stacked activation bases ({spec['mode']})"
+    return f"{len(step.weight_sets)} x {name} over {acts} = {len(step.terms)} binary {kind} + Mul/Add"
