@@ -254,3 +254,18 @@ def test_fully_binary_digits_cnn_seeds(seed, bases):
 
     data = demo.load_digits_data(seed=seed)
     _digits_check(demo.train_bitplane_cnn(data, bases=bases, epochs=30, seed=seed), data)
+
+
+@pytest.mark.parametrize("name", ["BiRealNet18", "RealToBinaryNet18"])
+def test_zoo_bitplane_stem_has_no_float_stem_macs(name):
+    model = getattr(kbnn.models, name)(input_shape=(32, 32, 3), num_classes=10, stem="bitplane")
+    s = kbnn.summary(model, print_fn=None)
+    stem = next(r for r in s.layers if r.name == "stem_conv")
+    assert stem.macs == stem.binary_macs == 8 * 16 * 16 * 64 * 7 * 7 * 3
+    low = kbnn.convert.lower(model, backend="reference")
+    assert low.report.row("stem_conv").op.startswith("1 x KbnnBconv2d over 8 stacked bit planes")
+    assert low.report.row("stem_conv").binary_macs == stem.binary_macs
+    x = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(low(x)), np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="stem"):
+        getattr(kbnn.models, name)(input_shape=(32, 32, 3), stem="int8")
