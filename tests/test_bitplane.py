@@ -149,8 +149,8 @@ def test_report_names_the_ops_and_planes():
     low = kbnn.convert.lower(_model(dense=True), backend="reference")
     row = low.report.row("first")
     assert row.status == "lowered"
-    assert row.op == "1 x KbnnBconv2d over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
-    assert low.report.row("fc_planes").op.startswith("1 x KbnnBFullyConnected over 8 stacked bit planes = 8 binary products")
+    assert row.op == "KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
+    assert low.report.row("fc_planes").op.startswith("KbnnBFullyConnected x1 over 8 stacked bit planes = 8 binary products")
     assert "bit planes of first" in low.report.row("planes").op
     assert "8 binary convolutions" in low.report.to_text()
 
@@ -229,7 +229,7 @@ def _digits_check(model, data, min_acc=0.95):
     acc = float(np.mean(tfl_pred == data.y_test))
     assert acc >= min_acc, acc
     assert np.mean(tfl_pred == keras_pred) >= 0.99
-    assert report.row("stem_conv").op.startswith("1 x KbnnBconv2d over 8 stacked bit planes")
+    assert report.row("stem_conv").op.startswith("KbnnBconv2d x1 over 8 stacked bit planes")
     s = kbnn.summary(model, print_fn=None)
     assert s.binary_mac_fraction == 1.0
     return acc
@@ -263,7 +263,7 @@ def test_zoo_bitplane_stem_has_no_float_stem_macs(name):
     stem = next(r for r in s.layers if r.name == "stem_conv")
     assert stem.macs == stem.binary_macs == 8 * 16 * 16 * 64 * 7 * 7 * 3
     low = kbnn.convert.lower(model, backend="reference")
-    assert low.report.row("stem_conv").op.startswith("1 x KbnnBconv2d over 8 stacked bit planes")
+    assert low.report.row("stem_conv").op.startswith("KbnnBconv2d x1 over 8 stacked bit planes")
     assert low.report.row("stem_conv").binary_macs == stem.binary_macs
     x = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(low(x)), np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-4)

@@ -219,7 +219,7 @@ def test_lowering_parity_reference(case):
     assert st.kind == "bmulti" and len(st.terms) == n * m
     assert not low.report.not_lowered
     row = low.report.row("multi")
-    assert row.op.startswith(f"{m} x KbnnBconv2d over ") and f"= {n * m} binary convolutions" in row.op
+    assert row.op.startswith(f"KbnnBconv2d x{m} over ") and f"= {n * m} binary convolutions" in row.op
 
 
 @pytest.mark.parametrize("case", sorted(MULTI))
@@ -352,3 +352,12 @@ def test_real_to_binary_summary_mac_split_matches_converter():
 def test_real_to_binary_bad_layout():
     with pytest.raises(ValueError, match="layout"):
         kbnn.blocks.real_to_binary_block(keras.Input((4, 4, 8)), layout="fast")
+
+
+@needs_interpreter
+def test_summary_latency_attributes_every_multi_base_op():
+    model = _build("shift3_w2_relu")
+    s = kbnn.summary(model, print_fn=None, latency=True, runs=3, warmup=1)
+    timed = [o for o in s.benchmark.ops if o.op == "KbnnBconv2d"]
+    assert len(timed) == 2 and all(o.layer == "multi" for o in timed)
+    assert next(r for r in s.layers if r.name == "multi").latency_ms is not None

@@ -41,6 +41,7 @@ class LayerReport:
     weight_bits: int | None = None  # bits of the exported weights (1 = bitpacked); None without weights
     weight_bytes: int = 0  # bytes of the exported weights/constants of this layer
     binary_macs: int = 0  # per sample: XNOR-popcount MACs of the binary ops emitted for this layer
+    op_count: int = 1  # kbnn conv/FC ops emitted for this layer (a multi-base layer: one per weight base)
     reason: str = ""  # why a quantized layer was not lowered
 
 
@@ -136,6 +137,7 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.status, row.op, row.output_type = "lowered", multibase.describe(st), st.output_type
             row.input = "quantize (" + st.act_spec["mode"] + ")"
             row.weight_bits = 1
+            row.op_count = len(st.weight_sets)
             row.binary_macs = _binary_macs(st)
             row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
             if st.folded:

@@ -235,7 +235,7 @@ def run_step(step, x, ops, tf):
 
 
 def describe(step) -> str:
-    """The report's op text, e.g. ``1 x KbnnBconv2d over 8 stacked bit planes = 8 binary convolutions``."""
+    """The report's op text, e.g. ``KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions``."""
     name = "KbnnBconv2d" if step.multi_op == "bconv2d" else "KbnnBFullyConnected"
     kind = "convolutions" if step.multi_op == "bconv2d" else "products"
     spec = step.act_spec
@@ -246,4 +246,4 @@ def describe(step) -> str:
         acts = f"1 activation base ({spec['mode']})"
     else:
         acts = f"{n} stacked activation bases ({spec['mode']})"
-    return f"{len(step.weight_sets)} x {name} over {acts} = {len(step.terms)} binary {kind} + Mul/Add"
+    return f"{name} x{len(step.weight_sets)} over {acts} = {len(step.terms)} binary {kind} + Mul/Add"
