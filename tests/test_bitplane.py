@@ -90,12 +90,13 @@ def test_bad_arguments():
         BitPlaneInput(value_range="0..255")
 
 
-def _model(padding="same", strides=1, bits=8, value_range=(-1.0, 1.0), dense=False, relu=False, head=True):
+def _model(padding="same", strides=1, bits=8, value_range=(-1.0, 1.0), dense=False, relu=False, head=True,
+           kernel_quantizer="magnitude_aware_sign"):
     """Bit-plane first layer → BN → binary conv → BN → float head; ``head=False`` ends at the
     outputs of the bit-plane layers (what is bit-exact between TF ops and TFLite)."""
     inp = keras.Input((7, 7, 3))
     x = BitPlaneInput(bits=bits, value_range=value_range, name="planes")(inp)
-    x = QuantConv2D(20, 3, padding=padding, strides=strides, kernel_quantizer="magnitude_aware_sign",
+    x = QuantConv2D(20, 3, padding=padding, strides=strides, kernel_quantizer=kernel_quantizer,
                     use_bias=True, bias_initializer="random_normal", name="first")(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     if relu:
@@ -124,6 +125,7 @@ def _x(batch=4, lo=-1.0, hi=1.0):
 CASES = {
     "same": {}, "valid": dict(padding="valid"), "stride2": dict(strides=2), "relu": dict(relu=True),
     "bits4_unit_range": dict(bits=4, value_range=(0.0, 1.0)), "dense": dict(dense=True),
+    "abc3_kernel": dict(kernel_quantizer=kbnn.quantizers.MultiBaseSign(3)),
 }
 
 
@@ -138,7 +140,8 @@ def test_lowering_parity_reference(case):
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
     st = {s.node.name: s for s in low.plan}
-    assert st["first"].kind == "bmulti" and len(st["first"].terms) == kw.get("bits", 8)
+    m = kw["kernel_quantizer"].bases if "kernel_quantizer" in kw else 1
+    assert st["first"].kind == "bmulti" and len(st["first"].terms) == kw.get("bits", 8) * m
     assert st["bn"].kind == "folded"
     if kw.get("padding", "same") == "same":
         assert st["first"].attrs["pad_values"] == 1  # zero padding of the integers = +1 padding of the planes
@@ -175,7 +178,7 @@ def test_padding_with_ones_is_not_lowerable():
 
 
 @needs_interpreter
-@pytest.mark.parametrize("case", ["same", "stride2", "dense", "relu"])
+@pytest.mark.parametrize("case", ["same", "stride2", "dense", "relu", "abc3_kernel"])
 def test_tflite_bit_exact_with_tf_ops(case):
     x = _x()
     model = _model(**CASES[case], head=False)  # outputs = the bit-plane layers' outputs
@@ -186,7 +189,8 @@ def test_tflite_bit_exact_with_tf_ops(case):
     np.testing.assert_allclose(np.asarray(got), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4)
     names = [n for n, _ in _custom_ops(data)]
     branches = 2 if CASES[case].get("dense") else 1  # one op and one quantize per bit-plane layer
-    assert names.count("KbnnBconv2d") == 1 and names.count("KbnnQuantize") == branches
+    m = CASES[case]["kernel_quantizer"].bases if "kernel_quantizer" in CASES[case] else 1
+    assert names.count("KbnnBconv2d") == m and names.count("KbnnQuantize") == branches
     model = _model(**CASES[case])  # with the float head: identical argmax
     got = np.asarray(kbnn.Interpreter(kbnn.convert(model, progress=False)).predict(x))
     np.testing.assert_array_equal(got.argmax(-1), np.asarray(model(x, training=False)).argmax(-1))

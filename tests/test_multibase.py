@@ -154,10 +154,11 @@ def test_bad_arguments_and_config():
         MultiBaseSign(2, mode="shift").weight_decomposition(np.ones((2, 2)))
 
 
-def _multi_model(act, kern, padding="same", relu=False, dense=False, head=True):
+def _multi_model(act, kern, padding="same", relu=False, dense=False, groups=1, dilation=1, head=True):
     inp = keras.Input((6, 6, 24))
     x = keras.layers.Conv2D(24, 1, name="float_in")(inp)
-    x = QuantConv2D(20, 3, padding=padding, input_quantizer=act, kernel_quantizer=kern, use_bias=True,
+    x = QuantConv2D(20, 3, padding=padding, groups=groups, dilation_rate=dilation, input_quantizer=act,
+                    kernel_quantizer=kern, use_bias=True,
                     bias_initializer="random_normal", name="multi")(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     if relu:
@@ -182,6 +183,7 @@ MULTI = {
     "shift3_w2_relu": (MultiBaseSign(3, mode="shift"), MultiBaseSign(2), "same", True),
     "residual2_w3": (MultiBaseSign(2, mode="residual"), MultiBaseSign(3)),
     "residual3_w2_dense": (MultiBaseSign(3, mode="residual"), MultiBaseSign(2), "valid", False, True),
+    "shift2_w2_groups2_dilation2": (MultiBaseSign(2, mode="shift"), MultiBaseSign(2), "same", False, False, 2, 2),
 }
 
 
@@ -230,8 +232,9 @@ def test_summary_binary_macs_match_converter(case):
     for row in s.layers:
         assert row.binary_macs == low.report.row(row.name).binary_macs, row.name
     multi = next(r for r in s.layers if r.name == "multi")
+    groups = model.get_layer("multi").groups
     assert multi.macs == multi.binary_macs == len({st.node.name: st for st in low.plan}["multi"].terms) * (
-        int(np.prod(model.get_layer("multi").output.shape[1:])) * 9 * 24)
+        int(np.prod(model.get_layer("multi").output.shape[1:])) * 9 * 24 // groups)
 
 
 def test_not_lowerable_multi_base_layers_are_reported():
