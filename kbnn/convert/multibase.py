@@ -23,7 +23,8 @@ builtins in a fixed order (then the ReLU/ReLU6), so TF ops and TFLite agree bit 
 
 For bit planes, ``x^n = (1 - v_n) / 2`` with ``v_n = +1`` for bit 0 (the kernels' convention:
 packed bit 1 = negative), hence ``beta_n = -2^(n-2)`` and ``c0 = (2^N - 1) / 2``. The plane
-inputs are ``z_n = 0.5 - ((floor(q / 2^(n-1))) mod 2)`` (exact float ops on integers).
+inputs are ``z_n = 0.5 - ((floor(q / 2^(n-1))) mod 2)`` (exact float ops on integers), computed
+for all planes at once on a ``[bits, size]`` view of the input.
 
 Padding: Keras pads ``A`` with ``P`` (0, or 1.0 for ``pad_values=1.0``). The kernels pad every
 ``v_n`` with +1 (``pad_values=1``: ``A_pad = c0 + sum beta``) or with 0 (``pad_values=0``, exact
@@ -163,26 +164,27 @@ def finish_step(step, p, mult, bias, pack):
     step.multiplier = np.concatenate(step.scales)
 
 
-def base_inputs(spec, x, tf):
-    """The float tensors whose signs are the activation bases (same float ops as the Keras forward)."""
+def stacked_bases(spec, x, tf):
+    """The float tensor whose signs are the activation bases, stacked on the batch axis
+    (``[N * batch, ...]``, base-major), computed with the same float ops as the Keras forward."""
     mode = spec["mode"]
     if mode == "sign":
-        return [x]
-    if mode == "shift":
-        return [x - tf.constant(float(t), x.dtype) for t in spec["thresholds"]]
+        return x
     if mode == "residual":
         zs, r = [], x
         for beta in spec["betas"]:
             zs.append(r)
             b = tf.constant(float(beta), x.dtype)
             r = tf.where(r >= 0, r - b, r + b)
-        return zs
-    # bit planes of the integer input q (0 .. 2^bits - 1): z_n = 0.5 - bit_n(q); exact float ops.
-    zs = []
-    for n in range(spec["bits"]):
-        shifted = tf.floor(x * tf.constant(2.0 ** -n, x.dtype)) if n else x
-        zs.append(tf.constant(0.5, x.dtype) - tf.math.floormod(shifted, tf.constant(2.0, x.dtype)))
-    return zs
+        return tf.concat(zs, axis=0)
+    flat = tf.reshape(x, [1, -1])  # rank-2 broadcasting against one row per base
+    if mode == "shift":
+        z = flat - tf.constant(np.asarray(spec["thresholds"], np.float32)[:, None])
+    else:  # bit planes of the integer input q (0 .. 2^bits - 1): z_n = 0.5 - bit_n(q); exact float ops
+        powers = np.asarray([2.0 ** -n for n in range(spec["bits"])], np.float32)[:, None]
+        z = tf.constant(0.5, x.dtype) - tf.math.floormod(tf.floor(flat * tf.constant(powers)),
+                                                          tf.constant(2.0, x.dtype))
+    return tf.reshape(z, [-1] + list(x.shape[1:]))
 
 
 def run_step(step, x, ops, tf):
@@ -196,10 +198,9 @@ def run_step(step, x, ops, tf):
     per-channel scale ``s * alpha_m``, the sum over weight bases (fixed order), the constant, the
     activation: the same float ops in TF and TFLite, hence bit-exact between them.
     """
-    zs = base_inputs(step.act_spec, x, tf)
-    n_bases = len(zs)
-    packed = ops.quantize(zs[0] if n_bases == 1 else tf.concat(zs, axis=0))
     betas = [float(b) for b in step.act_spec["betas"]]
+    n_bases = len(betas)
+    packed = ops.quantize(stacked_bases(step.act_spec, x, tf))
     a = step.attrs
     total = None
     for w, scale in zip(step.weight_sets, step.scales):
