@@ -364,3 +364,19 @@ def test_summary_latency_attributes_every_multi_base_op():
     timed = [o for o in s.benchmark.ops if o.op == "KbnnBconv2d"]
     assert len(timed) == 2 and all(o.layer == "multi" for o in timed)
     assert next(r for r in s.layers if r.name == "multi").latency_ms is not None
+
+
+@needs_interpreter
+def test_real_to_binary_fused_tflite_matches_keras_and_round_trips(tmp_path):
+    model = _r2b_model("fused", 64, 2)
+    path = tmp_path / "r2b.keras"
+    model.save(path)
+    model = keras.saving.load_model(path)
+    x = np.random.default_rng(1).normal(size=(4, 8, 8, 32)).astype(np.float32)
+    data, report = kbnn.convert(model, progress=False, return_report=True)
+    got = np.asarray(kbnn.Interpreter(data).predict(x))
+    ref = np.asarray(model(x, training=False))
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
+    assert report.row("blk_conv").op == "KbnnBconv2d (+blk_bn)"
+    assert report.row("blk_bn").status == "folded"
