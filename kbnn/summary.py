@@ -453,6 +453,8 @@ def _layer_row(layer, prefix: str, weights, seen: set[int], plane_bits: int | No
     out_shape = _output_shape(layer)
     in_dtype = _input_dtype(layer)
     in_prec = getattr(layer, "input_precision", None)
+    if in_prec is None and plane_bits and getattr(layer, "input_quantizer", None) is None:
+        in_prec = plane_bits  # the BitPlaneInput integers: `plane_bits` binary planes
     macs, binary, note = _macs(layer, out_shape, in_prec, _bases(layer, plane_bits))
     return LayerSummary(
         name=prefix + layer.name,

@@ -166,6 +166,7 @@ def test_summary_macs_match_converter():
         assert row.binary_macs == low.report.row(row.name).binary_macs, row.name
     first = next(r for r in s.layers if r.name == "first")
     assert first.macs == first.binary_macs == 8 * 7 * 7 * 20 * 9 * 3
+    assert first.input_precision == 8 and "8 binary convolutions" in first.note
     assert next(r for r in s.layers if r.name == "planes").macs == 0
 
 
