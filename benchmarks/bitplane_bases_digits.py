@@ -14,7 +14,7 @@ For each model: Keras and TFLite (kbnn delegate) test accuracy, ``.tflite`` size
 single-image latency (1 thread, ``runs`` invokes), binary and float MACs (``kbnn.summary``).
 Prints a per-seed log and a table of means, writes ``--out``/bitplane_bases_digits.{json,png}.
 
-    python benchmarks/bitplane_bases_digits.py [--seeds 0 1 2] [--epochs 30] [--out benchmarks/results]
+    python benchmarks/bitplane_bases_digits.py [--seeds 0 1 2] [--epochs 30] [--out benchmarks/results] [--replot]
 """
 
 from __future__ import annotations
@@ -76,8 +76,7 @@ def plot(means, path):
     for m in means:
         ax.errorbar(m["latency_us"], m["tflite_acc"] * 100, yerr=m["tflite_acc_std"] * 100, fmt="o", capsize=3,
                     label=m["variant"])
-        ax.annotate(m["variant"], (m["latency_us"], m["tflite_acc"] * 100), xytext=(5, -12),
-                    textcoords="offset points", fontsize=8)
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
     ax.set_xlabel("median latency per image, 1 thread (µs)")
     ax.set_ylabel("test accuracy, TFLite (%)")
     ax.set_title("accuracy vs latency (mean of seeds)", fontsize=11)
@@ -104,9 +103,15 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--runs", type=int, default=300, help="timed single-image invokes per model")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out's JSON")
     args = parser.parse_args(argv)
 
     import numpy as np
+
+    if args.replot:
+        with open(os.path.join(args.out, "bitplane_bases_digits.json")) as f:
+            plot(json.load(f)["means"], os.path.join(args.out, "bitplane_bases_digits.png"))
+        return 0
 
     start = time.perf_counter()
     print(f"start: {_uptime()}  ({os.cpu_count()} CPUs)", flush=True)
