@@ -120,14 +120,16 @@ def main(argv=None) -> int:
         for label, stem, bases in VARIANTS:
             r = measure(label, stem, bases, seed, args.epochs, args.runs)
             rows.append(r)
-            print(f"seed {seed}  {label:20s}  keras {r['keras_acc'] * 100:6.2f}%  tflite {r['tflite_acc'] * 100:6.2f}%  "
+            print(f"seed {seed}  {label:20s}  keras {r['keras_acc'] * 100:6.2f}%  "
+                  f"tflite {r['tflite_acc'] * 100:6.2f}%  "
                   f"agree {r['agreement'] * 100:6.2f}%  {r['tflite_bytes']:7,d} B  {r['latency_us']:8.1f} µs  "
                   f"train {r['train_s']:5.1f} s", flush=True)
     means = []
     for label, stem, bases in VARIANTS:
         sel = [r for r in rows if r["variant"] == label]
         acc = np.array([r["tflite_acc"] for r in sel])
-        means.append(dict(variant=label, stem=stem, bases=bases, tflite_acc=float(acc.mean()), tflite_acc_std=float(acc.std()),
+        means.append(dict(variant=label, stem=stem, bases=bases, tflite_acc=float(acc.mean()),
+                          tflite_acc_std=float(acc.std()),
                           keras_acc=float(np.mean([r["keras_acc"] for r in sel])),
                           agreement=float(np.mean([r["agreement"] for r in sel])),
                           tflite_bytes=int(np.mean([r["tflite_bytes"] for r in sel])),
@@ -135,7 +137,8 @@ def main(argv=None) -> int:
                           binary_macs=sel[0]["binary_macs"], float_macs=sel[0]["float_macs"]))
     load = _uptime()
     print(f"\nmean of {len(args.seeds)} seeds, {args.epochs} epochs; end: {load}")
-    print("| variant | test acc. TFLite (std) | Keras | Keras = TFLite | .tflite | latency (1 thread) | binary MACs | float MACs |")
+    print("| variant | test acc. TFLite (std) | Keras | Keras = TFLite | .tflite | latency (1 thread) "
+          "| binary MACs | float MACs |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in means:
         print(f"| {m['variant']} | {m['tflite_acc'] * 100:.2f} % ({m['tflite_acc_std'] * 100:.2f}) | "

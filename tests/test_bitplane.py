@@ -153,7 +153,8 @@ def test_report_names_the_ops_and_planes():
     row = low.report.row("first")
     assert row.status == "lowered"
     assert row.op == "KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
-    assert low.report.row("fc_planes").op.startswith("KbnnBFullyConnected x1 over 8 stacked bit planes = 8 binary products")
+    assert low.report.row("fc_planes").op.startswith(
+        "KbnnBFullyConnected x1 over 8 stacked bit planes = 8 binary products")
     assert "bit planes of first" in low.report.row("planes").op
     assert "8 binary convolutions" in low.report.to_text()
 

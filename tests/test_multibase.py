@@ -149,7 +149,8 @@ def test_bad_arguments_and_config():
     q = kbnn.quantizers.get("multi_base_sign")
     assert isinstance(q, MultiBaseSign) and q.bases == 2 and q.precision == 2
     assert kbnn.quantizers.binary_bases(MultiBaseSign(3, mode="shift")) == 3
-    assert kbnn.quantizers.binary_bases("ste_sign") is None and kbnn.quantizers.binary_bases(kbnn.quantizers.SteSign()) == 1
+    assert kbnn.quantizers.binary_bases("ste_sign") is None
+    assert kbnn.quantizers.binary_bases(kbnn.quantizers.SteSign()) == 1
     with pytest.raises(ValueError, match="mode='weights'"):
         MultiBaseSign(2, mode="shift").weight_decomposition(np.ones((2, 2)))
 
@@ -267,7 +268,8 @@ def test_tflite_bit_exact_with_tf_ops(case):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(tf_out))
     np.testing.assert_allclose(np.asarray(got), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4)
     act, kern, *_ = MULTI[case]
-    expected = (act.bases if isinstance(act, MultiBaseSign) else 1) * (kern.bases if isinstance(kern, MultiBaseSign) else 1)
+    n, m = (q.bases if isinstance(q, MultiBaseSign) else 1 for q in (act, kern))
+    expected = n * m
     names = [n for n, _ in _custom_ops(data)]
     assert names.count("KbnnBconv2d") == (kern.bases if isinstance(kern, MultiBaseSign) else 1)
     assert low_terms(model) == expected
