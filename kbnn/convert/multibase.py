@@ -110,8 +110,8 @@ def is_multi(graph, node) -> bool:
 def candidate(graph, node, single_op_params):
     """Parameters of a ``bmulti`` step, or ``(None, reason)``.
 
-    ``single_op_params(node_with_sign)`` is the single-op analysis of lowering.py, reused for the
-    attributes (strides, padding, ...) after substituting the bases.
+    ``single_op_params(node, skip_quantizers=True)`` is the single-op analysis of lowering.py,
+    reused for the op attributes (strides, padding, ...); the bases come from this module.
     """
     layer = node.layer
     if layer.compute_dtype != "float32":
