@@ -519,3 +519,73 @@ def compare_distillation(seeds=(0, 1, 2), epochs: int = 30, teacher_epochs: int 
 def run(epochs: int = 30, seed: int = 0, out: str = ".", verbose: int = 1, print_fn=print) -> CnnDemoResult:
     """``kbnn demo``: the binary-CNN pipeline (:func:`run_cnn_demo`); ``verbose=0`` hides the bars."""
     return run_cnn_demo(epochs=epochs, seed=seed, out=out, progress=bool(verbose), print_fn=print_fn)
+
+
+# --------------------------------------------------------------------------------------------
+# Fully binary CNN: bit-plane first layer, multi-base binary blocks (no float convolution)
+# --------------------------------------------------------------------------------------------
+
+
+def build_bitplane_cnn(bases: int = 1, stem: str = "bitplane", filters: int = 64, blocks_per_stage: int = 2,
+                       name: str | None = None):
+    """A binary CNN for 8×8 digits whose first layer is binary too (no float convolution at all).
+
+    ``stem="bitplane"``: :class:`kbnn.layers.BitPlaneInput` (8 bits of the [-1, 1] input) → a
+    binary-weight 3×3 ``QuantConv2D`` (BinaryNet's bit-plane first layer, 8 binary convolutions
+    once converted); ``stem="float"``: a float 3×3 ``Conv2D`` instead (the comparison point).
+    Then BN and two stages of ``blocks_per_stage`` Bi-Real-style blocks (binary 3×3 conv → BN →
+    + identity; 2×2 max pooling between the stages), flatten and a binary ``QuantDense``
+    classifier → BN → softmax. ``bases`` = 1 uses ``approx_sign`` activations and
+    ``magnitude_aware_sign`` weights; ``bases`` > 1 uses ``MultiBaseSign(bases, "shift")`` for
+    the activations and ``MultiBaseSign(bases)`` (ABC-Net) for the weights of the blocks, so
+    each block convolution is ``bases²`` binary convolutions once converted.
+    """
+    import keras
+
+    from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
+    from kbnn.quantizers import MultiBaseSign
+
+    if stem not in ("bitplane", "float"):
+        raise ValueError(f"`stem` must be 'bitplane' or 'float'. Received: stem={stem!r}")
+
+    def quant():
+        if bases == 1:
+            return dict(input_quantizer="approx_sign", kernel_quantizer="magnitude_aware_sign")
+        return dict(input_quantizer=MultiBaseSign(bases, mode="shift"), kernel_quantizer=MultiBaseSign(bases))
+
+    inputs = keras.Input((8, 8, 1), name="image")
+    if stem == "bitplane":
+        x = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes")(inputs)
+        x = QuantConv2D(filters, 3, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
+                        name="stem_conv")(x)
+    else:
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    for stage in range(2):
+        if stage:
+            x = keras.layers.MaxPooling2D(name=f"pool{stage}")(x)
+        for b in range(blocks_per_stage):
+            prefix = f"s{stage + 1}b{b + 1}"
+            y = QuantConv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}_conv", **quant())(x)
+            y = keras.layers.BatchNormalization(momentum=0.9, name=f"{prefix}_bn")(y)
+            x = keras.layers.Add(name=f"{prefix}_add")([x, y])
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = QuantDense(10, use_bias=False, name="classifier", **quant())(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="classifier_bn")(x)
+    outputs = keras.layers.Activation("softmax", name="softmax")(x)
+    return keras.Model(inputs, outputs, name=name or f"{stem}_cnn_{bases}b")
+
+
+def train_bitplane_cnn(data: DigitsData, *, bases: int = 1, stem: str = "bitplane", epochs: int = 30,
+                       batch_size: int = 32, lr: float = 3e-3, seed: int = 0, progress: bool = False, **kw):
+    """Train :func:`build_bitplane_cnn` on the labels (Adam, cosine decay); returns the model."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_bitplane_cnn(bases=bases, stem=stem, **kw)
+    steps = -(-len(data.x_train) // batch_size)
+    model.compile(optimizer=_optimizer(lr, epochs, steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(as_images(data.x_train), data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True,
+              callbacks=[_tqdm_callback(model.name, epochs, progress)])
+    return model

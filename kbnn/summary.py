@@ -46,7 +46,11 @@ MAC rule: ``MACs = positions * kernel.size`` where ``kernel.size`` already carri
   ``prod(in_spatial) * prod(k) * Cin * Cout``.
 
 A MAC is *binary* when both operands are 1-bit: the layer's input precision and the weight
-precision of that part are 1. For SeparableConv the depthwise part uses
+precision of that part are 1. A layer that is a sum of binary convolutions — a
+``kbnn.quantizers.MultiBaseSign`` input (N activation bases) and/or kernel (M weight bases), or a
+binary-weight layer fed by ``kbnn.layers.BitPlaneInput`` (N = bits planes) — reports the MACs
+of the ``N x M`` binary convolutions ``kbnn.convert`` emits for it: ``MACs = binary MACs =
+N * M * positions * kernel.size``. For SeparableConv the depthwise part uses
 (``input_precision``, ``depthwise_precision``); the pointwise part reads the depthwise output,
 a multi-bit sum, so its MACs are never binary. Layers that do no multiply-accumulate
 (normalization incl. ``ShiftBatchNormalization``, pooling, reshaping, activations, merging,
@@ -70,8 +74,8 @@ from typing import Any, Callable
 
 import keras
 
-from kbnn.layers import ShiftBatchNormalization
-from kbnn.quantizers import Quantizer
+from kbnn.layers import BitPlaneInput, ShiftBatchNormalization
+from kbnn.quantizers import MultiBaseSign, Quantizer, binary_bases
 from kbnn.variables import precision_of_variable
 
 __all__ = ["summary", "ModelSummary", "LayerSummary", "packed_weight_bytes"]
@@ -94,7 +98,7 @@ _NO_MAC_LAYERS = tuple(
         "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     )
     if hasattr(keras.layers, name)
-) + (Quantizer, ShiftBatchNormalization)
+) + (Quantizer, ShiftBatchNormalization, BitPlaneInput)
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _CONV_TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
@@ -310,7 +314,7 @@ def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *
             f"Received: model={model.name!r}"
         )
     rows: list[LayerSummary] = []
-    _walk(model, "", rows, set())
+    _walk(model, "", rows, set(), _bitplane_fed(model))
     result = ModelSummary(name=model.name, layers=rows)
     if latency:
         _measure_latency(model, result, num_threads=num_threads, runs=runs, warmup=warmup)
@@ -340,7 +344,28 @@ def _measure_latency(model, result: ModelSummary, num_threads: int, runs: int, w
     result.benchmark = bench
 
 
-def _walk(model, prefix: str, rows: list[LayerSummary], seen: set[int]) -> None:
+def _bitplane_fed(model) -> dict:
+    """``{layer name: bits}`` of the layers whose input is a ``BitPlaneInput`` output (the model's
+    call graph, as ``kbnn.convert`` reads it; empty for models without a static graph)."""
+    try:
+        from kbnn.convert.lowering import extract_graph
+
+        graph = extract_graph(model)
+    except Exception:  # noqa: BLE001 - subclassed models: no graph, no bit-plane inputs to find
+        return {}
+    fed = {}
+    for node in graph.nodes:
+        for key in node.inputs[:1]:
+            try:
+                producer = graph.node(key[:2]).layer
+            except KeyError:
+                continue
+            if isinstance(producer, BitPlaneInput):
+                fed[node.name] = producer.bits
+    return fed
+
+
+def _walk(model, prefix: str, rows: list[LayerSummary], seen: set[int], fed: dict | None = None) -> None:
     covered: set[int] = set()
     for layer in model.layers:
         covered.update(id(v) for v in layer.weights)
@@ -349,7 +374,7 @@ def _walk(model, prefix: str, rows: list[LayerSummary], seen: set[int]) -> None:
         if isinstance(layer, keras.Model):
             _walk(layer, f"{prefix}{layer.name}/", rows, seen)
         else:
-            rows.append(_layer_row(layer, prefix, layer.weights, seen))
+            rows.append(_layer_row(layer, prefix, layer.weights, seen, (fed or {}).get(layer.name)))
     own = [v for v in model.weights if id(v) not in covered and id(v) not in seen]
     if own and prefix:
         row = _layer_row(model, prefix[: -len(model.name) - 1], own, seen)
@@ -400,7 +425,7 @@ def _short_name(variable) -> str:
     return variable.path.rsplit("/", 1)[-1]
 
 
-def _layer_row(layer, prefix: str, weights, seen: set[int]) -> LayerSummary:
+def _layer_row(layer, prefix: str, weights, seen: set[int], plane_bits: int | None = None) -> LayerSummary:
     params: dict[int, int] = {}
     trainable = non_trainable = memory = 0
     kernel_bits: list[int] = []
@@ -428,7 +453,9 @@ def _layer_row(layer, prefix: str, weights, seen: set[int]) -> LayerSummary:
     out_shape = _output_shape(layer)
     in_dtype = _input_dtype(layer)
     in_prec = getattr(layer, "input_precision", None)
-    macs, binary, note = _macs(layer, out_shape, in_prec)
+    if in_prec is None and plane_bits and getattr(layer, "input_quantizer", None) is None:
+        in_prec = plane_bits  # the BitPlaneInput integers: `plane_bits` binary planes
+    macs, binary, note = _macs(layer, out_shape, in_prec, _bases(layer, plane_bits))
     return LayerSummary(
         name=prefix + layer.name,
         class_name=type(layer).__name__,
@@ -472,7 +499,17 @@ def _part_precision(layer, attr: str, variable) -> int | None:
     return precision_of_variable(variable)
 
 
-def _macs(layer, out_shape, in_prec) -> tuple[int | None, int, str]:
+def _bases(layer, plane_bits: int | None) -> tuple[int, int] | None:
+    """``(activation bases, weight bases)`` of a layer that is a sum of binary convolutions."""
+    iq, kq = getattr(layer, "input_quantizer", None), getattr(layer, "kernel_quantizer", None)
+    fed = plane_bits if iq is None else None
+    if not (isinstance(iq, MultiBaseSign) or isinstance(kq, MultiBaseSign) or fed):
+        return None
+    a, w = (fed or binary_bases(iq)), binary_bases(kq)
+    return None if a is None or w is None else (a, w)
+
+
+def _macs(layer, out_shape, in_prec, bases=None) -> tuple[int | None, int, str]:
     """(MACs or None, binary MACs, note) for one layer; rules in the module docstring."""
 
     def is_binary(weight_prec) -> bool:
@@ -502,6 +539,9 @@ def _macs(layer, out_shape, in_prec) -> tuple[int | None, int, str]:
         if kernel is None or sp is None:
             return None, 0, "MACs n/a: unbuilt or unknown shape"
         macs = math.prod(sp) * math.prod(kernel.shape)
+        if bases is not None:
+            a, w = bases
+            return a * w * macs, a * w * macs, f"{a * w} binary convolutions ({a} activation x {w} weight bases)"
         prec = _part_precision(layer, "depthwise_precision" if isinstance(layer, _DEPTHWISE) else "kernel_precision", kernel)
         return macs, macs if is_binary(prec) else 0, ""
     if isinstance(layer, _NO_MAC_LAYERS):

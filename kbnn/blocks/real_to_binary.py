@@ -89,6 +89,7 @@ def real_to_binary_block(
     gate_use_bias: bool = True,
     pad_values: float = 0.0,
     momentum: float = 0.9,
+    layout: str = "paper",
     name: str | None = None,
 ):
     """Real-to-Binary block (Martinez et al., ICLR 2020) with data-driven channel scaling.
@@ -103,7 +104,22 @@ def real_to_binary_block(
     binary convolution's input quantizer binarizes (the paper's "real-valued activations
     before binarization"). Note for conversion: the batch norm here *precedes* the binary
     convolution (paper placement), so the convolution's output feeds the gate multiply
-    rather than a batch norm; the converter keeps the multiply and PReLU as float ops.
+    rather than a batch norm; the converter keeps the batch norm, the multiply and the PReLU
+    as float ops around the binary convolution.
+
+    ``layout="fused"`` is the same block arranged so that it exports with no float op between
+    the binary input and the gated binary output except the gate itself::
+
+        x ─┬─► QuantConv2D(sign, sign_w, no bias) ─► BatchNorm ─► (×) ─► (+) ─► PReLU ─►
+           ├─► GAP → Dense(C/r, ReLU) → Dense(filters, sigmoid) ──┘      ▲
+           └──────────── identity, or AvgPool 2×2 → Conv 1×1 → BatchNorm ┘
+
+    The batch norm follows the convolution (``kbnn.convert`` folds it into the op's
+    multiplier/bias), the gate reads ``x``, the real activations the sign binarizes, and the
+    PReLU acts on the real-valued residual stream after the addition (the kbnn kernels have
+    no per-channel PReLU; ``PReLU(g * y) = g * PReLU(y)`` for the positive gate, but not once
+    the shortcut is added). What stays float: the gate branch, its multiply, the residual add
+    and the PReLU on the block output — the parts the architecture needs.
 
     Layers created: ``{name}_bn`` (before the convolution), ``{name}_conv``
     (:class:`kbnn.layers.QuantConv2D`), the :func:`scaling_gate` layers, ``{name}_scale``
@@ -126,13 +142,16 @@ def real_to_binary_block(
         gate_use_bias: Whether the gate's dense layers have biases.
         pad_values: ``0.0`` (zero padding) or ``1.0`` (pad the binarized input with +1).
         momentum: Batch-norm momentum.
+        layout: ``"paper"`` (batch norm before the sign, PReLU before the addition, as in the
+            paper) or ``"fused"`` (batch norm after the convolution, PReLU after the addition;
+            exports with only the gate multiply between the binary convolution and the add).
         name: Prefix of the layer names (``None``: Keras picks names).
 
     Returns:
         Output tensor of shape ``(batch, ceil(h/strides), ceil(w/strides), filters)``.
 
     Raises:
-        ValueError: for a non rank-4 input or invalid ``filters``/``strides``/``reduction``.
+        ValueError: for a non rank-4 input or invalid ``filters``/``strides``/``reduction``/``layout``.
     """
     from kbnn.layers import QuantConv2D
 
@@ -142,13 +161,16 @@ def real_to_binary_block(
     kernel_size = _check_positive_int(kernel_size, "kernel_size")
     if reduction is not None:
         reduction = _check_positive_int(reduction, "reduction")
+    if layout not in ("paper", "fused"):
+        raise ValueError(f"`layout` must be 'paper' or 'fused'. Received: layout={layout!r}")
 
     if strides == 1 and filters == in_channels:
         shortcut = x
     else:
         shortcut = downsample_shortcut(x, filters, strides=strides, momentum=momentum, name=name)
 
-    real_input = keras.layers.BatchNormalization(momentum=momentum, name=_part(name, "bn"))(x)
+    fused = layout == "fused"
+    real_input = x if fused else keras.layers.BatchNormalization(momentum=momentum, name=_part(name, "bn"))(x)
     y = QuantConv2D(
         filters,
         kernel_size,
@@ -162,8 +184,13 @@ def real_to_binary_block(
         use_bias=False,
         name=_part(name, "conv"),
     )(real_input)
+    if fused:
+        y = keras.layers.BatchNormalization(momentum=momentum, name=_part(name, "bn"))(y)
     if reduction is not None:
         gate = scaling_gate(real_input, filters, reduction=reduction, use_bias=gate_use_bias, name=name)
         y = keras.layers.Multiply(name=_part(name, "scale"))([y, gate])
-    y = keras.layers.PReLU(shared_axes=[1, 2], name=_part(name, "prelu"))(y)
+    prelu = keras.layers.PReLU(shared_axes=[1, 2], name=_part(name, "prelu"))
+    if fused:
+        return prelu(keras.layers.Add(name=_part(name, "add"))([y, shortcut]))
+    y = prelu(y)
     return keras.layers.Add(name=_part(name, "add"))([y, shortcut])

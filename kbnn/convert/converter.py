@@ -10,7 +10,8 @@ import warnings
 import keras
 import numpy as np
 
-from kbnn.convert import lowering
+from kbnn.convert import lowering, multibase
+from kbnn.layers.bitplane import BitPlaneInput
 
 _OP_NAMES = {"bconv2d": "KbnnBconv2d", "bfc": "KbnnBFullyConnected", "bmaxpool": "KbnnBMaxPool2d",
              "bflatten": "Reshape (bitpacked words)"}
@@ -39,6 +40,8 @@ class LayerReport:
     input: str = ""  # "quantize" / "bitpacked" for binary ops
     weight_bits: int | None = None  # bits of the exported weights (1 = bitpacked); None without weights
     weight_bytes: int = 0  # bytes of the exported weights/constants of this layer
+    binary_macs: int = 0  # per sample: XNOR-popcount MACs of the binary ops emitted for this layer
+    op_count: int = 1  # kbnn conv/FC ops emitted for this layer (a multi-base layer: one per weight base)
     reason: str = ""  # why a quantized layer was not lowered
 
 
@@ -94,6 +97,20 @@ def _float_weight_bytes(layer) -> int:
     return int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights))
 
 
+def _binary_macs(st) -> int:
+    """Per-sample binary MACs of the kbnn conv/FC ops of one step (from the emitted op shapes)."""
+    op = st.multi_op if st.kind == "bmulti" else st.kind
+    terms = max(1, len(st.terms))
+    if op == "bfc":
+        return terms * st.channels_out * int(st.attrs["input_size"])
+    a = st.attrs
+    out = st.node.layer.output.shape if not lowering._multi_node(st.node.layer) else None
+    if out is None or None in tuple(out[1:3]):
+        return 0
+    per_output = a["filter_height"] * a["filter_width"] * (a["channels_in"] // a["groups"])
+    return terms * int(out[1]) * int(out[2]) * st.channels_out * per_output
+
+
 def _make_report(model, graph, plan) -> ConversionReport:
     by_layer: dict = {}
     for st in plan:
@@ -113,6 +130,16 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.input = "bitpacked" if st.input_bitpacked else "quantize"
             row.weight_bits = 1
             row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
+            row.binary_macs = _binary_macs(st)
+            if st.folded:
+                row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
+        elif st.kind == "bmulti":
+            row.status, row.op, row.output_type = "lowered", multibase.describe(st), st.output_type
+            row.input = "quantize (" + st.act_spec["mode"] + ")"
+            row.weight_bits = 1
+            row.op_count = len(st.weight_sets)
+            row.binary_macs = _binary_macs(st)
+            row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
             if st.folded:
                 row.op += " (+" + ", ".join(n.name for n in st.folded) + ")"
         elif st.kind in ("bmaxpool", "bflatten"):
@@ -124,6 +151,10 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.weight_bits = 32 if layer.weights else None
             if st.reason:
                 row.status, row.op, row.reason = "float (not lowered)", "builtin (float, quantized values)", st.reason
+            elif isinstance(layer, BitPlaneInput):
+                users = [c.node.name for c in plan if c.kind == "bmulti" and c.node.inputs
+                         and c.node.inputs[0][0] == layer.name]
+                row.op = "builtin (integer input)" + (f" -> bit planes of {', '.join(users)}" if users else "")
         rows.append(row)
     return ConversionReport(model.name, rows)
 
@@ -202,6 +233,8 @@ def run_plan(graph, plan, inputs, ops):
             if st.post_activation is not None:
                 y = st.post_activation(y)
             values[st.output_key] = y
+        elif st.kind == "bmulti":
+            values[st.output_key] = multibase.run_step(st, values[node.inputs[0]], ops, tf)
         elif st.kind == "bmaxpool":
             x = values[node.inputs[0]]
             channels = int(node.layer.input.shape[-1])

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from kbnn import quantizers as qz
+from kbnn.convert import multibase
 from kbnn.layers.base import QuantLayerMixin
 from kbnn.layers.convolutional import QuantConv2D
 from kbnn.layers.core import QuantDense
@@ -293,7 +294,7 @@ class Step:
     """What happens to one graph node."""
 
     node: Node
-    kind: str  # "keras" | "bconv2d" | "bfc" | "bmaxpool" | "bflatten" | "folded"
+    kind: str  # "keras" | "bconv2d" | "bfc" | "bmulti" | "bmaxpool" | "bflatten" | "folded"
     reason: str = ""  # why a Quant layer was not lowered
     folded_into: str = ""
     folded: list = dataclasses.field(default_factory=list)  # nodes folded into this op
@@ -306,21 +307,34 @@ class Step:
     attrs: dict = dataclasses.field(default_factory=dict)
     post_activation: Any = None  # float activation applied after the op (forces float output)
     channels_out: int = 0
+    # "bmulti" (kbnn/convert/multibase.py): a sum of binary products over (activation, weight) bases.
+    terms: list = dataclasses.field(default_factory=list)  # (activation base, weight base) pairs
+    act_spec: dict | None = None
+    multi_op: str = ""  # "bconv2d" | "bfc"
+    weight_sets: list = dataclasses.field(default_factory=list)  # packed weights per weight base
+    scales: list = dataclasses.field(default_factory=list)  # per weight base: folded s * alpha_m [Cout]
 
 
-def _lower_candidate(node: Node) -> tuple[dict | None, str]:
-    """Binary-op parameters for a QuantConv2D/QuantDense node, or (None, reason)."""
+def _lower_candidate(node: Node, skip_quantizers: bool = False) -> tuple[dict | None, str]:
+    """Binary-op parameters for a QuantConv2D/QuantDense node, or (None, reason).
+
+    ``skip_quantizers``: only the op attributes (multibase.py supplies the bases itself).
+    """
     layer = node.layer
     if not isinstance(layer, (QuantConv2D, QuantDense)):
         return None, f"{type(layer).__name__} has no binary kbnn op"
     if layer.compute_dtype != "float32":
         return None, f"compute dtype {layer.compute_dtype} (only float32 models lower)"
-    reason = binary_input_reason(layer.input_quantizer)
-    if reason:
-        return None, reason
-    signs, alpha, reason = binary_kernel(layer)
-    if reason:
-        return None, reason
+    if skip_quantizers:
+        signs = np.ones(tuple(layer.kernel.shape), np.float32)
+        alpha = np.ones(signs.shape[-1], np.float32)
+    else:
+        reason = binary_input_reason(layer.input_quantizer)
+        if reason:
+            return None, reason
+        signs, alpha, reason = binary_kernel(layer)
+        if reason:
+            return None, reason
     act = _activation_name(layer.activation)
     params: dict = {"alpha": alpha, "bias": (np.asarray(layer.bias.numpy(), np.float32) if layer.use_bias
                                              else np.zeros_like(alpha)),
@@ -362,7 +376,10 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None) -> list[S
     candidates = {}
     for node in graph.nodes:
         if isinstance(node.layer, QuantLayerMixin):
-            params, reason = _lower_candidate(node)
+            if multibase.is_multi(graph, node):
+                params, reason = multibase.candidate(graph, node, _lower_candidate)
+            else:
+                params, reason = _lower_candidate(node)
             if params is None:
                 quantized = node.layer.input_quantizer is not None or any(
                     getattr(node.layer, arg) is not None for arg in node.layer._weight_quantizers)
@@ -411,6 +428,9 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None) -> list[S
         step.post_activation = p["post_activation"]
         step.output_key = out
         step.channels_out = int(p["alpha"].shape[0])
+        if step.kind == "bmulti":
+            multibase.finish_step(step, p, mult, bias, pack)
+            continue
         signs = p["weights_signs"]
         step.weights = np.asarray(pack.pack_filters(signs) if step.kind == "bconv2d" else pack.pack_dense(signs))
 

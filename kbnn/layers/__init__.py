@@ -5,6 +5,7 @@ mixin adds, and why it owns the forward pass).
 """
 
 from kbnn.layers.base import QuantLayerMixin
+from kbnn.layers.bitplane import BitPlaneInput
 from kbnn.layers.convolutional import (
     QuantConv1D,
     QuantConv2D,
@@ -26,4 +27,5 @@ __all__ = [
     "QuantSeparableConv2D",
     "QuantConv2DTranspose",
     "ShiftBatchNormalization",
+    "BitPlaneInput",
 ]

@@ -21,13 +21,24 @@ from __future__ import annotations
 import keras
 
 from kbnn.blocks import bireal_block, real_to_binary_block
+from kbnn.layers import BitPlaneInput, QuantConv2D
 from kbnn.models._common import DEFAULT, check_input_shape, check_num_classes, kernel_constraint_for
 
 _STAGE_FILTERS = (64, 128, 256, 512)
 
 
-def _stem(inputs, momentum, relu):
-    x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+_STEMS = ("float", "bitplane")
+
+
+def _stem(inputs, momentum, relu, stem="float"):
+    if stem not in _STEMS:
+        raise ValueError(f"`stem` must be one of {list(_STEMS)}. Received: stem={stem!r}")
+    if stem == "bitplane":  # BinaryNet's first layer: 8 bit planes of 0..255 pixels, binary 7×7 weights
+        x = BitPlaneInput(bits=8, value_range=(0.0, 255.0), name="stem_planes")(inputs)
+        x = QuantConv2D(64, 7, strides=2, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
+                        name="stem_conv")(x)
+    else:
+        x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
     if relu:
         x = keras.layers.ReLU(name="stem_relu")(x)
@@ -49,6 +60,7 @@ def BiRealNet18(
     kernel_constraint=None,
     pad_values: float = 0.0,
     momentum: float = 0.9,
+    stem: str = "float",
     name: str = "bireal_net18",
 ) -> keras.Model:
     """Bi-Real Net-18 (Liu et al., ECCV 2018).
@@ -77,6 +89,9 @@ def BiRealNet18(
             uses none; ``"default"`` = ``WeightClip(1.0)``).
         pad_values: Padding of the binary convolutions (0.0 paper, 1.0 cheaper on kernels).
         momentum: Batch-norm momentum.
+        stem: ``"float"`` (the paper's real 7×7 convolution) or ``"bitplane"``
+            (:class:`kbnn.layers.BitPlaneInput` on 0..255 pixels + a binary-weight 7×7
+            convolution: 8 binary convolutions, no float stem MACs; BinaryNet's first layer).
         name: Model name.
 
     Returns:
@@ -86,7 +101,7 @@ def BiRealNet18(
     num_classes = check_num_classes(num_classes)
     constraint = kernel_constraint_for(kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape, name="input")
-    x = _stem(inputs, momentum, relu=False)
+    x = _stem(inputs, momentum, relu=False, stem=stem)
     for s, filters in enumerate(_STAGE_FILTERS, start=1):
         for b in range(1, 5):
             x = bireal_block(
@@ -113,6 +128,8 @@ def RealToBinaryNet18(
     reduction: int | None = 8,
     pad_values: float = 0.0,
     momentum: float = 0.9,
+    block_layout: str = "paper",
+    stem: str = "float",
     name: str = "real_to_binary_net18",
 ) -> keras.Model:
     """Real-to-Binary Net, ResNet-18 layout (Martinez et al., ICLR 2020).
@@ -143,6 +160,12 @@ def RealToBinaryNet18(
         reduction: Gate reduction ``r``; ``None`` removes the gates (the paper's baseline).
         pad_values: Padding of the binary convolutions.
         momentum: Batch-norm momentum.
+        block_layout: ``"paper"`` or ``"fused"`` (see :func:`kbnn.blocks.real_to_binary_block`:
+            batch norm after the binary convolution, PReLU after the addition, so that only
+            the gate multiply is float between each binary convolution and its addition).
+        stem: ``"float"`` (the paper's real 7×7 convolution) or ``"bitplane"``
+            (:class:`kbnn.layers.BitPlaneInput` on 0..255 pixels + a binary-weight 7×7
+            convolution: 8 binary convolutions, no float stem MACs; BinaryNet's first layer).
         name: Model name.
 
     Returns:
@@ -152,7 +175,7 @@ def RealToBinaryNet18(
     num_classes = check_num_classes(num_classes)
     constraint = kernel_constraint_for(kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape, name="input")
-    x = _stem(inputs, momentum, relu=True)
+    x = _stem(inputs, momentum, relu=True, stem=stem)
     for k in range(1, 9):
         filters = _STAGE_FILTERS[(k - 1) // 2]
         for half in ("a", "b"):
@@ -166,6 +189,7 @@ def RealToBinaryNet18(
                 reduction=reduction,
                 pad_values=pad_values,
                 momentum=momentum,
+                layout=block_layout,
                 name=f"block{k}{half}",
             )
     return keras.Model(inputs, _head(x, num_classes), name=name)

@@ -297,7 +297,7 @@ def attribute_ops(result: BenchmarkResult, report) -> dict:
     queues: dict = {}
     for row in report.layers:
         if row.status == "lowered":
-            queues.setdefault(row.op.split(" ")[0], []).append(row.name)
+            queues.setdefault(row.op.split(" ")[0], []).extend([row.name] * getattr(row, "op_count", 1))
     layer_of: dict = {}
     for o in result.ops:
         q = queues.get(o.op)
