@@ -130,14 +130,21 @@ inline float FloatOutput(int32_t dot, float multiplier, float bias, const Output
   return Activate(y, p);
 }
 
+// q = clamp(std::round(y / scale) + zero_point, -128, 127) with std::round's half-away-from-zero
+// rounding and NaN -> 0, written without branches or libm calls so that loops over channels
+// vectorize: v is clamped to [-1024, 1024] first (every such v rounds outside the int8 range the
+// same way as the unclamped one), truncated (exact), and the exact remainder v - trunc(v) decides
+// the rounding. kernels/tests/ops_test.cc checks it against std::round.
 inline int8_t Int8FromFloat(float y, const OutputParams& p) {
-  float r = std::round(y / p.int8_scale);  // half away from zero
-  if (std::isnan(r)) r = 0.0f;
-  if (r > 1024.0f) r = 1024.0f;
-  if (r < -1024.0f) r = -1024.0f;
-  int q = static_cast<int>(r) + p.int8_zero_point;
-  if (q > 127) q = 127;
-  if (q < -128) q = -128;
+  float v = y / p.int8_scale;
+  v = v == v ? v : 0.0f;  // NaN
+  v = v > 1024.0f ? 1024.0f : v;
+  v = v < -1024.0f ? -1024.0f : v;
+  const int32_t t = static_cast<int32_t>(v);
+  const float frac = v - static_cast<float>(t);
+  int32_t q = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0) + p.int8_zero_point;
+  q = q > 127 ? 127 : q;
+  q = q < -128 ? -128 : q;
   return static_cast<int8_t>(q);
 }
 
