@@ -135,17 +135,55 @@ inline float FloatOutput(int32_t dot, float multiplier, float bias, const Output
 // vectorize: v is clamped to [-1024, 1024] first (every such v rounds outside the int8 range the
 // same way as the unclamped one), truncated (exact), and the exact remainder v - trunc(v) decides
 // the rounding. kernels/tests/ops_test.cc checks it against std::round.
-inline int8_t Int8FromFloat(float y, const OutputParams& p) {
-  float v = y / p.int8_scale;
+inline int8_t Int8FromFloat(float y, float scale, int32_t zero_point) {
+  float v = y / scale;
   v = v == v ? v : 0.0f;  // NaN
   v = v > 1024.0f ? 1024.0f : v;
   v = v < -1024.0f ? -1024.0f : v;
   const int32_t t = static_cast<int32_t>(v);
   const float frac = v - static_cast<float>(t);
-  int32_t q = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0) + p.int8_zero_point;
+  int32_t q = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0) + zero_point;
   q = q > 127 ? 127 : q;
   q = q < -128 ? -128 : q;
   return static_cast<int8_t>(q);
+}
+
+inline int8_t Int8FromFloat(float y, const OutputParams& p) {
+  return Int8FromFloat(y, p.int8_scale, p.int8_zero_point);
+}
+
+// y[j] = Int8FromFloat(v[j]) for a row; locals and restrict let the loop vectorize.
+inline void Int8FromFloatRow(const float* __restrict v, int n, const OutputParams& p,
+                             int8_t* __restrict y) {
+  const float scale = p.int8_scale;
+  const int32_t zero_point = p.int8_zero_point;
+  for (int j = 0; j < n; ++j) y[j] = Int8FromFloat(v[j], scale, zero_point);
+}
+
+// v[j] = Activate(v[j]) for a row, the activation switch hoisted out of the loop.
+inline void ActivateRow(float* __restrict v, int n, const OutputParams& p) {
+  switch (p.activation) {
+    case Activation::kRelu:
+      for (int j = 0; j < n; ++j) v[j] = v[j] > 0.0f ? v[j] : 0.0f;
+      break;
+    case Activation::kRelu6:
+      for (int j = 0; j < n; ++j) {
+        const float r = v[j] > 0.0f ? v[j] : 0.0f;
+        v[j] = r < 6.0f ? r : 6.0f;
+      }
+      break;
+    case Activation::kClamp: {
+      const float lo = p.clamp_min, hi = p.clamp_max;
+      for (int j = 0; j < n; ++j) {
+        const float r = v[j] > lo ? v[j] : lo;
+        v[j] = r < hi ? r : hi;
+      }
+      break;
+    }
+    case Activation::kNone:
+    default:
+      break;
+  }
 }
 
 // bit = (dot < threshold) ^ flip, bit-exact with FloatOutput(dot) < 0 for dot in [-K, K].

@@ -412,10 +412,8 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
             const float t = m[j0 + j] * static_cast<float>(d[j0 + j]);
             v[j] = t + b[j0 + j];
           }
-          if (o.activation != Activation::kNone) {
-            for (int j = 0; j < n; ++j) v[j] = Activate(v[j], o);
-          }
-          for (int j = 0; j < n; ++j) y[j0 + j] = Int8FromFloat(v[j], o);
+          ActivateRow(v, n, o);
+          Int8FromFloatRow(v, n, o, y + j0);
         }
         break;
       }
