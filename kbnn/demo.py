@@ -482,9 +482,9 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
         _, report = kbnn.convert(student, tflite_path, progress=False, return_report=True)
         float_bytes = len(kbnn.convert(teacher, float_path, progress=False))
         # int8: the student's non-binary layers, and the whole float twin (post-training
-        # quantization), both calibrated on the first 512 training images.
+        # quantization), both calibrated on the training images.
         x_train = as_images(data.x_train)
-        rep = [x_train[i:i + 64] for i in range(0, min(512, len(x_train)), 64)]
+        rep = [x_train[i:i + 64] for i in range(0, len(x_train), 64)]
         int8_path, int8_twin_path = os.path.join(out, "m_int8.tflite"), os.path.join(out, "m_int8_twin.tflite")
         int8_bytes = len(kbnn.convert(student, int8_path, progress=False, representative_dataset=rep))
         int8_twin_bytes = len(kbnn.convert(teacher, int8_twin_path, progress=False, representative_dataset=rep))
