@@ -322,8 +322,8 @@ def _mark_precisions(report: ConversionReport, graph, content: bytes, interface:
                 elif op in ("KbnnBconv2d", "KbnnBFullyConnected") and out_type == "int8":
                     row.output_type = "int8"
             continue
-        kinds = {"float32" if "float32" in (i, o) else "int8" for _, i, o in entries if "int8" in (i, o)
-                 or "float32" in (i, o)}
+        kinds = {"float32" if "float32" in (i, o) else "int8" for _, i, o in entries
+                 if {i, o} & {"int8", "float32"}}
         if kinds:
             row.precision = "float32" if "float32" in kinds else "int8"
         elif node.inputs and node.inputs[0][0] in rows:  # no op of its own: computed in its producer's op
