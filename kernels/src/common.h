@@ -152,7 +152,15 @@ inline int8_t Int8FromFloat(float y, const OutputParams& p) {
   return Int8FromFloat(y, p.int8_scale, p.int8_zero_point);
 }
 
-// y[j] = Int8FromFloat(v[j]) for a row; locals and restrict let the loop vectorize.
+// y[j] = Int8FromFloat(v[j]) for a row; locals and restrict let the loop vectorize. On x86-64
+// Linux with GCC the loop is also compiled for AVX-512 and AVX2 and the loader picks the widest
+// the CPU has (target_clones: the float divide dominates, so the vector width matters).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define KBNN_INT8_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KBNN_INT8_ROW_CLONES
+#endif
+KBNN_INT8_ROW_CLONES
 inline void Int8FromFloatRow(const float* __restrict v, int n, const OutputParams& p,
                              int8_t* __restrict y) {
   const float scale = p.int8_scale;
