@@ -208,3 +208,23 @@ def test_int8_interface_needs_dataset_and_valid_types():
         kbnn.convert(_model(), progress=False, representative_dataset=[_data()], inference_output_type="uint8")
     assert q8.interface_type(np.int8, "x") == "int8"
     assert q8.interface_type("float32", "x") == "float32"
+
+
+def test_cli_representative_data(delegate_env, tmp_path, capsys):
+    from kbnn import cli
+
+    model_path = tmp_path / "m.keras"
+    _model().save(model_path)
+    np.save(tmp_path / "x.npy", _data(70))
+    out = tmp_path / "m_int8.tflite"
+    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
+                     "--int8-io"]) == 0
+    text = capsys.readouterr().out
+    assert "dtype" in text and "model input/output: int8/int8" in text
+    assert kbnn.Interpreter(str(out)).input_details[0]["dtype"] == np.int8
+    np.save(tmp_path / "bad.npy", _data(4, shape=(5, 5, 3)))
+    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "bad.npy"),
+                     "--quiet"]) == 2
+    assert "does not match the model input [batch, 6, 5, 3]" in capsys.readouterr().err
+    assert cli.main(["convert", str(model_path), str(out), "--int8-io", "--quiet"]) == 2
+    assert "--int8-io needs --representative-data" in capsys.readouterr().err
