@@ -207,6 +207,8 @@ def test_int8_interface_needs_dataset_and_valid_types():
     with pytest.raises(ValueError, match="must be 'float32' or 'int8'"):
         kbnn.convert(_model(), progress=False, representative_dataset=[_data()], inference_output_type="uint8")
     assert q8.interface_type(np.int8, "x") == "int8"
+    with pytest.raises(ValueError, match="must be 'float32' or 'int8'"):
+        q8.interface_type(["int8"], "inference_input_type")
     assert q8.interface_type("float32", "x") == "float32"
 
 

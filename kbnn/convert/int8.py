@@ -11,8 +11,9 @@ How (after the float ``.tflite`` with kbnn CUSTOM ops is written as usual):
    running min / max of every float activation tensor is recorded. The stock TFLite calibrator
    cannot do this step: it has no way to run the kbnn CUSTOM ops.
 2. *Quantization*: the min / max go into the tensors' quantization parameters (what the stock
-   calibrator writes) and TensorFlow's own post-training quantizer (``mlir_quantize``, the one
-   ``TFLiteConverter`` runs after calibration) turns the builtins into int8 builtins: int8
+   calibrator writes) and TensorFlow's own post-training quantizer (``mlir_quantize`` of
+   ``tensorflow.lite.python.convert``, the one ``TFLiteConverter`` runs after calibration; an
+   internal TF function, hence the pinned TF release) turns the builtins into int8 builtins: int8
    activations, per-channel int8 weights, int32 biases. It treats the kbnn ops as float ops and
    puts a DEQUANTIZE before and a QUANTIZE after each of them.
 3. *Fusion*: ``DEQUANTIZE -> KbnnQuantize`` becomes a KbnnQuantize that reads the int8 tensor
@@ -47,8 +48,9 @@ class RepresentativeDatasetError(ValueError):
 def interface_type(value, what: str) -> str:
     """``"float32"`` or ``"int8"`` from a string, a NumPy or a TF dtype."""
     name = getattr(value, "name", None) or (np.dtype(value).name if isinstance(value, type) else value)
-    name = {"float": "float32", "tf.float32": "float32", "tf.int8": "int8"}.get(name, name)
-    if name not in INT8_TYPES:
+    if isinstance(name, str):
+        name = {"float": "float32", "tf.float32": "float32", "tf.int8": "int8"}.get(name, name)
+    if not isinstance(name, str) or name not in INT8_TYPES:
         raise ValueError(f"`{what}` must be 'float32' or 'int8' (or tf.float32 / tf.int8 / np.int8). "
                          f"Received: {what}={value!r}")
     return name
