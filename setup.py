@@ -1,25 +1,23 @@
 """kbnn: train binarized neural networks in Keras 3 and run them on bitpacked kernels.
 
 Building (``pip install -e .`` or ``pip install .``) also runs CMake on ``kernels/`` and copies
-the native libraries into ``kbnn/_lib/``:
+``_kbnn_tf_ops.so``, the TensorFlow op library (``kernels/tf``, compiled against the TensorFlow
+that the build's Python imports), into ``kbnn/_lib/``.
 
-* ``_kbnn_tf_ops.so`` — the TensorFlow op library (``kernels/tf``), compiled against the
-  TensorFlow that the build's Python imports (its headers and ``libtensorflow_framework``);
-* ``libkbnn_delegate.so`` — the TFLite external delegate (``kernels/tflite``).
+The interpreter, the benchmark and ``libkbnn_delegate.so`` (``kernels/tflite``) are the
+``kbnn-runtime`` distribution in ``runtime/`` (import ``kbnn_runtime``, no TensorFlow): kbnn
+depends on it by a direct reference to this checkout's ``runtime/``, so ``pip install -e .``
+installs both. ``python setup.py build_ext --inplace`` builds the delegate into
+``runtime/kbnn_runtime/_lib`` too (the checkout then runs with ``PYTHONPATH`` alone).
 
 Environment knobs: ``KBNN_CMAKE_BUILD_DIR`` (default ``build/kbnn-python``),
 ``KBNN_CMAKE_ARGS`` (extra ``-D`` options), ``CMAKE_BUILD_PARALLEL_LEVEL`` (default 2).
 """
 
-import os
 import pathlib
-import shlex
-import shutil
-import subprocess
 import sys
 
-from setuptools import Extension, find_packages, setup
-from setuptools.command.build_ext import build_ext
+from setuptools import find_packages, setup
 
 ROOT = pathlib.Path(__file__).resolve().parent
 
@@ -34,6 +32,8 @@ INSTALL_REQUIRES = [
     "ai-edge-litert>=2.3,<2.4",
     # kbnn.convert(representative_dataset=...) edits the .tflite flatbuffer and its flexbuffer options.
     "flatbuffers>=24.3.25,<26",
+    # kbnn.Interpreter / kbnn.benchmark / the delegate: this checkout's runtime/ (not on PyPI).
+    f"kbnn-runtime @ {(ROOT / 'runtime').as_uri()}",
 ]
 
 EXTRAS_REQUIRE = {
@@ -51,85 +51,28 @@ EXTRAS_REQUIRE = {
 }
 
 
-class CMakeLibrary(Extension):
-    """A shared library built by the CMake target ``target`` (output file ``filename``)."""
+# The CMake glue is kbnn-runtime's (runtime/kbnn_build.py): one copy for both distributions.
+sys.path.insert(0, str(ROOT / "runtime"))
+from kbnn_build import CMakeBuild, CMakeLibrary, delegate_wired  # noqa: E402
 
-    def __init__(self, name, target, filename):
-        super().__init__(name, sources=[])
-        self.target = target
-        self.filename = filename
-
-
-# The native libraries shipped in kbnn/_lib. The delegate is built from kernels/tflite once that
-# directory has its CMakeLists.txt; from then on it is required like the op library.
+# kbnn/_lib holds the TF op library. The delegate belongs to kbnn-runtime (runtime/, a dependency
+# installed from this checkout); `python setup.py build_ext --inplace` builds it into the
+# checkout's runtime/kbnn_runtime/_lib as well, from the same CMake tree.
 NATIVE_LIBS = [CMakeLibrary("kbnn._lib._kbnn_tf_ops", "kbnn_tf_ops", "_kbnn_tf_ops.so")]
-if (ROOT / "kernels" / "tflite" / "CMakeLists.txt").is_file() and "add_subdirectory(tflite)" in (
-    ROOT / "kernels" / "CMakeLists.txt"
-).read_text():
-    NATIVE_LIBS.append(CMakeLibrary("kbnn._lib.libkbnn_delegate", "kbnn_delegate", "libkbnn_delegate.so"))
+DELEGATE_IN_CHECKOUT = ROOT / "runtime" / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so"
 
 
-class CMakeBuild(build_ext):
-    """Configures and builds kernels/ once (Release, no tests/bench), then places each library
-    where setuptools expects the extension (build_lib, or the source tree for editable installs)."""
+class KbnnBuild(CMakeBuild):
+    """The TF op library; in place (build_ext --inplace, editable installs) also the checkout's
+    kbnn_runtime delegate, from the same CMake tree."""
 
-    def get_ext_filename(self, fullname):
-        # Plain library names (no Python ABI suffix). distutils asks with the last component
-        # of the name (get_ext_fullpath), setuptools with the dotted name (editable installs).
-        for ext in NATIVE_LIBS:
-            if fullname == ext.name:
-                return os.path.join(*ext.name.split(".")[:-1], ext.filename)
-            if fullname == ext.name.rsplit(".", 1)[-1]:
-                return ext.filename
-        return super().get_ext_filename(fullname)
+    build_dir_name = "kbnn-python"
+    cmake_options = ("-DKBNN_BUILD_TF_OPS=ON", "-DKBNN_BUILD_DELEGATE=ON")
 
-    def run(self):
-        self._cmake_built = False
-        super().run()
-
-    def _cmake(self):
-        if getattr(self, "_cmake_built", False):
-            return self._build_dir
-        cmake = shutil.which("cmake")
-        if cmake is None:
-            raise RuntimeError("kbnn needs CMake >= 3.16 to build its native libraries (pip install cmake).")
-        default_dir = ROOT / "build" / "kbnn-python"
-        build_dir = pathlib.Path(os.environ.get("KBNN_CMAKE_BUILD_DIR", default_dir)).resolve()
-        build_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            cmake,
-            "-S",
-            str(ROOT / "kernels"),
-            "-B",
-            str(build_dir),
-            "-DCMAKE_BUILD_TYPE=Release",
-            "-DKBNN_BUILD_TESTS=OFF",
-            "-DKBNN_BUILD_BENCH=OFF",
-            "-DKBNN_BUILD_TF_OPS=ON",
-            "-DKBNN_BUILD_DELEGATE=ON",
-            "-DKBNN_DELEGATE_REQUIRED=ON",
-            f"-DPython3_EXECUTABLE={sys.executable}",
-            *shlex.split(os.environ.get("KBNN_CMAKE_ARGS", "")),
-        ]
-        subprocess.run(args, check=True)
-        jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-        targets = [arg for ext in NATIVE_LIBS for arg in ("--target", ext.target)]
-        subprocess.run([cmake, "--build", str(build_dir), "--parallel", jobs, *targets], check=True)
-        self._cmake_built, self._build_dir = True, build_dir
-        return build_dir
-
-    def build_extension(self, ext):
-        if not isinstance(ext, CMakeLibrary):
-            return super().build_extension(ext)
-        build_dir = self._cmake()
-        found = sorted(build_dir.rglob(ext.filename))
-        found = [p for p in found if "CMakeFiles" not in p.parts]
-        if not found:
-            raise RuntimeError(f"CMake target {ext.target} did not produce {ext.filename} under {build_dir}")
-        dest = pathlib.Path(self.get_ext_fullpath(ext.name))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(found[0], dest)
-        os.chmod(dest, 0o755)
+    def extra_outputs(self):
+        if (self.inplace or getattr(self, "editable_mode", False)) and delegate_wired():
+            return [("kbnn_delegate", "libkbnn_delegate.so", DELEGATE_IN_CHECKOUT)]
+        return []
 
 
 setup(
@@ -140,7 +83,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kbnn", "kbnn.*"]),
     ext_modules=NATIVE_LIBS,
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": KbnnBuild},
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

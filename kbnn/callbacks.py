@@ -1,4 +1,4 @@
-"""Training callbacks: hyperparameter schedules and progressive quantization.
+"""Training callbacks: hyperparameter schedules, progressive quantization, flip ratio.
 
 * :class:`HyperparameterScheduler` sets one hyperparameter of an optimizer (Bop's
   ``gamma``, a sub-optimizer of a :class:`kbnn.optimizers.CaseOptimizer`), of the model's
@@ -6,6 +6,11 @@
   ``schedule(step)``.
 * :class:`ProgressiveQuantization` steers the model's quantizers from soft to hard over
   training by feeding them the fraction of training done (``set_progress(fraction)``).
+* :class:`FlipRatio` logs the fraction of binary weights whose sign flipped, per binary layer
+  and overall, per epoch (and per step); :func:`plot_flip_ratio` draws it.
+
+All of them work under ``tf.distribute`` strategies (they run in the cross-replica context
+between steps; docs/distributed.md).
 
 How a value reaches its target (:func:`set_hyperparameter`): a ``set_<name>(value)``
 method is called if the target has one; otherwise a ``keras.Variable`` attribute is
@@ -26,16 +31,21 @@ functions have no state to anneal. No private Keras API is used.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterator
 
 import keras
+import numpy as np
 
 from kbnn.quantizers import Quantizer
+from kbnn.variables import is_binary_variable
 
 __all__ = [
+    "FlipRatio",
     "HyperparameterScheduler",
     "ProgressiveQuantization",
     "find_quantizers",
+    "plot_flip_ratio",
     "set_hyperparameter",
 ]
 
@@ -378,3 +388,274 @@ class ProgressiveQuantization(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._set(1.0)
+
+
+class _BinaryWeight:
+    """One binary weight tensor watched by :class:`FlipRatio`: its key and how to read its signs."""
+
+    def __init__(self, key: str, variable, layer=None, quantizer_arg: str | None = None):
+        self.key, self.variable, self.layer, self.quantizer_arg = key, variable, layer, quantizer_arg
+        self.size = int(np.prod(variable.shape))
+
+    def signs(self) -> np.ndarray:
+        """``True`` where the binarized weight is negative (``sign(0) = +1``)."""
+        if self.layer is not None:
+            # The quantizer's output: the sign it takes (also for quantizers that center or
+            # scale the latent weights before the sign, e.g. IR-Net's Libra-PB).
+            value = self.layer.quantized_weight(self.quantizer_arg)
+        else:
+            value = self.variable
+        return np.asarray(keras.ops.convert_to_numpy(value)) < 0
+
+
+def _binary_weights(model) -> list[_BinaryWeight]:
+    """Every 1-bit weight of ``model``: quantized-layer kernels, then other tagged variables."""
+    found, seen = [], set()
+    for layer in _walk_layers(model):
+        table = getattr(layer, "_weight_quantizers", None)
+        if not isinstance(table, dict) or not callable(getattr(layer, "quantized_weight", None)):
+            continue
+        for arg, attr in table.items():
+            variable = layer._own_variable(attr)
+            if variable is None or id(variable) in seen or not is_binary_variable(variable):
+                continue
+            seen.add(id(variable))
+            found.append((layer, arg, attr, variable))
+    names = [layer.name for layer, *_ in found]
+    watched = [
+        _BinaryWeight(layer.name if names.count(layer.name) == 1 and len(layer._weight_quantizers) == 1
+                      else f"{layer.name}/{attr}", variable, layer, arg)
+        for layer, arg, attr, variable in found
+    ]
+    for variable in model.weights:
+        if id(variable) not in seen and is_binary_variable(variable):
+            seen.add(id(variable))
+            watched.append(_BinaryWeight(variable.path, variable))
+    return watched
+
+
+class FlipRatio(keras.callbacks.Callback):
+    """Logs the fraction of binary weights whose sign flipped, per binary layer and overall.
+
+    A binary weight *flips* when the sign of its binarized value changes (``sign(0) = +1``).
+    With latent-weight training (Adam, SGD... on the real-valued kernel behind a sign
+    quantizer) that is the sign of the quantizer's output; with :class:`kbnn.optimizers.Bop`
+    the weights are ``±1`` and a flip is exactly a Bop flip. The flip ratio is the survey's
+    signal of whether binary training has settled (Helwegen et al., "Latent Weights Do Not
+    Exist", NeurIPS 2019, use it to read Bop's ``gamma`` and ``threshold``; it decays towards 0
+    as training converges).
+
+    Watched weights: every 1-bit kernel of a kbnn quantized layer (nested models included)
+    and any other variable tagged binary (:func:`kbnn.variables.is_binary_variable`).
+
+    What is logged:
+
+    * epoch logs (hence ``History`` and a ``keras.callbacks.TensorBoard`` placed *after*
+      this callback): ``flip_ratio`` (flipped / total over all binary weights) and
+      ``flip_ratio/<layer>`` per layer: the fraction of weights whose sign at the end of the
+      epoch differs from the start of it (a weight that flips twice in an epoch counts 0);
+    * with ``update_freq="step"``: the same between consecutive steps, in
+      :attr:`step_history` (``{key: [ratio per step]}``) and, with ``log_dir``, in TensorBoard
+      as ``batch_flip_ratio...``; the epoch logs then also get ``flip_ratio_events`` (the sum of the
+      per-step flips of the epoch divided by the number of binary weights: flips counted
+      every step, so it is >= ``flip_ratio``);
+    * :attr:`history`: ``{key: [value per epoch]}`` of the same epoch values.
+
+    Args:
+        update_freq: ``"epoch"``, or ``"step"`` to also record every train step (reads the
+            binary weights after each step: cheap for small models, a host copy of every
+            binary kernel per step for large ones).
+        log_dir: Directory (or a ``keras.callbacks.TensorBoard`` instance, whose
+            ``log_dir`` is used) to write the ratios to as TensorBoard scalars, under
+            ``<log_dir>/train`` like Keras' own callback (tags ``epoch_flip_ratio...``,
+            ``batch_flip_ratio...``; written with TensorFlow alone, the ``tensorboard``
+            package is only needed to view them). ``None``: no summary file of its own.
+        per_layer: Also log every layer (``False``: only the overall ratio).
+        prefix: Name of the logged keys.
+
+    Raises:
+        ValueError: on invalid arguments, or when training begins and the model has no
+            binary weight.
+    """
+
+    def __init__(self, update_freq: str = "epoch", log_dir=None, per_layer: bool = True, prefix: str = "flip_ratio"):
+        super().__init__()
+        if update_freq not in _UPDATE_FREQS:
+            raise ValueError(f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}")
+        if isinstance(log_dir, keras.callbacks.TensorBoard):
+            log_dir = log_dir.log_dir
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(
+                "`log_dir` must be a directory path, a keras.callbacks.TensorBoard or None. "
+                f"Received: log_dir={log_dir!r}"
+            )
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"`prefix` must be a non-empty string. Received: prefix={prefix!r}")
+        self.update_freq = update_freq
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.per_layer = bool(per_layer)
+        self.prefix = prefix
+        self.history: dict[str, list[float]] = {}
+        self.step_history: dict[str, list[float]] = {}
+        self.weights: list[_BinaryWeight] = []
+        self._writer = None
+        self._epoch_signs = self._step_signs = None
+        self._epoch_events = 0
+        self._global_step = 0
+
+    @property
+    def keys(self) -> list[str]:
+        """The logged keys: overall first, then one per layer (when ``per_layer``)."""
+        keys = [self.prefix]
+        if self.per_layer:
+            keys += [f"{self.prefix}/{w.key}" for w in self.weights]
+        return keys
+
+    def _signs(self) -> list[np.ndarray]:
+        return [w.signs() for w in self.weights]
+
+    def _ratios(self, before, after) -> tuple[dict[str, float], int]:
+        flipped = [int(np.count_nonzero(a != b)) for a, b in zip(before, after)]
+        total = sum(w.size for w in self.weights)
+        ratios = {self.prefix: sum(flipped) / total}
+        if self.per_layer:
+            for w, n in zip(self.weights, flipped):
+                ratios[f"{self.prefix}/{w.key}"] = n / w.size
+        return ratios, sum(flipped)
+
+    def _write(self, tag_prefix: str, values: dict[str, float], step: int):
+        if self.log_dir is None:
+            return
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+        # tf.summary.write with the scalars plugin's metadata is what tf.summary.scalar writes,
+        # without needing the tensorboard package installed.
+        metadata = tf.compat.v1.SummaryMetadata(
+            plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
+        with self._writer.as_default():
+            for key, value in values.items():
+                tf.summary.write(f"{tag_prefix}_{key}", tf.constant(value, tf.float32), step=step,
+                                 metadata=metadata)
+        self._writer.flush()
+
+    def on_train_begin(self, logs=None):
+        self.weights = _binary_weights(self.model)
+        if not self.weights:
+            raise ValueError(
+                f"FlipRatio found no binary weight in model {self.model.name!r}: it watches the "
+                "1-bit kernels of kbnn quantized layers (kernel_quantizer='ste_sign', ...) and "
+                "variables tagged with kbnn.variables.tag_precision(variable, 1)."
+            )
+        self._global_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) if getattr(
+            self.model, "optimizer", None) is not None else 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_signs = self._signs()
+        self._step_signs = self._epoch_signs
+        self._epoch_events = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq != "step":
+            return
+        signs = self._signs()
+        ratios, flipped = self._ratios(self._step_signs, signs)
+        self._step_signs = signs
+        self._epoch_events += flipped
+        for key, value in ratios.items():
+            self.step_history.setdefault(key, []).append(value)
+        self._write("batch", ratios, self._global_step)
+        self._global_step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._epoch_signs is None:
+            return
+        ratios, _ = self._ratios(self._epoch_signs, self._signs())
+        if self.update_freq == "step":
+            ratios[f"{self.prefix}_events"] = self._epoch_events / sum(w.size for w in self.weights)
+        for key, value in ratios.items():
+            self.history.setdefault(key, []).append(value)
+        if logs is not None:
+            logs.update(ratios)
+        self._write("epoch", ratios, epoch)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | None = None, log_scale: bool = True,
+                    prefix: str = "flip_ratio", ax=None, label: str | None = None, title: str | None = None,
+                    color=None):
+    """Plot flip ratios (matplotlib, Agg when it writes a file) from a fit.
+
+    Args:
+        source: A :class:`FlipRatio` callback, a ``keras.callbacks.History`` (or
+            ``model.fit``'s return value) or a ``{key: [values]}`` dict.
+        path: Write the figure there (PNG, ...) when given.
+        per_layer: Draw one line per layer besides the overall ratio.
+        steps: Plot the per-step series (``FlipRatio(update_freq="step")``) instead of the
+            per-epoch one; default: per-step when the source has it.
+        log_scale: Logarithmic y axis (zeros are drawn at the bottom of the axis).
+        prefix: The ``prefix`` the callback was created with.
+        ax: Draw into this matplotlib axis (several runs on one chart: call once per run
+            with a ``label``).
+        label: Legend label of the overall line (default: "all binary weights").
+        title: Axis title.
+        color: Color of the overall line (matplotlib's cycle by default).
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: if the source has no flip-ratio series.
+    """
+    if isinstance(source, FlipRatio):
+        use_steps = bool(source.step_history) if steps is None else steps
+        series, prefix = (source.step_history if use_steps else source.history), source.prefix
+    else:
+        use_steps = False
+        series = source.history if isinstance(source, keras.callbacks.History) else source
+    if not isinstance(series, dict) or prefix not in series:
+        raise ValueError(
+            f"No {prefix!r} series to plot: pass a FlipRatio callback, the History of a fit that used one, "
+            f"or a dict with a {prefix!r} key. Received keys: "
+            f"{sorted(series) if isinstance(series, dict) else type(source).__name__}"
+        )
+    import matplotlib
+
+    if ax is None and path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    else:
+        fig = ax.figure
+
+    def draw(key, **kw):
+        values = np.asarray(series[key], dtype="float64")
+        x = np.arange(1, len(values) + 1)
+        if log_scale:
+            values = np.where(values > 0, values, np.nan)
+        ax.plot(x, values, **kw)
+
+    draw(prefix, lw=2.2, label=label or "all binary weights", color=color)
+    if per_layer:
+        for key in sorted(k for k in series if k.startswith(prefix + "/")):
+            draw(key, lw=1.0, alpha=0.7, label=key[len(prefix) + 1:])
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel("step" if use_steps else "epoch")
+    ax.set_ylabel("fraction of binary weights flipped")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig

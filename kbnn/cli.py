@@ -94,28 +94,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    import kbnn
-    from kbnn.benchmark import benchmark
+    from kbnn_runtime.cli import run_benchmark
 
-    if not os.path.isfile(args.model):
-        print(f"kbnn benchmark: no such file: {args.model!r}", file=sys.stderr)
-        return 2
-    try:
-        result = benchmark(args.model, num_threads=args.threads, runs=args.runs, warmup=args.warmup,
-                           kernel=args.kernel)
-    except (ValueError, RuntimeError, kbnn.interpreter.ModelError) as e:
-        print(f"kbnn benchmark: {e}", file=sys.stderr)
-        return 1
-    if args.json:
-        import json
-
-        print(json.dumps(result.to_dict(), indent=1))
-    else:
-        print(result.to_text())
-    return 0
+    return run_benchmark(args, "kbnn benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # kbnn_runtime is importable once the kbnn package is (kbnn/_runtime_link.py).
+    from kbnn_runtime.cli import add_benchmark_arguments, add_common_arguments
+
     parser = argparse.ArgumentParser(prog="kbnn", description=__doc__.split("\n")[0].strip())
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -144,14 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op")
+    p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op "
+                       "(also `kbnn-run m.tflite --benchmark`, without TensorFlow)")
     p.add_argument("model", help="path to a .tflite file")
-    p.add_argument("--threads", type=int, default=1, help="threads (default: 1)")
-    p.add_argument("--runs", type=int, default=50, help="timed runs (default: 50)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default: 5)")
-    p.add_argument("--kernel", default=None, choices=("auto", "reference", "scalar", "avx2", "neon"),
-                   help="kbnn kernel (default: auto)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_common_arguments(p, default_threads=1)
+    add_benchmark_arguments(p)
     p.set_defaults(func=_cmd_benchmark)
     return parser
 

@@ -140,6 +140,13 @@ def distribution_loss(teacher_output, student_output, *, temperature: float = 1.
     return (temperature**2) * ops.mean(kl)
 
 
+def _replicas_in_sync() -> int:
+    """Replicas of the current ``tf.distribute`` strategy (1 outside any strategy)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _check_weight(value, arg):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"`{arg}` must be a non-negative number. Received: {arg}={value!r}")
@@ -156,6 +163,10 @@ class Distiller(keras.Model):
     mode (batch norm uses its moving statistics) and is never updated. ``fit``/``evaluate``
     report ``loss`` (the weighted total) and ``task_loss``, ``kd_loss``, ``attention_loss``
     (unweighted) besides the compiled metrics, which are computed on the student output.
+
+    Under a ``tf.distribute`` strategy the KD and attention terms are scaled per replica
+    like Keras scales the compiled loss, so training matches one device on the same global
+    batch and the logged losses are global-batch means (docs/distributed.md).
 
     ``predict``/``__call__`` return the student's output. Save the student alone with
     ``distiller.student.save("student.keras")``; the Distiller itself is a training wrapper
@@ -267,8 +278,15 @@ class Distiller(keras.Model):
         else:
             kd = ops.convert_to_tensor(0.0)
         att = attention_matching_loss(list(zip(t_feats, s_feats)))
-        total = self.alpha_task * task + self.alpha_kd * kd + self.alpha_attention * att
-        return s_out, total, task, kd, att
+        # Under a tf.distribute strategy each replica sees its share of the global batch and
+        # the gradients of the replicas are summed. Keras already divides the compiled loss
+        # by the number of replicas (so `task` is this replica's share of the global-batch
+        # mean); the KD and attention terms are batch means of this replica's samples and get
+        # the same factor. The trackers receive the unscaled (per-replica mean) values.
+        replicas = _replicas_in_sync()
+        task_mean = task * replicas
+        total = self.alpha_task * task_mean + self.alpha_kd * kd + self.alpha_attention * att
+        return s_out, total / replicas, total, task_mean, kd, att
 
     def _update_trackers(self, x, total, task, kd, att):
         batch = ops.shape(next(t for t in keras.tree.flatten(x) if t is not None))[0]
@@ -282,8 +300,8 @@ class Distiller(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            s_out, total, task, kd, att = self._distill_losses(x, y, sample_weight, training=True)
-            scaled = self.optimizer.scale_loss(total)
+            s_out, share, total, task, kd, att = self._distill_losses(x, y, sample_weight, training=True)
+            scaled = self.optimizer.scale_loss(share)
         variables = self.student.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
@@ -292,7 +310,7 @@ class Distiller(keras.Model):
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        s_out, total, task, kd, att = self._distill_losses(x, y, sample_weight, training=False)
+        s_out, _, total, task, kd, att = self._distill_losses(x, y, sample_weight, training=False)
         self._update_trackers(x, total, task, kd, att)
         return self.compute_metrics(x, y, s_out, sample_weight=sample_weight)
 

@@ -1,6 +1,6 @@
 """Runs the parity matrix of scripts/runtime_parity_models.py in a bare tflite_runtime.
 
-    python scripts/runtime_parity_check.py DIR DELEGATE_SO [--kbnn-interpreter PATH/kbnn/interpreter.py]
+    python scripts/runtime_parity_check.py DIR DELEGATE_SO [--kbnn-interpreter PATH/runtime/kbnn_runtime/interpreter.py]
 
 Needs only numpy and tflite_runtime (no TensorFlow, no kbnn package): it runs in the
 build/venv-tflite-runtime venv (x86-64) and in the arm64 sysroot under qemu-aarch64.
@@ -12,8 +12,8 @@ For every model, batch and thread count the output of
 must equal the main environment's kbnn.Interpreter output: bit for bit when the model output
 comes from a kbnn op, else within 1e-5 with the same argmax. Also checks that without the delegate
 the runtime fails with "Encountered unresolved custom op: Kbnn..." and, with --kbnn-interpreter,
-that kbnn.interpreter.explain_error (loaded from the file: importing the kbnn package needs
-TensorFlow) turns that into DelegateMissingError.
+that kbnn_runtime.interpreter.explain_error (loaded from the file: it needs only numpy and the
+stdlib) turns that into DelegateMissingError.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def check_missing_delegate(model_path, kbnn_interpreter):
     if kbnn_interpreter:
         spec = importlib.util.spec_from_file_location("kbnn_interpreter_standalone", kbnn_interpreter)
         mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)  # kbnn/interpreter.py needs only numpy + the stdlib
+        spec.loader.exec_module(mod)  # kbnn_runtime/interpreter.py needs only numpy + the stdlib
         mapped = mod.explain_error(err)
         assert isinstance(mapped, mod.DelegateMissingError), repr(mapped)
         assert "kbnn delegate" in str(mapped), str(mapped)

@@ -25,8 +25,9 @@ bash scripts/install_system_deps.sh
 step "python packages"
 # The build requirements first, then kbnn without build isolation: setup.py compiles the TF op
 # library against exactly the TensorFlow installed here (and skips a second TF install into an
-# isolated build env). `pip install -e ".[test]"` alone works too, just slower.
-python3 -m pip install -q --disable-pip-version-check "setuptools>=64" wheel "cmake>=3.16" \
+# isolated build env). kbnn's dependency kbnn-runtime is built from ./runtime (the delegate) in the
+# same step. `pip install -e ".[test]"` alone works too, just slower.
+python3 -m pip install -q --disable-pip-version-check "setuptools>=68" wheel "cmake>=3.16" \
   "tensorflow-cpu>=2.21,<2.22"
 python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[test]"
 

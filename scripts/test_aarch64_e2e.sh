@@ -22,35 +22,20 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 BUILD="$ROOT/build"
 DELEGATE_BUILD="$BUILD/e2e-aarch64-delegate"
-SYSROOT="$BUILD/arm64-sysroot"
-APTDIR="$BUILD/arm64-apt"
 WHEELS="$BUILD/arm64-wheels"
 SITE="$BUILD/arm64-site"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$BUILD/pip-cache}" PIP_DISABLE_PIP_VERSION_CHECK=1
 export TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow
 START=$SECONDS
 step() { printf '== [%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-quiet() {  # run a command, show its output only when it fails
-  local log rc=0; log=$(mktemp)
-  "$@" >"$log" 2>&1 || rc=$?
-  if [[ $rc != 0 ]]; then cat "$log" >&2; fi
-  rm -f "$log"; return $rc
-}
-need() { command -v "$1" >/dev/null || { echo "missing tool: $1 ($2)" >&2; exit 2; }; }
-need aarch64-linux-gnu-g++ "apt-get install g++-aarch64-linux-gnu"
-need qemu-aarch64 "apt-get install qemu-user"
-need cmake "cmake"
-need ninja "apt-get install ninja-build"
-need apt-get "Debian"
-need dpkg "Debian"
-[[ -f /usr/include/flatbuffers/flexbuffers.h ]] || { echo "missing flexbuffers.h (apt-get install libflatbuffers-dev)" >&2; exit 2; }
+# shellcheck source=scripts/lib_arm64.sh
+source "$ROOT/scripts/lib_arm64.sh"
+arm64_check_tools
 
 # --- 1. the aarch64 delegate ---------------------------------------------------------------------
 step "cross-building libkbnn_delegate.so for aarch64 ($DELEGATE_BUILD)"
-# flexbuffers.h (header-only) without putting the host's /usr/include on the cross compiler's path
 FB_INCLUDE="$DELEGATE_BUILD-flatbuffers-include"
-mkdir -p "$FB_INCLUDE"
-ln -sfn /usr/include/flatbuffers "$FB_INCLUDE/flatbuffers"
+arm64_flexbuffers_include "$FB_INCLUDE"
 quiet cmake -S kernels -B "$DELEGATE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$ROOT/kernels/cmake/toolchains/aarch64-linux-gnu.cmake" \
   -DKBNN_ARM_STATIC=OFF -DKBNN_BUILD_TESTS=OFF -DKBNN_BUILD_BENCH=OFF -DKBNN_BUILD_DELEGATE=ON \
@@ -64,40 +49,7 @@ grep -q "Machine:.*AArch64" <<<"$ELF_HEADER" && grep -q "Type:.*DYN" <<<"$ELF_HE
 echo "   $DELEGATE"
 
 # --- 2. arm64 Python sysroot from Debian bookworm .debs ------------------------------------------
-DEBS=(python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3.11 libc6 libstdc++6
-      libgcc-s1 zlib1g libexpat1 libffi8 libssl3 libbz2-1.0 liblzma5 libcrypt1 libsqlite3-0
-      libuuid1 libtinfo6 libncursesw6 libreadline8 libdb5.3 libnsl2 libtirpc3 libgssapi-krb5-2
-      libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1 media-types)
-STAMP="$SYSROOT/.kbnn-sysroot-ok"
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "${DEBS[*]}" ]]; then
-  step "building the arm64 sysroot $SYSROOT from Debian bookworm .debs"
-  mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial" "$APTDIR/debs" "$APTDIR/sources.list.d"
-  : > "$APTDIR/status"
-  cat > "$APTDIR/sources.list" <<'EOF'
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
-EOF
-  APT=(apt-get -q -o APT::Architecture=arm64 -o APT::Architectures=arm64
-       -o Dir::State::Lists="$APTDIR/lists" -o Dir::State::status="$APTDIR/status"
-       -o Dir::Cache="$APTDIR" -o Dir::Cache::archives="$APTDIR/archives"
-       -o Dir::Etc::SourceList="$APTDIR/sources.list" -o Dir::Etc::SourceParts="$APTDIR/sources.list.d"
-       -o Debug::NoLocking=1)
-  if ! quiet "${APT[@]}" update; then
-    echo "apt-get update (arm64, Debian bookworm) failed: Debian unreachable?" >&2; exit 3
-  fi
-  if ! (cd "$APTDIR/debs" && rm -f ./*.deb && quiet "${APT[@]}" download "${DEBS[@]/%/:arm64}"); then
-    echo "apt-get download of the arm64 .debs failed: Debian unreachable?" >&2; exit 3
-  fi
-  rm -rf "$SYSROOT"; mkdir -p "$SYSROOT"
-  for deb in "$APTDIR"/debs/*.deb; do dpkg -x "$deb" "$SYSROOT"; done
-  echo "${DEBS[*]}" > "$STAMP"
-  echo "   $(ls "$APTDIR"/debs/*.deb | wc -l) .debs: $(cd "$APTDIR/debs" && ls *.deb | sed 's/_arm64.deb//' | tr '\n' ' ')"
-else
-  step "reusing the arm64 sysroot $SYSROOT"
-fi
-PY_ARM="$SYSROOT/usr/bin/python3.11"
-[[ -x "$PY_ARM" ]] || { echo "$PY_ARM missing" >&2; exit 1; }
+arm64_sysroot
 
 # --- 3. aarch64 wheels ---------------------------------------------------------------------------
 WSTAMP="$SITE/.kbnn-site-ok"
@@ -139,5 +91,5 @@ step "aarch64: qemu-aarch64 -L $SYSROOT python3.11 scripts/runtime_parity_check.
 env -i PATH=/usr/bin:/bin HOME="$WORK" PYTHONPATH="$SITE" PYTHONHOME="$SYSROOT/usr" \
   PYTHONDONTWRITEBYTECODE=1 QEMU_LD_PREFIX="$SYSROOT" \
   qemu-aarch64 -L "$SYSROOT" "$PY_ARM" scripts/runtime_parity_check.py "$WORK" "$DELEGATE" \
-    --kbnn-interpreter "$ROOT/kbnn/interpreter.py"
+    --kbnn-interpreter "$ROOT/runtime/kbnn_runtime/interpreter.py"
 step "aarch64 end-to-end checks passed"

@@ -11,7 +11,7 @@
 #      missing-delegate error and kbnn.interpreter.explain_error.
 #
 #   bash scripts/test_tflite_runtime.sh
-# Env: KBNN_DELEGATE_PATH (default: kbnn/_lib/libkbnn_delegate.so), PYTHON (main env, python3).
+# Env: KBNN_DELEGATE_PATH (default: runtime/kbnn_runtime/_lib/libkbnn_delegate.so), PYTHON (main env, python3).
 # Exit code 3: the venv could not be set up (PyPI unreachable).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +23,7 @@ export TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow
 START=$SECONDS
 step() { printf '== [%3ds] %s\n' "$((SECONDS - START))" "$*"; }
 
-DELEGATE="${KBNN_DELEGATE_PATH:-$ROOT/kbnn/_lib/libkbnn_delegate.so}"
+DELEGATE="${KBNN_DELEGATE_PATH:-$ROOT/runtime/kbnn_runtime/_lib/libkbnn_delegate.so}"
 [[ -f "$DELEGATE" ]] || { echo "no $DELEGATE: build it with \`pip install -e .\` (or set KBNN_DELEGATE_PATH)" >&2; exit 2; }
 
 # --- 1. the venv ----------------------------------------------------------------------------------
@@ -51,5 +51,5 @@ step "converting the parity models (main environment)"
 # --- 3. tflite_runtime ----------------------------------------------------------------------------
 step "tflite_runtime 2.14 parity"
 "$VENV/bin/python" scripts/runtime_parity_check.py "$WORK" "$DELEGATE" \
-  --kbnn-interpreter "$ROOT/kbnn/interpreter.py"
+  --kbnn-interpreter "$ROOT/runtime/kbnn_runtime/interpreter.py"
 step "tflite_runtime checks passed"

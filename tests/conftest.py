@@ -24,3 +24,19 @@ def delegate_env():
         os.environ.pop("KBNN_DELEGATE_PATH", None)
     else:
         os.environ["KBNN_DELEGATE_PATH"] = old
+
+
+@pytest.fixture(scope="session")
+def runtime_demo_model():
+    """build/runtime-demo: the demo's m.tflite (1 epoch), x.npy and the kbnn.Interpreter outputs
+    expected.npy (scripts/runtime_demo_model.py; the model is reused, the outputs recomputed)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = root / "build" / "runtime-demo"
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "runtime_demo_model.py"), str(out)],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, f"runtime_demo_model.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return out

@@ -30,15 +30,19 @@ def pm1(rng, shape):
 
 
 def test_native_libraries_are_installed():
-    """setup.py's build_ext put both native libraries into the package (kbnn/_lib)."""
+    """setup.py's build_ext put the op library into kbnn/_lib and the delegate into kbnn_runtime/_lib."""
+    import kbnn_runtime
+
     lib_dir = pathlib.Path(ops.__file__).resolve().parent / "_lib"
     assert ops.library_path().is_file(), ops.BUILD_HINT
     assert (lib_dir / "_kbnn_tf_ops.so").is_file(), ops.BUILD_HINT
+    assert not (lib_dir / "libkbnn_delegate.so").exists(), "the delegate belongs to kbnn_runtime/_lib"
     delegate_wired = (ROOT / "kernels" / "tflite" / "CMakeLists.txt").is_file() and (
         "add_subdirectory(tflite)" in (ROOT / "kernels" / "CMakeLists.txt").read_text()
     )
     if delegate_wired:
-        assert (lib_dir / "libkbnn_delegate.so").is_file(), ops.BUILD_HINT
+        runtime_lib = pathlib.Path(kbnn_runtime.__file__).resolve().parent / "_lib" / "libkbnn_delegate.so"
+        assert runtime_lib.is_file(), ops.BUILD_HINT
 
 
 def test_missing_library_message(monkeypatch, tmp_path):

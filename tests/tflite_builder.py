@@ -224,7 +224,7 @@ def _stale(lib) -> bool:
 
 
 def delegate_library() -> str:
-    """Path of libkbnn_delegate.so: $KBNN_DELEGATE_PATH, the installed kbnn/_lib copy, or a
+    """Path of libkbnn_delegate.so: $KBNN_DELEGATE_PATH, the checkout's kbnn_runtime/_lib copy, or a
     CMake build into build/delegate-test (so the tests run before setup.py's build_ext)."""
     import os
     import subprocess
@@ -232,7 +232,7 @@ def delegate_library() -> str:
     if "path" in _LIB_CACHE:
         return _LIB_CACHE["path"]
     env = os.environ.get("KBNN_DELEGATE_PATH")
-    installed = REPO / "kbnn" / "_lib" / "libkbnn_delegate.so"
+    installed = REPO / "runtime" / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so"
     if env and os.path.isfile(env):
         path = env
     elif installed.is_file() and not _stale(installed):

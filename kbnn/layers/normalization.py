@@ -30,6 +30,23 @@ def ap2(x):
     return x + ops.stop_gradient(approx - x)
 
 
+def _replica_context():
+    """The ``tf.distribute`` replica context when it has more than one replica, else None."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def _all_reduce_sum(value):
+    import tensorflow as tf
+
+    context = _replica_context()
+    return value if context is None else context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 @keras.saving.register_keras_serializable(package="kbnn")
 class ShiftBatchNormalization(keras.layers.Layer):
     r"""Shift-based batch normalization of BinaryNet.
@@ -61,6 +78,13 @@ class ShiftBatchNormalization(keras.layers.Layer):
         scale: Multiply by ``AP2(gamma)``.
         shift_variance: Estimate the batch variance as ``mean(C * AP2(C))`` as in
             Algorithm 3 (``True``), or exactly as ``mean(C**2)`` (``False``).
+        synchronized: Under a ``tf.distribute`` strategy with several replicas, compute
+            the batch statistics over the global batch (sums all-reduced across replicas)
+            instead of each replica's share, like ``keras.layers.BatchNormalization
+            (synchronized=True)``. Training then matches single-device training on the
+            same global batch; without it each replica normalizes with its own statistics
+            and the moving statistics are updated from one replica's batch (the behaviour
+            of Keras' unsynchronized batch norm). No effect outside a strategy.
         beta_initializer, gamma_initializer, moving_mean_initializer,
         moving_variance_initializer, beta_regularizer, gamma_regularizer,
         beta_constraint, gamma_constraint: as in ``keras.layers.BatchNormalization``.
@@ -75,6 +99,7 @@ class ShiftBatchNormalization(keras.layers.Layer):
         center=True,
         scale=True,
         shift_variance=True,
+        synchronized=False,
         beta_initializer="zeros",
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
@@ -98,6 +123,9 @@ class ShiftBatchNormalization(keras.layers.Layer):
         self.center = bool(center)
         self.scale = bool(scale)
         self.shift_variance = bool(shift_variance)
+        if not isinstance(synchronized, bool):
+            raise ValueError(f"`synchronized` must be a bool. Received: synchronized={synchronized!r}")
+        self.synchronized = synchronized
         self.beta_initializer = keras.initializers.get(beta_initializer)
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.moving_mean_initializer = keras.initializers.get(moving_mean_initializer)
@@ -160,6 +188,8 @@ class ShiftBatchNormalization(keras.layers.Layer):
         return input_shape
 
     def _statistics(self, x, mask, reduction_axes):
+        if self.synchronized and _replica_context() is not None:
+            return self._synchronized_statistics(x, mask, reduction_axes)
         if mask is None:
             mean = ops.mean(x, axis=reduction_axes, keepdims=True)
             centered = x - mean
@@ -172,6 +202,19 @@ class ShiftBatchNormalization(keras.layers.Layer):
         centered = x - mean
         second = centered * ap2(centered) if self.shift_variance else ops.square(centered)
         return mean, centered, ops.sum(second * weights, axis=reduction_axes, keepdims=True) / count
+
+    def _synchronized_statistics(self, x, mask, reduction_axes):
+        """Global-batch statistics: per-replica sums and counts, all-reduced (SUM)."""
+        if mask is None:
+            weights = ops.ones_like(x)
+        else:
+            weights = ops.broadcast_to(ops.cast(ops.expand_dims(mask, axis=-1), x.dtype), ops.shape(x))
+        count = ops.maximum(_all_reduce_sum(ops.sum(weights, axis=reduction_axes, keepdims=True)), 1.0)
+        mean = _all_reduce_sum(ops.sum(x * weights, axis=reduction_axes, keepdims=True)) / count
+        centered = x - mean
+        second = centered * ap2(centered) if self.shift_variance else ops.square(centered)
+        variance = _all_reduce_sum(ops.sum(second * weights, axis=reduction_axes, keepdims=True)) / count
+        return mean, centered, variance
 
     def call(self, inputs, training=None, mask=None):
         # Statistics in float32 at least, as Keras' BatchNormalization does under mixed precision.
@@ -231,6 +274,7 @@ class ShiftBatchNormalization(keras.layers.Layer):
                 "center": self.center,
                 "scale": self.scale,
                 "shift_variance": self.shift_variance,
+                "synchronized": self.synchronized,
                 "beta_initializer": keras.initializers.serialize(self.beta_initializer),
                 "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
                 "moving_mean_initializer": keras.initializers.serialize(self.moving_mean_initializer),

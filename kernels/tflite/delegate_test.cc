@@ -328,6 +328,44 @@ TEST(Delegate, ChainOnePartitionResizeAndThreads) {
   }
 }
 
+// Create/destroy cycles of the delegate, each claiming the chain, running its partition and
+// freeing it: under LeakSanitizer (the ASan ctest, scripts/test_delegate_lsan.sh) every allocation
+// of the delegate must be released. KBNN_SOAK_CYCLES / KBNN_SOAK_INVOKES size it (ctest: 20 x 5;
+// the LSan script: 1000 x 10). KBNN_SOAK_LEAK_ON_PURPOSE=1 skips one destroy, the negative
+// control that shows LeakSanitizer reports the delegate's allocations.
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+TEST(Delegate, SoakCreateDestroyCycles) {
+  const int cycles = EnvInt("KBNN_SOAK_CYCLES", 20), invokes = EnvInt("KBNN_SOAK_INVOKES", 5);
+  const bool leak_one = EnvInt("KBNN_SOAK_LEAK_ON_PURPOSE", 0) != 0;
+  ChainModel model;
+  FakeGraph& g = model.g;
+  std::mt19937 rng(11);
+  Fill(g, model.x, rng);
+  const auto ref = model.Reference(static_cast<const float*>(g.tensors[model.x].data), model.n);
+  for (int cycle = 0; cycle < cycles; ++cycle) {
+    auto d = std::make_unique<Delegate>(1 + cycle % 2, cycle % 3 == 0 ? "reference" : "auto");
+    ASSERT_NE(d->d, nullptr);
+    ASSERT_EQ(d->d->Prepare(&g.context, d->d), kTfLiteOk) << g.errors;
+    void* state = nullptr;
+    TfLiteNode node = RunPartition(g, d->d, &state);
+    ASSERT_NE(state, nullptr) << g.errors;
+    ASSERT_EQ(g.kernel_reg.prefix.prepare(&g.context, &node), kTfLiteOk) << g.errors;
+    for (int i = 0; i < invokes; ++i) {
+      ASSERT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteOk) << g.errors;
+    }
+    ASSERT_EQ(std::memcmp(g.tensors[model.y].data, ref.data(), ref.size() * 4), 0) << "cycle " << cycle;
+    g.kernel_reg.prefix.free(&g.context, state);
+    if (leak_one && cycle == 0) {
+      std::printf("leaking one delegate on purpose\n");
+      d->d = nullptr;  // never destroyed (tflite_plugin_destroy_delegate(nullptr) is a no-op)
+    }
+  }
+}
+
 TEST(Delegate, UnsupportedVersionNotClaimedAndReported) {
   ChainModel model(/*conv version*/ 9);
   Delegate d(1);

@@ -1,11 +1,12 @@
 """Latency of a kbnn .tflite model: whole-model invoke time and per-op time of the kbnn ops.
 
-    import kbnn
-    result = kbnn.benchmark("m.tflite", num_threads=1, runs=50, warmup=5)
+    import kbnn_runtime                 # or kbnn (kbnn.benchmark is this function)
+    result = kbnn_runtime.benchmark("m.tflite", num_threads=1, runs=50, warmup=5)
     print(result)                     # table: median / p10 / p90 per kbnn op, then the totals
     result.median_ms, result.ops[0].median_ms, result.to_dict()
 
-CLI: ``kbnn benchmark m.tflite --threads 1 --runs 50 --warmup 5 [--kernel auto]``.
+CLI: ``kbnn-run m.tflite --benchmark --threads 1 --runs 50 --warmup 5 [--kernel auto]`` (no
+TensorFlow), or ``kbnn benchmark m.tflite ...`` with the same options.
 
 How it measures: the model runs in the stock interpreter (the same one ``kbnn.Interpreter`` uses)
 with the kbnn delegate created with the option ``profile=<id>``; the delegate then times every
@@ -124,7 +125,7 @@ def _profile_lib(path: str):
             lib.kbnn_delegate_profile_reset.restype = ctypes.c_int
         except AttributeError as e:
             raise RuntimeError(f"{path} has no profiling entry points (kbnn_delegate_profile_json): "
-                               "rebuild it with `pip install --no-build-isolation -e .`") from e
+                               "rebuild it with `pip install ./runtime`") from e
         _lib_cache[path] = lib
     return lib
 
@@ -149,7 +150,7 @@ class _Profiler:
 
 
 def _model_bytes(model) -> tuple[bytes, str]:
-    from kbnn.interpreter import ModelError, _check_model_bytes
+    from kbnn_runtime.interpreter import ModelError, _check_model_bytes
 
     if isinstance(model, (bytes, bytearray, memoryview)):
         content, name = bytes(model), "<bytes>"
@@ -198,7 +199,7 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
     Returns:
       A :class:`BenchmarkResult` (print it for a table).
     """
-    from kbnn import interpreter as kint
+    from kbnn_runtime import interpreter as kint
 
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise ValueError(f"runs must be an int >= 1. Received: runs={runs!r}")

@@ -5,11 +5,13 @@ The kbnn ops (``KbnnBconv2d`` ...) are TFLite CUSTOM ops. They are executed by
 (``ai_edge_litert``, ``tf.lite``, ``tflite_runtime``). This module finds the library, attaches it,
 and turns the runtimes' terse errors into messages that say what to do::
 
-    import kbnn
-    interpreter = kbnn.Interpreter("model.tflite", num_threads=2)
+    import kbnn_runtime                 # or: import kbnn (kbnn.Interpreter is this class)
+    interpreter = kbnn_runtime.Interpreter("model.tflite", num_threads=2)
     y = interpreter.predict(x)          # resizes the batch when x's batch differs
 
-See docs/interpreter.md for attaching the delegate to the other runtimes by hand.
+It needs only numpy and a stock runtime: it is the module ``kbnn_runtime.interpreter`` of the
+``kbnn-runtime`` distribution (``pip install ./runtime``), which ``kbnn`` re-exports as
+``kbnn.interpreter``. See docs/interpreter.md for attaching the delegate to the other runtimes by hand.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ LIBRARY_NAME = "libkbnn_delegate.so"
 ENV_PATH = "KBNN_DELEGATE_PATH"
 KERNELS = ("auto", "reference", "scalar", "avx2", "neon")
 INSTALL_HINT = (
-    "Build it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the kbnn "
-    f"source tree, or point the environment variable {ENV_PATH} at an existing {LIBRARY_NAME}."
+    "Install kbnn-runtime with `pip install ./runtime` from the kbnn source tree (for development: "
+    "`python setup.py build_ext --inplace` there), or point the environment variable "
+    f"{ENV_PATH} at an existing {LIBRARY_NAME}."
 )
 ATTACH_HINT = (
-    "Attach the kbnn delegate: `kbnn.Interpreter(model)`, or with a stock interpreter "
-    "`Interpreter(model_path=..., experimental_delegates=[kbnn.load_delegate()])` "
-    "(tf.lite: `tf.lite.experimental.load_delegate(kbnn.interpreter.delegate_path())`). "
+    "Attach the kbnn delegate: `kbnn_runtime.Interpreter(model)` (= `kbnn.Interpreter`), or with a "
+    "stock interpreter `Interpreter(model_path=..., experimental_delegates=[kbnn_runtime.load_delegate()])` "
+    "(tf.lite: `tf.lite.experimental.load_delegate(kbnn_runtime.delegate_path())`). "
     "See docs/interpreter.md."
 )
 
@@ -151,7 +154,8 @@ def _runtime():
         if name == "tf.lite":
             _warn_fallback()
         return _tag(module, name)
-    raise ImportError("kbnn.Interpreter needs a TFLite runtime: pip install ai-edge-litert")
+    raise ImportError("kbnn_runtime.Interpreter needs a TFLite runtime: pip install ai-edge-litert "
+                      "(or tflite-runtime where that is what the platform has)")
 
 
 def _tag(module, name: str):
