@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66,<5",
     # The default runtime of kbnn.Interpreter (tf.lite and tflite_runtime stay as fallbacks).
     "ai-edge-litert>=2.3,<2.4",
+    # kbnn.convert(representative_dataset=...) edits the .tflite flatbuffer and its flexbuffer options.
+    "flatbuffers>=24.3.25,<26",
     # kbnn.Interpreter / kbnn.benchmark / the delegate: this checkout's runtime/ (not on PyPI).
     f"kbnn-runtime @ {(ROOT / 'runtime').as_uri()}",
 ]

@@ -3,6 +3,7 @@
     python benchmarks/compare.py                      # the 6-layer binary CNN at 32x32, 1 and 2 threads
     python benchmarks/compare.py --model bireal18     # kbnn.models.BiRealNet18 at 224x224
     python benchmarks/compare.py --threads 1 --rounds 15 --runs 10
+    python benchmarks/compare.py --markdown           # + the tables as Markdown rows for benchmarks/README.md
 
 Default model ("6-layer binary 3x3 CNN at 32x32, 64->256 channels, ~1.17 G binary MACs"):
 
@@ -21,11 +22,16 @@ prints it below). The converter lowers each binary conv + BN to one KbnnBconv2d 
 (the last one with float output), plus one KbnnQuantize after the stem.
 
 Variants, same architecture and weights where they exist:
-  kbnn   kbnn.convert(model) run by the stock interpreter + the kbnn delegate
-  float  the float twin (QuantConv2D without quantizers = plain conv), tf.lite.TFLiteConverter
-         .from_keras_model, run by the stock interpreter (XNNPACK)
-  int8   the float twin, post-training full-integer quantization (representative dataset: 16 random
-         inputs), float input/output, run by the stock interpreter (XNNPACK int8 / builtin kernels)
+  kbnn       kbnn.convert(model) run by the stock interpreter + the kbnn delegate (float non-binary layers)
+  kbnn-int8  kbnn.convert(model, representative_dataset=...): the same binary ops, the non-binary layers
+             (stem, shortcuts, adds, pooling, classifier) int8 builtins; float input/output
+  float      the float twin (QuantConv2D without quantizers = plain conv), tf.lite.TFLiteConverter
+             .from_keras_model, run by the stock interpreter (XNNPACK)
+  int8       the float twin, post-training full-integer quantization (representative dataset: 16 random
+             inputs), float input/output, run by the stock interpreter (XNNPACK int8 / builtin kernels)
+Both int8 variants are calibrated on the same 16 random inputs. The header names the CPU (model name from
+/proc/cpuinfo), the kbnn kernel ISA that kernel=auto selects (kbnn.interpreter.kernel_isa()) and the load
+average: benchmarks/README.md keeps one table per ISA.
 Timing: the three interpreters are built first, then `--rounds` rounds each run every variant `--runs`
 times (interleaved, so machine load hits all variants alike); the median is over all runs. The kbnn
 per-op profile (kbnn.benchmark) follows the table.
@@ -111,15 +117,36 @@ def tflite_float(model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
+def representative_inputs(model, seed: int = 0, count: int = 16) -> list:
+    """The calibration data of both int8 variants: ``count`` random batch-1 inputs."""
+    shape = [1] + list(model.inputs[0].shape[1:])
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype("float32") for _ in range(count)]
+
+
+def kbnn_int8(model, seed: int = 0) -> bytes:
+    """The kbnn model with int8 non-binary layers (float input/output)."""
+    import warnings
+
+    import kbnn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, report = kbnn.convert(model, progress=False, return_report=True,
+                                    representative_dataset=representative_inputs(model, seed))
+    print("kbnn-int8: int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
+          "| float32 layers:", ", ".join(r.name for r in report.layers if r.precision == "float32") or "none")
+    return data
+
+
 def tflite_int8(model, seed: int = 0) -> bytes:
     import tensorflow as tf
 
-    shape = [1] + list(model.inputs[0].shape[1:])
-    rng = np.random.default_rng(seed)
+    inputs = representative_inputs(model, seed)
 
     def representative():
-        for _ in range(16):
-            yield [rng.standard_normal(shape).astype("float32")]
+        for x in inputs:
+            yield [x]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -153,7 +180,7 @@ def measure(variants: dict, x, threads: int, rounds: int, runs: int, warmup: int
 
     interps = {}
     for name, content in variants.items():
-        interps[name] = (kbnn.Interpreter(content, num_threads=threads).interpreter if name == "kbnn"
+        interps[name] = (kbnn.Interpreter(content, num_threads=threads).interpreter if name.startswith("kbnn")
                          else _stock_interpreter(content, threads))
         _timed(interps[name], x, warmup)
     samples = {name: [] for name in variants}
@@ -165,16 +192,12 @@ def measure(variants: dict, x, threads: int, rounds: int, runs: int, warmup: int
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}"
+    """CPU model, logical CPUs, OS, and the kbnn kernel ISA (what kernel=auto runs here)."""
+    from kbnn.demo import cpu_model
+    from kbnn.interpreter import kernel_isa
+
+    return (f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}; "
+            f"kbnn kernel ISA: {kernel_isa()}")
 
 
 def main(argv=None) -> int:
@@ -184,7 +207,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants (int8 twin and kbnn-int8)")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown rows")
     parser.add_argument("--profile-runs", type=int, default=30, help="runs of the kbnn per-op profile")
     args = parser.parse_args(argv)
 
@@ -210,7 +234,10 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.2f}")
 
     t0 = time.time()
-    variants = {"kbnn": kbnn.convert(model, progress=False), "float": tflite_float(twin)}
+    variants = {"kbnn": kbnn.convert(model, progress=False)}
+    if not args.no_int8:
+        variants["kbnn-int8"] = kbnn_int8(model)
+    variants["float"] = tflite_float(twin)
     if not args.no_int8:
         variants["int8"] = tflite_int8(twin)
     sizes = {k: len(v) for k, v in variants.items()}
@@ -223,7 +250,10 @@ def main(argv=None) -> int:
         medians[threads], p10s[threads] = measure(variants, x, threads, args.rounds, args.runs, args.warmup)
     table(medians, "median")
     table(p10s, "p10 (least disturbed runs)")
-    print("(", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster)")
+    print("(", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster; "
+          f"load average after: {os.getloadavg()[0]:.2f})")
+    if args.markdown:
+        markdown(medians, p10s)
 
     for threads in args.threads:
         print()
@@ -232,17 +262,36 @@ def main(argv=None) -> int:
     return 0
 
 
+def _cells(r: dict) -> list:
+    """kbnn, kbnn-int8, float, int8 (ms) and float/kbnn, int8/kbnn, int8/kbnn-int8 ratios."""
+    k, k8, f, i8 = r["kbnn"], r.get("kbnn-int8"), r["float"], r.get("int8")
+    ms = [f"{v:.3f}" if v else "n/a" for v in (k, k8, f, i8)]
+    ratios = [f"{f / k:.2f}x", f"{i8 / k:.2f}x" if i8 else "n/a", f"{i8 / k8:.2f}x" if i8 and k8 else "n/a"]
+    return ms + ratios
+
+
+_HEAD = ("kbnn ms", "kbnn-int8 ms", "float ms", "int8 ms", "float/kbnn", "int8/kbnn", "int8/kbnn-int8")
+
+
 def table(results: dict, stat: str):
-    head = f"{'threads':>7}  {'kbnn ms':>8}  {'float ms':>8}  {'int8 ms':>8}  {'float/kbnn':>10}  {'int8/kbnn':>9}"
+    widths = [max(len(h), 8) for h in _HEAD]
+    head = f"{'threads':>7}  " + "  ".join(h.rjust(w) for h, w in zip(_HEAD, widths))
     print()
     print(f"{stat}:")
     print(head)
     print("-" * len(head))
     for threads, r in results.items():
-        k, i8 = r["kbnn"], r.get("int8")
-        i8_ms = f"{i8:.3f}" if i8 else "n/a"
-        i8_ratio = f"{i8 / k:.2f}x" if i8 else "n/a"
-        print(f"{threads:>7}  {k:>8.3f}  {r['float']:>8.3f}  {i8_ms:>8}  {r['float'] / k:>9.2f}x  {i8_ratio:>9}")
+        print(f"{threads:>7}  " + "  ".join(c.rjust(w) for c, w in zip(_cells(r), widths)))
+
+
+def markdown(medians: dict, p10s: dict):
+    """The results as Markdown table rows (benchmarks/README.md)."""
+    print()
+    print("| stat | threads | " + " | ".join(_HEAD) + " |")
+    print("|------|--------:|" + "--:|" * len(_HEAD))
+    for stat, results in (("median", medians), ("p10", p10s)):
+        for threads, r in results.items():
+            print(f"| {stat} | {threads} | " + " | ".join(c.replace("x", "×") for c in _cells(r)) + " |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     kbnn demo [--epochs N] [--seed S] [--out DIR] [--quiet]
                                                   distil, convert and run a binary CNN on digits
     kbnn summary model.keras                      bit-aware summary of a saved model
-    kbnn convert model.keras m.tflite [--strict]  convert to TFLite with bitpacked kbnn ops
+    kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io]]
+                                                  convert to TFLite with bitpacked kbnn ops
     kbnn benchmark m.tflite [--threads N] [--runs R] [--warmup W] [--kernel K]
                                                   median/p10/p90 invoke time and per kbnn op
 """
@@ -56,14 +57,33 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
         print(f"kbnn convert: could not load {args.model!r} as a Keras model: {e}", file=sys.stderr)
         return 2
+    int8 = {}
+    if args.representative_data is not None:
+        import numpy as np
+
+        try:
+            data = np.load(args.representative_data, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            print(f"kbnn convert: could not read {args.representative_data!r} as a .npy array of model "
+                  f"inputs [N, ...]: {e}", file=sys.stderr)
+            return 2
+        batches = [data[i:i + 64] for i in range(0, len(data), 64)] if data.ndim > 0 else []
+        int8 = dict(representative_dataset=batches, inference_input_type="int8" if args.int8_io else "float32",
+                    inference_output_type="int8" if args.int8_io else "float32")
+    elif args.int8_io:
+        print("kbnn convert: --int8-io needs --representative-data", file=sys.stderr)
+        return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
         try:
             _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
-                                     return_report=True)
+                                     return_report=True, **int8)
         except kbnn.convert.ConversionError as e:
             print(f"kbnn convert: {e}", file=sys.stderr)
             return 1
+        except kbnn.convert.RepresentativeDatasetError as e:
+            print(f"kbnn convert: --representative-data: {e}", file=sys.stderr)
+            return 2
     for w in caught:
         if issubclass(w.category, kbnn.convert.ConversionWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -106,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="path of the .tflite file to write")
     p.add_argument("--strict", action="store_true", help="fail if a quantized layer cannot be lowered")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report")
+    p.add_argument("--representative-data", metavar="X.npy",
+                   help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
+    p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op "

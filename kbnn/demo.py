@@ -13,7 +13,10 @@ in about two minutes on two CPU cores:
    teacher is the *float twin*: builtins only) and run them with :class:`kbnn.Interpreter`;
 4. print test accuracy in Keras and in TFLite with the fraction of identical predictions, the
    ``.tflite`` sizes and the median single-image latency (1 thread; kbnn delegate vs XNNPACK),
-   and write ``m.tflite`` and a PNG chart of size and latency.
+   and write ``m.tflite`` and a PNG chart of size and latency. int8 is in every comparison: the
+   student is also converted with int8 non-binary layers (``m_int8.tflite``,
+   ``kbnn.convert(..., representative_dataset=...)``) and the float twin with post-training int8
+   quantization (``m_int8_twin.tflite``); the report and chart name the kbnn kernel ISA and CPU.
 
 :func:`compare_distillation` (``kbnn demo --compare-distillation``) trains the student with and
 without distillation over several seeds. The earlier BinaryNet-style MLP stays available as
@@ -330,22 +333,56 @@ class _FloatInterpreter:
         return raw.get_tensor(raw.get_output_details()[0]["index"])
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else the platform's processor string)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_chart(path: str, float_bytes: int, kbnn_bytes: int, float_us: float, kbnn_us: float,
-                title: str = "kbnn demo: binary CNN on digits (8×8)") -> str:
-    """Two bar charts (``.tflite`` size and median 1-thread latency): float twin vs kbnn."""
+                title: str = "kbnn demo: binary CNN on digits (8×8)", int8_twin=None, kbnn_int8=None) -> str:
+    """Two bar charts (``.tflite`` size and median 1-thread latency): float twin vs kbnn, plus the
+    int8 twin and the kbnn int8-rest model when given as ``(bytes, µs)`` pairs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["float twin\n(TFLite, XNNPACK)", "kbnn binary\n(TFLite + kbnn delegate)"]
-    colors = ["#9e9e9e", "#1f77b4"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), dpi=110)
+    labels = ["float twin\n(TFLite, XNNPACK)"]
+    sizes, times, colors = [float_bytes / 1024], [float_us], ["#9e9e9e"]
+    if int8_twin is not None:
+        labels.append("int8 twin\n(TFLite, XNNPACK)")
+        sizes.append(int8_twin[0] / 1024)
+        times.append(int8_twin[1])
+        colors.append("#bdbdbd")
+    labels.append("kbnn binary\n(+ kbnn delegate)")
+    sizes.append(kbnn_bytes / 1024)
+    times.append(kbnn_us)
+    colors.append("#1f77b4")
+    if kbnn_int8 is not None:
+        labels.append("kbnn binary,\nint8 rest")
+        sizes.append(kbnn_int8[0] / 1024)
+        times.append(kbnn_int8[1])
+        colors.append("#0b4f8a")
+    n_base = 2 if int8_twin is not None else 1  # the twins come first, the kbnn bars after them
+    base_us, base_bytes = min(times[:n_base]), min(sizes[:n_base])
+    best_us, best_bytes = min(times[n_base:]), min(sizes[n_base:])
+    vs = "best of float/int8 twin" if int8_twin is not None else "float twin"
+    fig, axes = plt.subplots(1, 2, figsize=(11 if len(labels) > 2 else 9, 4.4), dpi=110)
     panels = [
-        (axes[0], [float_bytes / 1024, kbnn_bytes / 1024], "KiB", "model size (.tflite)",
-         f"{float_bytes / kbnn_bytes:.1f}× smaller", "{:.1f} KiB"),
-        (axes[1], [float_us, kbnn_us], "µs per image", "median latency, 1 thread, batch 1",
-         f"{float_us / kbnn_us:.2f}× " + ("faster" if kbnn_us <= float_us else "slower (!)"), "{:.0f} µs"),
+        (axes[0], sizes, "KiB", "model size (.tflite)",
+         f"{base_bytes / best_bytes:.1f}× smaller than the {vs}", "{:.1f} KiB"),
+        (axes[1], times, "µs per image", "median latency, 1 thread, batch 1",
+         f"{base_us / best_us:.2f}× " + ("faster" if best_us <= base_us else "slower (!)") + f" than the {vs}",
+         "{:.0f} µs"),
     ]
     for ax, values, unit, heading, ratio, fmt in panels:
         bars = ax.bar(labels, values, color=colors, width=0.55)
@@ -356,7 +393,7 @@ def write_chart(path: str, float_bytes: int, kbnn_bytes: int, float_us: float, k
         ax.set_title(f"{heading}\nkbnn: {ratio}", fontsize=11)
         ax.set_ylim(0, max(values) * 1.18)
         ax.spines[["top", "right"]].set_visible(False)
-        ax.tick_params(axis="x", labelsize=9)
+        ax.tick_params(axis="x", labelsize=8 if len(labels) > 2 else 9)
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     fig.savefig(path)
@@ -381,6 +418,14 @@ class CnnDemoResult:
     total_seconds: float
     tflite_path: str
     chart_path: str
+    int8_accuracy: float = 0.0  # kbnn model with int8 non-binary layers (m_int8.tflite), TFLite
+    int8_bytes: int = 0
+    int8_latency_us: float = 0.0
+    int8_twin_accuracy: float = 0.0  # the float twin, post-training int8 quantization (m_int8_twin.tflite)
+    int8_twin_bytes: int = 0
+    int8_twin_latency_us: float = 0.0
+    isa: str = ""  # the kbnn kernel ISA of this CPU
+    cpu: str = ""
     student: object = dataclasses.field(repr=False, default=None)
     teacher: object = dataclasses.field(repr=False, default=None)
 
@@ -417,6 +462,8 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     print_fn(f"kbnn demo: binary CNN (Bi-Real blocks) on scikit-learn digits, 8×8 "
              f"({len(data.x_train)} train / {len(data.x_test)} test images)")
     print_fn(f"TFLite runtime: {kbnn.interpreter.runtime_name()}")
+    isa, cpu = kbnn.interpreter.kernel_isa(), cpu_model()
+    print_fn(f"kbnn kernel ISA: {isa}   CPU: {cpu}")
 
     t0 = time.perf_counter()
     teacher = train_teacher(data, teacher_epochs, progress=progress)
@@ -434,6 +481,13 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
         warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
         _, report = kbnn.convert(student, tflite_path, progress=False, return_report=True)
         float_bytes = len(kbnn.convert(teacher, float_path, progress=False))
+        # int8: the student's non-binary layers, and the whole float twin (post-training
+        # quantization), both calibrated on the training images.
+        x_train = as_images(data.x_train)
+        rep = [x_train[i:i + 64] for i in range(0, len(x_train), 64)]
+        int8_path, int8_twin_path = os.path.join(out, "m_int8.tflite"), os.path.join(out, "m_int8_twin.tflite")
+        int8_bytes = len(kbnn.convert(student, int8_path, progress=False, representative_dataset=rep))
+        int8_twin_bytes = len(kbnn.convert(teacher, int8_twin_path, progress=False, representative_dataset=rep))
     kbnn_bytes = os.path.getsize(tflite_path)
     if report.not_lowered:
         print_fn(f"warning: layers not lowered to kbnn ops: {[r.name for r in report.not_lowered]}")
@@ -444,15 +498,23 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     tflite_pred = np.argmax(kbnn_interp.predict(x_test), axis=-1)
     float_interp = _FloatInterpreter(open(float_path, "rb").read(), num_threads=1)
     float_pred = np.argmax(float_interp.predict(x_test), axis=-1)
+    int8_interp = kbnn.Interpreter(int8_path, num_threads=1)
+    int8_pred = np.argmax(int8_interp.predict(x_test), axis=-1)
+    twin8_interp = _FloatInterpreter(open(int8_twin_path, "rb").read(), num_threads=1)
+    twin8_pred = np.argmax(twin8_interp.predict(x_test), axis=-1)
 
     y = data.y_test
     one = x_test[:1]
     kbnn_us = _median_latency_us(kbnn_interp, one, runs=latency_runs)
     float_us = _median_latency_us(float_interp, one, runs=latency_runs)
-    accuracies = (f"test accuracy: binary {np.mean(tflite_pred == data.y_test) * 100:.1f}% (TFLite), "
-                  f"float twin {np.mean(float_pred == data.y_test) * 100:.1f}%")
+    int8_us = _median_latency_us(int8_interp, one, runs=latency_runs)
+    twin8_us = _median_latency_us(twin8_interp, one, runs=latency_runs)
+    accuracies = (f"test accuracy: binary {np.mean(tflite_pred == y) * 100:.1f}% (int8 rest "
+                  f"{np.mean(int8_pred == y) * 100:.1f}%), float twin {np.mean(float_pred == y) * 100:.1f}% "
+                  f"(int8 {np.mean(twin8_pred == y) * 100:.1f}%)")
     chart_path = write_chart(os.path.join(out, "kbnn_demo.png"), float_bytes, kbnn_bytes, float_us, kbnn_us,
-                             title=f"kbnn demo: binary CNN on digits (8×8)\n{accuracies}")
+                             title=f"kbnn demo: binary CNN on digits (8×8); kbnn kernels: {isa}, {cpu}\n{accuracies}",
+                             int8_twin=(int8_twin_bytes, twin8_us), kbnn_int8=(int8_bytes, int8_us))
 
     result = CnnDemoResult(
         teacher_accuracy=float(np.mean(teacher_pred == y)),
@@ -462,7 +524,9 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
         float_tflite_accuracy=float(np.mean(float_pred == y)),
         kbnn_bytes=kbnn_bytes, float_bytes=float_bytes, kbnn_latency_us=kbnn_us, float_latency_us=float_us,
         train_seconds=train_seconds, total_seconds=0.0, tflite_path=tflite_path, chart_path=chart_path,
-        student=student, teacher=teacher,
+        int8_accuracy=float(np.mean(int8_pred == y)), int8_bytes=int8_bytes, int8_latency_us=int8_us,
+        int8_twin_accuracy=float(np.mean(twin8_pred == y)), int8_twin_bytes=int8_twin_bytes,
+        int8_twin_latency_us=twin8_us, isa=isa, cpu=cpu, student=student, teacher=teacher,
     )
     n = len(y)
     lowered = sum(1 for r in report.layers if r.status == "lowered")
@@ -472,15 +536,20 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     print_fn(f"test accuracy   float teacher (Keras)   {result.teacher_accuracy * 100:6.2f}%   "
              f"(TFLite: {result.float_tflite_accuracy * 100:.2f}%)")
     print_fn(f"                binary CNN (Keras)      {result.keras_accuracy * 100:6.2f}%")
-    print_fn(f"                binary CNN (TFLite)     {result.tflite_accuracy * 100:6.2f}%")
+    print_fn(f"                binary CNN (TFLite)     {result.tflite_accuracy * 100:6.2f}%   "
+             f"(int8 non-binary layers: {result.int8_accuracy * 100:.2f}%; float twin int8: "
+             f"{result.int8_twin_accuracy * 100:.2f}%)")
     print_fn(f"identical predictions Keras vs TFLite: {result.agreement * 100:.2f}% "
              f"({int(np.sum(keras_pred == tflite_pred))}/{n} test images)")
-    print_fn(f"model size      float twin {float_bytes:,} B   kbnn {kbnn_bytes:,} B   "
-             f"({float_bytes / kbnn_bytes:.1f}× smaller)")
-    print_fn(f"latency (median, batch 1, 1 thread)   float twin/XNNPACK {float_us:.1f} µs   "
-             f"kbnn {kbnn_us:.1f} µs   ({float_us / kbnn_us:.2f}× {'faster' if kbnn_us <= float_us else 'slower'})")
+    print_fn(f"model size      float twin {float_bytes:,} B   int8 twin {int8_twin_bytes:,} B   kbnn {kbnn_bytes:,} B   "
+             f"kbnn int8-rest {int8_bytes:,} B   ({float_bytes / kbnn_bytes:.1f}× smaller than float)")
+    print_fn(f"latency (median, batch 1, 1 thread, kbnn kernels {isa})   float twin/XNNPACK {float_us:.1f} µs   "
+             f"int8 twin/XNNPACK {twin8_us:.1f} µs   kbnn {kbnn_us:.1f} µs   kbnn int8-rest {int8_us:.1f} µs   "
+             f"({float_us / kbnn_us:.2f}× {'faster' if kbnn_us <= float_us else 'slower'} than float, "
+             f"{twin8_us / kbnn_us:.2f}× vs int8)")
     result.total_seconds = time.perf_counter() - t_start
-    print_fn(f"wrote {tflite_path}, {float_path}, {chart_path}   (total {result.total_seconds:.1f} s)")
+    print_fn(f"wrote {tflite_path}, {int8_path}, {float_path}, {int8_twin_path}, {chart_path}   "
+             f"(total {result.total_seconds:.1f} s)")
     return result
 
 

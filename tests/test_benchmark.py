@@ -70,6 +70,7 @@ def test_benchmark_structure(converted):
     text = r.to_text()
     assert "KbnnBconv2d" in text and "median" in text
     assert r.runtime.startswith("ai_edge_litert ") and f"runtime={r.runtime}" in text.splitlines()[0]
+    assert r.isa == kbnn.interpreter.kernel_isa() and f"isa={r.isa}" in text.splitlines()[0]
 
 
 def test_benchmark_path_threads_kernel_and_inputs(converted, tmp_path):

@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+import kbnn
 from kbnn import cli, demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -73,6 +74,12 @@ def _check_demo_outputs(result, out):
     # Bitpacked weights: the kbnn file is several times smaller than its float twin.
     assert result.float_bytes > 4 * result.kbnn_bytes
     assert result.kbnn_latency_us > 0 and result.float_latency_us > 0
+    # int8 in the comparison: the kbnn model with int8 non-binary layers and the int8 twin.
+    assert (out / "m_int8.tflite").stat().st_size == result.int8_bytes > 0
+    assert (out / "m_int8_twin.tflite").stat().st_size == result.int8_twin_bytes > 0
+    assert result.int8_latency_us > 0 and result.int8_twin_latency_us > 0
+    assert result.int8_twin_bytes < result.float_bytes / 2
+    assert result.isa == kbnn.interpreter.kernel_isa() and result.cpu
 
 
 def test_cnn_demo_end_to_end_reduced_budget(tmp_path):
@@ -83,9 +90,13 @@ def test_cnn_demo_end_to_end_reduced_budget(tmp_path):
     print("\n" + text)
     _check_demo_outputs(result, tmp_path)
     assert result.keras_accuracy >= 0.90
+    # int8 non-binary layers: at most ~2 test images lost at this reduced budget (the full-budget
+    # test below holds the 0.5-point bar).
+    assert result.int8_accuracy >= result.tflite_accuracy - 0.01
     assert "identical predictions Keras vs TFLite: 100.00%" in text
     for needle in ("binary CNN (TFLite)", "model size", "latency (median", "m.tflite",
-                   "TFLite runtime: ai_edge_litert "):
+                   "TFLite runtime: ai_edge_litert ", f"kbnn kernel ISA: {result.isa}", "int8 twin/XNNPACK",
+                   "kbnn int8-rest", "int8 non-binary layers:"):
         assert needle in text
 
 
@@ -94,6 +105,7 @@ def test_cnn_demo_full_budget_reaches_95_percent(tmp_path):
     result = demo.run_cnn_demo(out=str(tmp_path), progress=False, latency_runs=100, print_fn=lambda *_: None)
     _check_demo_outputs(result, tmp_path)
     assert result.keras_accuracy >= 0.95
+    assert result.int8_accuracy >= result.tflite_accuracy - 0.005  # int8-rest loses at most 0.5 points
 
 
 def test_cli_demo_wires_its_options(monkeypatch, tmp_path):

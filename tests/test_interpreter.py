@@ -276,3 +276,34 @@ def test_bad_runtime_override(kbnn_mod, monkeypatch, value, error, needle):
     model, _ = conv_model()
     with pytest.raises(error, match=needle):
         kbnn_mod.Interpreter(model)
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def test_kernel_isa_names_the_dispatch_choice(kbnn_mod, monkeypatch):
+    """kernel_isa() is the delegate's kbnn_delegate_kernel_isa(): the ISA kernel=auto runs."""
+    monkeypatch.delenv("KBNN_KERNEL", raising=False)
+    isa = kbnn_mod.interpreter.kernel_isa()
+    assert isa in ("scalar", "avx2", "neon") or isa.startswith(("avx512", "neon")), isa
+    flags = _cpu_flags()
+    if isa == "avx2":
+        assert "avx2" in flags
+    if isa.startswith("avx512"):
+        assert "avx512f" in flags
+    if "avx2" in flags and "popcnt" in flags:
+        assert isa != "scalar", "an AVX2 CPU must not fall back to the scalar kernels"
+    # KBNN_KERNEL steers kernel=auto, and kernel_isa() follows it.
+    for forced in ("scalar", "reference"):
+        monkeypatch.setenv("KBNN_KERNEL", forced)
+        assert kbnn_mod.interpreter.kernel_isa() == forced
+    monkeypatch.delenv("KBNN_KERNEL")
+    assert kbnn_mod.interpreter.kernel_isa() == isa

@@ -18,6 +18,7 @@ from kbnn.convert.converter import (  # noqa: F401
     convert,
     lower,
 )
+from kbnn.convert.int8 import RepresentativeDatasetError  # noqa: F401
 
 last_report = None
 """The :class:`ConversionReport` of the most recent :func:`convert` call."""

@@ -43,6 +43,7 @@ class LayerReport:
     binary_macs: int = 0  # per sample: XNOR-popcount MACs of the binary ops emitted for this layer
     op_count: int = 1  # kbnn conv/FC ops emitted for this layer (a multi-base layer: one per weight base)
     reason: str = ""  # why a quantized layer was not lowered
+    precision: str = ""  # int8 conversions: "int8" / "float32" (what the layer computes in), "1-bit"
 
 
 @dataclasses.dataclass
@@ -52,6 +53,8 @@ class ConversionReport:
     model_name: str
     layers: list
     file_bytes: int = 0
+    int8: bool = False  # converted with representative_dataset (int8 for the non-binary layers)
+    interface: str = "float32"  # int8 conversions: "<input>/<output>" types of the model
 
     @property
     def not_lowered(self) -> list:
@@ -72,11 +75,17 @@ class ConversionReport:
     def weight_bytes(self) -> int:
         return sum(r.weight_bytes for r in self.layers)
 
+    @property
+    def int8_layers(self) -> list:
+        """Rows of the non-binary layers that compute in int8 (int8 conversions)."""
+        return [r for r in self.layers if r.precision == "int8"]
+
     def to_text(self) -> str:
-        head = ("layer", "class", "exported as", "out", "w bits", "w bytes")
+        head = ("layer", "class", "exported as", "out", "w bits", "w bytes") + (("dtype",) if self.int8 else ())
         rows = [head] + [
             (r.name, r.class_name, r.op + (f"  [{r.reason}]" if r.reason else ""), r.output_type,
              "-" if r.weight_bits is None else str(r.weight_bits), str(r.weight_bytes))
+            + ((r.precision or "-",) if self.int8 else ())
             for r in self.layers
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -87,6 +96,10 @@ class ConversionReport:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append(f"lowered: {len(self.lowered)} ops; not lowered: {len(self.not_lowered)}; "
                      f"weights: {self.weight_bytes} bytes; file: {self.file_bytes} bytes")
+        if self.int8:
+            floats = [r.name for r in self.layers if r.precision == "float32"]
+            lines.append(f"int8: {len(self.int8_layers)} non-binary layers compute in int8; float32: "
+                         f"{', '.join(floats) if floats else 'none'}; model input/output: {self.interface}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -220,16 +233,19 @@ def run_plan(graph, plan, inputs, ops):
         if st.kind in ("bconv2d", "bfc"):
             x = values[node.inputs[0]]
             if not st.input_bitpacked:
-                x = ops.quantize(x)
+                with tf.name_scope(node.name):
+                    x = ops.quantize(x)
             T = "int32" if st.output_type == "bitpacked" else "float"
             a = st.attrs
             common = dict(activation=a["activation"], T=T)
             w, m, b = (tf.constant(st.weights), tf.constant(st.multiplier), tf.constant(st.bias))
-            if st.kind == "bconv2d":
-                attrs = {k: v for k, v in a.items() if k != "activation"}
-                y = ops.bconv2d(x, w, m, b, **attrs, **common)
-            else:
-                y = ops.bfully_connected(x, w, m, b, input_size=a["input_size"], **common)
+            # The layer's name scope names the op's tensors in the .tflite (the int8 report uses it).
+            with tf.name_scope(node.name):
+                if st.kind == "bconv2d":
+                    attrs = {k: v for k, v in a.items() if k != "activation"}
+                    y = ops.bconv2d(x, w, m, b, **attrs, **common)
+                else:
+                    y = ops.bfully_connected(x, w, m, b, input_size=a["input_size"], **common)
             if st.post_activation is not None:
                 y = st.post_activation(y)
             values[st.output_key] = y
@@ -319,7 +335,40 @@ def _progress(enabled, total):
     return tqdm(total=total, desc="kbnn convert", unit="step", leave=False)
 
 
-def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, progress=True,
+def _mark_precisions(report: ConversionReport, graph, content: bytes, interface: str) -> None:
+    """Fills ``precision`` (and int8 input/output of the binary ops) from the quantized model."""
+    from kbnn.convert import int8 as q8
+
+    report.int8, report.interface = True, interface
+    ops = q8.op_types(content, [r.name for r in report.layers], [k[0] for k in graph.outputs])
+    rows = {r.name: r for r in report.layers}
+    for node in graph.nodes:
+        row = rows.get(node.name)
+        if row is None or row.status in ("unused", "folded"):
+            continue
+        entries = ops.get(node.name, [])
+        if row.status == "lowered":
+            row.precision = "1-bit"
+            for op, in_type, out_type in entries:
+                if op == "KbnnQuantize" and in_type == "int8":
+                    row.input = "quantize (int8)"
+                elif op in ("KbnnBconv2d", "KbnnBFullyConnected") and out_type == "int8":
+                    row.output_type = "int8"
+            continue
+        kinds = {"float32" if "float32" in (i, o) else "int8" for _, i, o in entries
+                 if {i, o} & {"int8", "float32"}}
+        if kinds:
+            row.precision = "float32" if "float32" in kinds else "int8"
+        elif node.inputs and node.inputs[0][0] in rows:  # no op of its own: computed in its producer's op
+            src = rows[node.inputs[0][0]]
+            row.precision = src.precision if src.precision in ("int8", "float32") else (
+                src.output_type if src.output_type in ("int8", "float32") else "")
+        if row.precision == "int8" and row.weight_bits == 32:  # int8 weights (approximately: int32 biases)
+            row.weight_bits, row.weight_bytes = 8, row.weight_bytes // 4
+
+
+def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, representative_dataset=None,
+            inference_input_type="float32", inference_output_type="float32", progress=True,
             return_report=False, verbose=False):
     """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
 
@@ -330,6 +379,16 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             lowered to a binary op.
         output_types: ``"auto"`` or ``"float"`` (see :func:`lower`).
         batch_size: Static batch dimension (``None``: dynamic, resizable in the interpreter).
+        representative_dataset: int8 for the non-binary layers (see ``kbnn.convert.int8`` and
+            docs/convert.md): an iterable of input batches, or a callable returning one (like
+            ``TFLiteConverter.representative_dataset``). A batch is an array (one input), a list
+            of arrays (one per input) or a dict by input name, with the batch dimension. The
+            float stem, shortcut convolutions, adds, pooling and classifier become int8 builtins
+            with ranges calibrated on this data; the binary ops read and write int8 next to them.
+            ``None`` (default): those layers stay float32.
+        inference_input_type: ``"float32"`` (default) or ``"int8"``: the model input type of an
+            int8 conversion (int8: quantize inputs with ``input_details()[0]["quantization"]``).
+        inference_output_type: ``"float32"`` (default) or ``"int8"``, likewise for the outputs.
         progress: Show a tqdm progress bar.
         return_report: Return ``(bytes, ConversionReport)`` instead of bytes.
         verbose: Print the conversion report.
@@ -345,8 +404,19 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
     import tensorflow as tf
 
     import kbnn.convert as pkg
+    from kbnn.convert import int8 as q8
 
-    bar = _progress(progress, 4)
+    in_type = q8.interface_type(inference_input_type, "inference_input_type")
+    out_type = q8.interface_type(inference_output_type, "inference_output_type")
+    if representative_dataset is None and (in_type, out_type) != ("float32", "float32"):
+        raise ValueError("An int8 model input/output needs the int8 conversion: pass `representative_dataset` "
+                         f"too. Received: inference_input_type={inference_input_type!r}, "
+                         f"inference_output_type={inference_output_type!r}, representative_dataset=None")
+    if isinstance(representative_dataset, (str, bytes)):
+        raise q8.RepresentativeDatasetError(
+            "`representative_dataset` must be an iterable of input batches or a callable returning one. "
+            f"Received: {type(representative_dataset).__name__}")
+    bar = _progress(progress, 4 if representative_dataset is None else 5)
     try:
         lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto")
         report = lowered.report
@@ -381,6 +451,21 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         if bar is not None:
             bar.set_postfix_str("converted")
             bar.update(1)
+        if representative_dataset is not None:
+            names = [k[0] if k[0] != "__input__" else "input" for k, _, _ in lowered.graph.inputs]
+            specs = [(n, shape, dtype) for n, (_, shape, dtype) in zip(names, lowered.graph.inputs)]
+            stats = q8.calibrate(data, q8.iter_batches(representative_dataset, specs))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = q8.quantize(data, stats, in_type, out_type)
+            _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}")
+            still_float = [r.name for r in report.layers if r.precision == "float32"]
+            if still_float:
+                warnings.warn(f"int8 conversion of {model.name!r}: these non-binary layers stay float32 (no "
+                              f"int8 builtin for them): {still_float}", ConversionWarning, stacklevel=2)
+            if bar is not None:
+                bar.set_postfix_str("int8")
+                bar.update(1)
         report.file_bytes = len(data)
         if path is not None:
             d = os.path.dirname(os.path.abspath(path))

@@ -109,7 +109,7 @@ OPS = (
     OpDef(
         name="KbnnQuantize",
         version=1,
-        inputs=(Tensor("input", "float", "float32 [..., C]"),),
+        inputs=(Tensor("input", "float", "float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)"),),
         outputs=(Tensor("output", "int32", "bitpacked [..., ceil(C/32)]"),),
         attrs=(_VERSION,),
         doc="Bitpack along the last axis: bit = (x < 0).",

@@ -130,15 +130,68 @@ inline float FloatOutput(int32_t dot, float multiplier, float bias, const Output
   return Activate(y, p);
 }
 
-inline int8_t Int8FromFloat(float y, const OutputParams& p) {
-  float r = std::round(y / p.int8_scale);  // half away from zero
-  if (std::isnan(r)) r = 0.0f;
-  if (r > 1024.0f) r = 1024.0f;
-  if (r < -1024.0f) r = -1024.0f;
-  int q = static_cast<int>(r) + p.int8_zero_point;
-  if (q > 127) q = 127;
-  if (q < -128) q = -128;
+// q = clamp(std::round(y / scale) + zero_point, -128, 127) with std::round's half-away-from-zero
+// rounding and NaN -> 0, written without branches or libm calls so that loops over channels
+// vectorize: v is clamped to [-1024, 1024] first (every such v rounds outside the int8 range the
+// same way as the unclamped one), truncated (exact), and the exact remainder v - trunc(v) decides
+// the rounding. kernels/tests/ops_test.cc checks it against std::round.
+inline int8_t Int8FromFloat(float y, float scale, int32_t zero_point) {
+  float v = y / scale;
+  v = v == v ? v : 0.0f;  // NaN
+  v = v > 1024.0f ? 1024.0f : v;
+  v = v < -1024.0f ? -1024.0f : v;
+  const int32_t t = static_cast<int32_t>(v);
+  const float frac = v - static_cast<float>(t);
+  int32_t q = t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0) + zero_point;
+  q = q > 127 ? 127 : q;
+  q = q < -128 ? -128 : q;
   return static_cast<int8_t>(q);
+}
+
+inline int8_t Int8FromFloat(float y, const OutputParams& p) {
+  return Int8FromFloat(y, p.int8_scale, p.int8_zero_point);
+}
+
+// y[j] = Int8FromFloat(v[j]) for a row; locals and restrict let the loop vectorize. On x86-64
+// Linux with GCC the loop is also compiled for AVX-512 and AVX2 and the loader picks the widest
+// the CPU has (target_clones: the float divide dominates, so the vector width matters).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define KBNN_INT8_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KBNN_INT8_ROW_CLONES
+#endif
+KBNN_INT8_ROW_CLONES
+inline void Int8FromFloatRow(const float* __restrict v, int n, const OutputParams& p,
+                             int8_t* __restrict y) {
+  const float scale = p.int8_scale;
+  const int32_t zero_point = p.int8_zero_point;
+  for (int j = 0; j < n; ++j) y[j] = Int8FromFloat(v[j], scale, zero_point);
+}
+
+// v[j] = Activate(v[j]) for a row, the activation switch hoisted out of the loop.
+inline void ActivateRow(float* __restrict v, int n, const OutputParams& p) {
+  switch (p.activation) {
+    case Activation::kRelu:
+      for (int j = 0; j < n; ++j) v[j] = v[j] > 0.0f ? v[j] : 0.0f;
+      break;
+    case Activation::kRelu6:
+      for (int j = 0; j < n; ++j) {
+        const float r = v[j] > 0.0f ? v[j] : 0.0f;
+        v[j] = r < 6.0f ? r : 6.0f;
+      }
+      break;
+    case Activation::kClamp: {
+      const float lo = p.clamp_min, hi = p.clamp_max;
+      for (int j = 0; j < n; ++j) {
+        const float r = v[j] > lo ? v[j] : lo;
+        v[j] = r < hi ? r : hi;
+      }
+      break;
+    }
+    case Activation::kNone:
+    default:
+      break;
+  }
 }
 
 // bit = (dot < threshold) ^ flip, bit-exact with FloatOutput(dot) < 0 for dot in [-K, K].

@@ -1,6 +1,7 @@
 // bfully_connected, bmaxpool2d, quantize/dequantize and the thread pool.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -58,6 +59,67 @@ TEST(Quantize, Int8WithZeroPoint) {
   ASSERT_TRUE(QuantizeInt8(x.data(), 1, 7, 0, y.data()).ok());
   EXPECT_EQ(y[0], 0xfu);
   EXPECT_FALSE(QuantizeInt8(x.data(), 1, 7, 300, y.data()).ok());
+}
+
+// QuantizeInt8's fast full-word path and its portable tail against the definition
+// bit = (x < zero_point), for channel counts around word boundaries and every zero point.
+TEST(Quantize, Int8FastPathMatchesDefinition) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> ud(-128, 127);
+  for (int channels : {1, 31, 32, 33, 64, 95, 200}) {
+    const size_t rows = 5;
+    std::vector<int8_t> x(rows * channels);
+    for (auto& v : x) v = static_cast<int8_t>(ud(rng));
+    for (int zp : {-128, -17, 0, 1, 100, 127}) {
+      for (const char* isa : {"reference", "auto"}) {
+        ASSERT_TRUE(SetForcedIsa(isa).ok());
+        std::vector<uint32_t> got(rows * PackedWords(channels), 0xdeadbeefu);
+        ASSERT_TRUE(QuantizeInt8(x.data(), rows, channels, zp, got.data()).ok());
+        for (size_t r = 0; r < rows; ++r) {
+          for (int w = 0; w < PackedWords(channels); ++w) {
+            uint32_t want = 0;
+            for (int b = 0; b < 32 && w * 32 + b < channels; ++b) {
+              want |= static_cast<uint32_t>(x[r * channels + w * 32 + b] < zp) << b;
+            }
+            ASSERT_EQ(got[r * PackedWords(channels) + w], want)
+                << "channels=" << channels << " zp=" << zp << " isa=" << isa;
+          }
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(SetForcedIsa("auto").ok());
+}
+
+// The branch-free Int8FromFloat equals clamp(std::round(y / scale) + zero_point) (half away from
+// zero, NaN -> 0) on random values, exact halves, huge values, infinities and NaN.
+TEST(Int8Output, RoundingMatchesStdRound) {
+  auto expected = [](float y, const OutputParams& p) {
+    float r = std::round(y / p.int8_scale);
+    if (std::isnan(r)) r = 0.0f;
+    r = std::min(std::max(r, -1024.0f), 1024.0f);
+    return static_cast<int8_t>(std::min(std::max(static_cast<int>(r) + p.int8_zero_point, -128), 127));
+  };
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 60.0f);
+  std::vector<float> values = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 127.5f, -128.5f,
+                               0.49999997f, -0.49999997f, 1e9f, -1e9f, 1023.5f, -1024.5f,
+                               std::numeric_limits<float>::infinity(),
+                               -std::numeric_limits<float>::infinity(),
+                               std::numeric_limits<float>::quiet_NaN()};
+  for (int i = 0; i < 20000; ++i) values.push_back(nd(rng));
+  for (int i = -600; i <= 600; ++i) values.push_back(i * 0.25f);
+  for (float scale : {1.0f, 0.37f, 0.0078125f, 3.0f}) {
+    for (int zp : {-128, -5, 0, 9, 127}) {
+      OutputParams p;
+      p.type = OutputType::kInt8;
+      p.int8_scale = scale;
+      p.int8_zero_point = zp;
+      for (float y : values) {
+        ASSERT_EQ(internal::Int8FromFloat(y, p), expected(y, p)) << "y=" << y << " scale=" << scale << " zp=" << zp;
+      }
+    }
+  }
 }
 
 // Every ISA's QuantizeFloat (bitpacking microkernel for full words + portable tail) against the

@@ -28,6 +28,7 @@
 #include "kbnn/bfully_connected.h"
 #include "kbnn/bitpack.h"
 #include "kbnn/bmaxpool2d.h"
+#include "kbnn/dispatch.h"
 #include "kbnn/threadpool.h"
 #include "options.h"
 #include "tflite_abi.h"
@@ -181,6 +182,8 @@ struct NodeOp {
   std::unique_ptr<BMaxPool2D> pool;
   size_t rows = 0;  // quantize / dequantize
   int channels = 0;
+  bool int8_input = false;  // quantize: int8 input (bit = q < zero_point)
+  int32_t zero_point = 0;
 };
 
 struct Partition {
@@ -362,6 +365,23 @@ TfLiteStatus ConstFloats(TfLiteContext* context, Partition* p, const Err& err, c
   return kTfLiteOk;
 }
 
+// An int8 output tensor of the interpreter that carries quantization parameters must agree with
+// the op's int8_scale / int8_zero_point (otherwise its consumers would misread every value).
+TfLiteStatus CheckInt8Output(TfLiteContext* context, Partition* p, const Err& err,
+                             const OutputParams& o, int t) {
+  if (o.type != OutputType::kInt8 || p->internal_index[t] >= 0) return kTfLiteOk;
+  const TfLiteTensor& tensor = context->tensors[t];
+  if (tensor.type != kTfLiteInt8 || tensor.params.scale == 0.0f) return kTfLiteOk;
+  if (tensor.params.scale != o.int8_scale || tensor.params.zero_point != o.int8_zero_point) {
+    return err("int8 output tensor " + std::to_string(t) + " is quantized with scale=" +
+               std::to_string(tensor.params.scale) + ", zero_point=" +
+               std::to_string(tensor.params.zero_point) + " but the op writes int8_scale=" +
+               std::to_string(o.int8_scale) + ", int8_zero_point=" +
+               std::to_string(o.int8_zero_point) + " (re-convert the model)");
+  }
+  return kTfLiteOk;
+}
+
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
   const OpOptions& o = op.opt;
@@ -381,7 +401,21 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
 
   switch (o.kind) {
     case OpKind::kQuantize: {
-      if (CheckTensor(err, "input", in, kTfLiteFloat32, -1) != kTfLiteOk) return kTfLiteError;
+      // float32 input: bit = (x < 0). int8 input (the int8 option of kbnn.convert): the tensor
+      // holds q with x = scale * (q - zero_point), so bit = (q < zero_point); the zero point is
+      // read from the tensor's quantization parameters.
+      op.int8_input = in.type == kTfLiteInt8;
+      if (op.int8_input) {
+        const TfLiteQuantizationParams& q = context->tensors[op.inputs[0]].params;
+        if (!(q.scale > 0.0f) || q.zero_point < -128 || q.zero_point > 127) {
+          return err("int8 input needs per-tensor quantization parameters (scale > 0, zero_point "
+                     "in [-128, 127]); got scale=" + std::to_string(q.scale) +
+                     ", zero_point=" + std::to_string(q.zero_point));
+        }
+        op.zero_point = q.zero_point;
+      } else if (CheckTensor(err, "input", in, kTfLiteFloat32, -1) != kTfLiteOk) {
+        return kTfLiteError;
+      }
       if (in.shape.empty() || in.shape.back() <= 0) {
         return err("input must have a non-empty channel axis, got " + ShapeString(in.shape));
       }
@@ -495,6 +529,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         op.built_for = in.shape;
       }
       const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type),
                        {in.shape[0], op.conv->output_height(), op.conv->output_width(), oc});
     }
@@ -541,6 +576,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         op.built_for = in.shape;
       }
       const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), {in.shape[0], oc});
     }
   }
@@ -575,8 +611,10 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     Status st;
     switch (op.opt.kind) {
       case OpKind::kQuantize:
-        st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
-                           static_cast<uint32_t*>(out));
+        st = op.int8_input ? QuantizeInt8(static_cast<const int8_t*>(in), op.rows, op.channels,
+                                          op.zero_point, static_cast<uint32_t*>(out))
+                           : QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
+                                           static_cast<uint32_t*>(out));
         break;
       case OpKind::kDequantize:
         st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
@@ -841,6 +879,17 @@ KBNN_EXPORT int kbnn_delegate_profile_reset(const char* id) {
   std::lock_guard<std::mutex> plock(it->second->profile.mutex);
   it->second->profile.nodes.clear();
   return 0;
+}
+
+// The kernel ISA that kernel=auto resolves to on this CPU ("avx2", "scalar", "neon", ...; a
+// forced KBNN_KERNEL=reference gives "reference"). Static string, never NULL.
+KBNN_EXPORT const char* kbnn_delegate_kernel_isa() {
+  try {
+    const char* isa = kbnn::SelectedIsa();
+    return isa != nullptr ? isa : "unknown";
+  } catch (...) {
+    return "unknown";
+  }
 }
 
 // Introspection: the op table this delegate implements, as JSON (see options.h).

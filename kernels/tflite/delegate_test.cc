@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -17,9 +18,11 @@
 #include "kbnn/bconv2d.h"
 #include "kbnn/bitpack.h"
 #include "kbnn/bmaxpool2d.h"
+#include "kbnn/dispatch.h"
 #include "tflite_abi.h"
 
 extern "C" {
+const char* kbnn_delegate_kernel_isa();
 TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values, size_t n,
                                               void (*report_error)(const char*));
 void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate);
@@ -407,6 +410,149 @@ TEST(Delegate, BadOptionsReturnNull) {
   TfLiteDelegate* d = tflite_plugin_create_delegate(keys, values, 1, [](const char* m) { *sink += m; });
   EXPECT_EQ(d, nullptr);
   EXPECT_NE(reported.find("kernel='fast'"), std::string::npos) << reported;
+}
+
+// The int8 path of the int8 option of kbnn.convert: an int8 tensor (zero point from its
+// quantization parameters) -> KbnnQuantize -> KbnnBconv2d with int8 output, whose output tensor
+// carries the same scale / zero point. Checked against QuantizeFloat of (q - zero_point) and the
+// reference kernel, so the int8 input path is tested independently of QuantizeInt8.
+struct Int8Model {
+  FakeGraph g;
+  int x, y;
+  int n = 2, h = 5, w = 7, cin = 40, cout = 33;
+  int32_t in_zp = -3, out_zp = 4;
+  float out_scale = 0.37f;
+  std::vector<float> filters_f, mult, bias;
+  std::vector<uint32_t> packed;
+
+  explicit Int8Model(float tensor_scale, int32_t tensor_zp) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd;
+    filters_f.resize(static_cast<size_t>(cout) * 9 * cin);
+    for (auto& v : filters_f) v = nd(rng);
+    mult.resize(cout);
+    bias.resize(cout);
+    for (int c = 0; c < cout; ++c) {
+      mult[c] = 0.2f + (c % 5) * 0.15f;
+      bias[c] = 3.0f * nd(rng);
+    }
+    size_t words = 0;
+    kbnn::PackedFilterWords(cout, 3, 3, cin, &words);
+    packed.resize(words);
+    kbnn::PackFilters(filters_f.data(), cout, 3, 3, cin, packed.data());
+    x = g.Tensor(kTfLiteInt8, {n, h, w, cin});
+    g.tensors[x].params = {0.05f, in_zp};
+    const int q = g.Tensor(kTfLiteInt32, {n, h, w, kbnn::PackedWords(cin)});
+    const int f = g.Tensor(kTfLiteInt32, {cout, 3, 3, kbnn::PackedWords(cin)}, packed.data());
+    const int m = g.Tensor(kTfLiteFloat32, {cout}, mult.data());
+    const int b = g.Tensor(kTfLiteFloat32, {cout}, bias.data());
+    y = g.Tensor(kTfLiteInt8, {n, h, w, cout});
+    g.tensors[y].params = {tensor_scale, tensor_zp};
+    g.Node("KbnnQuantize", {x}, {q}, Options([](flexbuffers::Builder& o) { o.Int("kbnn_version", 1); }));
+    g.Node("KbnnBconv2d", {q, f, m, b}, {y}, Options([&](flexbuffers::Builder& o) {
+             o.Int("kbnn_version", 1);
+             o.Int("channels_in", cin);
+             o.Int("filter_height", 3);
+             o.Int("filter_width", 3);
+             o.String("padding", "SAME");
+             o.String("activation", "RELU");
+             o.Int("T", 9);
+             o.Float("int8_scale", out_scale);
+             o.Int("int8_zero_point", out_zp);
+           }));
+    g.Finish();
+  }
+
+  std::vector<int8_t> Reference(const int8_t* xv) {
+    const size_t rows = static_cast<size_t>(n) * h * w;
+    std::vector<float> centered(rows * cin);
+    for (size_t i = 0; i < centered.size(); ++i) centered[i] = static_cast<float>(xv[i] - in_zp);
+    std::vector<uint32_t> qx(rows * kbnn::PackedWords(cin));
+    kbnn::QuantizeFloat(centered.data(), rows, cin, qx.data());
+    kbnn::BConv2DParams cp;
+    cp.batch = n;
+    cp.input_height = h;
+    cp.input_width = w;
+    cp.channels_in = cin;
+    cp.channels_out = cout;
+    cp.filter_height = cp.filter_width = 3;
+    cp.padding = kbnn::Padding::kSame;
+    cp.output.type = kbnn::OutputType::kInt8;
+    cp.output.activation = kbnn::Activation::kRelu;
+    cp.output.int8_scale = out_scale;
+    cp.output.int8_zero_point = out_zp;
+    cp.kernel = kbnn::KernelChoice::kReference;
+    std::unique_ptr<kbnn::BConv2D> conv;
+    EXPECT_TRUE(kbnn::BConv2D::Create(cp, packed.data(), mult.data(), bias.data(), &conv).ok());
+    std::vector<int8_t> out(rows * cout);
+    EXPECT_TRUE(conv->Run(qx.data(), out.data(), nullptr).ok());
+    return out;
+  }
+};
+
+TEST(Delegate, Int8InputQuantizeAndInt8OutputConv) {
+  Int8Model model(0.37f, 4);
+  FakeGraph& g = model.g;
+  Delegate d(2);
+  ASSERT_EQ(d.d->Prepare(&g.context, d.d), kTfLiteOk) << g.errors;
+  EXPECT_EQ(g.replaced, (std::vector<int>{0, 1}));
+  void* state = nullptr;
+  TfLiteNode node = RunPartition(g, d.d, &state);
+  ASSERT_NE(state, nullptr) << g.errors;
+  ASSERT_EQ(g.kernel_reg.prefix.prepare(&g.context, &node), kTfLiteOk) << g.errors;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> ud(-128, 127);
+  auto* xv = static_cast<int8_t*>(g.tensors[model.x].data);
+  for (size_t i = 0; i < g.tensors[model.x].bytes; ++i) xv[i] = static_cast<int8_t>(ud(rng));
+  xv[0] = static_cast<int8_t>(model.in_zp);  // exactly at the zero point: sign(0) = +1
+  ASSERT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteOk) << g.errors;
+  const auto ref = model.Reference(xv);
+  ASSERT_EQ(g.tensors[model.y].bytes, ref.size());
+  EXPECT_EQ(std::memcmp(g.tensors[model.y].data, ref.data(), ref.size()), 0);
+  int distinct = 0;
+  for (size_t i = 1; i < ref.size(); ++i) distinct += ref[i] != ref[0];
+  EXPECT_GT(distinct, 0);  // not a constant output
+  g.kernel_reg.prefix.free(&g.context, state);
+}
+
+TEST(Delegate, Int8ErrorsNameTheQuantizationMismatch) {
+  {  // the output tensor's quantization disagrees with int8_scale / int8_zero_point
+    Int8Model model(0.5f, 4);
+    Delegate d(1);
+    ASSERT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteOk);
+    void* state = nullptr;
+    TfLiteNode node = RunPartition(model.g, d.d, &state);
+    EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+    EXPECT_NE(model.g.errors.find("is quantized with scale=0.5"), std::string::npos) << model.g.errors;
+    model.g.kernel_reg.prefix.free(&model.g.context, state);
+  }
+  {  // an int8 input without quantization parameters
+    Int8Model model(0.37f, 4);
+    model.g.tensors[model.x].params = {0.0f, 0};
+    Delegate d(1);
+    ASSERT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteOk);
+    void* state = nullptr;
+    TfLiteNode node = RunPartition(model.g, d.d, &state);
+    EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+    EXPECT_NE(model.g.errors.find("node 0 (KbnnQuantize): int8 input needs per-tensor quantization"),
+              std::string::npos)
+        << model.g.errors;
+    model.g.kernel_reg.prefix.free(&model.g.context, state);
+  }
+}
+
+TEST(Delegate, KernelIsaIsTheDispatchChoice) {
+  const char* isa = kbnn_delegate_kernel_isa();
+  ASSERT_NE(isa, nullptr);
+  EXPECT_STREQ(isa, kbnn::SelectedIsa());
+  const auto available = kbnn::AvailableIsas();
+  const bool known = std::string(isa) == "reference" ||
+                     std::find(available.begin(), available.end(), isa) != available.end();
+  EXPECT_TRUE(known) << isa;
+  ASSERT_TRUE(kbnn::SetForcedIsa("scalar").ok());
+  EXPECT_STREQ(kbnn_delegate_kernel_isa(), "scalar");
+  ASSERT_TRUE(kbnn::SetForcedIsa("auto").ok());
+  EXPECT_STREQ(kbnn_delegate_kernel_isa(), isa);
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ class BenchmarkResult:
     other_ms: float  # median over runs of (invoke - kbnn ops): builtin ops + interpreter overhead
     builtin_ops: list  # (node, op name, output tensor name) of the builtin ops, not timed one by one
     runtime: str = ""  # the stock runtime and its version, e.g. "ai_edge_litert 2.3.0"
+    isa: str = ""  # the kbnn kernel ISA that kernel=auto selects on this CPU (kbnn.interpreter.kernel_isa())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -94,7 +95,8 @@ class BenchmarkResult:
             return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 
         out = [f"kbnn benchmark: {self.model}  threads={self.num_threads} kernel={self.kernel} "
-               f"runs={self.runs} warmup={self.warmup} runtime={self.runtime or 'unknown'}"]
+               f"runs={self.runs} warmup={self.warmup} runtime={self.runtime or 'unknown'} "
+               f"isa={self.isa or 'unknown'}"]
         out.append(line(rows[0]))
         out.append("  ".join("-" * w for w in widths))
         out += [line(r) for r in rows[1:]]
@@ -281,7 +283,7 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
         warmup=int(warmup), warmup_ms=warmup_ms, samples_ms=samples, median_ms=_pct(samples, 50),
         p10_ms=_pct(samples, 10), p90_ms=_pct(samples, 90), mean_ms=float(np.mean(samples)),
         min_ms=float(np.min(samples)), ops=ops, kbnn_ms=_pct(kbnn_sums, 50), other_ms=_pct(others, 50),
-        builtin_ops=builtin_ops, runtime=kint.runtime_name(litert))
+        builtin_ops=builtin_ops, runtime=kint.runtime_name(litert), isa=kint.kernel_isa())
     del interp
     return result
 

@@ -31,6 +31,7 @@ __all__ = [
     "ModelError",
     "delegate_path",
     "explain_error",
+    "kernel_isa",
     "load_delegate",
     "runtime_name",
 ]
@@ -78,6 +79,22 @@ def delegate_path() -> str:
     if not path.is_file():
         raise DelegateNotFoundError(f"{LIBRARY_NAME} not found at {path}. {INSTALL_HINT}")
     return str(path)
+
+
+def kernel_isa() -> str:
+    """The ISA of the kbnn kernels that ``kernel="auto"`` runs on this CPU (e.g. ``"avx2"``,
+    ``"neon"``, ``"scalar"``; ``"reference"`` when KBNN_KERNEL=reference forces it), as
+    reported by the delegate library's ``kbnn_delegate_kernel_isa()``."""
+    import ctypes
+
+    path = delegate_path()
+    try:
+        fn = ctypes.CDLL(path).kbnn_delegate_kernel_isa
+    except (OSError, AttributeError) as e:
+        raise DelegateNotFoundError(f"{path} has no kbnn_delegate_kernel_isa (an older build?): {e}. "
+                                    f"{INSTALL_HINT}") from e
+    fn.restype, fn.argtypes = ctypes.c_char_p, []
+    return fn().decode()
 
 
 def _delegate_options(num_threads, kernel) -> dict:
@@ -323,6 +340,12 @@ class Interpreter:
             arrays = list(inputs)
         if len(arrays) != len(details):
             raise ValueError(f"The model has {len(details)} inputs, received {len(arrays)}.")
+        for a, d in zip(arrays, details):
+            if np.dtype(d["dtype"]).kind in "iu" and np.asarray(a).dtype.kind == "f":
+                raise ValueError(
+                    f"Input {d['name']!r} is an {np.dtype(d['dtype']).name} input (an int8 model interface; "
+                    f"(scale, zero_point) = {d['quantization']}): quantize the data first, "
+                    "q = round(x / scale) + zero_point. Received float data.")
         arrays = [np.asarray(a, dtype=d["dtype"]) for a, d in zip(arrays, details)]
         resized = False
         for a, d in zip(arrays, details):

@@ -38,7 +38,7 @@ struct OpDef {
 // KbnnQuantize: Bitpack along the last axis: bit = (x < 0).
 constexpr const char kQuantizeName[] = "KbnnQuantize";
 constexpr int kQuantizeVersion = 1;
-constexpr int kQuantizeInputInput = 0;  // float32 [..., C]
+constexpr int kQuantizeInputInput = 0;  // float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)
 constexpr TensorDef kQuantizeInputs[] = {
     {"input", "float"},
 };

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common.h"
 #include "kbnn/dispatch.h"
 
@@ -72,10 +76,34 @@ Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero
                                    internal::Str(zero_point));
   }
   const size_t words = PackedWords(channels);
+  // SSE2 (every x86-64 CPU) packs the full 32-channel words with a byte compare + movemask
+  // unless KBNN_KERNEL=reference; the portable loop packs the rest (and everything elsewhere).
+  int full = 0;
+#if defined(__SSE2__)
+  const IsaConfig* config = nullptr;
+  if (ResolveKernel(KernelChoice::kAuto, &config).ok() && config != nullptr) {
+    full = channels / kBitsPerWord;
+  }
+  const __m128i zp = _mm_set1_epi8(static_cast<char>(zero_point));
+#endif
   for (size_t r = 0; r < rows; ++r) {
     const int8_t* x = input + r * channels;
-    PackRow(channels, output + r * words,
-            [x, zero_point](int i) { return static_cast<int32_t>(x[i]) < zero_point; });
+    uint32_t* out = output + r * words;
+#if defined(__SSE2__)
+    for (int w = 0; w < full; ++w) {
+      const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + w * kBitsPerWord));
+      const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + w * kBitsPerWord + 16));
+      const uint32_t bits_lo = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(lo, zp)));
+      const uint32_t bits_hi = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(hi, zp)));
+      out[w] = bits_lo | (bits_hi << 16);
+    }
+#endif
+    const int done = full * kBitsPerWord;
+    if (done < channels) {
+      const int8_t* rest = x + done;
+      PackRow(channels - done, out + full,
+              [rest, zero_point](int i) { return static_cast<int32_t>(rest[i]) < zero_point; });
+    }
   }
   return Status::Ok();
 }

@@ -402,8 +402,19 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       case OutputType::kFloat32:  // handled above
         break;
       case OutputType::kInt8: {
+        // FloatOutput then Int8FromFloat, split into simple loops over a chunk so they vectorize.
         int8_t* y = static_cast<int8_t*>(out) + r * Cout + c0;
-        for (int j = 0; j < nc; ++j) y[j] = Int8FromFloat(FloatOutput(d[j], m[j], b[j], o), o);
+        constexpr int kChunk = 256;
+        float v[kChunk];
+        for (int j0 = 0; j0 < nc; j0 += kChunk) {
+          const int n = std::min(kChunk, nc - j0);
+          for (int j = 0; j < n; ++j) {
+            const float t = m[j0 + j] * static_cast<float>(d[j0 + j]);
+            v[j] = t + b[j0 + j];
+          }
+          ActivateRow(v, n, o);
+          Int8FromFloatRow(v, n, o, y + j0);
+        }
         break;
       }
       case OutputType::kBitpacked: {
