@@ -87,8 +87,11 @@ class CMakeBuild(build_ext):
 
     def run(self):
         self._cmake_built = False
+        # Asked before building: setuptools' build_ext.run() clears self.inplace while it builds
+        # (and copies to the source tree afterwards), which extra_outputs() may depend on.
+        self._extras = list(self.extra_outputs())
         super().run()
-        for target, filename, dest in self.extra_outputs():
+        for target, filename, dest in self._extras:
             self._copy(self._cmake(), target, filename, pathlib.Path(dest))
 
     def _cmake(self):
@@ -120,7 +123,7 @@ class CMakeBuild(build_ext):
         subprocess.run(args, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
         names = [ext.target for ext in self.extensions if isinstance(ext, CMakeLibrary)]
-        targets = [arg for name in names + [t for t, _, _ in self.extra_outputs()] for arg in ("--target", name)]
+        targets = [arg for name in names + [t for t, _, _ in getattr(self, "_extras", [])] for arg in ("--target", name)]
         subprocess.run([cmake, "--build", str(build_dir), "--parallel", jobs, *targets], check=True)
         self._cmake_built, self._build_dir = True, build_dir
         return build_dir
