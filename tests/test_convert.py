@@ -587,3 +587,28 @@ def test_converted_chain_in_each_runtime_and_thread_count(runtime, threads):
     ref = np.asarray(model(x, training=False))
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
     np.testing.assert_array_equal(got.argmax(-1), ref.argmax(-1))
+
+
+@pytest.mark.usefixtures("delegate_env")
+def test_multi_input_output_order_matches_keras():
+    """The .tflite lists inputs and outputs in the Keras model's order, whatever order the TFLite
+    converter chose for its tensors (it returned PartitionedCall:1, :0, :2 for this model)."""
+    a = keras.Input((6, 6, 8), name="a")
+    b = keras.Input((5,), name="b")
+    conv = QuantConv2D(16, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
+                       name="zeta")(a)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(conv)
+    dense = QuantDense(4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", name="alpha")(pooled)
+    side = keras.layers.Dense(2, name="mid")(b)
+    model = keras.Model([a, b], [dense, conv, side])
+    data = kbnn.convert(model, progress=False)
+    rng = np.random.default_rng(3)
+    xa = rng.standard_normal((2, 6, 6, 8)).astype(np.float32)
+    xb = rng.standard_normal((2, 5)).astype(np.float32)
+    it = kbnn.Interpreter(data)
+    assert [tuple(d["shape"][1:]) for d in it.input_details] == [(6, 6, 8), (5,)]
+    outs = it.predict(xa, xb)
+    expected = model.predict([xa, xb], verbose=0)
+    assert [o.shape for o in outs] == [e.shape for e in expected]
+    for o, e in zip(outs, expected):
+        np.testing.assert_allclose(o, e, rtol=1e-4, atol=1e-4)

@@ -367,6 +367,40 @@ def _mark_precisions(report: ConversionReport, graph, content: bytes, interface:
             row.weight_bits, row.weight_bytes = 8, row.weight_bytes // 4
 
 
+def _io_in_keras_order(data: bytes) -> bytes:
+    """Puts the main subgraph's inputs and outputs in the Keras model's order.
+
+    The TFLite converter may list a multi-output model's outputs in another order than the
+    traced function returned them (e.g. ``PartitionedCall:1, :0, :2``), so an interpreter would
+    return them permuted. The signature keeps the traced order (``output_0``, ``output_1`` ...):
+    the subgraph's lists are rewritten to follow it. Files without a signature are left as they are.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    if not model.signatureDefs or not model.subgraphs:
+        return data
+    sig = model.signatureDefs[0]
+    graph = model.subgraphs[sig.subgraphIndex or 0]
+    changed = False
+    for entries, attr in ((sig.inputs, "inputs"), (sig.outputs, "outputs")):
+        current = [int(t) for t in getattr(graph, attr)]
+        keyed = []
+        for e in entries or []:
+            name = e.name.decode() if isinstance(e.name, bytes) else str(e.name)
+            suffix = name.rsplit("_", 1)[-1]
+            if not suffix.isdigit():
+                return data  # not the converter's generated names: leave the file alone
+            keyed.append((int(suffix), int(e.tensorIndex)))
+        wanted = [t for _, t in sorted(keyed)]
+        if sorted(wanted) != sorted(current):
+            return data
+        if wanted != current:
+            setattr(graph, attr, wanted)
+            changed = True
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if changed else data
+
+
 def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, representative_dataset=None,
             inference_input_type="float32", inference_output_type="float32", progress=True,
             return_report=False, verbose=False):
@@ -466,6 +500,7 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             if bar is not None:
                 bar.set_postfix_str("int8")
                 bar.update(1)
+        data = _io_in_keras_order(data)
         report.file_bytes = len(data)
         if path is not None:
             d = os.path.dirname(os.path.abspath(path))
