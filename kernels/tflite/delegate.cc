@@ -29,6 +29,7 @@
 #include "kbnn/bitpack.h"
 #include "kbnn/bmaxpool2d.h"
 #include "kbnn/threadpool.h"
+#include "lce_ops.h"
 #include "options.h"
 #include "tflite_abi.h"
 
@@ -181,6 +182,8 @@ struct NodeOp {
   std::unique_ptr<BMaxPool2D> pool;
   size_t rows = 0;  // quantize / dequantize
   int channels = 0;
+  lce::LceNodePtr lce;  // a Larq Compute Engine op (lce_ops.h); opt is unused then
+  const char* name() const { return lce ? lce::LceNodeOptions(lce.get()).name : opt.def ? opt.def->name : "?"; }
 };
 
 struct Partition {
@@ -199,7 +202,7 @@ struct Err {
   TfLiteStatus operator()(const std::string& msg) const {
     if (node != nullptr) {
       context->ReportError(context, "kbnn delegate: node %d (%s): %s", node->node_index,
-                           node->opt.def ? node->opt.def->name : "?", msg.c_str());
+                           node->name(), msg.c_str());
     } else {
       context->ReportError(context, "kbnn delegate: %s", msg.c_str());
     }
@@ -228,13 +231,19 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
       break;
     }
     const schema::OpDef* def = FindOp(reg->custom_name);
-    if (def == nullptr) {
+    Status st;
+    if (lce::IsLceOpName(reg->custom_name)) {
+      lce::LceOptions lo;
+      st = lce::ParseLceOptions(reg->custom_name, reg->version, node->custom_initial_data,
+                                static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &lo);
+      if (st.ok()) op.lce = lce::MakeLceNode(lo);
+    } else if (def == nullptr) {
       p->init_error = "node " + std::to_string(node_index) + " is not a kbnn op";
       break;
+    } else {
+      st = ParseOpOptions(*def, node->custom_initial_data,
+                          static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &op.opt);
     }
-    Status st = ParseOpOptions(*def, node->custom_initial_data,
-                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
-                               &op.opt);
     if (!st.ok()) {
       p->init_error = "node " + std::to_string(node_index) + ": " + st.message();
       break;
@@ -362,8 +371,37 @@ TfLiteStatus ConstFloats(TfLiteContext* context, Partition* p, const Err& err, c
   return kTfLiteOk;
 }
 
+// The partition's tensor access, as the LCE mapping layer (lce_ops.h) sees it.
+lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
+  lce::Host h;
+  h.context = context;
+  h.info = [context, p](int t, int* type, std::vector<int>* shape) {
+    TensorInfo info;
+    if (!GetInfo(context, p, t, &info)) return false;
+    *type = info.type;
+    *shape = info.shape;
+    return true;
+  };
+  h.const_data = [context, p](int t) -> const void* {
+    if (t < 0 || static_cast<size_t>(t) >= context->tensors_size || p->internal_index[t] >= 0 ||
+        !IsConstant(context->tensors[t])) {
+      return nullptr;
+    }
+    return context->tensors[t].data;
+  };
+  h.set_output = [context, p, err](int t, int type, const std::vector<int>& shape) {
+    return SetOutput(context, p, err, t, type, shape);
+  };
+  h.data = [context, p](int t) { return TensorData(context, p, t); };
+  h.error = [err](const std::string& msg) { return err(msg); };
+  h.kernel = p->delegate->options.kernel;
+  h.num_threads = p->delegate->pool ? p->delegate->pool->num_threads() : 1;
+  return h;
+}
+
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
+  if (op.lce) return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
   const OpOptions& o = op.opt;
   const schema::OpDef& def = *o.def;
   if (op.inputs.size() != def.num_inputs || op.outputs.size() != def.num_outputs) {
@@ -569,11 +607,17 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const Err err{context, &op};
     const auto start = profiling ? std::chrono::steady_clock::now()
                                  : std::chrono::steady_clock::time_point();
-    const void* in = TensorData(context, p, op.inputs[0]);
-    void* out = TensorData(context, p, op.outputs[0]);
-    if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
+    if (op.lce) {
+      if (lce::InvokeLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs, pool) !=
+          kTfLiteOk) {
+        return kTfLiteError;
+      }
+    }
+    const void* in = op.lce ? nullptr : TensorData(context, p, op.inputs[0]);
+    void* out = op.lce ? nullptr : TensorData(context, p, op.outputs[0]);
+    if (!op.lce && (in == nullptr || out == nullptr)) return err("input or output tensor has no data");
     Status st;
-    switch (op.opt.kind) {
+    switch (op.lce ? static_cast<OpKind>(-1) : op.opt.kind) {
       case OpKind::kQuantize:
         st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
                            static_cast<uint32_t*>(out));
@@ -594,6 +638,8 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
         if (!op.fc) return err("not prepared");
         st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
         break;
+      default:  // LCE op, run above
+        break;
     }
     if (!st.ok()) return err(st.message());
     if (profiling) {
@@ -608,7 +654,7 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     std::lock_guard<std::mutex> lock(prof.mutex);
     for (size_t i = 0; i < p->nodes.size(); ++i) {
       ProfileEntry& e = prof.nodes[p->nodes[i].node_index];
-      if (e.op.empty() && p->nodes[i].opt.def != nullptr) e.op = p->nodes[i].opt.def->name;
+      if (e.op.empty()) e.op = p->nodes[i].name();
       e.ns += elapsed_ns[i];
       ++e.count;
     }
@@ -667,10 +713,22 @@ TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
         node == nullptr || reg == nullptr) {
       continue;
     }
-    if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr ||
-        std::strncmp(reg->custom_name, "Kbnn", 4) != 0) {
+    if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr) continue;
+    if (lce::IsLceOpName(reg->custom_name)) {  // Larq Compute Engine files (lce_ops.h)
+      lce::LceOptions lo;
+      Status st = lce::ParseLceOptions(
+          reg->custom_name, reg->version, node->custom_initial_data,
+          static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &lo);
+      if (!st.ok()) {
+        context->ReportError(context, "kbnn delegate: node %d (%s) not claimed: %s", node_index,
+                             reg->custom_name, st.message().c_str());
+        continue;
+      }
+      claimed.push_back(node_index);
+      for (int t : ToVector(node->inputs)) touched_tensors.push_back(t);
       continue;
     }
+    if (std::strncmp(reg->custom_name, "Kbnn", 4) != 0) continue;
     const schema::OpDef* def = FindOp(reg->custom_name);
     if (def == nullptr) {
       context->ReportError(context,
