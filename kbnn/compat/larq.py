@@ -1,0 +1,253 @@
+"""Larq (tf-keras) models → Keras 3 models of kbnn layers.
+
+Larq 0.13 / 0.14 models are saved by tf-keras 2.x; Keras 3 cannot load them because their
+configs name ``larq.quantizers`` / ``larq.constraints`` objects and ``larq.layers`` classes.
+:func:`load_larq_model` reads the HDF5 file with h5py (neither larq nor tf-keras is imported),
+rewrites every Larq object of the model config into its kbnn equivalent (a clear error names
+anything that does not map), and lets Keras 3's loader for tf-keras ``.h5`` files rebuild the
+standard layers and copy the weights. kbnn's ``Quant*`` layers keep the Keras weight order, so
+the weights load unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kbnn import constraints as kbnn_constraints
+from kbnn import layers as kbnn_layers
+from kbnn import quantizers as kq
+
+__all__ = ["LarqImportError", "load_larq_model", "map_larq_config"]
+
+
+class LarqImportError(ValueError):
+    """A Larq model uses something kbnn cannot map (the message names it and what to do)."""
+
+
+# Larq quantizer class → (kbnn class, {larq arg: kbnn arg}); None: the identity (NoOp).
+_QUANTIZERS: dict[str, tuple[type | None, dict[str, str]]] = {
+    "SteSign": (kq.SteSign, {"clip_value": "clip_value"}),
+    "ApproxSign": (kq.ApproxSign, {}),
+    "SwishSign": (kq.SwishSign, {"beta": "beta"}),
+    "MagnitudeAwareSign": (kq.MagnitudeAwareSign, {"clip_value": "clip_value"}),
+    "SteHeaviside": (kq.SteHeaviside, {"clip_value": "clip_value"}),
+    "SteTern": (kq.SteTern, {"threshold_value": "threshold_value",
+                             "ternary_weight_networks": "ternary_weight_networks",
+                             "clip_value": "clip_value"}),
+    "DoReFa": (kq.DoReFa, {"k_bit": "k_bit", "mode": "mode"}),
+    "NoOp": (None, {}),
+}
+_QUANTIZER_ALIASES = {
+    "ste_sign": "SteSign", "approx_sign": "ApproxSign", "swish_sign": "SwishSign",
+    "magnitude_aware_sign": "MagnitudeAwareSign", "ste_heaviside": "SteHeaviside",
+    "ste_tern": "SteTern", "dorefa_quantizer": "DoReFa", "DoReFaQuantizer": "DoReFa",
+    "NoOpQuantizer": "NoOp",
+}
+# Keys of a Larq quantizer config that are Keras Layer bookkeeping or training-only metrics.
+_QUANTIZER_IGNORED = {"name", "trainable", "dtype", "metrics", "precision"}
+
+_CONSTRAINTS = {"WeightClip": kbnn_constraints.WeightClip, "weight_clip": kbnn_constraints.WeightClip}
+
+# Larq layer → kbnn layer. The arguments are the same (kbnn mirrors the Keras signatures).
+_LAYERS = {
+    "QuantDense": kbnn_layers.QuantDense,
+    "QuantConv1D": kbnn_layers.QuantConv1D,
+    "QuantConv2D": kbnn_layers.QuantConv2D,
+    "QuantConv3D": kbnn_layers.QuantConv3D,
+    "QuantDepthwiseConv2D": kbnn_layers.QuantDepthwiseConv2D,
+    "QuantSeparableConv2D": kbnn_layers.QuantSeparableConv2D,
+    "QuantConv2DTranspose": kbnn_layers.QuantConv2DTranspose,
+}
+_UNMAPPED_LAYERS = {
+    "QuantSeparableConv1D": "kbnn has no QuantSeparableConv1D; rebuild the layer as "
+                            "QuantDepthwiseConv1D-free QuantConv1D blocks or keep it in Larq",
+    "QuantConv3DTranspose": "kbnn has no QuantConv3DTranspose",
+    "QuantLocallyConnected1D": "Keras 3 has no LocallyConnected layers",
+    "QuantLocallyConnected2D": "Keras 3 has no LocallyConnected layers",
+}
+_QUANTIZER_KEYS = ("input_quantizer", "kernel_quantizer", "depthwise_quantizer",
+                   "pointwise_quantizer")
+_CONSTRAINT_KEYS = ("kernel_constraint", "bias_constraint", "depthwise_constraint",
+                    "pointwise_constraint")
+# tf-keras layer-config keys a kbnn layer does not take, and the value that makes dropping them
+# exact.
+_DROPPABLE = {"groups": 1, "metrics": None}
+# tf-keras separable convolutions carry kernel_* arguments they never use (Keras 3 dropped them).
+_UNUSED_BY_CLASS = {"QuantSeparableConv2D": {"kernel_initializer", "kernel_regularizer",
+                                             "kernel_constraint"}}
+
+
+def _class_and_config(obj) -> tuple[str, dict]:
+    if isinstance(obj, str):
+        return obj, {}
+    if isinstance(obj, dict) and "class_name" in obj:
+        return obj["class_name"], dict(obj.get("config") or {})
+    raise LarqImportError(f"Cannot interpret {obj!r} as a Larq object config.")
+
+
+def _quantizer(obj, where: str):
+    if obj is None:
+        return None
+    name, config = _class_and_config(obj)
+    name = _QUANTIZER_ALIASES.get(name, name)
+    if name not in _QUANTIZERS:
+        raise LarqImportError(
+            f"{where}: the Larq quantizer {name!r} has no kbnn equivalent (mapped: "
+            f"{sorted(_QUANTIZERS)}). Write it as a kbnn quantizer (see kbnn.quantizers) and "
+            "register it, or retrain with a mapped quantizer.")
+    cls, args = _QUANTIZERS[name]
+    unknown = set(config) - set(args) - _QUANTIZER_IGNORED
+    if unknown:
+        raise LarqImportError(f"{where}: Larq quantizer {name} has unknown arguments {sorted(unknown)}.")
+    if cls is None:  # NoOp: a precision tag, the identity in the forward pass
+        return None
+    return keras.saving.serialize_keras_object(cls(**{args[k]: v for k, v in config.items() if k in args}))
+
+
+def _constraint(obj, where: str):
+    if obj is None:
+        return None
+    name, config = _class_and_config(obj)
+    module = obj.get("module", "") if isinstance(obj, dict) else ""
+    if name in _CONSTRAINTS and (not module or module.startswith("larq")):
+        unknown = set(config) - {"clip_value"}
+        if unknown:
+            raise LarqImportError(f"{where}: Larq constraint {name} has unknown arguments {sorted(unknown)}.")
+        return keras.saving.serialize_keras_object(_CONSTRAINTS[name](**config))
+    if module.startswith("larq"):
+        raise LarqImportError(f"{where}: the Larq constraint {name!r} has no kbnn equivalent "
+                              f"(mapped: {sorted(_CONSTRAINTS)}).")
+    return obj  # a standard Keras constraint: Keras' loader maps it
+
+
+def _layer(layer: dict) -> dict:
+    name = layer.get("class_name")
+    cfg = layer.get("config", {})
+    where = f"layer {cfg.get('name', '?')!r} ({name})"
+    if name in _UNMAPPED_LAYERS:
+        raise LarqImportError(f"{where}: does not map to kbnn: {_UNMAPPED_LAYERS[name]}.")
+    module = layer.get("module") or ""
+    if name not in _LAYERS:
+        if module.startswith("larq"):
+            raise LarqImportError(f"{where}: unknown Larq layer (mapped: {sorted(_LAYERS)}).")
+        return layer
+    cls = _LAYERS[name]
+    new_cfg = dict(cfg)
+    for key in _QUANTIZER_KEYS:
+        if key in new_cfg:
+            new_cfg[key] = _quantizer(new_cfg[key], f"{where}.{key}")
+    for key in _CONSTRAINT_KEYS:
+        if key in new_cfg:
+            new_cfg[key] = _constraint(new_cfg[key], f"{where}.{key}")
+    params = set(inspect.signature(cls.__init__).parameters) | {"name", "trainable", "dtype",
+                                                                 "batch_input_shape", "batch_size"}
+    for key in list(new_cfg):
+        if key in params:
+            continue
+        if key in _UNUSED_BY_CLASS.get(name, ()) or (
+                key in _DROPPABLE and new_cfg[key] in (_DROPPABLE[key], [], None)):
+            del new_cfg[key]
+            continue
+        raise LarqImportError(f"{where}: argument {key}={new_cfg[key]!r} has no kbnn equivalent.")
+    out = dict(layer)
+    out["class_name"] = cls.__name__
+    out.pop("module", None)
+    out.pop("registered_name", None)
+    out["config"] = new_cfg
+    return out
+
+
+def map_larq_config(model_config: dict) -> dict:
+    """Rewrites a tf-keras model config (``{"class_name": "Functional" | "Sequential" |
+    "Model", "config": ...}``) with Larq objects into one of kbnn objects. Nested models are
+    mapped too. Raises :class:`LarqImportError` naming whatever does not map."""
+    config = copy.deepcopy(model_config)
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
+                    obj.get("config"), dict):
+                layers = obj["config"].get("layers", [])
+                obj["config"]["layers"] = [walk(_layer(l)) for l in layers]
+                return obj
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return obj
+
+    return walk(config)
+
+
+def _custom_objects() -> dict[str, Any]:
+    objs = {cls.__name__: cls for cls in _LAYERS.values()}
+    objs.update({cls.__name__: cls for cls, _ in _QUANTIZERS.values() if cls is not None})
+    objs["WeightClip"] = kbnn_constraints.WeightClip
+    return objs
+
+
+def load_larq_model(path: str | os.PathLike) -> keras.Model:
+    """Loads a Larq model saved by tf-keras as a Keras 3 model made of kbnn layers.
+
+    Args:
+      path: a ``.h5`` file written by ``model.save("m.h5")`` with tf-keras 2.x and Larq
+        0.13 / 0.14 (a full model: config and weights).
+
+    Returns:
+      The ``keras.Model``, uncompiled, with the weights (batch-norm statistics included) copied.
+      Its outputs equal Larq's up to float rounding; ``kbnn.convert`` exports it.
+
+    Raises:
+      LarqImportError: a quantizer, constraint or layer without a kbnn equivalent (named), or a
+        file that is not a full tf-keras HDF5 model.
+
+    Example::
+
+        model = kbnn.compat.load_larq_model("quicknet.h5")
+        kbnn.convert(model, "quicknet.tflite")
+    """
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        raise LarqImportError(
+            f"{path} is a directory (a tf-keras SavedModel?). Only full-model .h5 files are "
+            "supported: in the Larq environment run `tf.keras.models.load_model(dir)."
+            "save('model.h5')` and load that file.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise LarqImportError(f"Cannot read {path} as HDF5 ({e}). Save the Larq model with "
+                              "model.save('model.h5') (tf-keras 2.x).") from e
+    with f:
+        raw = f.attrs.get("model_config")
+        if raw is None:
+            raise LarqImportError(
+                f"{path} has no model config (a weights-only file?). Build the architecture in "
+                "kbnn and load the weights with model.load_weights, or save the full Larq model.")
+        if "model_weights" not in f:
+            raise LarqImportError(f"{path} has no model_weights group.")
+        model_config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    mapped = map_larq_config(model_config)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = os.path.join(tmp, "model.h5")
+        shutil.copyfile(path, tmp_path)
+        with h5py.File(tmp_path, "r+") as f:
+            f.attrs["model_config"] = json.dumps(mapped)
+            f.attrs.pop("training_config", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return keras.models.load_model(tmp_path, custom_objects=_custom_objects(),
+                                               compile=False)
+            except (TypeError, ValueError, KeyError) as e:
+                raise LarqImportError(f"Keras could not rebuild the mapped model from {path}: {e}") from e
