@@ -32,6 +32,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66,<5",
     # The default runtime of kbnn.Interpreter (tf.lite and tflite_runtime stay as fallbacks).
     "ai-edge-litert>=2.3,<2.4",
+    # kbnn.compat.load_larq_model reads tf-keras .h5 files (Keras' own h5 loader needs it too).
+    "h5py>=3.10,<4",
 ]
 
 EXTRAS_REQUIRE = {

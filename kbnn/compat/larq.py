@@ -81,7 +81,7 @@ _CONSTRAINT_KEYS = ("kernel_constraint", "bias_constraint", "depthwise_constrain
                     "pointwise_constraint")
 # tf-keras layer-config keys a kbnn layer does not take, and the value that makes dropping them
 # exact.
-_DROPPABLE = {"groups": 1, "metrics": None}
+_DROPPABLE = {"groups": 1}
 # tf-keras separable convolutions carry kernel_* arguments they never use (Keras 3 dropped them).
 _UNUSED_BY_CLASS = {"QuantSeparableConv2D": {"kernel_initializer", "kernel_regularizer",
                                              "kernel_constraint"}}
@@ -151,6 +151,10 @@ def _layer(layer: dict) -> dict:
             new_cfg[key] = _constraint(new_cfg[key], f"{where}.{key}")
     params = set(inspect.signature(cls.__init__).parameters) | {"name", "trainable", "dtype",
                                                                  "batch_input_shape", "batch_size"}
+    if new_cfg.pop("metrics", None):
+        # Larq's training metrics (flip_ratio) only monitor training.
+        warnings.warn(f"{where}: Larq training metrics {cfg['metrics']!r} are dropped "
+                      "(inference is unaffected).", stacklevel=3)
     for key in list(new_cfg):
         if key in params:
             continue
@@ -247,7 +251,12 @@ def load_larq_model(path: str | os.PathLike) -> keras.Model:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                return keras.models.load_model(tmp_path, custom_objects=_custom_objects(),
-                                               compile=False)
+                model = keras.models.load_model(tmp_path, custom_objects=_custom_objects(),
+                                                compile=False)
             except (TypeError, ValueError, KeyError) as e:
                 raise LarqImportError(f"Keras could not rebuild the mapped model from {path}: {e}") from e
+    if isinstance(model, keras.Model) and len(model.inputs) == 1 and len(model.outputs) == 1 \
+            and not isinstance(model, keras.Sequential):
+        # tf-keras configs list single inputs/outputs: take plain tensors (no structure warnings).
+        model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
+    return model
