@@ -1,5 +1,7 @@
 // libkbnn_delegate.so: a TFLite external delegate that runs the kbnn custom ops (KbnnQuantize,
-// KbnnDequantize, KbnnBconv2d, KbnnBFullyConnected, KbnnBMaxPool2d) in the stock interpreters.
+// KbnnDequantize, KbnnBconv2d, KbnnBFullyConnected, KbnnBMaxPool2d) in the stock interpreters,
+// and Larq Compute Engine's (LceQuantize, LceDequantize, LceBconv2d, LceBMaxPool2d) through the
+// mapping layer of lce_ops.h.
 //
 // Claiming: Delegate Prepare walks the execution plan and claims every CUSTOM node whose name is
 // a kbnn op and whose options parse with a supported kbnn_version. A kbnn node that cannot be
@@ -183,7 +185,10 @@ struct NodeOp {
   size_t rows = 0;  // quantize / dequantize
   int channels = 0;
   lce::LceNodePtr lce;  // a Larq Compute Engine op (lce_ops.h); opt is unused then
-  const char* name() const { return lce ? lce::LceNodeOptions(lce.get()).name : opt.def ? opt.def->name : "?"; }
+  const char* name() const {
+    if (lce) return lce::LceNodeOptions(lce.get()).name;
+    return opt.def ? opt.def->name : "?";
+  }
 };
 
 struct Partition {
@@ -401,7 +406,9 @@ lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
 
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
-  if (op.lce) return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
+  if (op.lce) {
+    return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
+  }
   const OpOptions& o = op.opt;
   const schema::OpDef& def = *o.def;
   if (op.inputs.size() != def.num_inputs || op.outputs.size() != def.num_outputs) {
@@ -607,39 +614,38 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const Err err{context, &op};
     const auto start = profiling ? std::chrono::steady_clock::now()
                                  : std::chrono::steady_clock::time_point();
-    if (op.lce) {
+    Status st;
+    if (op.lce) {  // Larq Compute Engine op: the mapping layer reports its own errors
       if (lce::InvokeLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs, pool) !=
           kTfLiteOk) {
         return kTfLiteError;
       }
-    }
-    const void* in = op.lce ? nullptr : TensorData(context, p, op.inputs[0]);
-    void* out = op.lce ? nullptr : TensorData(context, p, op.outputs[0]);
-    if (!op.lce && (in == nullptr || out == nullptr)) return err("input or output tensor has no data");
-    Status st;
-    switch (op.lce ? static_cast<OpKind>(-1) : op.opt.kind) {
-      case OpKind::kQuantize:
-        st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
-                           static_cast<uint32_t*>(out));
-        break;
-      case OpKind::kDequantize:
-        st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
-                        static_cast<float*>(out));
-        break;
-      case OpKind::kBMaxPool2d:
-        if (!op.pool) return err("not prepared");
-        st = op.pool->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
-        break;
-      case OpKind::kBconv2d:
-        if (!op.conv) return err("not prepared");
-        st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
-        break;
-      case OpKind::kBFullyConnected:
-        if (!op.fc) return err("not prepared");
-        st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
-        break;
-      default:  // LCE op, run above
-        break;
+    } else {
+      const void* in = TensorData(context, p, op.inputs[0]);
+      void* out = TensorData(context, p, op.outputs[0]);
+      if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
+      switch (op.opt.kind) {
+        case OpKind::kQuantize:
+          st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
+                             static_cast<uint32_t*>(out));
+          break;
+        case OpKind::kDequantize:
+          st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
+                          static_cast<float*>(out));
+          break;
+        case OpKind::kBMaxPool2d:
+          if (!op.pool) return err("not prepared");
+          st = op.pool->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
+          break;
+        case OpKind::kBconv2d:
+          if (!op.conv) return err("not prepared");
+          st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
+          break;
+        case OpKind::kBFullyConnected:
+          if (!op.fc) return err("not prepared");
+          st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
+          break;
+      }
     }
     if (!st.ok()) return err(st.message());
     if (profiling) {
