@@ -94,10 +94,12 @@ def check(d, name, lce_python, tmp):
     if lce_python:
         out = subprocess.run([lce_python, os.path.join(HERE, "lce_benchmark.py"), lce_file, "3"],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        lce_s = json.loads(out)["min_s"]
+        lce = json.loads(out)
         kbnn_s = time_kbnn(lce_file, x[:1])
-        print(f"  1 thread, LCE's file: LCE interpreter {lce_s * 1e3:.1f} ms, kbnn {kbnn_s * 1e3:.1f} ms "
-              f"-> {lce_s / kbnn_s:.1f}x")
+        print(f"  1 thread, LCE's file: LCE interpreter {lce['min_s'] * 1e3:.1f} ms "
+              f"({lce['min_s_xnnpack'] * 1e3:.1f} ms with use_xnnpack=True), kbnn.Interpreter "
+              f"{kbnn_s * 1e3:.1f} ms -> {lce['min_s'] / kbnn_s:.1f}x "
+              f"({lce['min_s_xnnpack'] / kbnn_s:.1f}x)")
 
 
 def main(argv):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "larq"
-MODELS = ["mixed", "chain", "grouped", "int8out", "larq_only"]
+# quicknet_tiny: Larq Zoo's QuickNet factory (TFOpLambda adds, blurpool_initializer function).
+MODELS = ["mixed", "chain", "grouped", "int8out", "larq_only", "quicknet_tiny"]
 
 
 def _load(name):
@@ -135,6 +136,24 @@ def test_unmapped_things_are_named(layer, needle):
 
     with pytest.raises(LarqImportError, match=needle):
         map_larq_config(_functional(layer))
+
+
+def test_tf_op_lambda():
+    from kbnn.compat import LarqImportError, map_larq_config
+
+    def op(fn, kwargs):
+        return {"class_name": "TFOpLambda", "name": "t",
+                "config": {"name": "t", "trainable": True, "dtype": "float32", "function": fn},
+                "inbound_nodes": [["a", 0, 0, kwargs]]}
+
+    out = map_larq_config(_functional(op("__operators__.add", {"y": ["b", 0, 0], "name": None})))
+    layer = out["config"]["layers"][0]
+    assert layer["class_name"] == "Add"
+    assert layer["inbound_nodes"] == [[["a", 0, 0, {}], ["b", 0, 0, {}]]]
+    with pytest.raises(LarqImportError, match="math.reduce_sum"):
+        map_larq_config(_functional(op("math.reduce_sum", {"axis": 1})))
+    with pytest.raises(LarqImportError, match="between two layer outputs"):
+        map_larq_config(_functional(op("math.multiply", {"y": 2.0})))
 
 
 def test_bad_files(tmp_path):

@@ -140,6 +140,11 @@ def _layer(layer: dict) -> dict:
     if name not in _LAYERS:
         if module.startswith("larq"):
             raise LarqImportError(f"{where}: unknown Larq layer (mapped: {sorted(_LAYERS)}).")
+        keras_cls = getattr(keras.layers, str(name), None)
+        if isinstance(keras_cls, type) and cfg.get("groups", None) == 1 and \
+                "groups" not in inspect.signature(keras_cls.__init__).parameters:
+            # tf-keras writes groups=1 for DepthwiseConv2D, which Keras 3 does not take.
+            layer = dict(layer, config={k: v for k, v in cfg.items() if k != "groups"})
         return layer
     cls = _LAYERS[name]
     new_cfg = dict(cfg)
@@ -171,6 +176,49 @@ def _layer(layer: dict) -> dict:
     return out
 
 
+# tf-keras TFOpLambda layers (tensor operators written on Keras tensors, e.g. Larq Zoo's
+# `x + residual`) → the equivalent Keras 3 merge layer.
+_TF_OPS = {"__operators__.add": "Add", "math.add": "Add", "math.multiply": "Multiply",
+           "__operators__.sub": "Subtract", "math.subtract": "Subtract"}
+
+
+def _is_node_ref(v) -> bool:
+    return isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+
+
+def _tf_op_lambda(layer: dict) -> dict:
+    cfg = layer.get("config", {})
+    fn = cfg.get("function")
+    where = f"layer {cfg.get('name', '?')!r} (TFOpLambda {fn})"
+    nodes = layer.get("inbound_nodes") or []
+    if fn not in _TF_OPS or len(nodes) != 1:
+        raise LarqImportError(f"{where}: tf-keras operator layers map only for "
+                              f"{sorted(_TF_OPS)} with one call; rewrite it with a Keras layer.")
+    node = nodes[0]
+    if not (isinstance(node, list) and len(node) == 4 and isinstance(node[3], dict)):
+        raise LarqImportError(f"{where}: unexpected inbound node {node!r}.")
+    kwargs = {k: v for k, v in node[3].items() if k != "name" or v is not None}
+    if set(kwargs) != {"y"} or not _is_node_ref(kwargs["y"]):
+        raise LarqImportError(f"{where}: only `x {fn} y` between two layer outputs maps; "
+                              f"got arguments {sorted(kwargs)}.")
+    y = kwargs["y"]
+    return {"class_name": _TF_OPS[fn],
+            "config": {"name": cfg["name"], "trainable": cfg.get("trainable", True),
+                       "dtype": cfg.get("dtype", "float32")},
+            "name": layer.get("name", cfg["name"]),
+            "inbound_nodes": [[[node[0], node[1], node[2], {}], [y[0], y[1], y[2], {}]]]}
+
+
+def _initializer(obj):
+    """Larq Zoo's `blurpool_initializer` function → kbnn's BlurPool initializer."""
+    if isinstance(obj, dict) and obj.get("class_name") == "function" and \
+            obj.get("config") == "blurpool_initializer":
+        from kbnn.models.quicknet import BlurPool
+
+        return keras.saving.serialize_keras_object(BlurPool())
+    return obj
+
+
 def map_larq_config(model_config: dict) -> dict:
     """Rewrites a tf-keras model config (``{"class_name": "Functional" | "Sequential" |
     "Model", "config": ...}``) with Larq objects into one of kbnn objects. Nested models are
@@ -182,9 +230,11 @@ def map_larq_config(model_config: dict) -> dict:
             if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
                     obj.get("config"), dict):
                 layers = obj["config"].get("layers", [])
-                obj["config"]["layers"] = [walk(_layer(l)) for l in layers]
+                obj["config"]["layers"] = [
+                    walk(_tf_op_lambda(l) if l.get("class_name") == "TFOpLambda" else _layer(l))
+                    for l in layers]
                 return obj
-            return {k: walk(v) for k, v in obj.items()}
+            return {k: walk(_initializer(v)) for k, v in obj.items()}
         if isinstance(obj, list):
             return [walk(v) for v in obj]
         return obj
@@ -193,7 +243,10 @@ def map_larq_config(model_config: dict) -> dict:
 
 
 def _custom_objects() -> dict[str, Any]:
+    from kbnn.models.quicknet import BlurPool
+
     objs = {cls.__name__: cls for cls in _LAYERS.values()}
+    objs["BlurPool"] = BlurPool
     objs.update({cls.__name__: cls for cls, _ in _QUANTIZERS.values() if cls is not None})
     objs["WeightClip"] = kbnn_constraints.WeightClip
     return objs
