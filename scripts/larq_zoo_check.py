@@ -6,8 +6,8 @@
 
 For every model written by make_fixtures.py --zoo (NAME.h5, NAME_weights.h5, NAME_logits.tflite,
 NAME.npz, NAME_layers.npz) it reports, as max |diff| relative to the largest magnitude:
-  * QuickNet*: kbnn.models.QuickNet*(weights=NAME_weights.h5) layer by layer (every batch-norm /
-    add / final layer) and logits against Larq;
+  * QuickNet* and BiRealNet: kbnn.models.QuickNet* / BiRealNet18(weights=NAME_weights.h5) layer
+    by layer (every batch-norm / add layer at the same position) and logits against Larq;
   * every model: kbnn.compat.load_larq_model(NAME.h5) against Larq (or the error it raises);
   * LCE's NAME_logits.tflite in kbnn.Interpreter against LCE's interpreter;
   * kbnn.convert of the kbnn model: logits and argmax against Larq;
@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 import kbnn  # noqa: E402
 
-QUICKNETS = {"quicknet": "QuickNet", "quicknet_small": "QuickNetSmall", "quicknet_large": "QuickNetLarge"}
+QUICKNETS = {"quicknet": "QuickNet", "quicknet_small": "QuickNetSmall", "quicknet_large": "QuickNetLarge",
+             "birealnet": "BiRealNet18"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -45,7 +46,7 @@ def logits_model(model):
     return keras.Model(model.input, model.layers[-2].output)
 
 
-def time_kbnn(path, x, runs=3):
+def time_kbnn(path, x, runs=5):
     it = kbnn.Interpreter(path, num_threads=1)
     it.predict(x)
     times = []
@@ -65,7 +66,9 @@ def check(d, name, lce_python, tmp):
         m = getattr(kbnn.models, QUICKNETS[name])(weights=os.path.join(d, name + "_weights.h5"))
         models["kbnn.models." + QUICKNETS[name]] = m
         layers = np.load(os.path.join(d, name + "_layers.npz"))
-        keys = sorted(layers.files)
+        # Same position and class in both models (the heads differ in Flatten layers).
+        keys = [k for k in sorted(layers.files) if int(k[5:8]) < len(m.layers)
+                and type(m.layers[int(k[5:8])]).__name__ == k[9:]]
         idx = [int(k[5:8]) for k in keys]
         probe = keras.Model(m.input, [m.layers[i].output for i in idx])
         outs = probe(x[:1], training=False)
@@ -92,7 +95,7 @@ def check(d, name, lce_python, tmp):
         print(f"  kbnn.convert({what}): relative max|diff| {rel(y, larq):.2e}, argmax equal "
               f"{bool((y.argmax(-1) == larq.argmax(-1)).all())}")
     if lce_python:
-        out = subprocess.run([lce_python, os.path.join(HERE, "lce_benchmark.py"), lce_file, "3"],
+        out = subprocess.run([lce_python, os.path.join(HERE, "lce_benchmark.py"), lce_file, "5"],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         lce = json.loads(out)
         kbnn_s = time_kbnn(lce_file, x[:1])

@@ -55,6 +55,9 @@ def test_public_builders_and_wrong_weight_file(tmp_path):
     with pytest.raises(LarqImportError, match="architectures differ"):
         kbnn.models.QuickNet(input_shape=(32, 32, 3), num_classes=10,
                              weights=FIXTURES / "quicknet_tiny_weights.h5")
+    with pytest.raises(LarqImportError, match="architectures differ"):
+        kbnn.models.BiRealNet18(input_shape=(32, 32, 3), num_classes=10,
+                                weights=FIXTURES / "quicknet_tiny_weights.h5")
     with pytest.raises(LarqImportError, match="Cannot read"):
         kbnn.models.QuickNet(weights=FIXTURES / "larq_only.npz")
     import h5py

@@ -50,6 +50,7 @@ def BiRealNet18(
     pad_values: float = 0.0,
     momentum: float = 0.9,
     name: str = "bireal_net18",
+    weights=None,
 ) -> keras.Model:
     """Bi-Real Net-18 (Liu et al., ECCV 2018).
 
@@ -78,6 +79,10 @@ def BiRealNet18(
         pad_values: Padding of the binary convolutions (0.0 paper, 1.0 cheaper on kernels).
         momentum: Batch-norm momentum.
         name: Model name.
+        weights: ``None``, or the path of a Larq Zoo ``BiRealNet`` weight file
+            (``birealnet_weights.h5``): the layer order and weight shapes are Larq Zoo 2.4's,
+            see :func:`kbnn.compat.load_larq_zoo_weights` (Larq Zoo trained with
+            ``pad_values=0.0`` and ``WeightClip``, the defaults here apart from the clip).
 
     Returns:
         An uncompiled ``keras.Model``.
@@ -100,7 +105,12 @@ def BiRealNet18(
                 momentum=momentum,
                 name=f"stage{s}_block{b}",
             )
-    return keras.Model(inputs, _head(x, num_classes), name=name)
+    model = keras.Model(inputs, _head(x, num_classes), name=name)
+    if weights is not None:
+        from kbnn.compat import load_larq_zoo_weights
+
+        load_larq_zoo_weights(model, weights)
+    return model
 
 
 def RealToBinaryNet18(
