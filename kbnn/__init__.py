@@ -15,3 +15,4 @@ __version__ = "0.1.0"
 from kbnn import convert  # noqa: E402,F401  (callable: kbnn.convert(model, path); kbnn.convert.schema)
 from kbnn.interpreter import Interpreter, load_delegate  # noqa: E402,F401
 from kbnn.benchmark import benchmark  # noqa: E402,F401
+from kbnn import compat  # noqa: E402,F401  (load_larq_model, Larq Zoo weights)

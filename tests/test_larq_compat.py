@@ -156,6 +156,23 @@ def test_tf_op_lambda():
         map_larq_config(_functional(op("math.multiply", {"y": 2.0})))
 
 
+def test_lambda_layers():
+    from kbnn.compat import LarqImportError, map_larq_config
+
+    lam = {"class_name": "Lambda", "name": "out",
+           "config": {"name": "out", "trainable": True, "dtype": "float32",
+                      "function": ["4wEAAAAAAAAA", None, None], "function_type": "lambda"},
+           "inbound_nodes": [[["a", 0, 0, {}]]]}
+    with pytest.raises(LarqImportError, match="lambda_layers=\\{'out': 'identity'\\}"):
+        map_larq_config(_functional(lam))
+    out = map_larq_config(_functional(lam), {"out": "identity"})["config"]["layers"][0]
+    assert out["class_name"] == "Identity" and "function" not in out["config"]
+    out = map_larq_config(_functional(lam), {"out": abs})["config"]["layers"][0]
+    assert out["class_name"] == "KbnnMappedLambda"
+    with pytest.raises(LarqImportError, match="must be 'identity' or a function"):
+        map_larq_config(_functional(lam), {"out": 3})
+
+
 def test_bad_files(tmp_path):
     import h5py
 

@@ -219,20 +219,47 @@ def _initializer(obj):
     return obj
 
 
-def map_larq_config(model_config: dict) -> dict:
+def _lambda(layer: dict, lambda_layers: dict) -> dict:
+    """A tf-keras Lambda layer holds Python bytecode, which is never executed here: the caller
+    says what it computes (``"identity"`` or a function)."""
+    name = layer.get("config", {}).get("name", "?")
+    if name not in lambda_layers:
+        raise LarqImportError(
+            f"layer {name!r} is a Lambda layer (Python code stored in the file, which kbnn does "
+            f"not run). Say what it computes: load_larq_model(path, lambda_layers={{{name!r}: "
+            "'identity'}) or a Python function (Larq Zoo's Real-to-Binary nets use identity "
+            "Lambdas).")
+    what = lambda_layers[name]
+    cfg = {k: v for k, v in layer["config"].items() if k in ("name", "trainable", "dtype")}
+    if what == "identity":
+        return dict(layer, class_name="Identity", config=cfg)
+    if callable(what):
+        return dict(layer, class_name="KbnnMappedLambda", config=cfg)
+    raise LarqImportError(f"lambda_layers[{name!r}] must be 'identity' or a function, got {what!r}.")
+
+
+def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> dict:
     """Rewrites a tf-keras model config (``{"class_name": "Functional" | "Sequential" |
     "Model", "config": ...}``) with Larq objects into one of kbnn objects. Nested models are
-    mapped too. Raises :class:`LarqImportError` naming whatever does not map."""
+    mapped too. ``lambda_layers`` maps Lambda layer names to ``"identity"`` or a function.
+    Raises :class:`LarqImportError` naming whatever does not map."""
     config = copy.deepcopy(model_config)
+    lambda_layers = lambda_layers or {}
+
+    def convert(layer):
+        kind = layer.get("class_name")
+        if kind == "TFOpLambda":
+            return _tf_op_lambda(layer)
+        if kind == "Lambda":
+            return _lambda(layer, lambda_layers)
+        return _layer(layer)
 
     def walk(obj):
         if isinstance(obj, dict):
             if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
                     obj.get("config"), dict):
                 layers = obj["config"].get("layers", [])
-                obj["config"]["layers"] = [
-                    walk(_tf_op_lambda(l) if l.get("class_name") == "TFOpLambda" else _layer(l))
-                    for l in layers]
+                obj["config"]["layers"] = [walk(convert(l)) for l in layers]
                 return obj
             return {k: walk(_initializer(v)) for k, v in obj.items()}
         if isinstance(obj, list):
@@ -242,22 +269,37 @@ def map_larq_config(model_config: dict) -> dict:
     return walk(config)
 
 
-def _custom_objects() -> dict[str, Any]:
+def _custom_objects(lambda_layers: dict) -> dict[str, Any]:
     from kbnn.models.quicknet import BlurPool
+
+    functions = {k: v for k, v in lambda_layers.items() if callable(v)}
+
+    class KbnnMappedLambda(keras.layers.Layer):
+        """A tf-keras Lambda layer replaced by the function the caller gave for its name."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.function = functions[self.name]
+
+        def call(self, inputs):
+            return self.function(inputs)
 
     objs = {cls.__name__: cls for cls in _LAYERS.values()}
     objs["BlurPool"] = BlurPool
+    objs["KbnnMappedLambda"] = KbnnMappedLambda
     objs.update({cls.__name__: cls for cls, _ in _QUANTIZERS.values() if cls is not None})
     objs["WeightClip"] = kbnn_constraints.WeightClip
     return objs
 
 
-def load_larq_model(path: str | os.PathLike) -> keras.Model:
+def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) -> keras.Model:
     """Loads a Larq model saved by tf-keras as a Keras 3 model made of kbnn layers.
 
     Args:
       path: a ``.h5`` file written by ``model.save("m.h5")`` with tf-keras 2.x and Larq
         0.13 / 0.14 (a full model: config and weights).
+      lambda_layers: ``{layer name: "identity" | function}`` for tf-keras ``Lambda`` layers,
+        whose stored Python bytecode kbnn never runs (an unlisted one is an error naming it).
 
     Returns:
       The ``keras.Model``, uncompiled, with the weights (batch-norm statistics included) copied.
@@ -294,7 +336,7 @@ def load_larq_model(path: str | os.PathLike) -> keras.Model:
         if "model_weights" not in f:
             raise LarqImportError(f"{path} has no model_weights group.")
         model_config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    mapped = map_larq_config(model_config)
+    mapped = map_larq_config(model_config, lambda_layers)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = os.path.join(tmp, "model.h5")
         shutil.copyfile(path, tmp_path)
@@ -304,8 +346,8 @@ def load_larq_model(path: str | os.PathLike) -> keras.Model:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                model = keras.models.load_model(tmp_path, custom_objects=_custom_objects(),
-                                                compile=False)
+                model = keras.models.load_model(
+                    tmp_path, custom_objects=_custom_objects(lambda_layers or {}), compile=False)
             except (TypeError, ValueError, KeyError) as e:
                 raise LarqImportError(f"Keras could not rebuild the mapped model from {path}: {e}") from e
     if isinstance(model, keras.Model) and len(model.inputs) == 1 and len(model.outputs) == 1 \
