@@ -44,6 +44,16 @@ def test_lce_file_matches_lce_interpreter(delegate_env, name, suffix, kernel):
         np.testing.assert_array_equal(got.argmax(-1), want.argmax(-1))
 
 
+def test_lce_file_batch_resize(delegate_env):
+    """LCE's own kernels keep the converted batch (1); kbnn's resize with the input."""
+    import kbnn
+
+    data = np.load(FIXTURES / "chain.npz")
+    got = np.asarray(kbnn.Interpreter(FIXTURES / "chain.tflite").predict(data["inputs"]))
+    assert got.shape == data["lce"].shape
+    assert _close(got, data["lce"])
+
+
 def test_lce_file_in_tf_lite(delegate_env):
     import tensorflow as tf
 

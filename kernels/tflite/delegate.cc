@@ -33,6 +33,7 @@
 #include "kbnn/threadpool.h"
 #include "lce_ops.h"
 #include "options.h"
+#include "tensor_util.h"
 #include "tflite_abi.h"
 
 #define KBNN_EXPORT extern "C" __attribute__((visibility("default")))
@@ -103,26 +104,6 @@ size_t ElementSize(int type) {
     case kTfLiteInt64: return 8;
     default: return 0;
   }
-}
-
-const char* TypeName(int type) {
-  switch (type) {
-    case kTfLiteFloat32: return "float32";
-    case kTfLiteInt32: return "int32";
-    case kTfLiteInt8: return "int8";
-    case kTfLiteUInt8: return "uint8";
-    case kTfLiteInt64: return "int64";
-    case kTfLiteInt16: return "int16";
-    case kTfLiteBool: return "bool";
-    case kTfLiteFloat16: return "float16";
-    default: return "other";
-  }
-}
-
-std::string ShapeString(const std::vector<int>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
 }
 
 // Startup check of the TfLiteTensor layout we index context->tensors with: for tensors of known
@@ -720,33 +701,26 @@ TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
       continue;
     }
     if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr) continue;
+    const size_t options_size = static_cast<size_t>(std::max(node->custom_initial_data_size, 0));
+    Status st;
     if (lce::IsLceOpName(reg->custom_name)) {  // Larq Compute Engine files (lce_ops.h)
       lce::LceOptions lo;
-      Status st = lce::ParseLceOptions(
-          reg->custom_name, reg->version, node->custom_initial_data,
-          static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &lo);
-      if (!st.ok()) {
-        context->ReportError(context, "kbnn delegate: node %d (%s) not claimed: %s", node_index,
-                             reg->custom_name, st.message().c_str());
+      st = lce::ParseLceOptions(reg->custom_name, reg->version, node->custom_initial_data,
+                                options_size, &lo);
+    } else if (std::strncmp(reg->custom_name, "Kbnn", 4) == 0) {
+      const schema::OpDef* def = FindOp(reg->custom_name);
+      if (def == nullptr) {
+        context->ReportError(context,
+                             "kbnn delegate: node %d (%s) not claimed: unknown kbnn op (this "
+                             "delegate implements schema version %d; update kbnn)",
+                             node_index, reg->custom_name, schema::kSchemaVersion);
         continue;
       }
-      claimed.push_back(node_index);
-      for (int t : ToVector(node->inputs)) touched_tensors.push_back(t);
+      OpOptions opt;
+      st = ParseOpOptions(*def, node->custom_initial_data, options_size, &opt);
+    } else {
       continue;
     }
-    if (std::strncmp(reg->custom_name, "Kbnn", 4) != 0) continue;
-    const schema::OpDef* def = FindOp(reg->custom_name);
-    if (def == nullptr) {
-      context->ReportError(context,
-                           "kbnn delegate: node %d (%s) not claimed: unknown kbnn op (this "
-                           "delegate implements schema version %d; update kbnn)",
-                           node_index, reg->custom_name, schema::kSchemaVersion);
-      continue;
-    }
-    OpOptions opt;
-    Status st = ParseOpOptions(*def, node->custom_initial_data,
-                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
-                               &opt);
     if (!st.ok()) {
       context->ReportError(context, "kbnn delegate: node %d (%s) not claimed: %s", node_index,
                            reg->custom_name, st.message().c_str());

@@ -9,6 +9,7 @@
 #include "kbnn/bconv2d.h"
 #include "kbnn/bitpack.h"
 #include "kbnn/bmaxpool2d.h"
+#include "tensor_util.h"
 
 namespace kbnn {
 namespace delegate {
@@ -44,20 +45,10 @@ const LceOptions& LceNodeOptions(const LceNode* node) { return node->opt; }
 
 namespace {
 
-const char* TypeName(int type) {
-  switch (type) {
-    case kTfLiteFloat32: return "float32";
-    case kTfLiteInt32: return "int32";
-    case kTfLiteInt8: return "int8";
-    case kTfLiteUInt8: return "uint8";
-    default: return "another type";
-  }
-}
-
-std::string Shape(const std::vector<int>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
+size_t Rows(const std::vector<int>& shape) {  // all but the channel axis
+  size_t rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); ++d) rows *= static_cast<size_t>(std::max(shape[d], 0));
+  return rows;
 }
 
 // TFLite's round (half away from zero), as LCE's output transform uses on x86.
@@ -70,12 +61,11 @@ TfLiteStatus PrepareQuantize(LceNode* n, const Host& h, int in_t, int out_t) {
   if (type != kTfLiteFloat32 && type != kTfLiteInt8) {
     return h.error(std::string("input must be float32 or int8, got ") + TypeName(type));
   }
-  if (shape.empty() || shape.back() <= 0) return h.error("input needs a channel axis, got " + Shape(shape));
+  if (shape.empty() || shape.back() <= 0) return h.error("input needs a channel axis, got " + ShapeString(shape));
   n->in_type = type;
   n->zero_point = h.context->tensors[in_t].params.zero_point;
   n->channels = shape.back();
-  n->rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); ++d) n->rows *= static_cast<size_t>(std::max(shape[d], 0));
+  n->rows = Rows(shape);
   shape.back() = PackedWords(n->channels);
   return h.set_output(out_t, kTfLiteInt32, shape);
 }
@@ -92,22 +82,19 @@ TfLiteStatus PrepareDequantize(LceNode* n, const Host& h, int in_t, int out_t) {
     return h.error(std::string("output must be float32 or int8, got ") + TypeName(out.type));
   }
   if (out.dims == nullptr || out.dims->size != static_cast<int>(shape.size()) || shape.empty()) {
-    return h.error("output rank does not match the input " + Shape(shape));
+    return h.error("output rank does not match the input " + ShapeString(shape));
   }
-  std::vector<int> oshape(out.dims->data, out.dims->data + out.dims->size);
-  for (size_t d = 0; d + 1 < shape.size(); ++d) {
-    if (oshape[d] != shape[d]) {
-      return h.error("output shape " + Shape(oshape) + " does not match the input " + Shape(shape));
-    }
-  }
+  // The channel count comes from the model's output shape; the other dims follow the input
+  // (so a resized batch works, unlike in LCE's own kernel).
+  std::vector<int> oshape = shape;
+  oshape.back() = out.dims->data[out.dims->size - 1];
   if (oshape.back() <= 0 || PackedWords(oshape.back()) != shape.back()) {
     return h.error("output channels " + std::to_string(oshape.back()) + " do not pack into " +
                    std::to_string(shape.back()) + " words");
   }
   n->out_type = out.type;
   n->channels = oshape.back();
-  n->rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); ++d) n->rows *= static_cast<size_t>(std::max(shape[d], 0));
+  n->rows = Rows(shape);
   if (out.type == kTfLiteInt8) {
     const float scale = out.params.scale;
     if (!(std::isfinite(scale) && scale > 0.0f)) return h.error("int8 output has no positive scale");
@@ -126,7 +113,7 @@ TfLiteStatus PrepareBMaxPool(LceNode* n, const Host& h, int in_t, int out_t, int
   if (!h.info(in_t, &type, &shape)) return h.error("bad input tensor");
   if (type != kTfLiteInt32 || shape.size() != 4) {
     return h.error(std::string("input must be a rank-4 int32 (bitpacked) tensor, got ") +
-                   TypeName(type) + " " + Shape(shape));
+                   TypeName(type) + " " + ShapeString(shape));
   }
   if (!n->pool || n->built_for != shape) {
     BMaxPool2DParams mp;
@@ -164,7 +151,7 @@ TfLiteStatus ConstVector(const Host& h, const std::vector<int>& inputs, size_t i
   if (t_type != type || shape.size() != 1 || shape[0] != n) {
     return h.error(std::string(what) + " must be a " + TypeName(type) + " vector of " +
                    std::to_string(n) + " (output channels), got " + TypeName(t_type) + " " +
-                   Shape(shape));
+                   ShapeString(shape));
   }
   *out = h.const_data(inputs[index]);
   if (*out == nullptr) return h.error(std::string(what) + " must be a constant tensor");
@@ -183,10 +170,10 @@ TfLiteStatus PrepareBconv(LceNode* n, const Host& h, const std::vector<int>& inp
   if (!h.info(inputs[0], &type, &in)) return h.error("bad input tensor");
   if (type != kTfLiteInt32 || in.size() != 4) {
     return h.error(std::string("input must be a rank-4 int32 (bitpacked) tensor, got ") +
-                   TypeName(type) + " " + Shape(in));
+                   TypeName(type) + " " + ShapeString(in));
   }
   if (in[3] != PackedWords(o.channels_in)) {
-    return h.error("bitpacked input " + Shape(in) + " must have " +
+    return h.error("bitpacked input " + ShapeString(in) + " must have " +
                    std::to_string(PackedWords(o.channels_in)) + " words per pixel for channels_in=" +
                    std::to_string(o.channels_in));
   }
@@ -196,10 +183,10 @@ TfLiteStatus PrepareBconv(LceNode* n, const Host& h, const std::vector<int>& inp
   const void* filter = h.const_data(inputs[1]);
   if (ftype != kTfLiteInt32 || fs.size() != 4 || filter == nullptr) {
     return h.error("filter must be a constant rank-4 int32 (bitpacked OHWI) tensor, got " +
-                   std::string(TypeName(ftype)) + " " + Shape(fs));
+                   std::string(TypeName(ftype)) + " " + ShapeString(fs));
   }
   const int cout = fs[0];
-  if (cout <= 0 || fs[1] <= 0 || fs[2] <= 0 || fs[3] <= 0) return h.error("empty filter " + Shape(fs));
+  if (cout <= 0 || fs[1] <= 0 || fs[2] <= 0 || fs[3] <= 0) return h.error("empty filter " + ShapeString(fs));
   int groups = 1;
   if (fs[3] != in[3]) {
     if (in[3] % fs[3] != 0) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "flexmap.h"
+
 namespace kbnn {
 namespace delegate {
 namespace lce {
@@ -102,18 +104,9 @@ Status ParseLceOptions(const char* custom_name, int version, const void* data, s
     *out = o;  // no options; whatever bytes are there are ignored, like LCE does
     return Status::Ok();
   }
-  if (data == nullptr || size == 0) return Bad(op, "no custom options (expected a flexbuffer map)");
-  if (size > (64u << 20)) return Bad(op, "custom options larger than 64 MiB");
-  std::vector<uint64_t> storage((size + 7) / 8);
-  std::memcpy(storage.data(), data, size);
-  const auto* buf = reinterpret_cast<const uint8_t*>(storage.data());
-  std::vector<uint8_t> reuse_tracker;
-  if (!flexbuffers::VerifyBuffer(buf, size, &reuse_tracker)) {
-    return Bad(op, "custom options are not a valid flexbuffer");
-  }
-  const flexbuffers::Reference root = flexbuffers::GetRoot(buf, size);
-  if (!root.IsMap()) return Bad(op, "custom options are not a flexbuffer map");
-  const flexbuffers::Map map = root.AsMap();
+  FlexMap flex;
+  if (const char* why = flex.Load(data, size)) return Bad(op, why);
+  const flexbuffers::Map map = flex.map();
   Status st;
 #define KBNN_LCE_INT(key, field, lo, hi)                   \
   do {                                                     \
