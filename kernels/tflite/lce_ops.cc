@@ -36,7 +36,7 @@ class LceNode {
   int32_t clamp_min = 0, clamp_max = 0;  // on x = K - dot (= 2 * acc)
   std::vector<float> mul, bias;         // LCE's fused multiplier / bias (m', b')
   std::vector<int32_t> dot;
-  std::vector<float> ones, thr_bias;    // bitpacked output
+  std::vector<float> ones, thr_bias;    // bitpacked output (BConv2D::Create copies them)
 };
 
 void DeleteLceNode(LceNode* node) { delete node; }
@@ -375,23 +375,28 @@ TfLiteStatus InvokeLceNode(LceNode* n, const Host& h, const std::vector<int>& in
       st = n->conv->Run(static_cast<const uint32_t*>(in), n->dot.data(), pool);
       if (!st.ok()) break;
       const int cout = n->conv->params().channels_out;
-      const size_t total = n->dot.size();
-      const int32_t K = n->backtransform;
+      const size_t pixels = n->dot.size() / static_cast<size_t>(cout);
+      const int32_t K = n->backtransform, lo = n->clamp_min, hi = n->clamp_max;
+      const float* mul = n->mul.data();
+      const float* bias = n->bias.data();
+      const int32_t* dot = n->dot.data();
       if (n->out_type == kTfLiteFloat32) {
         auto* y = static_cast<float*>(out);
-        for (size_t i = 0; i < total; ++i) {
-          const int c = static_cast<int>(i % cout);
-          const int32_t x = std::min(std::max(K - n->dot[i], n->clamp_min), n->clamp_max);
-          y[i] = static_cast<float>(x) * n->mul[c] + n->bias[c];
+        for (size_t p = 0; p < pixels; ++p, dot += cout, y += cout) {
+          for (int c = 0; c < cout; ++c) {
+            const int32_t x = std::min(std::max(K - dot[c], lo), hi);
+            y[c] = static_cast<float>(x) * mul[c] + bias[c];
+          }
         }
       } else {
         auto* q = static_cast<int8_t*>(out);
-        for (size_t i = 0; i < total; ++i) {
-          const int c = static_cast<int>(i % cout);
-          const int32_t x = std::min(std::max(K - n->dot[i], n->clamp_min), n->clamp_max);
-          const float y = static_cast<float>(x) * n->mul[c] + n->bias[c];
-          const int32_t r = std::isnan(y) ? 0 : RoundHalfAway(std::max(-1e9f, std::min(1e9f, y)));
-          q[i] = static_cast<int8_t>(std::min(127, std::max(-128, r)));
+        for (size_t p = 0; p < pixels; ++p, dot += cout, q += cout) {
+          for (int c = 0; c < cout; ++c) {
+            const int32_t x = std::min(std::max(K - dot[c], lo), hi);
+            const float y = static_cast<float>(x) * mul[c] + bias[c];
+            const int32_t r = std::isnan(y) ? 0 : RoundHalfAway(std::max(-1e9f, std::min(1e9f, y)));
+            q[c] = static_cast<int8_t>(std::min(127, std::max(-128, r)));
+          }
         }
       }
       break;
