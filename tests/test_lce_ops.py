@@ -44,6 +44,22 @@ def test_lce_file_matches_lce_interpreter(delegate_env, name, suffix, kernel):
         np.testing.assert_array_equal(got.argmax(-1), want.argmax(-1))
 
 
+@pytest.mark.parametrize("kernel", ["auto", "reference"])
+def test_lce_int8_file_exact(delegate_env, kernel):
+    """QAT-style file: int8 model input/output, LceBconv2d with int8 output (plain and fused
+    ReLU). Equal to LCE's interpreter with XNNPACK for the builtin int8 ops (as the stock
+    runtimes run them); LCE's default (TFLite reference int8 convolutions) differs only by the
+    builtin ops' requantization, at most one step."""
+    import kbnn
+
+    data = np.load(FIXTURES / "qat.npz")
+    it = kbnn.Interpreter(FIXTURES / "qat.int8.tflite", kernel=kernel)
+    got = np.stack([np.asarray(it.predict(x[None]))[0] for x in data["inputs"]])
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, data["lce_int8_xnnpack"])
+    assert np.abs(got.astype(int) - data["lce_int8"]).max() <= 1
+
+
 def test_lce_file_batch_resize(delegate_env):
     """LCE's own kernels keep the converted batch (1); kbnn's resize with the input."""
     import kbnn
