@@ -44,6 +44,18 @@ def test_loaded_model_matches_larq(name):
             assert isinstance(layer, kbnn.layers.QuantLayerMixin)
 
 
+def test_savedmodel_directory():
+    """The same model saved by tf-keras as a SavedModel directory (config from
+    keras_metadata.pb, weights from the variables checkpoint)."""
+    from kbnn.compat import load_larq_model
+
+    data = np.load(FIXTURES / "larq_only.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_larq_model(FIXTURES / "larq_only_savedmodel")
+    assert _close(np.asarray(model(data["inputs"], training=False)), data["larq"])
+
+
 def test_mapped_objects():
     import kbnn
 
@@ -178,7 +190,7 @@ def test_bad_files(tmp_path):
 
     from kbnn.compat import LarqImportError, load_larq_model
 
-    with pytest.raises(LarqImportError, match="directory"):
+    with pytest.raises(LarqImportError, match="not a tf-keras SavedModel directory"):
         load_larq_model(tmp_path)
     (tmp_path / "x.h5").write_bytes(b"not hdf5")
     with pytest.raises(LarqImportError, match="Cannot read"):

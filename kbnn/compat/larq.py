@@ -297,7 +297,9 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
 
     Args:
       path: a ``.h5`` file written by ``model.save("m.h5")`` with tf-keras 2.x and Larq
-        0.13 / 0.14 (a full model: config and weights).
+        0.13 / 0.14 (a full model: config and weights), or a tf-keras SavedModel directory
+        (``model.save("dir")``: the config is read from ``keras_metadata.pb``, the weights from
+        the ``variables`` checkpoint).
       lambda_layers: ``{layer name: "identity" | function}`` for tf-keras ``Lambda`` layers,
         whose stored Python bytecode kbnn never runs (an unlisted one is an error naming it).
 
@@ -318,10 +320,10 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
 
     path = Path(path)
     if path.is_dir():
-        raise LarqImportError(
-            f"{path} is a directory (a tf-keras SavedModel?). Only full-model .h5 files are "
-            "supported: in the Larq environment run `tf.keras.models.load_model(dir)."
-            "save('model.h5')` and load that file.")
+        with tempfile.TemporaryDirectory() as tmp:
+            h5 = os.path.join(tmp, "savedmodel.h5")
+            _savedmodel_to_h5(path, h5)
+            return load_larq_model(h5, lambda_layers)
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -355,6 +357,111 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
         # tf-keras configs list single inputs/outputs: take plain tensors (no structure warnings).
         model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     return model
+
+
+# Keras weight order within a layer, by variable name (covers Dense / Conv* / Depthwise /
+# Separable / BatchNormalization and their Quant* versions).
+_WEIGHT_ORDER = ["kernel", "depthwise_kernel", "pointwise_kernel", "bias", "gamma", "beta",
+                 "moving_mean", "moving_variance"]
+
+
+def _proto_fields(buf: bytes):
+    """(field number, value) pairs of a serialized protobuf message (varint and
+    length-delimited fields; others skipped)."""
+    i, n = 0, len(buf)
+
+    def varint(i):
+        r = shift = 0
+        while True:
+            if i >= n:
+                raise LarqImportError("corrupted keras_metadata.pb")
+            c = buf[i]
+            i += 1
+            r |= (c & 0x7F) << shift
+            shift += 7
+            if c < 0x80:
+                return r, i
+
+    while i < n:
+        key, i = varint(i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(i)
+        elif wire == 2:
+            size, i = varint(i)
+            value, i = buf[i:i + size], i + size
+        elif wire in (1, 5):
+            value, i = None, i + (8 if wire == 1 else 4)
+        else:
+            raise LarqImportError("corrupted keras_metadata.pb")
+        yield field, value
+
+
+def _savedmodel_to_h5(directory: Path, out: str) -> None:
+    """Writes a tf-keras SavedModel directory as a full-model legacy .h5 file: the model config
+    from keras_metadata.pb (SavedMetadata.nodes[root].metadata), the weights from the variables
+    checkpoint, placed by the checkpoint's object graph (layer_with_weights-N is layer-K)."""
+    import h5py
+    import numpy as np
+
+    meta_path = directory / "keras_metadata.pb"
+    if not meta_path.is_file() or not (directory / "variables").is_dir():
+        raise LarqImportError(f"{directory} is not a tf-keras SavedModel directory (no "
+                              "keras_metadata.pb / variables). Save the Larq model with "
+                              "model.save('model.h5') or model.save('dir') in tf-keras.")
+    root_meta = None
+    for field, node in _proto_fields(meta_path.read_bytes()):
+        if field != 1:
+            continue
+        entries = dict(_proto_fields(node))
+        if entries.get(3) == b"root":
+            root_meta = json.loads(entries.get(5, b"{}"))
+    if not root_meta or "config" not in root_meta:
+        raise LarqImportError(f"{meta_path} has no model config (a subclassed model?); only "
+                              "Functional / Sequential Larq models map.")
+    model_config = root_meta.get("model_config") or {"class_name": root_meta["class_name"],
+                                                     "config": root_meta["config"]}
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    reader = tf.train.load_checkpoint(str(directory / "variables" / "variables"))
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    children = {c.local_name: c.node_id for c in graph.nodes[0].children}
+    layer_of_node = {nid: int(name[6:]) for name, nid in children.items() if name.startswith("layer-")}
+    layers = model_config["config"].get("layers", [])
+    weights: dict[int, list[tuple[str, Any]]] = {}
+    for name, nid in children.items():
+        if not name.startswith("layer_with_weights-"):
+            continue
+        k = layer_of_node.get(nid)
+        if k is None or k >= len(layers):
+            raise LarqImportError(f"{directory}: cannot place {name} in the model's layers.")
+        values = []
+        for child in graph.nodes[nid].children:
+            if child.local_name not in _WEIGHT_ORDER:
+                continue
+            attrs = graph.nodes[child.node_id].attributes
+            if not attrs:
+                continue
+            values.append((child.local_name, reader.get_tensor(attrs[0].checkpoint_key)))
+        values.sort(key=lambda kv: _WEIGHT_ORDER.index(kv[0]))
+        weights[k] = values
+    with h5py.File(out, "w") as f:
+        f.attrs["model_config"] = json.dumps(model_config)
+        f.attrs["keras_version"] = root_meta.get("keras_version", "2.16.0")
+        f.attrs["backend"] = "tensorflow"
+        mw = f.create_group("model_weights")
+        names = [l.get("config", {}).get("name", l.get("name")) for l in layers]
+        mw.attrs["layer_names"] = [n.encode() for n in names]
+        mw.attrs["keras_version"] = f.attrs["keras_version"]
+        mw.attrs["backend"] = "tensorflow"
+        for k, name in enumerate(names):
+            g = mw.create_group(name)
+            wn = [f"{name}/{w}:0" for w, _ in weights.get(k, [])]
+            g.attrs["weight_names"] = [w.encode() for w in wn]
+            for w, (_, value) in zip(wn, weights.get(k, [])):
+                g.create_dataset(w, data=np.asarray(value))
 
 
 def load_larq_zoo_weights(model: keras.Model, path: str | os.PathLike) -> keras.Model:
