@@ -14,7 +14,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q \
   "tensorflow==2.16.2" "tf-keras==2.16.0" "larq==0.14.0" \
-  "larq-compute-engine==0.16.0" "larq-zoo==2.4.0" "numpy<2" "h5py"
+  "larq-compute-engine==0.16.0" "larq-zoo==2.4.0" "zookeeper==1.4.0" "numpy<2" "h5py"
 # TF 2.16 defaults to Keras 3; Larq needs tf-keras (Keras 2).
 cat > "$VENV/bin/lce-python" <<EOS
 #!/usr/bin/env bash
