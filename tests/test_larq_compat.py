@@ -175,8 +175,9 @@ def test_lambda_layers():
            "config": {"name": "out", "trainable": True, "dtype": "float32",
                       "function": ["4wEAAAAAAAAA", None, None], "function_type": "lambda"},
            "inbound_nodes": [[["a", 0, 0, {}]]]}
-    with pytest.raises(LarqImportError, match="lambda_layers=\\{'out': 'identity'\\}"):
-        map_larq_config(_functional(lam))
+    lam2 = dict(lam, name="out2", config=dict(lam["config"], name="out2"))
+    with pytest.raises(LarqImportError, match="lambda_layers=\\{'out': 'identity', 'out2': 'identity'\\}"):
+        map_larq_config(_functional(lam, lam2))
     out = map_larq_config(_functional(lam), {"out": "identity"})["config"]["layers"][0]
     assert out["class_name"] == "Identity" and "function" not in out["config"]
     out = map_larq_config(_functional(lam), {"out": abs})["config"]["layers"][0]

@@ -222,13 +222,7 @@ def _initializer(obj):
 def _lambda(layer: dict, lambda_layers: dict) -> dict:
     """A tf-keras Lambda layer holds Python bytecode, which is never executed here: the caller
     says what it computes (``"identity"`` or a function)."""
-    name = layer.get("config", {}).get("name", "?")
-    if name not in lambda_layers:
-        raise LarqImportError(
-            f"layer {name!r} is a Lambda layer (Python code stored in the file, which kbnn does "
-            f"not run). Say what it computes: load_larq_model(path, lambda_layers={{{name!r}: "
-            "'identity'}) or a Python function (Larq Zoo's Real-to-Binary nets use identity "
-            "Lambdas).")
+    name = layer.get("config", {}).get("name", "?")  # map_larq_config checked it is listed
     what = lambda_layers[name]
     cfg = {k: v for k, v in layer["config"].items() if k in ("name", "trainable", "dtype")}
     if what == "identity":
@@ -238,6 +232,22 @@ def _lambda(layer: dict, lambda_layers: dict) -> dict:
     raise LarqImportError(f"lambda_layers[{name!r}] must be 'identity' or a function, got {what!r}.")
 
 
+def _all_layers(obj):
+    """Every layer config of a model config, nested models included."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
+                obj.get("config"), dict):
+            for layer in obj["config"].get("layers", []):
+                yield layer
+                yield from _all_layers(layer)
+        else:
+            for v in obj.values():
+                yield from _all_layers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _all_layers(v)
+
+
 def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> dict:
     """Rewrites a tf-keras model config (``{"class_name": "Functional" | "Sequential" |
     "Model", "config": ...}``) with Larq objects into one of kbnn objects. Nested models are
@@ -245,6 +255,15 @@ def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> di
     Raises :class:`LarqImportError` naming whatever does not map."""
     config = copy.deepcopy(model_config)
     lambda_layers = lambda_layers or {}
+    missing = [l.get("config", {}).get("name", "?") for l in _all_layers(config)
+               if l.get("class_name") == "Lambda"
+               and l.get("config", {}).get("name") not in lambda_layers]
+    if missing:
+        listed = ", ".join(f"{n!r}: 'identity'" for n in missing)
+        raise LarqImportError(
+            f"Lambda layers {missing} hold Python code stored in the file, which kbnn does not "
+            f"run. Say what each computes: load_larq_model(path, lambda_layers={{{listed}}}) "
+            "or functions (Larq Zoo's Real-to-Binary nets use identity Lambdas).")
 
     def convert(layer):
         kind = layer.get("class_name")
