@@ -34,6 +34,8 @@ INSTALL_REQUIRES = [
     "flatbuffers>=24.3.25,<26",
     # kbnn.Interpreter / kbnn.benchmark / the delegate: this checkout's runtime/ (not on PyPI).
     f"kbnn-runtime @ {(ROOT / 'runtime').as_uri()}",
+    # kbnn.compat.load_larq_model reads tf-keras .h5 files (Keras' own h5 loader needs it too).
+    "h5py>=3.10,<4",
 ]
 
 EXTRAS_REQUIRE = {

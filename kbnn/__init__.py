@@ -17,3 +17,4 @@ from kbnn import convert  # noqa: E402,F401  (callable: kbnn.convert(model, path
 from kbnn import _runtime_link  # noqa: E402,F401  (kbnn.interpreter, kbnn.benchmark = kbnn_runtime's)
 from kbnn.interpreter import Interpreter, load_delegate  # noqa: E402,F401
 from kbnn.benchmark import benchmark  # noqa: E402,F401
+from kbnn import compat  # noqa: E402,F401  (load_larq_model, Larq Zoo weights)

@@ -6,6 +6,8 @@ For each model: OUT_DIR/<name>.tflite (kbnn.convert), the inputs x_b1.npy / x_b3
 outputs keras_b<B>.npy and the kbnn.Interpreter outputs (delegate attached, main-env runtime)
 expected_b<B>_t<T>.npy for batch 1 and 3, threads 1 and 2, plus OUT_DIR/manifest.json saying
 whether the model's output is produced by a kbnn op (then every runtime must match bit for bit).
+Also copies the Larq Compute Engine files of tests/fixtures/larq (lce_<name>.tflite, batch 1)
+with LCE's own interpreter outputs as the expected values (float rounding tolerance).
 
 Used by scripts/test_tflite_runtime.sh (x86-64 tflite_runtime venv) and
 scripts/test_aarch64_e2e.sh (aarch64 tflite_runtime under qemu); both run
@@ -108,6 +110,36 @@ def _ops(data: bytes):
     return names, producer.get(int(sg.outputs[0]), "?")
 
 
+LCE_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "larq")
+
+
+def _lce_fixtures(out_dir: str) -> dict:
+    """LCE-converted files (batch 1 only: their graphs have fixed batch reshapes); expected =
+    LCE's interpreter output for the first fixture input, the same for every thread count."""
+    manifest = {}
+    for name, key in [("chain", "lce"), ("chain.int8", "lce_int8"), ("mixed", "lce"),
+                      ("grouped", "lce"), ("int8out.int8", "lce_int8"), ("qat.int8", "lce_int8_xnnpack")]:
+        data = np.load(os.path.join(LCE_FIXTURES, name.split(".")[0] + ".npz"))
+        tag = "lce_" + name.replace(".", "_")
+        with open(os.path.join(LCE_FIXTURES, name + ".tflite"), "rb") as f:
+            content = f.read()
+        with open(os.path.join(out_dir, tag + ".tflite"), "wb") as f:
+            f.write(content)
+        np.save(os.path.join(out_dir, f"{tag}_x_b1.npy"), data["inputs"][:1])
+        for t in THREADS:
+            np.save(os.path.join(out_dir, f"{tag}_expected_b1_t{t}.npy"), data[key][:1])
+        ops, last = _ops(content)
+        # Float rounding of y = mul * dot + bias is relative to the terms, not to y: the
+        # tolerance scales with the largest output.
+        atol = 4e-6 * max(1.0, float(np.abs(data[key]).max()))
+        if data[key].dtype == np.int8:  # int8 model output: builtin int8 ops may differ by a step
+            atol = 1.0
+        manifest[tag] = {"kbnn_output": False, "output_op": last, "ops": ops, "batches": [1],
+                         "atol": atol}
+        print(f"  {tag}: {len(ops)} ops (Larq Compute Engine file), output from {last}")
+    return manifest
+
+
 def main(out_dir: str) -> None:
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
@@ -129,6 +161,7 @@ def main(out_dir: str) -> None:
                 np.save(os.path.join(out_dir, f"{name}_expected_b{b}_t{t}.npy"), y)
         manifest[name] = {"kbnn_output": last.startswith("Kbnn"), "output_op": last, "ops": ops}
         print(f"  {name}: {len(ops)} ops, output from {last}")
+    manifest.update(_lce_fixtures(out_dir))
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump({"batches": BATCHES, "threads": THREADS, "models": manifest}, f, indent=1)
     print(f"parity models written to {out_dir} in {time.time() - t0:.1f}s")

@@ -5,6 +5,7 @@ parity models here (main environment) and checks in the venv that
 ``tflite_runtime.interpreter.Interpreter(..., experimental_delegates=[load_delegate(libkbnn_delegate.so)])``
 reproduces kbnn.Interpreter (bit-exact for kbnn-final outputs), batch 1/3, threads 1/2, and that the
 missing delegate gives the unresolved-custom-op error that kbnn.interpreter.explain_error maps.
+Larq Compute Engine files (tests/fixtures/larq) must give LCE's own interpreter outputs there too.
 """
 
 import os
@@ -28,4 +29,5 @@ def test_tflite_runtime_venv_parity():
         pytest.skip("build/venv-tflite-runtime could not be created (PyPI unreachable?):\n" + out[-2000:])
     assert proc.returncode == 0, out[-6000:]
     assert "parity OK" in out, out[-6000:]
+    assert "lce_chain batch=1 threads=1" in out, out[-6000:]  # Larq Compute Engine files too
     assert "explain_error -> DelegateMissingError" in out, out[-6000:]

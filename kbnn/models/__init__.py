@@ -14,11 +14,15 @@ builder                paper                                            default 
 ``BiRealNet18``        Liu et al. ECCV 2018 (Bi-Real Net), ResNet-18    (224, 224, 3)
 ``RealToBinaryNet18``  Martinez et al. ICLR 2020 (Real-to-Binary)       (224, 224, 3)
 ``XNORNet``            Rastegari et al. ECCV 2016 (XNOR-Net), AlexNet   (224, 224, 3)
+``QuickNet``           Bannink et al. MLSys 2021 (LCE), also ``Small``   (224, 224, 3)
+                       and ``Large``; loads Larq Zoo weight files
 =====================  ===============================================  ==================
 """
 
 from kbnn.models.binarynet import BinaryNetCNN, BinaryNetMLP
 from kbnn.models.resnets import BiRealNet18, RealToBinaryNet18
+from kbnn.models.quicknet import QuickNet, QuickNetLarge, QuickNetSmall
 from kbnn.models.xnornet import XNORNet
 
-__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "XNORNet"]
+__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "XNORNet",
+           "QuickNet", "QuickNetSmall", "QuickNetLarge"]

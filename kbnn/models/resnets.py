@@ -62,6 +62,7 @@ def BiRealNet18(
     momentum: float = 0.9,
     stem: str = "float",
     name: str = "bireal_net18",
+    weights=None,
 ) -> keras.Model:
     """Bi-Real Net-18 (Liu et al., ECCV 2018).
 
@@ -93,6 +94,10 @@ def BiRealNet18(
             (:class:`kbnn.layers.BitPlaneInput` on 0..255 pixels + a binary-weight 7×7
             convolution: 8 binary convolutions, no float stem MACs; BinaryNet's first layer).
         name: Model name.
+        weights: ``None``, or the path of a Larq Zoo ``BiRealNet`` weight file
+            (``birealnet_weights.h5``): the layer order and weight shapes are Larq Zoo 2.4's,
+            see :func:`kbnn.compat.load_larq_zoo_weights` (Larq Zoo trained with
+            ``pad_values=0.0`` and ``WeightClip``, the defaults here apart from the clip).
 
     Returns:
         An uncompiled ``keras.Model``.
@@ -115,7 +120,12 @@ def BiRealNet18(
                 momentum=momentum,
                 name=f"stage{s}_block{b}",
             )
-    return keras.Model(inputs, _head(x, num_classes), name=name)
+    model = keras.Model(inputs, _head(x, num_classes), name=name)
+    if weights is not None:
+        from kbnn.compat import load_larq_zoo_weights
+
+        load_larq_zoo_weights(model, weights)
+    return model
 
 
 def RealToBinaryNet18(

@@ -1,5 +1,7 @@
 // libkbnn_delegate.so: a TFLite external delegate that runs the kbnn custom ops (KbnnQuantize,
-// KbnnDequantize, KbnnBconv2d, KbnnBFullyConnected, KbnnBMaxPool2d) in the stock interpreters.
+// KbnnDequantize, KbnnBconv2d, KbnnBFullyConnected, KbnnBMaxPool2d) in the stock interpreters,
+// and Larq Compute Engine's (LceQuantize, LceDequantize, LceBconv2d, LceBMaxPool2d) through the
+// mapping layer of lce_ops.h.
 //
 // Claiming: Delegate Prepare walks the execution plan and claims every CUSTOM node whose name is
 // a kbnn op and whose options parse with a supported kbnn_version. A kbnn node that cannot be
@@ -30,7 +32,9 @@
 #include "kbnn/bmaxpool2d.h"
 #include "kbnn/dispatch.h"
 #include "kbnn/threadpool.h"
+#include "lce_ops.h"
 #include "options.h"
+#include "tensor_util.h"
 #include "tflite_abi.h"
 
 #define KBNN_EXPORT extern "C" __attribute__((visibility("default")))
@@ -103,26 +107,6 @@ size_t ElementSize(int type) {
   }
 }
 
-const char* TypeName(int type) {
-  switch (type) {
-    case kTfLiteFloat32: return "float32";
-    case kTfLiteInt32: return "int32";
-    case kTfLiteInt8: return "int8";
-    case kTfLiteUInt8: return "uint8";
-    case kTfLiteInt64: return "int64";
-    case kTfLiteInt16: return "int16";
-    case kTfLiteBool: return "bool";
-    case kTfLiteFloat16: return "float16";
-    default: return "other";
-  }
-}
-
-std::string ShapeString(const std::vector<int>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 // Startup check of the TfLiteTensor layout we index context->tensors with: for tensors of known
 // element size, bytes must equal the product of dims times that size.
 bool TensorLayoutHolds(TfLiteContext* context, const std::vector<int>& indices, std::string* why) {
@@ -184,6 +168,11 @@ struct NodeOp {
   int channels = 0;
   bool int8_input = false;  // quantize: int8 input (bit = q < zero_point)
   int32_t zero_point = 0;
+  lce::LceNodePtr lce;  // a Larq Compute Engine op (lce_ops.h); opt is unused then
+  const char* name() const {
+    if (lce) return lce::LceNodeOptions(lce.get()).name;
+    return opt.def ? opt.def->name : "?";
+  }
 };
 
 struct Partition {
@@ -202,7 +191,7 @@ struct Err {
   TfLiteStatus operator()(const std::string& msg) const {
     if (node != nullptr) {
       context->ReportError(context, "kbnn delegate: node %d (%s): %s", node->node_index,
-                           node->opt.def ? node->opt.def->name : "?", msg.c_str());
+                           node->name(), msg.c_str());
     } else {
       context->ReportError(context, "kbnn delegate: %s", msg.c_str());
     }
@@ -231,13 +220,19 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
       break;
     }
     const schema::OpDef* def = FindOp(reg->custom_name);
-    if (def == nullptr) {
+    Status st;
+    if (lce::IsLceOpName(reg->custom_name)) {
+      lce::LceOptions lo;
+      st = lce::ParseLceOptions(reg->custom_name, reg->version, node->custom_initial_data,
+                                static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &lo);
+      if (st.ok()) op.lce = lce::MakeLceNode(lo);
+    } else if (def == nullptr) {
       p->init_error = "node " + std::to_string(node_index) + " is not a kbnn op";
       break;
+    } else {
+      st = ParseOpOptions(*def, node->custom_initial_data,
+                          static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &op.opt);
     }
-    Status st = ParseOpOptions(*def, node->custom_initial_data,
-                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
-                               &op.opt);
     if (!st.ok()) {
       p->init_error = "node " + std::to_string(node_index) + ": " + st.message();
       break;
@@ -382,8 +377,39 @@ TfLiteStatus CheckInt8Output(TfLiteContext* context, Partition* p, const Err& er
   return kTfLiteOk;
 }
 
+// The partition's tensor access, as the LCE mapping layer (lce_ops.h) sees it.
+lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
+  lce::Host h;
+  h.context = context;
+  h.info = [context, p](int t, int* type, std::vector<int>* shape) {
+    TensorInfo info;
+    if (!GetInfo(context, p, t, &info)) return false;
+    *type = info.type;
+    *shape = info.shape;
+    return true;
+  };
+  h.const_data = [context, p](int t) -> const void* {
+    if (t < 0 || static_cast<size_t>(t) >= context->tensors_size || p->internal_index[t] >= 0 ||
+        !IsConstant(context->tensors[t])) {
+      return nullptr;
+    }
+    return context->tensors[t].data;
+  };
+  h.set_output = [context, p, err](int t, int type, const std::vector<int>& shape) {
+    return SetOutput(context, p, err, t, type, shape);
+  };
+  h.data = [context, p](int t) { return TensorData(context, p, t); };
+  h.error = [err](const std::string& msg) { return err(msg); };
+  h.kernel = p->delegate->options.kernel;
+  h.num_threads = p->delegate->pool ? p->delegate->pool->num_threads() : 1;
+  return h;
+}
+
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
+  if (op.lce) {
+    return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
+  }
   const OpOptions& o = op.opt;
   const schema::OpDef& def = *o.def;
   if (op.inputs.size() != def.num_inputs || op.outputs.size() != def.num_outputs) {
@@ -605,33 +631,40 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const Err err{context, &op};
     const auto start = profiling ? std::chrono::steady_clock::now()
                                  : std::chrono::steady_clock::time_point();
-    const void* in = TensorData(context, p, op.inputs[0]);
-    void* out = TensorData(context, p, op.outputs[0]);
-    if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
     Status st;
-    switch (op.opt.kind) {
-      case OpKind::kQuantize:
-        st = op.int8_input ? QuantizeInt8(static_cast<const int8_t*>(in), op.rows, op.channels,
-                                          op.zero_point, static_cast<uint32_t*>(out))
-                           : QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
-                                           static_cast<uint32_t*>(out));
-        break;
-      case OpKind::kDequantize:
-        st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
-                        static_cast<float*>(out));
-        break;
-      case OpKind::kBMaxPool2d:
-        if (!op.pool) return err("not prepared");
-        st = op.pool->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
-        break;
-      case OpKind::kBconv2d:
-        if (!op.conv) return err("not prepared");
-        st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
-        break;
-      case OpKind::kBFullyConnected:
-        if (!op.fc) return err("not prepared");
-        st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
-        break;
+    if (op.lce) {  // Larq Compute Engine op: the mapping layer reports its own errors
+      if (lce::InvokeLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs, pool) !=
+          kTfLiteOk) {
+        return kTfLiteError;
+      }
+    } else {
+      const void* in = TensorData(context, p, op.inputs[0]);
+      void* out = TensorData(context, p, op.outputs[0]);
+      if (in == nullptr || out == nullptr) return err("input or output tensor has no data");
+      switch (op.opt.kind) {
+        case OpKind::kQuantize:
+          st = op.int8_input ? QuantizeInt8(static_cast<const int8_t*>(in), op.rows, op.channels,
+                                            op.zero_point, static_cast<uint32_t*>(out))
+                             : QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
+                                             static_cast<uint32_t*>(out));
+          break;
+        case OpKind::kDequantize:
+          st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,
+                          static_cast<float*>(out));
+          break;
+        case OpKind::kBMaxPool2d:
+          if (!op.pool) return err("not prepared");
+          st = op.pool->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
+          break;
+        case OpKind::kBconv2d:
+          if (!op.conv) return err("not prepared");
+          st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
+          break;
+        case OpKind::kBFullyConnected:
+          if (!op.fc) return err("not prepared");
+          st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);
+          break;
+      }
     }
     if (!st.ok()) return err(st.message());
     if (profiling) {
@@ -646,7 +679,7 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     std::lock_guard<std::mutex> lock(prof.mutex);
     for (size_t i = 0; i < p->nodes.size(); ++i) {
       ProfileEntry& e = prof.nodes[p->nodes[i].node_index];
-      if (e.op.empty() && p->nodes[i].opt.def != nullptr) e.op = p->nodes[i].opt.def->name;
+      if (e.op.empty()) e.op = p->nodes[i].name();
       e.ns += elapsed_ns[i];
       ++e.count;
     }
@@ -705,22 +738,27 @@ TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
         node == nullptr || reg == nullptr) {
       continue;
     }
-    if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr ||
-        std::strncmp(reg->custom_name, "Kbnn", 4) != 0) {
+    if (reg->builtin_code != kTfLiteBuiltinCustom || reg->custom_name == nullptr) continue;
+    const size_t options_size = static_cast<size_t>(std::max(node->custom_initial_data_size, 0));
+    Status st;
+    if (lce::IsLceOpName(reg->custom_name)) {  // Larq Compute Engine files (lce_ops.h)
+      lce::LceOptions lo;
+      st = lce::ParseLceOptions(reg->custom_name, reg->version, node->custom_initial_data,
+                                options_size, &lo);
+    } else if (std::strncmp(reg->custom_name, "Kbnn", 4) == 0) {
+      const schema::OpDef* def = FindOp(reg->custom_name);
+      if (def == nullptr) {
+        context->ReportError(context,
+                             "kbnn delegate: node %d (%s) not claimed: unknown kbnn op (this "
+                             "delegate implements schema version %d; update kbnn)",
+                             node_index, reg->custom_name, schema::kSchemaVersion);
+        continue;
+      }
+      OpOptions opt;
+      st = ParseOpOptions(*def, node->custom_initial_data, options_size, &opt);
+    } else {
       continue;
     }
-    const schema::OpDef* def = FindOp(reg->custom_name);
-    if (def == nullptr) {
-      context->ReportError(context,
-                           "kbnn delegate: node %d (%s) not claimed: unknown kbnn op (this "
-                           "delegate implements schema version %d; update kbnn)",
-                           node_index, reg->custom_name, schema::kSchemaVersion);
-      continue;
-    }
-    OpOptions opt;
-    Status st = ParseOpOptions(*def, node->custom_initial_data,
-                               static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
-                               &opt);
     if (!st.ok()) {
       context->ReportError(context, "kbnn delegate: node %d (%s) not claimed: %s", node_index,
                            reg->custom_name, st.message().c_str());

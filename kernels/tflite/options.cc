@@ -12,6 +12,8 @@
 #include <map>
 #include <vector>
 
+#include "flexmap.h"
+
 namespace kbnn {
 namespace delegate {
 namespace {
@@ -81,19 +83,9 @@ const schema::OpDef* FindOp(const char* custom_name) {
 }
 
 Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, OpOptions* out) {
-  if (data == nullptr || size == 0) return Bad(op, "no custom options (expected a flexbuffer map)");
-  if (size > (64u << 20)) return Bad(op, "custom options larger than 64 MiB");
-  // Aligned private copy: the verifier checks alignment and the readers do plain loads.
-  std::vector<uint64_t> storage((size + 7) / 8);
-  std::memcpy(storage.data(), data, size);
-  const auto* buf = reinterpret_cast<const uint8_t*>(storage.data());
-  std::vector<uint8_t> reuse_tracker;
-  if (!flexbuffers::VerifyBuffer(buf, size, &reuse_tracker)) {
-    return Bad(op, "custom options are not a valid flexbuffer");
-  }
-  const flexbuffers::Reference root = flexbuffers::GetRoot(buf, size);
-  if (!root.IsMap()) return Bad(op, "custom options are not a flexbuffer map");
-  const flexbuffers::Map map = root.AsMap();
+  FlexMap flex;
+  if (const char* why = flex.Load(data, size)) return Bad(op, why);
+  const flexbuffers::Map map = flex.map();
 
   std::map<std::string, Value> values;
   for (size_t a = 0; a < op.num_attrs; ++a) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "lce_options.h"
 #include "options.h"
 
 namespace kbnn {
@@ -233,13 +234,103 @@ std::vector<uint8_t> RandomMap(std::mt19937_64& rng, const schema::OpDef& op) {
   });
 }
 
+std::vector<uint8_t> ValidLceConv() {
+  return Map([](flexbuffers::Builder& b) {
+    b.Int("channels_in", 33);
+    b.Int("dilation_height_factor", 2);
+    b.Int("dilation_width_factor", 1);
+    b.Int("fused_activation_function", 3);
+    b.Int("pad_values", 1);
+    b.Int("padding", 0);
+    b.Int("stride_height", 1);
+    b.Int("stride_width", 2);
+  });
+}
+
+std::vector<uint8_t> ValidLcePool() {
+  return Map([](flexbuffers::Builder& b) {
+    b.Int("filter_height", 3);
+    b.Int("filter_width", 2);
+    b.Int("padding", 1);
+    b.Int("stride_height", 2);
+    b.Int("stride_width", 2);
+  });
+}
+
+constexpr const char* kLceNames[] = {"LceQuantize", "LceDequantize", "LceBconv2d", "LceBMaxPool2d"};
+
+TEST(LceOptions, Valid) {
+  lce::LceOptions o;
+  auto conv = ValidLceConv();
+  Status st = lce::ParseLceOptions("LceBconv2d", 1, conv.data(), conv.size(), &o);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(o.kind, lce::LceKind::kBconv2d);
+  EXPECT_EQ(o.channels_in, 33);
+  EXPECT_EQ(o.dilation_height, 2);
+  EXPECT_EQ(o.stride_width, 2);
+  EXPECT_EQ(o.padding, Padding::kSame);
+  EXPECT_EQ(o.pad_values, 1);
+  EXPECT_EQ(o.activation, lce::LceActivation::kRelu6);
+  auto pool = ValidLcePool();
+  st = lce::ParseLceOptions("LceBMaxPool2d", 1, pool.data(), pool.size(), &o);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(o.kind, lce::LceKind::kBMaxPool2d);
+  EXPECT_EQ(o.filter_width, 2);
+  EXPECT_EQ(o.padding, Padding::kValid);
+  st = lce::ParseLceOptions("LceQuantize", 1, nullptr, 0, &o);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(lce::IsLceOpName("LceWhatever"));
+  EXPECT_FALSE(lce::IsLceOpName("KbnnBconv2d"));
+}
+
+TEST(LceOptions, Errors) {
+  lce::LceOptions o;
+  auto conv = ValidLceConv();
+  auto expect_error = [&](const char* name, int version, const std::vector<uint8_t>& buf,
+                          const char* needle) {
+    Status st = lce::ParseLceOptions(name, version, buf.empty() ? nullptr : buf.data(), buf.size(), &o);
+    ASSERT_FALSE(st.ok()) << needle;
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+  };
+  expect_error("LceBconv2d", 2, conv, "unsupported op version 2");
+  expect_error("LceBconv3d", 1, conv, "not supported by kbnn");
+  expect_error("LceBconv2d", 1, {}, "no custom options");
+  expect_error("LceBconv2d", 1, {1, 2, 3}, "not a valid flexbuffer");
+  auto with = [&](const char* key, int value) {
+    return Map([&](flexbuffers::Builder& b) {
+      b.Int("channels_in", std::strcmp(key, "channels_in") == 0 ? value : 33);
+      b.Int("dilation_height_factor", std::strcmp(key, "dilation_height_factor") == 0 ? value : 1);
+      b.Int("dilation_width_factor", 1);
+      b.Int("fused_activation_function", std::strcmp(key, "fused_activation_function") == 0 ? value : 0);
+      b.Int("pad_values", std::strcmp(key, "pad_values") == 0 ? value : 1);
+      b.Int("padding", std::strcmp(key, "padding") == 0 ? value : 0);
+      b.Int("stride_height", std::strcmp(key, "stride_height") == 0 ? value : 1);
+      b.Int("stride_width", 1);
+    });
+  };
+  expect_error("LceBconv2d", 1, with("fused_activation_function", 4), "fused_activation_function' = 4");
+  expect_error("LceBconv2d", 1, with("padding", 2), "not a TFLite padding");
+  expect_error("LceBconv2d", 1, with("pad_values", -1), "pad_values' = -1");
+  expect_error("LceBconv2d", 1, with("stride_height", 0), "stride_height' = 0");
+  expect_error("LceBconv2d", 1, with("channels_in", 0), "channels_in' = 0");
+  expect_error("LceBconv2d", 1, with("dilation_height_factor", 1 << 20), "dilation_height_factor'");
+  expect_error("LceBconv2d", 1, Map([](flexbuffers::Builder& b) { b.Int("channels_in", 3); }),
+               "missing option");
+  expect_error("LceBconv2d", 1, Map([](flexbuffers::Builder& b) {
+    b.String("stride_height", "1");
+  }), "must be an integer");
+  expect_error("LceBMaxPool2d", 1, conv, "missing option 'filter_height'");
+}
+
 TEST(Options, FuzzNeverCrashes) {
   long iterations = 100000;
   if (const char* env = std::getenv("KBNN_FUZZ_ITERATIONS")) iterations = std::atol(env);
   std::mt19937_64 rng(12345);
-  size_t ok = 0, failed = 0;
+  size_t ok = 0, failed = 0, lce_ok = 0;
   std::vector<std::vector<uint8_t>> seeds;
   seeds.push_back(ValidConv());
+  seeds.push_back(ValidLceConv());
+  seeds.push_back(ValidLcePool());
   for (const auto& op : schema::kOps) seeds.push_back(RandomMap(rng, op));
   for (long i = 0; i < iterations; ++i) {
     const schema::OpDef& op = schema::kOps[rng() % schema::kNumOps];
@@ -272,6 +363,21 @@ TEST(Options, FuzzNeverCrashes) {
         break;
       }
     }
+    // The LCE parser sees every case too (kbnn and LCE maps share the seeds).
+    {
+      lce::LceOptions lo;
+      const char* lce_name = kLceNames[rng() % 4];
+      const int version = rng() % 16 == 0 ? static_cast<int>(rng() % 5) : 1;
+      Status lst = lce::ParseLceOptions(lce_name, version, buf.empty() ? nullptr : buf.data(),
+                                        buf.size(), &lo);
+      if (lst.ok()) {
+        ++lce_ok;
+        EXPECT_GE(lo.stride_height, 1);
+        EXPECT_TRUE(lo.pad_values == 0 || lo.pad_values == 1);
+      } else {
+        EXPECT_FALSE(lst.message().empty());
+      }
+    }
     OpOptions o;
     Status st = ParseOpOptions(op, buf.empty() ? nullptr : buf.data(), buf.size(), &o);
     if (st.ok()) {
@@ -284,7 +390,7 @@ TEST(Options, FuzzNeverCrashes) {
     }
   }
   EXPECT_EQ(ok + failed, static_cast<size_t>(iterations));
-  std::printf("fuzz: %zu ok, %zu errors\n", ok, failed);
+  std::printf("fuzz: %zu ok, %zu errors; LCE parser: %zu ok\n", ok, failed, lce_ok);
 }
 
 }  // namespace

@@ -253,6 +253,10 @@ def explain_error(exc: BaseException) -> BaseException:
         return DelegateMissingError(
             f"The model uses the kbnn op {match.group(1)}, which the interpreter cannot run "
             f"without the kbnn delegate. {ATTACH_HINT}")
+    if match and match.group(1).startswith("Lce"):
+        return DelegateMissingError(
+            f"The model uses the Larq Compute Engine op {match.group(1)}: the kbnn delegate runs "
+            f"LCE files too. {ATTACH_HINT}")
     return exc
 
 
@@ -385,3 +389,61 @@ def _check_model_bytes(content: bytes):
     if root >= len(content):
         raise ModelError("Not a TFLite model: the root offset points past the end of the file "
                          "(truncated file).")
+    _check_lce_op_versions(content)
+
+
+LCE_OP_VERSION = 1  # the op version larq-compute-engine 0.16 writes and the delegate maps
+
+
+def _custom_op_versions(content: bytes) -> list[tuple[str, int]]:
+    """(custom_code, version) of the model's CUSTOM operator codes, read with a minimal,
+    bounds-checked flatbuffer walk (Model.operator_codes: field 1; OperatorCode.custom_code:
+    field 1, version: field 2, default 1). Returns [] when the buffer does not parse."""
+    n = len(content)
+
+    def u32(at):
+        if at < 0 or at + 4 > n:
+            raise IndexError
+        return int.from_bytes(content[at:at + 4], "little")
+
+    def field(table, index):
+        vtable = table - int.from_bytes(content[table:table + 4], "little", signed=True)
+        vsize = int.from_bytes(content[vtable:vtable + 2], "little")
+        slot = 4 + 2 * index
+        if vtable < 0 or slot + 2 > vsize:
+            return None
+        off = int.from_bytes(content[vtable + slot:vtable + slot + 2], "little")
+        return table + off if off else None
+
+    try:
+        root = u32(0)
+        codes_at = field(root, 1)
+        if codes_at is None:
+            return []
+        vec = codes_at + u32(codes_at)
+        out = []
+        for i in range(min(u32(vec), 100000)):
+            elem = vec + 4 + 4 * i
+            code = elem + u32(elem)
+            name_at = field(code, 1)
+            if name_at is None:
+                continue
+            s = name_at + u32(name_at)
+            name = content[s + 4:s + 4 + u32(s)].decode("utf-8", "replace")
+            version_at = field(code, 2)
+            version = int.from_bytes(content[version_at:version_at + 4], "little", signed=True) \
+                if version_at is not None else 1
+            out.append((name, version))
+        return out
+    except (IndexError, ValueError):
+        return []
+
+
+def _check_lce_op_versions(content: bytes):
+    """The runtimes do not pass a custom op's version to delegates: check LCE's here."""
+    for name, version in _custom_op_versions(content):
+        if name.startswith("Lce") and version != LCE_OP_VERSION:
+            raise ModelError(
+                f"The Larq Compute Engine op {name} has version {version}; kbnn maps version "
+                f"{LCE_OP_VERSION} (written by larq-compute-engine 0.16). Re-convert the model with "
+                "larq-compute-engine 0.16, or convert the Keras model with kbnn.convert.")
