@@ -1,12 +1,28 @@
 // Every microkernel available on this CPU against naive loops (XNNPACK-style tester).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "test_util.h"
 
 namespace kbnn {
 namespace {
+
+// The panel as the microkernel reads it: row-major [NR][k_words] (b itself) or k-major
+// [k_words][NR]; `offset` leading words keep the data unaligned.
+std::vector<uint32_t> PanelFor(const BgemmUkernel& uk, const uint32_t* b, size_t k_words,
+                               size_t offset) {
+  const size_t NR = static_cast<size_t>(uk.nr);
+  std::vector<uint32_t> panel(NR * k_words + offset, 0u);
+  for (size_t n = 0; n < NR; ++n) {
+    for (size_t k = 0; k < k_words; ++k) {
+      const size_t dst = uk.k_major_panel ? k * NR + n : n * k_words + k;
+      panel[offset + dst] = b[n * k_words + k];
+    }
+  }
+  return panel;
+}
 
 void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, std::mt19937& rng,
                   size_t offset) {
@@ -23,7 +39,8 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
   for (size_t i = 0; i < nr * k_words; ++i) b[i] = static_cast<uint32_t>(rng());
   const size_t c_stride = nr + 3;
   std::vector<int32_t> c(mr * c_stride, -7);
-  uk.fn(mr, nr, k_words, a.data(), b, c.data(), c_stride);
+  uk.fn(mr, nr, k_words, a.data(), PanelFor(uk, b, k_words, offset).data() + offset, c.data(),
+        c_stride);
   for (size_t m = 0; m < mr; ++m) {
     for (size_t n = 0; n < c_stride; ++n) {
       if (n >= nr) {
@@ -39,11 +56,53 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
   }
 }
 
-TEST(BgemmUkernel, AllAvailableAgainstNaive) {
-  const std::vector<BgemmUkernel> kernels = AvailableBgemmUkernels();
-  ASSERT_FALSE(kernels.empty());
+// The microkernels of one ISA tag ("scalar", "popcnt", "avx2", "avx512", "neon"); skips the test
+// with a message when this CPU/build has none.
+std::vector<BgemmUkernel> KernelsOf(const std::string& isa) {
+  std::vector<BgemmUkernel> out;
+  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+    if (isa == uk.isa) out.push_back(uk);
+  }
+  return out;
+}
+
+class BgemmUkernelIsa : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    kernels_ = KernelsOf(GetParam());
+    if (kernels_.empty()) {
+      GTEST_SKIP() << "no " << GetParam()
+                   << " microkernel on this CPU/build (e.g. avx512 needs AVX-512 F/VL/BW/"
+                      "VPOPCNTDQ and OS zmm support): skipped, not tested";
+    }
+  }
+  std::vector<BgemmUkernel> kernels_;
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+INSTANTIATE_TEST_SUITE_P(Isa, BgemmUkernelIsa,
+                         ::testing::Values("scalar", "popcnt", "avx2", "avx512"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+#else
+INSTANTIATE_TEST_SUITE_P(Isa, BgemmUkernelIsa, ::testing::Values("scalar", "neon"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+#endif
+
+TEST(BgemmUkernel, EveryAvailableKernelIsCoveredByAnIsaTest) {
+#if defined(__x86_64__) || defined(__i386__)
+  const std::vector<std::string> tested = {"scalar", "popcnt", "avx2", "avx512"};
+#else
+  const std::vector<std::string> tested = {"scalar", "neon"};
+#endif
+  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+    EXPECT_NE(std::find(tested.begin(), tested.end(), std::string(uk.isa)), tested.end())
+        << uk.name << " has ISA tag " << uk.isa << ", which no BgemmUkernelIsa test covers";
+  }
+}
+
+TEST_P(BgemmUkernelIsa, AgainstNaive) {
   std::mt19937 rng(1234);
-  for (const BgemmUkernel& uk : kernels) {
+  for (const BgemmUkernel& uk : kernels_) {
     SCOPED_TRACE(uk.name);
     std::vector<size_t> ks;
     for (size_t k = 1; k <= 70; ++k) ks.push_back(k);
@@ -59,9 +118,9 @@ TEST(BgemmUkernel, AllAvailableAgainstNaive) {
   }
 }
 
-TEST(BgemmUkernel, AllOnesSaturation) {
+TEST_P(BgemmUkernelIsa, AllOnesSaturation) {
   // Worst case for byte accumulators: every bit differs.
-  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+  for (const BgemmUkernel& uk : kernels_) {
     for (size_t k : {8, 9, 11, 18, 23, 31, 36, 39, 31 * 8, 31 * 8 + 1, 62 * 8 + 5, 4096}) {
       std::vector<uint32_t> row(k, 0xffffffffu);
       std::vector<const uint32_t*> a(uk.mr, row.data());
@@ -91,6 +150,11 @@ TEST(Dispatch, TableAndForcing) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not available"), std::string::npos) << s.message();
 #endif
+  if (std::find(isas.begin(), isas.end(), "avx512") == isas.end()) {
+    s = SetForcedIsa("avx512");
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("not available"), std::string::npos) << s.message();
+  }
   ASSERT_TRUE(SetForcedIsa("auto").ok());
   if (std::getenv("KBNN_KERNEL") == nullptr) {
     EXPECT_EQ(std::string(SelectedIsa()), isas.front());

@@ -8,10 +8,19 @@ namespace kbnn {
 // b: a panel of NR packed weight rows, row-major [NR][k_words], rows >= nr zero-filled.
 // c: int32 raw popcount accumulators (the caller turns them into dot = K - 2*c).
 // k_words >= 1. No alignment is guaranteed for a or b.
+// With k_major_panel (BgemmUkernel), b is stored k-major instead: [k_words][NR], word k of row n
+// at b[k * NR + n] (same size; columns >= nr zero-filled).
 using BgemmUkernelFn = void (*)(size_t mr, size_t nr, size_t k_words,
                                 const uint32_t* const* a, const uint32_t* b,
                                 int32_t* c, size_t c_stride);
-struct BgemmUkernel { const char* name; BgemmUkernelFn fn; int mr; int nr; const char* isa; };
+struct BgemmUkernel {
+  const char* name;
+  BgemmUkernelFn fn;
+  int mr;
+  int nr;
+  const char* isa;
+  bool k_major_panel = false;  // b is [k_words][NR] (see above), not [NR][k_words]
+};
 
 // Float bitpacking microkernel: packs `words` full words of 32 floats each,
 //   out[w] bit b = (x[32 * w + b] < 0)   (ordered compare: -0.0f and NaN give 0, i.e. +1).

@@ -140,7 +140,17 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
       thresholds_[c] = ComputeBitThreshold(multiplier_[c], bias_[c], p.output, geo.k);
     }
   }
-  SetupCorrection();
+  SetupCorrection();  // reads the row-major panels
+  if (uk_.k_major_panel) {
+    // Each panel of NR rows [NR][kw] -> [kw][NR] (panels start at multiples of NR rows).
+    std::vector<uint32_t> tmp(NR * kw);
+    for (size_t p0 = 0; p0 < weights_.size(); p0 += NR * kw) {
+      uint32_t* panel = weights_.data() + p0;
+      for (size_t n = 0; n < NR; ++n)
+        for (size_t k = 0; k < kw; ++k) tmp[k * NR + n] = panel[n * kw + k];
+      std::memcpy(panel, tmp.data(), NR * kw * sizeof(uint32_t));
+    }
+  }
   SetupTiling();
   return Status::Ok();
 }

@@ -14,9 +14,11 @@ namespace kbnn {
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__scalar);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__popcnt);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x8__avx2);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_8x32__avx512vpopcnt);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 
 void kbnn_f32_bitpack__avx2(size_t words, const float* x, uint32_t* out);
+void kbnn_f32_bitpack__avx512(size_t words, const float* x, uint32_t* out);
 
 }  // namespace kbnn
