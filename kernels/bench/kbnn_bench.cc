@@ -1,6 +1,7 @@
 // kbnn_bench: popcount ceiling and bconv2d throughput (G binary-MAC/s) at 1 and 2 threads.
 //
-//   kbnn_bench [--threads=2] [--min_time=0.3] [--reps=7] [--kernel=auto|scalar|avx2|neon|reference]
+//   kbnn_bench [--threads=2] [--min_time=0.3] [--reps=7]
+//              [--kernel=auto|scalar|avx2|avx512|neon|reference] [--ukernels]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,9 @@ namespace kbnn_bench {
 #if defined(KBNN_BENCH_X86)
 double CeilingAvx2(double seconds, uint64_t* sink);
 double CeilingPopcnt(double seconds, uint64_t* sink);
+#endif
+#if defined(KBNN_BENCH_AVX512)
+double CeilingAvx512(double seconds, uint64_t* sink);
 #endif
 
 // Portable ceiling: 64-bit XOR + __builtin_popcountll.
@@ -95,6 +99,13 @@ void BenchUkernels(double min_time) {
       std::vector<uint32_t> a(M * k), b(N * k);
       for (auto& v : a) v = rng();
       for (auto& v : b) v = rng();
+      if (uk.k_major_panel) {  // each panel of nr rows [nr][k] -> [k][nr]
+        std::vector<uint32_t> t(b.size());
+        for (size_t p0 = 0; p0 < N; p0 += uk.nr)
+          for (size_t n = 0; n < static_cast<size_t>(uk.nr); ++n)
+            for (size_t j = 0; j < k; ++j) t[p0 * k + j * uk.nr + n] = b[(p0 + n) * k + j];
+        b.swap(t);
+      }
       std::vector<const uint32_t*> rows(M);
       for (size_t m = 0; m < M; ++m) rows[m] = a.data() + m * k;
       std::vector<int32_t> c(M * N);
@@ -140,8 +151,14 @@ int main(int argc, char** argv) {
       choice = k == "reference" ? kbnn::KernelChoice::kReference
              : k == "scalar"    ? kbnn::KernelChoice::kScalar
              : k == "avx2"      ? kbnn::KernelChoice::kAvx2
+             : k == "avx512"    ? kbnn::KernelChoice::kAvx512
              : k == "neon"      ? kbnn::KernelChoice::kNeon
                                 : kbnn::KernelChoice::kAuto;
+      if (choice == kbnn::KernelChoice::kAuto && k != "auto") {
+        std::fprintf(stderr, "kbnn_bench: unknown --kernel=%s (auto, reference, scalar, avx2, "
+                             "avx512, neon)\n", k.c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
                    "usage: kbnn_bench [--ukernels] [--threads=N] [--reps=R] [--min_time=S] [--kernel=ISA]\n");
@@ -162,6 +179,13 @@ int main(int argc, char** argv) {
     std::printf("  %-34s %8.1f G binary-MAC/s\n", "x86 POPCNT 64-bit", p);
     std::printf("  %-34s %8.1f G binary-MAC/s\n", "AVX2 PSHUFB nibble LUT", v);
     ceiling = std::max({ceiling, p, v});
+  }
+#endif
+#if defined(KBNN_BENCH_AVX512)
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) {
+    const double z = MedianCeiling(kbnn_bench::CeilingAvx512, 5, &sink);
+    std::printf("  %-34s %8.1f G binary-MAC/s\n", "AVX-512 VPOPCNTQ 4x4 tile", z);
+    ceiling = std::max(ceiling, z);
   }
 #endif
   std::printf("  ceiling = best of the above       %8.1f G binary-MAC/s per core\n\n", ceiling);

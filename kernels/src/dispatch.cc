@@ -73,7 +73,8 @@ const IsaConfig kIsaTable[] = {
     {"avx512", HasAvx512Vpopcnt,
      {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true},
      {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true},
-     0, kbnn_f32_bitpack__avx512},
+     0, kbnn_f32_bitpack__avx512, kbnn_output_f32__avx512, kbnn_output_int8__avx512,
+     kbnn_output_bits__avx512},
 #endif
 #if defined(KBNN_HAVE_X86_AVX2)
     // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1

@@ -18,6 +18,10 @@ struct IsaConfig {
   int small_k_max_words;
   // Optional float bitpacking microkernel (QuantizeFloat's full words); nullptr: portable loop.
   F32BitpackUkernelFn bitpack_f32 = nullptr;
+  // Optional output transform microkernels (bconv2d); nullptr: the portable loops.
+  OutputF32UkernelFn output_f32 = nullptr;
+  OutputInt8UkernelFn output_int8 = nullptr;
+  OutputBitsUkernelFn output_bits = nullptr;
 };
 
 // ISAs compiled in and supported by this CPU, best first ("scalar" is always last).

@@ -1,6 +1,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "kbnn/types.h"
 namespace kbnn {
 // Binary GEMM microkernel. For m < mr (mr <= MR) and n < nr (nr <= NR):
 //   c[m * c_stride + n] = sum_{k < k_words} popcount(a[m][k] ^ b[n * k_words + k])
@@ -26,4 +28,22 @@ struct BgemmUkernel {
 //   out[w] bit b = (x[32 * w + b] < 0)   (ordered compare: -0.0f and NaN give 0, i.e. +1).
 // No alignment is guaranteed for x or out.
 using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out);
+
+// Output transform microkernels of one output row segment of n channels, from the popcounts
+// acc[j] of a dot product of length k (corr: the SAME zero-padding correction, or nullptr):
+//   dot[j] = k - 2 * acc[j] - corr[j]
+// Float output: y[j] = Activate(float(m[j] * float(dot[j])) + b[j], o), bit-exact with the
+// scalar formula in src/common.h (two roundings, no FMA).
+using OutputF32UkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
+                                    const float* m, const float* b, const OutputParams& o,
+                                    float* y);
+// Int8 output: y[j] = Int8FromFloat(the float output above, o) (src/common.h).
+using OutputInt8UkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k,
+                                     const int32_t* corr, const float* m, const float* b,
+                                     const OutputParams& o, int8_t* y);
+// Bitpacked output: bit j = (dot[j] < threshold[j]) ^ (bit j of flip), OR'ed into out (word j/32
+// bit j%32). threshold, flip and out start at a channel that is a multiple of 32.
+using OutputBitsUkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
+                                     const int32_t* threshold, const uint32_t* flip,
+                                     uint32_t* out);
 }  // namespace kbnn

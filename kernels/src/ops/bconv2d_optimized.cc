@@ -78,6 +78,13 @@ class BConv2DOptimized final : public BConv2D {
   std::vector<uint32_t> weights_;  // [groups][ng_pad][k_words], padding rows zero
   std::vector<float> multiplier_, bias_;
   std::vector<BitThreshold> thresholds_;
+  // The ISA's output transform microkernels (nullptr: the portable loops below), and the
+  // thresholds split for them: threshold_[c] and bit c of flip_words_.
+  OutputF32UkernelFn out_f32_ = nullptr;
+  OutputInt8UkernelFn out_int8_ = nullptr;
+  OutputBitsUkernelFn out_bits_ = nullptr;
+  std::vector<int32_t> threshold_;
+  std::vector<uint32_t> flip_words_;
   bool aligned_ = false;  // a group's channels start on a word boundary
   bool direct_ = false;   // 1x1 and aligned: A rows point into the input
   bool contiguous_taps_ = false;  // groups == 1 and dilation_width == 1
@@ -136,10 +143,17 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   if (bias != nullptr) bias_.assign(bias, bias + p.channels_out);
   if (p.output.type == OutputType::kBitpacked) {
     thresholds_.resize(p.channels_out);
+    threshold_.resize(p.channels_out);
+    flip_words_.assign(geo.cout_words, 0u);
     for (int c = 0; c < p.channels_out; ++c) {
       thresholds_[c] = ComputeBitThreshold(multiplier_[c], bias_[c], p.output, geo.k);
+      threshold_[c] = thresholds_[c].threshold;
+      flip_words_[c / 32] |= thresholds_[c].flip << (c % 32);
     }
   }
+  out_f32_ = isa->output_f32;
+  out_int8_ = isa->output_int8;
+  out_bits_ = isa->output_bits;
   SetupCorrection();  // reads the row-major panels
   if (uk_.k_major_panel) {
     // Each panel of NR rows [NR][kw] -> [kw][NR] (panels start at multiples of NR rows).
@@ -379,6 +393,19 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       const size_t pix = r % (OH * OW);
       const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
       corr = correction_.data() + pattern * Cout + c0;
+    }
+    if (o.type == OutputType::kFloat32 && out_f32_ != nullptr) {
+      out_f32_(nc, d, K, corr, m, b, o, static_cast<float*>(out) + r * Cout + c0);
+      continue;
+    }
+    if (o.type == OutputType::kInt8 && out_int8_ != nullptr) {
+      out_int8_(nc, d, K, corr, m, b, o, static_cast<int8_t*>(out) + r * Cout + c0);
+      continue;
+    }
+    if (o.type == OutputType::kBitpacked && out_bits_ != nullptr && c0 % 32 == 0) {
+      out_bits_(nc, d, K, corr, threshold_.data() + c0, flip_words_.data() + c0 / 32,
+                static_cast<uint32_t*>(out) + r * geo_.cout_words + c0 / 32);
+      continue;
     }
     if (o.type == OutputType::kFloat32) {
       // One fused pass: popcount -> dot -> multiplier * dot + bias (two roundings, no FMA).
