@@ -27,6 +27,7 @@ double CeilingAvx512(double seconds, uint64_t* sink) {
   double elapsed = 0;
   while (elapsed < seconds) {
     for (int rep = 0; rep < 256; ++rep) {
+      __asm__ volatile("" : : : "memory");  // the data may change: no hoisting out of `rep`
       __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00,
               c11 = c00, c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00,
               c30 = c00, c31 = c00, c32 = c00, c33 = c00;

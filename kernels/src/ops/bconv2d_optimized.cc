@@ -35,6 +35,25 @@ inline void ExtractBits(const uint32_t* px, int px_words, int bit_offset, int nb
 
 size_t RoundUp(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+// Word copies / fills for the short runs of im2col (a few words per filter row): inline loops
+// instead of libc calls, whose per-call cost dominates at 2..16 words.
+inline void CopyWords(uint32_t* dst, const uint32_t* src, size_t n) {
+  if (n > 32) {
+    std::memcpy(dst, src, n * sizeof(uint32_t));
+    return;
+  }
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    uint64_t v;
+    std::memcpy(&v, src + i, 8);
+    std::memcpy(dst + i, &v, 8);
+  }
+  if (i < n) dst[i] = src[i];
+}
+inline void ZeroWords(uint32_t* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = 0u;
+}
+
 class BConv2DOptimized final : public BConv2D {
  public:
   Status Init(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
@@ -288,10 +307,14 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
   const size_t H = p_.input_height, W = p_.input_width;
   const size_t cinw = geo_.cin_words, cgw = geo_.cgw;
   const int KH = p_.filter_height, KW = p_.filter_width;
-  for (size_t i = 0; i < count; ++i) {
-    const size_t r = r0 + i;
-    const size_t n = r / (OH * OW), pix = r % (OH * OW);
-    const long oh = static_cast<long>(pix / OW), ow = static_cast<long>(pix % OW);
+  // (n, oh, ow) of row r0, then stepped row by row (no divisions per row).
+  size_t n = r0 / (OH * OW), pix0 = r0 % (OH * OW);
+  long oh = static_cast<long>(pix0 / OW), ow = static_cast<long>(pix0 % OW);
+  for (size_t i = 0; i < count; ++i, ++ow) {
+    if (ow == static_cast<long>(OW)) {
+      ow = 0;
+      if (++oh == static_cast<long>(OH)) oh = 0, ++n;
+    }
     if (direct_) {
       ptrs[i] = in + ((n * H + oh * p_.stride_height) * W + ow * p_.stride_width) * cinw +
                 g * cgw;
@@ -308,13 +331,13 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
       for (int kh = 0; kh < KH; ++kh, dst += KW * cgw) {
         const long ih = oh * p_.stride_height - geo_.pad_top + static_cast<long>(kh) * p_.dilation_height;
         if (ih < 0 || ih >= static_cast<long>(H) || kw1 <= kw0) {
-          std::memset(dst, 0, KW * cgw * sizeof(uint32_t));
+          ZeroWords(dst, KW * cgw);
           continue;
         }
-        if (kw0 > 0) std::memset(dst, 0, kw0 * cgw * sizeof(uint32_t));
-        std::memcpy(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
-                    (kw1 - kw0) * cgw * sizeof(uint32_t));
-        if (kw1 < KW) std::memset(dst + kw1 * cgw, 0, (KW - kw1) * cgw * sizeof(uint32_t));
+        if (kw0 > 0) ZeroWords(dst, kw0 * cgw);
+        CopyWords(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
+                  (kw1 - kw0) * cgw);
+        if (kw1 < KW) ZeroWords(dst + kw1 * cgw, (KW - kw1) * cgw);
       }
       continue;
     }
@@ -385,13 +408,19 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
   const OutputParams& o = p_.output;
   const float* m = multiplier_.data() + c0;
   const float* b = bias_.data() + c0;
-  for (size_t i = 0; i < count; ++i) {
+  // (oh, ow) of row r0, then stepped row by row (no divisions per row).
+  const size_t pix0 = r0 % (OH * OW);
+  size_t oh = pix0 / OW, ow = pix0 % OW;
+  for (size_t i = 0; i < count; ++i, ++ow) {
+    if (ow == OW) {
+      ow = 0;
+      if (++oh == OH) oh = 0;
+    }
     const size_t r = r0 + i;
     int32_t* d = acc + i * acc_stride_;
     const int32_t* corr = nullptr;
     if (correct_) {
-      const size_t pix = r % (OH * OW);
-      const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
+      const size_t pattern = row_class_[oh] * col_classes_ + col_class_[ow];
       corr = correction_.data() + pattern * Cout + c0;
     }
     if (o.type == OutputType::kFloat32 && out_f32_ != nullptr) {

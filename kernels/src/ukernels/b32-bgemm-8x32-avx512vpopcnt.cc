@@ -59,12 +59,20 @@ __attribute__((noinline)) void Tile(size_t nr, size_t k_words, const uint32_t* c
   const __mmask16 m1 = nr >= 32 ? static_cast<__mmask16>(0xffff)
                      : nr > 16  ? static_cast<__mmask16>((1u << (nr - 16)) - 1u)
                                 : static_cast<__mmask16>(0);
-  const __m512i rows[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                              {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-  for (int m = 0; m < M; ++m) {
-    _mm512_mask_storeu_epi32(c + m * c_stride, m0, rows[m][0]);
-    if (V > 1) _mm512_mask_storeu_epi32(c + m * c_stride + 16, m1, rows[m][1]);
+#define KBNN_AVX512_STORE(m)                                                  \
+  if constexpr (M > m) {                                                      \
+    _mm512_mask_storeu_epi32(c + m * c_stride, m0, c##m##0);                  \
+    if constexpr (V > 1) _mm512_mask_storeu_epi32(c + m * c_stride + 16, m1, c##m##1); \
   }
+  KBNN_AVX512_STORE(0)
+  KBNN_AVX512_STORE(1)
+  KBNN_AVX512_STORE(2)
+  KBNN_AVX512_STORE(3)
+  KBNN_AVX512_STORE(4)
+  KBNN_AVX512_STORE(5)
+  KBNN_AVX512_STORE(6)
+  KBNN_AVX512_STORE(7)
+#undef KBNN_AVX512_STORE
 }
 #undef KBNN_AVX512_ROW
 
