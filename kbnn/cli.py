@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="threads (default: 1)")
     p.add_argument("--runs", type=int, default=50, help="timed runs (default: 50)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default: 5)")
-    p.add_argument("--kernel", default=None, choices=("auto", "reference", "scalar", "avx2", "neon"),
+    p.add_argument("--kernel", default=None, choices=("auto", "reference", "scalar", "avx2", "avx512", "neon"),
                    help="kbnn kernel (default: auto)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_benchmark)
