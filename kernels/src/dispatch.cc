@@ -71,8 +71,10 @@ const IsaConfig kIsaTable[] = {
 #if defined(KBNN_HAVE_X86_AVX512)
     // 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
     {"avx512", HasAvx512Vpopcnt,
-     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true},
-     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true},
+     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
+      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
+     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
+      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
      0, kbnn_f32_bitpack__avx512, kbnn_output_f32__avx512, kbnn_output_int8__avx512,
      kbnn_output_bits__avx512},
 #endif

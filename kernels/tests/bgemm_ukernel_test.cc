@@ -39,8 +39,8 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
   for (size_t i = 0; i < nr * k_words; ++i) b[i] = static_cast<uint32_t>(rng());
   const size_t c_stride = nr + 3;
   std::vector<int32_t> c(mr * c_stride, -7);
-  uk.fn(mr, nr, k_words, a.data(), PanelFor(uk, b, k_words, offset).data() + offset, c.data(),
-        c_stride);
+  const std::vector<uint32_t> panel = PanelFor(uk, b, k_words, offset);
+  uk.fn(mr, nr, k_words, a.data(), panel.data() + offset, c.data(), c_stride);
   for (size_t m = 0; m < mr; ++m) {
     for (size_t n = 0; n < c_stride; ++n) {
       if (n >= nr) {
@@ -52,6 +52,29 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
       ASSERT_EQ(c[m * c_stride + n], expect)
           << uk.name << " mr=" << mr << " nr=" << nr << " k_words=" << k_words << " m=" << m
           << " n=" << n;
+    }
+  }
+  if (uk.fn_segmented == nullptr) return;
+  // Indirection entry: the same rows split into `segs` runs, each run a separate copy (its own
+  // buffer, unaligned), must give the same counts.
+  for (size_t segs : {size_t{1}, size_t{2}, size_t{3}, size_t{9}}) {
+    if (k_words % segs != 0) continue;
+    const size_t len = k_words / segs;
+    std::vector<std::vector<uint32_t>> runs(mr * segs);
+    std::vector<const uint32_t*> ptrs(mr * segs);
+    for (size_t m = 0; m < mr; ++m) {
+      for (size_t s = 0; s < segs; ++s) {
+        std::vector<uint32_t>& run = runs[m * segs + s];
+        run.assign(len + 1, 0u);
+        std::copy(a[m] + s * len, a[m] + (s + 1) * len, run.begin() + 1);
+        ptrs[m * segs + s] = run.data() + 1;
+      }
+    }
+    std::vector<int32_t> cs(mr * c_stride, -7);
+    uk.fn_segmented(mr, nr, segs, len, ptrs.data(), panel.data() + offset, cs.data(), c_stride);
+    for (size_t i = 0; i < cs.size(); ++i) {
+      ASSERT_EQ(cs[i], c[i]) << uk.name << " segmented: segs=" << segs << " mr=" << mr
+                             << " nr=" << nr << " k_words=" << k_words << " index " << i;
     }
   }
 }

@@ -15,6 +15,11 @@ namespace kbnn {
 using BgemmUkernelFn = void (*)(size_t mr, size_t nr, size_t k_words,
                                 const uint32_t* const* a, const uint32_t* b,
                                 int32_t* c, size_t c_stride);
+// Indirection variant (optional): A row m is the concatenation of `segments` runs of seg_words
+// words, run s at a[m * segments + s]; k_words = segments * seg_words. Otherwise as above.
+using BgemmSegmentedUkernelFn = void (*)(size_t mr, size_t nr, size_t segments, size_t seg_words,
+                                         const uint32_t* const* a, const uint32_t* b, int32_t* c,
+                                         size_t c_stride);
 struct BgemmUkernel {
   const char* name;
   BgemmUkernelFn fn;
@@ -22,6 +27,7 @@ struct BgemmUkernel {
   int nr;
   const char* isa;
   bool k_major_panel = false;  // b is [k_words][NR] (see above), not [NR][k_words]
+  BgemmSegmentedUkernelFn fn_segmented = nullptr;  // same kernel reading segmented A rows
 };
 
 // Float bitpacking microkernel: packs `words` full words of 32 floats each,

@@ -63,8 +63,10 @@ class BConv2DOptimized final : public BConv2D {
     if (input == nullptr || output == nullptr) {
       return Status::InvalidArgument("BConv2D::Run: null input or output");
     }
-    auto task = [this, input, output](size_t t, int thread) {
-      RunTask(t, thread, input, output);
+    if (indirect_ && !padded_.empty()) FillPadded(input);
+    const uint32_t* rows_src = indirect_ && !padded_.empty() ? padded_.data() : input;
+    auto task = [this, rows_src, output](size_t t, int thread) {
+      RunTask(t, thread, rows_src, output);
     };
     ParallelForMaybe(pool, row_blocks_ * blocks_.size(), threads_, task);
     return Status::Ok();
@@ -84,6 +86,8 @@ class BConv2DOptimized final : public BConv2D {
 
   void BuildRows(size_t r0, size_t count, int g, const uint32_t* in, uint32_t* buf,
                  const uint32_t** ptrs) const;
+  void SetupIndirection();
+  void FillPadded(const uint32_t* input);
   void RunTask(size_t task, int thread, const uint32_t* in, void* out);
   void Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc, void* out) const;
   void SetupCorrection();
@@ -107,6 +111,13 @@ class BConv2DOptimized final : public BConv2D {
   bool aligned_ = false;  // a group's channels start on a word boundary
   bool direct_ = false;   // 1x1 and aligned: A rows point into the input
   bool contiguous_taps_ = false;  // groups == 1 and dilation_width == 1
+  // Indirection (contiguous taps and a segmented microkernel): A row = KH runs of KW * cinw
+  // words read in place from the input, or from padded_ (the input with a zero border, filled
+  // per Run) when the taps reach outside it. No im2col copy.
+  bool indirect_ = false;
+  size_t row_runs_ = 1;  // pointers per A row (KH when indirect_)
+  size_t src_h_ = 0, src_w_ = 0;  // image height / width of the rows' source (input or padded_)
+  std::vector<uint32_t> padded_;
   // SAME zero-padding correction: dot -= correction_[pattern(oh, ow) * Cout + c].
   bool correct_ = false;
   std::vector<int32_t> row_class_, col_class_;
@@ -173,6 +184,8 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   out_f32_ = isa->output_f32;
   out_int8_ = isa->output_int8;
   out_bits_ = isa->output_bits;
+  indirect_ = uk_.fn_segmented != nullptr && contiguous_taps_ && !direct_;
+  SetupIndirection();
   SetupCorrection();  // reads the row-major panels
   if (uk_.k_major_panel) {
     // Each panel of NR rows [NR][kw] -> [kw][NR] (panels start at multiples of NR rows).
@@ -186,6 +199,40 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   }
   SetupTiling();
   return Status::Ok();
+}
+
+void BConv2DOptimized::SetupIndirection() {
+  row_runs_ = indirect_ ? static_cast<size_t>(p_.filter_height) : 1;
+  if (!indirect_) return;
+  // Extent of the padded image the taps touch, starting at (-pad_top, -pad_left).
+  const size_t hp = static_cast<size_t>(geo_.output_height - 1) * p_.stride_height +
+                    static_cast<size_t>(p_.filter_height - 1) * p_.dilation_height + 1;
+  const size_t wp = static_cast<size_t>(geo_.output_width - 1) * p_.stride_width +
+                    static_cast<size_t>(p_.filter_width);
+  const bool inside = geo_.pad_top == 0 && geo_.pad_left == 0 &&
+                      hp <= static_cast<size_t>(p_.input_height) &&
+                      wp <= static_cast<size_t>(p_.input_width);
+  if (inside) {  // read the input in place
+    src_h_ = p_.input_height;
+    src_w_ = p_.input_width;
+    padded_.clear();
+    return;
+  }
+  src_h_ = hp;
+  src_w_ = wp;
+  padded_.assign(static_cast<size_t>(p_.batch) * hp * wp * geo_.cin_words, 0u);  // border stays 0
+}
+
+void BConv2DOptimized::FillPadded(const uint32_t* input) {
+  const size_t H = p_.input_height, W = p_.input_width, cinw = geo_.cin_words;
+  const size_t top = geo_.pad_top, left = geo_.pad_left;
+  const size_t rows = std::min(H, src_h_ - top), cols = std::min(W, src_w_ - left);
+  for (size_t n = 0; n < static_cast<size_t>(p_.batch); ++n) {
+    for (size_t y = 0; y < rows; ++y) {
+      std::memcpy(padded_.data() + ((n * src_h_ + top + y) * src_w_ + left) * cinw,
+                  input + (n * H + y) * W * cinw, cols * cinw * sizeof(uint32_t));
+    }
+  }
 }
 
 void BConv2DOptimized::SetupCorrection() {
@@ -294,10 +341,10 @@ void BConv2DOptimized::SetupTiling() {
     }
   }
   if (!split) blocks_.push_back({0, segments_.size(), 0, geo_.cout_words});
-  im2col_per_thread_ = direct_ ? 0 : mb * kw;
+  im2col_per_thread_ = direct_ || indirect_ ? 0 : mb * kw;
   acc_per_thread_ = mb * acc_stride_;
   im2col_.assign(im2col_per_thread_ * threads_, 0u);
-  ptrs_.assign(mb * threads_, nullptr);
+  ptrs_.assign(mb * row_runs_ * threads_, nullptr);
   acc_.assign(acc_per_thread_ * threads_, 0);
 }
 
@@ -318,6 +365,13 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
     if (direct_) {
       ptrs[i] = in + ((n * H + oh * p_.stride_height) * W + ow * p_.stride_width) * cinw +
                 g * cgw;
+      continue;
+    }
+    if (indirect_) {  // `in` is the padded (or in-place) source: KH runs of KW pixels
+      const uint32_t* base = in + ((n * src_h_ + oh * p_.stride_height) * src_w_ +
+                                   ow * p_.stride_width) * cinw;
+      const size_t row_step = static_cast<size_t>(p_.dilation_height) * src_w_ * cinw;
+      for (int kh = 0; kh < KH; ++kh) ptrs[i * KH + kh] = base + kh * row_step;
       continue;
     }
     uint32_t* dst = buf + i * geo_.k_words;
@@ -366,7 +420,7 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
   const size_t r0 = rb * mb_;
   const size_t count = std::min(mb_, geo_.rows - r0);
   uint32_t* buf = im2col_.data() + thread * im2col_per_thread_;
-  const uint32_t** ptrs = ptrs_.data() + thread * mb_;
+  const uint32_t** ptrs = ptrs_.data() + thread * mb_ * row_runs_;
   int32_t* acc = acc_.data() + thread * acc_per_thread_;
   const size_t MR = uk_.mr, NR = uk_.nr, kw = geo_.k_words;
 
@@ -389,6 +443,14 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
       const size_t nr = std::min(NR, static_cast<size_t>(seg.c_end - c0));
       const uint32_t* panel = wg + static_cast<size_t>(c0) * kw;
       int32_t* acc_c = acc + (c0 - seg.c_begin);
+      if (indirect_) {
+        const size_t run = kw / row_runs_;
+        for (size_t m0 = 0; m0 < count; m0 += MR) {
+          uk_.fn_segmented(std::min(MR, count - m0), nr, row_runs_, run, ptrs + m0 * row_runs_,
+                           panel, acc_c + m0 * acc_stride_, acc_stride_);
+        }
+        continue;
+      }
       for (size_t m0 = 0; m0 < count; m0 += MR) {
         uk_.fn(std::min(MR, count - m0), nr, kw, ptrs + m0, panel, acc_c + m0 * acc_stride_,
                acc_stride_);

@@ -15,6 +15,9 @@ KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__scalar);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__popcnt);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x8__avx2);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_8x32__avx512vpopcnt);
+void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments,
+                                            size_t seg_words, const uint32_t* const* a,
+                                            const uint32_t* b, int32_t* c, size_t c_stride);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 
