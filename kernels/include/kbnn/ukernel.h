@@ -35,21 +35,26 @@ struct BgemmUkernel {
 // No alignment is guaranteed for x or out.
 using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out);
 
-// Output transform microkernels of one output row segment of n channels, from the popcounts
-// acc[j] of a dot product of length k (corr: the SAME zero-padding correction, or nullptr):
-//   dot[j] = k - 2 * acc[j] - corr[j]
-// Float output: y[j] = Activate(float(m[j] * float(dot[j])) + b[j], o), bit-exact with the
-// scalar formula in src/common.h (two roundings, no FMA).
-using OutputF32UkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                                    const float* m, const float* b, const OutputParams& o,
-                                    float* y);
-// Int8 output: y[j] = Int8FromFloat(the float output above, o) (src/common.h).
-using OutputInt8UkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k,
-                                     const int32_t* corr, const float* m, const float* b,
-                                     const OutputParams& o, int8_t* y);
-// Bitpacked output: bit j = (dot[j] < threshold[j]) ^ (bit j of flip), OR'ed into out (word j/32
-// bit j%32). threshold, flip and out start at a channel that is a multiple of 32.
-using OutputBitsUkernelFn = void (*)(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
+// Output transform microkernels of an output block: `rows` rows of n channels, from the
+// popcounts acc[i * acc_stride + j] of dot products of length k. corr: nullptr, or one pointer per
+// row (nullptr or n values: the SAME zero-padding correction):
+//   dot[i][j] = k - 2 * acc[i * acc_stride + j] - corr[i][j]
+// Float output: y[i * y_stride + j] = Activate(float(m[j] * float(dot)) + b[j], o), bit-exact
+// with the scalar formula in src/common.h (two roundings, no FMA).
+using OutputF32UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                                    int32_t k, const int32_t* const* corr, const float* m,
+                                    const float* b, const OutputParams& o, float* y,
+                                    size_t y_stride);
+// Int8 output: y[i * y_stride + j] = Int8FromFloat(the float output above, o) (src/common.h).
+using OutputInt8UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                                     int32_t k, const int32_t* const* corr, const float* m,
+                                     const float* b, const OutputParams& o, int8_t* y,
+                                     size_t y_stride);
+// Bitpacked output: bit j of row i = (dot[i][j] < threshold[j]) ^ (bit j of flip), OR'ed into
+// out[i * out_stride + j / 32] bit j % 32. threshold, flip and out start at a channel that is a
+// multiple of 32.
+using OutputBitsUkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                                     int32_t k, const int32_t* const* corr,
                                      const int32_t* threshold, const uint32_t* flip,
-                                     uint32_t* out);
+                                     uint32_t* out, size_t out_stride);
 }  // namespace kbnn

@@ -473,6 +473,41 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
   // (oh, ow) of row r0, then stepped row by row (no divisions per row).
   const size_t pix0 = r0 % (OH * OW);
   size_t oh = pix0 / OW, ow = pix0 % OW;
+  const bool block = (o.type == OutputType::kFloat32 && out_f32_ != nullptr) ||
+                     (o.type == OutputType::kInt8 && out_int8_ != nullptr) ||
+                     (o.type == OutputType::kBitpacked && out_bits_ != nullptr && c0 % 32 == 0);
+  if (block) {  // the ISA's output microkernel, on chunks of up to 64 rows
+    constexpr size_t kChunk = 64;
+    const int32_t* corr_rows[kChunk];
+    for (size_t i0 = 0; i0 < count; i0 += kChunk) {
+      const size_t rows = std::min(kChunk, count - i0);
+      if (correct_) {
+        for (size_t i = 0; i < rows; ++i, ++ow) {
+          if (ow == OW) {
+            ow = 0;
+            if (++oh == OH) oh = 0;
+          }
+          const size_t pattern = row_class_[oh] * col_classes_ + col_class_[ow];
+          corr_rows[i] = correction_.data() + pattern * Cout + c0;
+        }
+      }
+      const int32_t* const* corr = correct_ ? corr_rows : nullptr;
+      const int32_t* a = acc + i0 * acc_stride_;
+      const size_t r = r0 + i0;
+      if (o.type == OutputType::kFloat32) {
+        out_f32_(rows, nc, a, acc_stride_, K, corr, m, b, o,
+                 static_cast<float*>(out) + r * Cout + c0, Cout);
+      } else if (o.type == OutputType::kInt8) {
+        out_int8_(rows, nc, a, acc_stride_, K, corr, m, b, o,
+                  static_cast<int8_t*>(out) + r * Cout + c0, Cout);
+      } else {
+        out_bits_(rows, nc, a, acc_stride_, K, corr, threshold_.data() + c0,
+                  flip_words_.data() + c0 / 32,
+                  static_cast<uint32_t*>(out) + r * geo_.cout_words + c0 / 32, geo_.cout_words);
+      }
+    }
+    return;
+  }
   for (size_t i = 0; i < count; ++i, ++ow) {
     if (ow == OW) {
       ow = 0;
@@ -484,19 +519,6 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
     if (correct_) {
       const size_t pattern = row_class_[oh] * col_classes_ + col_class_[ow];
       corr = correction_.data() + pattern * Cout + c0;
-    }
-    if (o.type == OutputType::kFloat32 && out_f32_ != nullptr) {
-      out_f32_(nc, d, K, corr, m, b, o, static_cast<float*>(out) + r * Cout + c0);
-      continue;
-    }
-    if (o.type == OutputType::kInt8 && out_int8_ != nullptr) {
-      out_int8_(nc, d, K, corr, m, b, o, static_cast<int8_t*>(out) + r * Cout + c0);
-      continue;
-    }
-    if (o.type == OutputType::kBitpacked && out_bits_ != nullptr && c0 % 32 == 0) {
-      out_bits_(nc, d, K, corr, threshold_.data() + c0, flip_words_.data() + c0 / 32,
-                static_cast<uint32_t*>(out) + r * geo_.cout_words + c0 / 32);
-      continue;
     }
     if (o.type == OutputType::kFloat32) {
       // One fused pass: popcount -> dot -> multiplier * dot + bias (two roundings, no FMA).

@@ -54,63 +54,98 @@ inline __m512 FloatOut(const int32_t* acc, const int32_t* corr, const float* m, 
   return act(_mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, b)));
 }
 
+inline const int32_t* RowCorr(const int32_t* const* corr, size_t i, size_t j) {
+  return corr != nullptr && corr[i] != nullptr ? corr[i] + j : nullptr;
+}
+
 }  // namespace
 
-void kbnn_output_f32__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                             const float* m, const float* b, const OutputParams& o, float* y) {
+// Channel chunks of 64 outer (multiplier and bias stay in registers), rows inner.
+void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                             int32_t k, const int32_t* const* corr, const float* m,
+                             const float* b, const OutputParams& o, float* y, size_t y_stride) {
   const __m512i vk = _mm512_set1_epi32(k);
   const Act act(o);
-  for (size_t j = 0; j < n; j += 16) {
-    const __mmask16 mask = TailMask(n - j);
-    _mm512_mask_storeu_ps(y + j, mask,
-                          FloatOut(acc + j, corr ? corr + j : nullptr, m + j, b + j, vk, act, mask));
+  for (size_t j = 0; j < n; j += 64) {
+    __mmask16 mask[4];
+    __m512 vm[4], vb[4];
+    for (int v = 0; v < 4; ++v) {
+      const size_t jv = j + 16 * v;
+      mask[v] = jv < n ? TailMask(n - jv) : static_cast<__mmask16>(0);
+      vm[v] = _mm512_maskz_loadu_ps(mask[v], m + jv);
+      vb[v] = _mm512_maskz_loadu_ps(mask[v], b + jv);
+    }
+    for (size_t i = 0; i < rows; ++i) {
+      const int32_t* a = acc + i * acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, j);
+      float* out = y + i * y_stride + j;
+      for (int v = 0; v < 4; ++v) {
+        if (mask[v] == 0) break;
+        const __m512 dot =
+            _mm512_cvtepi32_ps(Dot(a + 16 * v, c ? c + 16 * v : nullptr, vk, mask[v]));
+        const __m512 r = act(_mm512_add_ps(_mm512_mul_ps(vm[v], dot), vb[v]));
+        _mm512_mask_storeu_ps(out + 16 * v, mask[v], r);
+      }
+    }
   }
 }
 
-void kbnn_output_int8__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                              const float* m, const float* b, const OutputParams& o, int8_t* y) {
+void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                              int32_t k, const int32_t* const* corr, const float* m,
+                              const float* b, const OutputParams& o, int8_t* y, size_t y_stride) {
   const __m512i vk = _mm512_set1_epi32(k);
   const Act act(o);
   const __m512 scale = _mm512_set1_ps(o.int8_scale);
-  const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  const __m512 half = _mm512_set1_ps(0.5f), neg_half = _mm512_set1_ps(-0.5f);
+  const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 lim = _mm512_set1_ps(1024.0f), nlim = _mm512_set1_ps(-1024.0f);
-  const __m512 neg_half = _mm512_set1_ps(-0.5f);
   const __m512i zp = _mm512_set1_epi32(o.int8_zero_point);
   const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
-  for (size_t j = 0; j < n; j += 16) {
-    const __mmask16 mask = TailMask(n - j);
-    const __m512 x = _mm512_div_ps(
-        FloatOut(acc + j, corr ? corr + j : nullptr, m + j, b + j, vk, act, mask), scale);
-    // std::round (half away from zero), exactly: t = trunc(x); x - t is exact; if |x - t| >= 0.5
-    // step t away from zero. NaN -> 0 (the clamps below return their constant for NaN, so NaN is
-    // zeroed first).
-    const __m512 t = _mm512_roundscale_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m512 frac = _mm512_sub_ps(x, t);  // same sign as x
-    const __mmask16 up = _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ);
-    const __mmask16 down = _mm512_cmp_ps_mask(frac, neg_half, _CMP_LE_OQ);
-    __m512 r = _mm512_mask_add_ps(t, up, t, one);
-    r = _mm512_mask_sub_ps(r, down, r, one);
-    r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), r);
-    r = _mm512_max_ps(_mm512_min_ps(r, lim), nlim);
-    __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(r), zp);
-    q = _mm512_max_epi32(_mm512_min_epi32(q, qmax), qmin);
-    _mm512_mask_cvtepi32_storeu_epi8(y + j, mask, q);
+  for (size_t i = 0; i < rows; ++i) {
+    for (size_t j = 0; j < n; j += 16) {
+      const __mmask16 mask = TailMask(n - j);
+      const __m512 x = _mm512_div_ps(
+          FloatOut(acc + i * acc_stride + j, RowCorr(corr, i, j), m + j, b + j, vk, act, mask),
+          scale);
+      // std::round (half away from zero), exactly: t = trunc(x); x - t is exact; step t away
+      // from zero when |x - t| >= 0.5. NaN -> 0 (zeroed before the clamps, which would return
+      // their constant for NaN).
+      const __m512 t = _mm512_roundscale_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m512 frac = _mm512_sub_ps(x, t);  // same sign as x
+      const __mmask16 up = _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ);
+      const __mmask16 down = _mm512_cmp_ps_mask(frac, neg_half, _CMP_LE_OQ);
+      __m512 r = _mm512_mask_add_ps(t, up, t, one);
+      r = _mm512_mask_sub_ps(r, down, r, one);
+      r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), r);
+      r = _mm512_max_ps(_mm512_min_ps(r, lim), nlim);
+      __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(r), zp);
+      q = _mm512_max_epi32(_mm512_min_epi32(q, qmax), qmin);
+      _mm512_mask_cvtepi32_storeu_epi8(y + i * y_stride + j, mask, q);
+    }
   }
 }
 
-void kbnn_output_bits__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                              const int32_t* threshold, const uint32_t* flip, uint32_t* out) {
+// Channel chunks of 32 outer (thresholds and flip word in registers), rows inner.
+void kbnn_output_bits__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                              int32_t k, const int32_t* const* corr, const int32_t* threshold,
+                              const uint32_t* flip, uint32_t* out, size_t out_stride) {
   const __m512i vk = _mm512_set1_epi32(k);
   for (size_t j = 0; j < n; j += 32) {
     const __mmask16 m0 = TailMask(n - j);
     const __mmask16 m1 = n - j > 16 ? TailMask(n - j - 16) : static_cast<__mmask16>(0);
-    const __m512i d0 = Dot(acc + j, corr ? corr + j : nullptr, vk, m0);
-    const __m512i d1 = Dot(acc + j + 16, corr ? corr + j + 16 : nullptr, vk, m1);
-    const uint32_t lo = _mm512_mask_cmplt_epi32_mask(m0, d0, _mm512_maskz_loadu_epi32(m0, threshold + j));
-    const uint32_t hi =
-        _mm512_mask_cmplt_epi32_mask(m1, d1, _mm512_maskz_loadu_epi32(m1, threshold + j + 16));
+    const __m512i t0 = _mm512_maskz_loadu_epi32(m0, threshold + j);
+    const __m512i t1 = _mm512_maskz_loadu_epi32(m1, threshold + j + 16);
     const uint32_t valid = static_cast<uint32_t>(m0) | (static_cast<uint32_t>(m1) << 16);
-    out[j / 32] |= ((lo | (hi << 16)) ^ flip[j / 32]) & valid;
+    const uint32_t f = flip[j / 32] & valid;
+    for (size_t i = 0; i < rows; ++i) {
+      const int32_t* a = acc + i * acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, j);
+      const __m512i d0 = Dot(a, c, vk, m0);
+      const __m512i d1 = Dot(a + 16, c ? c + 16 : nullptr, vk, m1);
+      const uint32_t lo = _mm512_mask_cmplt_epi32_mask(m0, d0, t0);
+      const uint32_t hi = _mm512_mask_cmplt_epi32_mask(m1, d1, t1);
+      out[i * out_stride + j / 32] |= (lo | (hi << 16)) ^ f;
+    }
   }
 }
 

@@ -24,11 +24,14 @@ KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 void kbnn_f32_bitpack__avx2(size_t words, const float* x, uint32_t* out);
 void kbnn_f32_bitpack__avx512(size_t words, const float* x, uint32_t* out);
 
-void kbnn_output_f32__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                             const float* m, const float* b, const OutputParams& o, float* y);
-void kbnn_output_int8__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                              const float* m, const float* b, const OutputParams& o, int8_t* y);
-void kbnn_output_bits__avx512(size_t n, const int32_t* acc, int32_t k, const int32_t* corr,
-                              const int32_t* threshold, const uint32_t* flip, uint32_t* out);
+void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                             int32_t k, const int32_t* const* corr, const float* m,
+                             const float* b, const OutputParams& o, float* y, size_t y_stride);
+void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                              int32_t k, const int32_t* const* corr, const float* m,
+                              const float* b, const OutputParams& o, int8_t* y, size_t y_stride);
+void kbnn_output_bits__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
+                              int32_t k, const int32_t* const* corr, const int32_t* threshold,
+                              const uint32_t* flip, uint32_t* out, size_t out_stride);
 
 }  // namespace kbnn
