@@ -97,27 +97,6 @@ TEST(Quantize, FloatEveryIsaMatchesDefinition) {
   ASSERT_TRUE(SetForcedIsa("auto").ok());
 }
 
-// The pool overload splits the rows into tasks; every row must come out as without the pool
-// (large tensors: the split only happens from 32K values on; odd row counts and channels).
-TEST(Quantize, FloatWithPoolMatchesInline) {
-  std::mt19937 rng(5);
-  for (int threads : {2, 3}) {
-    ThreadPool pool(threads);
-    for (int channels : {3, 64, 100, 257}) {
-      for (size_t rows : {size_t{1}, size_t{511}, size_t{4099}}) {
-        std::vector<float> x(rows * channels);
-        for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-        const size_t words = rows * PackedWords(channels);
-        std::vector<uint32_t> want(words, 1u), got(words, 2u);
-        ASSERT_TRUE(QuantizeFloat(x.data(), rows, channels, want.data()).ok());
-        ASSERT_TRUE(QuantizeFloat(x.data(), rows, channels, got.data(), &pool).ok());
-        ASSERT_EQ(got, want) << "threads=" << threads << " channels=" << channels
-                             << " rows=" << rows;
-      }
-    }
-  }
-}
-
 TEST(Quantize, Validation) {
   std::vector<float> x(4);
   std::vector<uint32_t> y(4);

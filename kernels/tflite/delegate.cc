@@ -576,7 +576,7 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     switch (op.opt.kind) {
       case OpKind::kQuantize:
         st = QuantizeFloat(static_cast<const float*>(in), op.rows, op.channels,
-                           static_cast<uint32_t*>(out), pool);
+                           static_cast<uint32_t*>(out));
         break;
       case OpKind::kDequantize:
         st = Dequantize(static_cast<const uint32_t*>(in), op.rows, op.channels,

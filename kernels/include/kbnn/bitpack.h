@@ -5,16 +5,12 @@
 #include <cstdint>
 
 #include "kbnn/status.h"
-#include "kbnn/threadpool.h"
 #include "kbnn/types.h"
 
 namespace kbnn {
 
 // bit = (x < 0): sign(0) = +1, -0.0f -> +1, NaN -> +1.
 Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* output);
-// Same, the rows split over `pool` (nullptr or a 1-thread pool: inline) when the tensor is large.
-Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* output,
-                     ThreadPool* pool);
 
 // int8 x is treated as sign(x - zero_point): bit = (x < zero_point).
 Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero_point,

@@ -1,6 +1,5 @@
 #include "kbnn/bitpack.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "common.h"
@@ -37,17 +36,9 @@ inline void PackRow(int channels, uint32_t* out, Pred negative) {
   }
 }
 
-void QuantizeFloatRows(const float* input, size_t r_begin, size_t r_end, int channels,
-                       uint32_t* output, F32BitpackUkernelFn fast);
-
 }  // namespace
 
 Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* output) {
-  return QuantizeFloat(input, rows, channels, output, nullptr);
-}
-
-Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* output,
-                     ThreadPool* pool) {
   Status s = CheckRows(input, output, rows, channels, "QuantizeFloat");
   if (!s.ok()) return s;
   // The ISA's bitpacking microkernel (if any) packs the full 32-channel words of each row;
@@ -57,30 +48,9 @@ Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* ou
   if (ResolveKernel(KernelChoice::kAuto, &config).ok() && config != nullptr) {
     fast = config->bitpack_f32;
   }
-  // Tasks of >= 16K values (a pool round trip costs a few microseconds).
-  const size_t values = rows * static_cast<size_t>(channels);
-  const size_t rows_per_task =
-      std::max<size_t>(1, (size_t{16384} + static_cast<size_t>(channels) - 1) / channels);
-  const size_t tasks = (rows + rows_per_task - 1) / rows_per_task;
-  auto run = [&](size_t t, int) {
-    const size_t r0 = t * rows_per_task;
-    QuantizeFloatRows(input, r0, std::min(rows, r0 + rows_per_task), channels, output, fast);
-  };
-  if (pool == nullptr || values < 2 * 16384) {
-    QuantizeFloatRows(input, 0, rows, channels, output, fast);
-  } else {
-    ParallelForMaybe(pool, tasks, pool->num_threads(), run);
-  }
-  return Status::Ok();
-}
-
-namespace {
-
-void QuantizeFloatRows(const float* input, size_t r_begin, size_t r_end, int channels,
-                       uint32_t* output, F32BitpackUkernelFn fast) {
   const size_t words = PackedWords(channels);
   const int full = fast != nullptr ? channels / kBitsPerWord : 0;
-  for (size_t r = r_begin; r < r_end; ++r) {
+  for (size_t r = 0; r < rows; ++r) {
     const float* x = input + r * channels;
     uint32_t* out = output + r * words;
     if (full > 0) fast(static_cast<size_t>(full), x, out);
@@ -90,9 +60,8 @@ void QuantizeFloatRows(const float* input, size_t r_begin, size_t r_end, int cha
       PackRow(channels - done, out + full, [rest](int i) { return rest[i] < 0.0f; });
     }
   }
+  return Status::Ok();
 }
-
-}  // namespace
 
 Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero_point,
                     uint32_t* output) {
