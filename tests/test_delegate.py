@@ -44,6 +44,27 @@ def run(lib, model, inputs, num_threads=None, kernel=None, runtime="litert"):
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
+# CPU features each x86 kernel ISA needs (the delegate's own check also asks the OS for zmm state).
+ISA_CPU_FLAGS = {
+    "avx2": ("avx2", "popcnt"),
+    "avx512": ("avx512f", "avx512vl", "avx512bw", "avx512_vpopcntdq"),
+}
+
+
+def skip_unless_isa(kernel):
+    """Skips the test, saying why, when this CPU lacks the kernel ISA (avx2 / avx512)."""
+    if kernel not in ISA_CPU_FLAGS:
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    missing = [fl for fl in ISA_CPU_FLAGS[kernel] if fl not in flags]
+    if missing:
+        pytest.skip(f"kernel={kernel} not tested: this CPU lacks {', '.join(missing)}")
+
+
 def int8_ref(y, scale, zp):
     r = (y / np.float32(scale)).astype(np.float32)
     r = np.sign(r) * np.floor(np.abs(r) + 0.5)
@@ -88,9 +109,11 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("kernel", ["auto", "avx2", "avx512"])
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("T", [0, 2, 9])
-def test_bconv2d(lib, case, T):
+def test_bconv2d(lib, case, T, kernel):
+    skip_unless_isa(kernel)
     cin, cout, k, s, d, padding, pad_values, groups, act = case
     n, h, w = 2, 9, 8
     filters = RNG.standard_normal((cout, k, k, cin // groups)).astype(np.float32)
@@ -104,7 +127,7 @@ def test_bconv2d(lib, case, T):
                               stride_height=s, stride_width=s, dilation_height=d, dilation_width=d,
                               padding=padding, pad_values=pad_values, groups=groups, activation=act,
                               int8_scale=0.25, int8_zero_point=3)
-    (out,) = run(lib, model, [x], num_threads=2)
+    (out,) = run(lib, model, [x], num_threads=2, kernel=kernel)
     if T == 0:
         np.testing.assert_array_equal(out, y)
     elif T == 2:
@@ -239,8 +262,9 @@ def test_resize_same_interpreter(lib):
         np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), ref(xv))
 
 
-@pytest.mark.parametrize("kernel", ["reference", "scalar", "auto"])
+@pytest.mark.parametrize("kernel", ["reference", "scalar", "avx2", "avx512", "auto"])
 def test_kernel_choices_agree(lib, kernel):
+    skip_unless_isa(kernel)
     model, ref = chain_model(n=2)
     xv = RNG.standard_normal((2, 10, 10, 48)).astype(np.float32)
     (out,) = run(lib, model, [xv], kernel=kernel, num_threads=2)

@@ -10,6 +10,9 @@
 #if defined(__linux__) && defined(__arm__)
 #include <sys/auxv.h>
 #endif
+#if defined(KBNN_HAVE_X86_AVX512)
+#include <cpuid.h>
+#endif
 
 namespace kbnn {
 namespace {
@@ -20,6 +23,25 @@ bool AlwaysAvailable() { return true; }
 bool HasAvx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+#endif
+
+#if defined(KBNN_HAVE_X86_AVX512)
+// AVX-512 F/VL/BW/VPOPCNTDQ in the CPU, and the OS saves the opmask and zmm state (XCR0 bits
+// 1, 2, 5, 6, 7; read with XGETBV, which needs CPUID.1:ECX.OSXSAVE).
+bool HasAvx512Vpopcnt() {
+  __builtin_cpu_init();
+  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))) {
+    return false;
+  }
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || (ecx & (1u << 27)) == 0) return false;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  constexpr unsigned kZmmState = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7);
+  return (lo & kZmmState) == kZmmState;
 }
 #endif
 
@@ -45,6 +67,16 @@ const IsaConfig kIsaTable[] = {
     {"neon", HasNeonArmv7,
      {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"},
      {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"}, 0},
+#endif
+#if defined(KBNN_HAVE_X86_AVX512)
+    // 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
+    {"avx512", HasAvx512Vpopcnt,
+     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
+      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
+     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
+      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
+     0, kbnn_f32_bitpack__avx512, kbnn_output_f32__avx512, kbnn_output_int8__avx512,
+     kbnn_output_bits__avx512},
 #endif
 #if defined(KBNN_HAVE_X86_AVX2)
     // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1
@@ -74,7 +106,7 @@ const IsaConfig* FindAvailable(const char* isa) {
 
 bool KnownName(const char* isa) {
   return std::strcmp(isa, "scalar") == 0 || std::strcmp(isa, "avx2") == 0 ||
-         std::strcmp(isa, "neon") == 0;
+         std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "neon") == 0;
 }
 
 const IsaConfig* Best() {
@@ -156,6 +188,8 @@ Status ResolveKernel(KernelChoice choice, const IsaConfig** config) {
       return ResolveName("avx2", "KernelChoice", config);
     case KernelChoice::kNeon:
       return ResolveName("neon", "KernelChoice", config);
+    case KernelChoice::kAvx512:
+      return ResolveName("avx512", "KernelChoice", config);
     case KernelChoice::kAuto:
       break;
     default:

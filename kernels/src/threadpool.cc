@@ -41,6 +41,11 @@ bool SpinFor(Pred pred) {
 
 }  // namespace
 
+// Tasks are claimed through one atomic word (job id << 32 | next task) and the caller waits
+// for the tasks to be completed, not for every worker to show up: a worker that wakes late (its
+// core taken by another process) finds the job finished, its claim fails on the job id, and it
+// never delays the caller. Each worker snapshots the job under the mutex the caller writes it
+// under, so a successful claim always runs with that job's fn, context and thread count.
 struct ThreadPool::Impl {
   std::mutex call_mutex;  // serializes ParallelFor callers
   std::mutex mutex;
@@ -49,19 +54,34 @@ struct ThreadPool::Impl {
   std::vector<std::thread> workers;
   std::atomic<uint64_t> generation{0};
   std::atomic<bool> stop{false};
-  // The current job (written before `generation` is bumped).
-  TaskFn fn = nullptr;
-  void* context = nullptr;
-  size_t num_tasks = 0;
+  // The current job (written under `mutex` before `generation` is bumped).
+  struct Job {
+    TaskFn fn = nullptr;
+    void* context = nullptr;
+    size_t num_tasks = 0;
+    uint32_t id = 0;
+  };
+  Job job;
   int job_threads = 0;
-  std::atomic<size_t> next{0};
-  std::atomic<int> pending{0};  // workers that have not finished the current job
+  std::atomic<uint64_t> cursor{0};     // (job.id << 32) | next task index
+  std::atomic<size_t> completed{0};    // tasks of the current job that have finished
 
-  void Drain(int thread_index) {
+  // Claims and runs tasks of `j` until none is left or the pool moved on to another job.
+  void RunTasks(const Job& j, int thread_index) {
     for (;;) {
-      const size_t t = next.fetch_add(1, std::memory_order_relaxed);
-      if (t >= num_tasks) break;
-      fn(context, t, thread_index);
+      uint64_t v = cursor.load(std::memory_order_acquire);
+      for (;;) {
+        if ((v >> 32) != j.id || (v & 0xffffffffu) >= j.num_tasks) return;
+        if (cursor.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+          break;
+        }
+      }
+      j.fn(j.context, static_cast<size_t>(v & 0xffffffffu), thread_index);
+      if (completed.fetch_add(1, std::memory_order_acq_rel) + 1 == j.num_tasks) {
+        std::lock_guard<std::mutex> lock(mutex);
+        done_cv.notify_one();
+      }
     }
   }
 
@@ -76,20 +96,16 @@ struct ThreadPool::Impl {
         std::unique_lock<std::mutex> lock(mutex);
         work_cv.wait(lock, ready);
       }
-      bool participate;
+      Job j;
       {
         // Snapshot the generation and the job under the lock the caller writes them under.
         std::lock_guard<std::mutex> lock(mutex);
         if (stop.load(std::memory_order_acquire)) return;
         seen = generation.load(std::memory_order_acquire);
-        participate = index < job_threads;
+        if (index >= job_threads) continue;
+        j = job;
       }
-      if (!participate) continue;
-      Drain(index);
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mutex);
-        done_cv.notify_one();
-      }
+      RunTasks(j, index);
     }
   }
 };
@@ -117,20 +133,27 @@ void ThreadPool::ParallelFor(size_t num_tasks, int max_threads, TaskFn fn, void*
     for (size_t t = 0; t < num_tasks; ++t) fn(context, t, 0);
     return;
   }
+  if (num_tasks > 0xffffffffu) {  // the cursor holds 32-bit task indices
+    for (size_t t = 0; t < num_tasks; ++t) fn(context, t, 0);
+    return;
+  }
   std::lock_guard<std::mutex> call_lock(impl_->call_mutex);
+  Impl::Job j;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->fn = fn;
-    impl_->context = context;
-    impl_->num_tasks = num_tasks;
+    j.fn = fn;
+    j.context = context;
+    j.num_tasks = num_tasks;
+    j.id = impl_->job.id + 1;
+    impl_->job = j;
     impl_->job_threads = threads;
-    impl_->next.store(0, std::memory_order_relaxed);
-    impl_->pending.store(threads - 1, std::memory_order_relaxed);
+    impl_->completed.store(0, std::memory_order_relaxed);
+    impl_->cursor.store(static_cast<uint64_t>(j.id) << 32, std::memory_order_release);
     impl_->generation.fetch_add(1, std::memory_order_release);
   }
   impl_->work_cv.notify_all();
-  impl_->Drain(0);
-  auto done = [&] { return impl_->pending.load(std::memory_order_acquire) == 0; };
+  impl_->RunTasks(j, 0);
+  auto done = [&] { return impl_->completed.load(std::memory_order_acquire) == num_tasks; };
   if (!SpinFor(done)) {
     std::unique_lock<std::mutex> lock(impl_->mutex);
     impl_->done_cv.wait(lock, done);

@@ -37,6 +37,7 @@ const char* ToString(KernelChoice k) {
     case KernelChoice::kScalar: return "scalar";
     case KernelChoice::kAvx2: return "avx2";
     case KernelChoice::kNeon: return "neon";
+    case KernelChoice::kAvx512: return "avx512";
   }
   return "?";
 }

@@ -1,12 +1,28 @@
 // Every microkernel available on this CPU against naive loops (XNNPACK-style tester).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "test_util.h"
 
 namespace kbnn {
 namespace {
+
+// The panel as the microkernel reads it: row-major [NR][k_words] (b itself) or k-major
+// [k_words][NR]; `offset` leading words keep the data unaligned.
+std::vector<uint32_t> PanelFor(const BgemmUkernel& uk, const uint32_t* b, size_t k_words,
+                               size_t offset) {
+  const size_t NR = static_cast<size_t>(uk.nr);
+  std::vector<uint32_t> panel(NR * k_words + offset, 0u);
+  for (size_t n = 0; n < NR; ++n) {
+    for (size_t k = 0; k < k_words; ++k) {
+      const size_t dst = uk.k_major_panel ? k * NR + n : n * k_words + k;
+      panel[offset + dst] = b[n * k_words + k];
+    }
+  }
+  return panel;
+}
 
 void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, std::mt19937& rng,
                   size_t offset) {
@@ -23,7 +39,8 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
   for (size_t i = 0; i < nr * k_words; ++i) b[i] = static_cast<uint32_t>(rng());
   const size_t c_stride = nr + 3;
   std::vector<int32_t> c(mr * c_stride, -7);
-  uk.fn(mr, nr, k_words, a.data(), b, c.data(), c_stride);
+  const std::vector<uint32_t> panel = PanelFor(uk, b, k_words, offset);
+  uk.fn(mr, nr, k_words, a.data(), panel.data() + offset, c.data(), c_stride);
   for (size_t m = 0; m < mr; ++m) {
     for (size_t n = 0; n < c_stride; ++n) {
       if (n >= nr) {
@@ -37,13 +54,78 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
           << " n=" << n;
     }
   }
+  if (uk.fn_segmented == nullptr) return;
+  // Indirection entry: the same rows split into `segs` runs, each run a separate copy (its own
+  // buffer, unaligned), must give the same counts.
+  for (size_t segs : {size_t{1}, size_t{2}, size_t{3}, size_t{9}}) {
+    if (k_words % segs != 0) continue;
+    const size_t len = k_words / segs;
+    std::vector<std::vector<uint32_t>> runs(mr * segs);
+    std::vector<const uint32_t*> ptrs(mr * segs);
+    for (size_t m = 0; m < mr; ++m) {
+      for (size_t s = 0; s < segs; ++s) {
+        std::vector<uint32_t>& run = runs[m * segs + s];
+        run.assign(len + 1, 0u);
+        std::copy(a[m] + s * len, a[m] + (s + 1) * len, run.begin() + 1);
+        ptrs[m * segs + s] = run.data() + 1;
+      }
+    }
+    std::vector<int32_t> cs(mr * c_stride, -7);
+    uk.fn_segmented(mr, nr, segs, len, ptrs.data(), panel.data() + offset, cs.data(), c_stride);
+    for (size_t i = 0; i < cs.size(); ++i) {
+      ASSERT_EQ(cs[i], c[i]) << uk.name << " segmented: segs=" << segs << " mr=" << mr
+                             << " nr=" << nr << " k_words=" << k_words << " index " << i;
+    }
+  }
 }
 
-TEST(BgemmUkernel, AllAvailableAgainstNaive) {
-  const std::vector<BgemmUkernel> kernels = AvailableBgemmUkernels();
-  ASSERT_FALSE(kernels.empty());
+// The microkernels of one ISA tag ("scalar", "popcnt", "avx2", "avx512", "neon"); skips the test
+// with a message when this CPU/build has none.
+std::vector<BgemmUkernel> KernelsOf(const std::string& isa) {
+  std::vector<BgemmUkernel> out;
+  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+    if (isa == uk.isa) out.push_back(uk);
+  }
+  return out;
+}
+
+class BgemmUkernelIsa : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    kernels_ = KernelsOf(GetParam());
+    if (kernels_.empty()) {
+      GTEST_SKIP() << "no " << GetParam()
+                   << " microkernel on this CPU/build (e.g. avx512 needs AVX-512 F/VL/BW/"
+                      "VPOPCNTDQ and OS zmm support): skipped, not tested";
+    }
+  }
+  std::vector<BgemmUkernel> kernels_;
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+INSTANTIATE_TEST_SUITE_P(Isa, BgemmUkernelIsa,
+                         ::testing::Values("scalar", "popcnt", "avx2", "avx512"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+#else
+INSTANTIATE_TEST_SUITE_P(Isa, BgemmUkernelIsa, ::testing::Values("scalar", "neon"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+#endif
+
+TEST(BgemmUkernel, EveryAvailableKernelIsCoveredByAnIsaTest) {
+#if defined(__x86_64__) || defined(__i386__)
+  const std::vector<std::string> tested = {"scalar", "popcnt", "avx2", "avx512"};
+#else
+  const std::vector<std::string> tested = {"scalar", "neon"};
+#endif
+  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+    EXPECT_NE(std::find(tested.begin(), tested.end(), std::string(uk.isa)), tested.end())
+        << uk.name << " has ISA tag " << uk.isa << ", which no BgemmUkernelIsa test covers";
+  }
+}
+
+TEST_P(BgemmUkernelIsa, AgainstNaive) {
   std::mt19937 rng(1234);
-  for (const BgemmUkernel& uk : kernels) {
+  for (const BgemmUkernel& uk : kernels_) {
     SCOPED_TRACE(uk.name);
     std::vector<size_t> ks;
     for (size_t k = 1; k <= 70; ++k) ks.push_back(k);
@@ -59,9 +141,9 @@ TEST(BgemmUkernel, AllAvailableAgainstNaive) {
   }
 }
 
-TEST(BgemmUkernel, AllOnesSaturation) {
+TEST_P(BgemmUkernelIsa, AllOnesSaturation) {
   // Worst case for byte accumulators: every bit differs.
-  for (const BgemmUkernel& uk : AvailableBgemmUkernels()) {
+  for (const BgemmUkernel& uk : kernels_) {
     for (size_t k : {8, 9, 11, 18, 23, 31, 36, 39, 31 * 8, 31 * 8 + 1, 62 * 8 + 5, 4096}) {
       std::vector<uint32_t> row(k, 0xffffffffu);
       std::vector<const uint32_t*> a(uk.mr, row.data());
@@ -91,6 +173,11 @@ TEST(Dispatch, TableAndForcing) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not available"), std::string::npos) << s.message();
 #endif
+  if (std::find(isas.begin(), isas.end(), "avx512") == isas.end()) {
+    s = SetForcedIsa("avx512");
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("not available"), std::string::npos) << s.message();
+  }
   ASSERT_TRUE(SetForcedIsa("auto").ok());
   if (std::getenv("KBNN_KERNEL") == nullptr) {
     EXPECT_EQ(std::string(SelectedIsa()), isas.front());

@@ -24,6 +24,7 @@ inline int EnvInt(const char* name, int fallback) {
 inline KernelChoice ChoiceForIsa(const std::string& isa) {
   if (isa == "scalar") return KernelChoice::kScalar;
   if (isa == "avx2") return KernelChoice::kAvx2;
+  if (isa == "avx512") return KernelChoice::kAvx512;
   if (isa == "neon") return KernelChoice::kNeon;
   return KernelChoice::kReference;
 }

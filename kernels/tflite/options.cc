@@ -292,10 +292,11 @@ Status ParseDelegateOptions(const char* const* keys, const char* const* values, 
       else if (value == "reference") o.kernel = KernelChoice::kReference;
       else if (value == "scalar") o.kernel = KernelChoice::kScalar;
       else if (value == "avx2") o.kernel = KernelChoice::kAvx2;
+      else if (value == "avx512") o.kernel = KernelChoice::kAvx512;
       else if (value == "neon") o.kernel = KernelChoice::kNeon;
       else {
         return Status::InvalidArgument("kbnn delegate: option kernel='" + value +
-                                       "' is not one of auto, reference, scalar, avx2, neon");
+                                       "' is not one of auto, reference, scalar, avx2, avx512, neon");
       }
     } else if (key == "profile") {
       const bool ok = !value.empty() && value.size() <= 64 &&

@@ -38,7 +38,7 @@ __all__ = [
 
 LIBRARY_NAME = "libkbnn_delegate.so"
 ENV_PATH = "KBNN_DELEGATE_PATH"
-KERNELS = ("auto", "reference", "scalar", "avx2", "neon")
+KERNELS = ("auto", "reference", "scalar", "avx2", "avx512", "neon")
 INSTALL_HINT = (
     "Install kbnn-runtime with `pip install ./runtime` from the kbnn source tree (for development: "
     "`python setup.py build_ext --inplace` there), or point the environment variable "
@@ -211,7 +211,7 @@ def load_delegate(num_threads: int | None = None, kernel: str | None = None):
     Args:
       num_threads: threads of the delegate's pool (the calling thread included). None: the
         interpreter's ``num_threads`` when it sets one, else the machine's cores capped at 4.
-      kernel: "auto" (default), "reference", "scalar", "avx2" or "neon".
+      kernel: "auto" (default), "reference", "scalar", "avx2", "avx512" or "neon".
 
     Returns:
       The runtime's ``Delegate`` object, for ``experimental_delegates=[...]``.

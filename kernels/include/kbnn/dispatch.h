@@ -11,13 +11,17 @@ namespace kbnn {
 
 // One row of the dispatch table.
 struct IsaConfig {
-  const char* isa;           // "avx2", "scalar", "neon", ...
+  const char* isa;           // "avx512", "avx2", "scalar", "neon", ...
   bool (*available)();       // run-time CPU check
   BgemmUkernel bgemm;        // default binary GEMM microkernel
   BgemmUkernel bgemm_small_k;  // used when k_words <= small_k_max_words
   int small_k_max_words;
   // Optional float bitpacking microkernel (QuantizeFloat's full words); nullptr: portable loop.
   F32BitpackUkernelFn bitpack_f32 = nullptr;
+  // Optional output transform microkernels (bconv2d); nullptr: the portable loops.
+  OutputF32UkernelFn output_f32 = nullptr;
+  OutputInt8UkernelFn output_int8 = nullptr;
+  OutputBitsUkernelFn output_bits = nullptr;
 };
 
 // ISAs compiled in and supported by this CPU, best first ("scalar" is always last).
@@ -29,7 +33,7 @@ std::vector<BgemmUkernel> AvailableBgemmUkernels();
 // The ISA that KernelChoice::kAuto resolves to right now ("reference" when forced so).
 const char* SelectedIsa();
 
-// Test hook: forces what kAuto resolves to. isa is "reference", "scalar", "avx2", "neon" or
+// Test hook: forces what kAuto resolves to. isa is "reference", "scalar", "avx2", "avx512", "neon" or
 // "auto"/""/nullptr (clears the override). Returns an error when the ISA is unknown or not
 // available on this CPU/build.
 Status SetForcedIsa(const char* isa);

@@ -38,8 +38,8 @@ enum class OutputType {
 };
 
 // Implementation selection. kAuto honours SetForcedIsa() (see dispatch.h), then the environment
-// variable KBNN_KERNEL=reference|scalar|avx2|neon|auto, then picks the best ISA of this CPU.
-enum class KernelChoice { kAuto, kReference, kScalar, kAvx2, kNeon };
+// variable KBNN_KERNEL=reference|scalar|avx2|avx512|neon|auto, then picks the best ISA of this CPU.
+enum class KernelChoice { kAuto, kReference, kScalar, kAvx2, kNeon, kAvx512 };
 
 // How the per-channel float result y is turned into the output.
 //

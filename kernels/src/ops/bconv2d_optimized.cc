@@ -35,6 +35,25 @@ inline void ExtractBits(const uint32_t* px, int px_words, int bit_offset, int nb
 
 size_t RoundUp(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+// Word copies / fills for the short runs of im2col (a few words per filter row): inline loops
+// instead of libc calls, whose per-call cost dominates at 2..16 words.
+inline void CopyWords(uint32_t* dst, const uint32_t* src, size_t n) {
+  if (n > 32) {
+    std::memcpy(dst, src, n * sizeof(uint32_t));
+    return;
+  }
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    uint64_t v;
+    std::memcpy(&v, src + i, 8);
+    std::memcpy(dst + i, &v, 8);
+  }
+  if (i < n) dst[i] = src[i];
+}
+inline void ZeroWords(uint32_t* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = 0u;
+}
+
 class BConv2DOptimized final : public BConv2D {
  public:
   Status Init(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
@@ -44,8 +63,10 @@ class BConv2DOptimized final : public BConv2D {
     if (input == nullptr || output == nullptr) {
       return Status::InvalidArgument("BConv2D::Run: null input or output");
     }
-    auto task = [this, input, output](size_t t, int thread) {
-      RunTask(t, thread, input, output);
+    if (indirect_ && !padded_.empty()) FillPadded(input);
+    const uint32_t* rows_src = indirect_ && !padded_.empty() ? padded_.data() : input;
+    auto task = [this, rows_src, output](size_t t, int thread) {
+      RunTask(t, thread, rows_src, output);
     };
     ParallelForMaybe(pool, row_blocks_ * blocks_.size(), threads_, task);
     return Status::Ok();
@@ -65,6 +86,8 @@ class BConv2DOptimized final : public BConv2D {
 
   void BuildRows(size_t r0, size_t count, int g, const uint32_t* in, uint32_t* buf,
                  const uint32_t** ptrs) const;
+  void SetupIndirection();
+  void FillPadded(const uint32_t* input);
   void RunTask(size_t task, int thread, const uint32_t* in, void* out);
   void Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc, void* out) const;
   void SetupCorrection();
@@ -78,9 +101,23 @@ class BConv2DOptimized final : public BConv2D {
   std::vector<uint32_t> weights_;  // [groups][ng_pad][k_words], padding rows zero
   std::vector<float> multiplier_, bias_;
   std::vector<BitThreshold> thresholds_;
+  // The ISA's output transform microkernels (nullptr: the portable loops below), and the
+  // thresholds split for them: threshold_[c] and bit c of flip_words_.
+  OutputF32UkernelFn out_f32_ = nullptr;
+  OutputInt8UkernelFn out_int8_ = nullptr;
+  OutputBitsUkernelFn out_bits_ = nullptr;
+  std::vector<int32_t> threshold_;
+  std::vector<uint32_t> flip_words_;
   bool aligned_ = false;  // a group's channels start on a word boundary
   bool direct_ = false;   // 1x1 and aligned: A rows point into the input
   bool contiguous_taps_ = false;  // groups == 1 and dilation_width == 1
+  // Indirection (contiguous taps and a segmented microkernel): A row = KH runs of KW * cinw
+  // words read in place from the input, or from padded_ (the input with a zero border, filled
+  // per Run) when the taps reach outside it. No im2col copy.
+  bool indirect_ = false;
+  size_t row_runs_ = 1;  // pointers per A row (KH when indirect_)
+  size_t src_h_ = 0, src_w_ = 0;  // image height / width of the rows' source (input or padded_)
+  std::vector<uint32_t> padded_;
   // SAME zero-padding correction: dot -= correction_[pattern(oh, ow) * Cout + c].
   bool correct_ = false;
   std::vector<int32_t> row_class_, col_class_;
@@ -136,13 +173,66 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   if (bias != nullptr) bias_.assign(bias, bias + p.channels_out);
   if (p.output.type == OutputType::kBitpacked) {
     thresholds_.resize(p.channels_out);
+    threshold_.resize(p.channels_out);
+    flip_words_.assign(geo.cout_words, 0u);
     for (int c = 0; c < p.channels_out; ++c) {
       thresholds_[c] = ComputeBitThreshold(multiplier_[c], bias_[c], p.output, geo.k);
+      threshold_[c] = thresholds_[c].threshold;
+      flip_words_[c / 32] |= thresholds_[c].flip << (c % 32);
     }
   }
-  SetupCorrection();
+  out_f32_ = isa->output_f32;
+  out_int8_ = isa->output_int8;
+  out_bits_ = isa->output_bits;
+  indirect_ = uk_.fn_segmented != nullptr && contiguous_taps_ && !direct_;
+  SetupIndirection();
+  SetupCorrection();  // reads the row-major panels
+  if (uk_.k_major_panel) {
+    // Each panel of NR rows [NR][kw] -> [kw][NR] (panels start at multiples of NR rows).
+    std::vector<uint32_t> tmp(NR * kw);
+    for (size_t p0 = 0; p0 < weights_.size(); p0 += NR * kw) {
+      uint32_t* panel = weights_.data() + p0;
+      for (size_t n = 0; n < NR; ++n)
+        for (size_t k = 0; k < kw; ++k) tmp[k * NR + n] = panel[n * kw + k];
+      std::memcpy(panel, tmp.data(), NR * kw * sizeof(uint32_t));
+    }
+  }
   SetupTiling();
   return Status::Ok();
+}
+
+void BConv2DOptimized::SetupIndirection() {
+  row_runs_ = indirect_ ? static_cast<size_t>(p_.filter_height) : 1;
+  if (!indirect_) return;
+  // Extent of the padded image the taps touch, starting at (-pad_top, -pad_left).
+  const size_t hp = static_cast<size_t>(geo_.output_height - 1) * p_.stride_height +
+                    static_cast<size_t>(p_.filter_height - 1) * p_.dilation_height + 1;
+  const size_t wp = static_cast<size_t>(geo_.output_width - 1) * p_.stride_width +
+                    static_cast<size_t>(p_.filter_width);
+  const bool inside = geo_.pad_top == 0 && geo_.pad_left == 0 &&
+                      hp <= static_cast<size_t>(p_.input_height) &&
+                      wp <= static_cast<size_t>(p_.input_width);
+  if (inside) {  // read the input in place
+    src_h_ = p_.input_height;
+    src_w_ = p_.input_width;
+    padded_.clear();
+    return;
+  }
+  src_h_ = hp;
+  src_w_ = wp;
+  padded_.assign(static_cast<size_t>(p_.batch) * hp * wp * geo_.cin_words, 0u);  // border stays 0
+}
+
+void BConv2DOptimized::FillPadded(const uint32_t* input) {
+  const size_t H = p_.input_height, W = p_.input_width, cinw = geo_.cin_words;
+  const size_t top = geo_.pad_top, left = geo_.pad_left;
+  const size_t rows = std::min(H, src_h_ - top), cols = std::min(W, src_w_ - left);
+  for (size_t n = 0; n < static_cast<size_t>(p_.batch); ++n) {
+    for (size_t y = 0; y < rows; ++y) {
+      std::memcpy(padded_.data() + ((n * src_h_ + top + y) * src_w_ + left) * cinw,
+                  input + (n * H + y) * W * cinw, cols * cinw * sizeof(uint32_t));
+    }
+  }
 }
 
 void BConv2DOptimized::SetupCorrection() {
@@ -251,10 +341,10 @@ void BConv2DOptimized::SetupTiling() {
     }
   }
   if (!split) blocks_.push_back({0, segments_.size(), 0, geo_.cout_words});
-  im2col_per_thread_ = direct_ ? 0 : mb * kw;
+  im2col_per_thread_ = direct_ || indirect_ ? 0 : mb * kw;
   acc_per_thread_ = mb * acc_stride_;
   im2col_.assign(im2col_per_thread_ * threads_, 0u);
-  ptrs_.assign(mb * threads_, nullptr);
+  ptrs_.assign(mb * row_runs_ * threads_, nullptr);
   acc_.assign(acc_per_thread_ * threads_, 0);
 }
 
@@ -264,13 +354,24 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
   const size_t H = p_.input_height, W = p_.input_width;
   const size_t cinw = geo_.cin_words, cgw = geo_.cgw;
   const int KH = p_.filter_height, KW = p_.filter_width;
-  for (size_t i = 0; i < count; ++i) {
-    const size_t r = r0 + i;
-    const size_t n = r / (OH * OW), pix = r % (OH * OW);
-    const long oh = static_cast<long>(pix / OW), ow = static_cast<long>(pix % OW);
+  // (n, oh, ow) of row r0, then stepped row by row (no divisions per row).
+  size_t n = r0 / (OH * OW), pix0 = r0 % (OH * OW);
+  long oh = static_cast<long>(pix0 / OW), ow = static_cast<long>(pix0 % OW);
+  for (size_t i = 0; i < count; ++i, ++ow) {
+    if (ow == static_cast<long>(OW)) {
+      ow = 0;
+      if (++oh == static_cast<long>(OH)) oh = 0, ++n;
+    }
     if (direct_) {
       ptrs[i] = in + ((n * H + oh * p_.stride_height) * W + ow * p_.stride_width) * cinw +
                 g * cgw;
+      continue;
+    }
+    if (indirect_) {  // `in` is the padded (or in-place) source: KH runs of KW pixels
+      const uint32_t* base = in + ((n * src_h_ + oh * p_.stride_height) * src_w_ +
+                                   ow * p_.stride_width) * cinw;
+      const size_t row_step = static_cast<size_t>(p_.dilation_height) * src_w_ * cinw;
+      for (int kh = 0; kh < KH; ++kh) ptrs[i * KH + kh] = base + kh * row_step;
       continue;
     }
     uint32_t* dst = buf + i * geo_.k_words;
@@ -284,13 +385,13 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
       for (int kh = 0; kh < KH; ++kh, dst += KW * cgw) {
         const long ih = oh * p_.stride_height - geo_.pad_top + static_cast<long>(kh) * p_.dilation_height;
         if (ih < 0 || ih >= static_cast<long>(H) || kw1 <= kw0) {
-          std::memset(dst, 0, KW * cgw * sizeof(uint32_t));
+          ZeroWords(dst, KW * cgw);
           continue;
         }
-        if (kw0 > 0) std::memset(dst, 0, kw0 * cgw * sizeof(uint32_t));
-        std::memcpy(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
-                    (kw1 - kw0) * cgw * sizeof(uint32_t));
-        if (kw1 < KW) std::memset(dst + kw1 * cgw, 0, (KW - kw1) * cgw * sizeof(uint32_t));
+        if (kw0 > 0) ZeroWords(dst, kw0 * cgw);
+        CopyWords(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
+                  (kw1 - kw0) * cgw);
+        if (kw1 < KW) ZeroWords(dst + kw1 * cgw, (KW - kw1) * cgw);
       }
       continue;
     }
@@ -319,7 +420,7 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
   const size_t r0 = rb * mb_;
   const size_t count = std::min(mb_, geo_.rows - r0);
   uint32_t* buf = im2col_.data() + thread * im2col_per_thread_;
-  const uint32_t** ptrs = ptrs_.data() + thread * mb_;
+  const uint32_t** ptrs = ptrs_.data() + thread * mb_ * row_runs_;
   int32_t* acc = acc_.data() + thread * acc_per_thread_;
   const size_t MR = uk_.mr, NR = uk_.nr, kw = geo_.k_words;
 
@@ -342,6 +443,14 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
       const size_t nr = std::min(NR, static_cast<size_t>(seg.c_end - c0));
       const uint32_t* panel = wg + static_cast<size_t>(c0) * kw;
       int32_t* acc_c = acc + (c0 - seg.c_begin);
+      if (indirect_) {
+        const size_t run = kw / row_runs_;
+        for (size_t m0 = 0; m0 < count; m0 += MR) {
+          uk_.fn_segmented(std::min(MR, count - m0), nr, row_runs_, run, ptrs + m0 * row_runs_,
+                           panel, acc_c + m0 * acc_stride_, acc_stride_);
+        }
+        continue;
+      }
       for (size_t m0 = 0; m0 < count; m0 += MR) {
         uk_.fn(std::min(MR, count - m0), nr, kw, ptrs + m0, panel, acc_c + m0 * acc_stride_,
                acc_stride_);
@@ -361,13 +470,54 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
   const OutputParams& o = p_.output;
   const float* m = multiplier_.data() + c0;
   const float* b = bias_.data() + c0;
-  for (size_t i = 0; i < count; ++i) {
+  // (oh, ow) of row r0, then stepped row by row (no divisions per row).
+  const size_t pix0 = r0 % (OH * OW);
+  size_t oh = pix0 / OW, ow = pix0 % OW;
+  const bool block = (o.type == OutputType::kFloat32 && out_f32_ != nullptr) ||
+                     (o.type == OutputType::kInt8 && out_int8_ != nullptr) ||
+                     (o.type == OutputType::kBitpacked && out_bits_ != nullptr && c0 % 32 == 0);
+  if (block) {  // the ISA's output microkernel, on chunks of up to 64 rows
+    constexpr size_t kChunk = 64;
+    const int32_t* corr_rows[kChunk];
+    for (size_t i0 = 0; i0 < count; i0 += kChunk) {
+      const size_t rows = std::min(kChunk, count - i0);
+      if (correct_) {
+        for (size_t i = 0; i < rows; ++i, ++ow) {
+          if (ow == OW) {
+            ow = 0;
+            if (++oh == OH) oh = 0;
+          }
+          const size_t pattern = row_class_[oh] * col_classes_ + col_class_[ow];
+          corr_rows[i] = correction_.data() + pattern * Cout + c0;
+        }
+      }
+      const int32_t* const* corr = correct_ ? corr_rows : nullptr;
+      const int32_t* a = acc + i0 * acc_stride_;
+      const size_t r = r0 + i0;
+      if (o.type == OutputType::kFloat32) {
+        out_f32_(rows, nc, a, acc_stride_, K, corr, m, b, o,
+                 static_cast<float*>(out) + r * Cout + c0, Cout);
+      } else if (o.type == OutputType::kInt8) {
+        out_int8_(rows, nc, a, acc_stride_, K, corr, m, b, o,
+                  static_cast<int8_t*>(out) + r * Cout + c0, Cout);
+      } else {
+        out_bits_(rows, nc, a, acc_stride_, K, corr, threshold_.data() + c0,
+                  flip_words_.data() + c0 / 32,
+                  static_cast<uint32_t*>(out) + r * geo_.cout_words + c0 / 32, geo_.cout_words);
+      }
+    }
+    return;
+  }
+  for (size_t i = 0; i < count; ++i, ++ow) {
+    if (ow == OW) {
+      ow = 0;
+      if (++oh == OH) oh = 0;
+    }
     const size_t r = r0 + i;
     int32_t* d = acc + i * acc_stride_;
     const int32_t* corr = nullptr;
     if (correct_) {
-      const size_t pix = r % (OH * OW);
-      const size_t pattern = row_class_[pix / OW] * col_classes_ + col_class_[pix % OW];
+      const size_t pattern = row_class_[oh] * col_classes_ + col_class_[ow];
       corr = correction_.data() + pattern * Cout + c0;
     }
     if (o.type == OutputType::kFloat32) {

@@ -1,0 +1,175 @@
+// The ISAs' output transform microkernels (IsaConfig::output_*) against the scalar formulas of
+// src/common.h, on edge values: +-0, +-inf and NaN multipliers and biases, half-way int8 ties,
+// every activation, the padding correction, tails of n % 16 and n % 32.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "common.h"
+#include "kbnn/dispatch.h"
+
+namespace kbnn {
+namespace {
+
+using internal::BitThreshold;
+using internal::ComputeBitThreshold;
+using internal::FloatOutput;
+using internal::Int8FromFloat;
+using internal::ThresholdBit;
+
+std::vector<const IsaConfig*> IsasWithOutputKernels() {
+  std::vector<const IsaConfig*> out;
+  for (const std::string& isa : AvailableIsas()) {
+    const IsaConfig* c = nullptr;
+    if (SetForcedIsa(isa.c_str()).ok() && ResolveKernel(KernelChoice::kAuto, &c).ok() && c != nullptr && c->output_f32 != nullptr) {
+      out.push_back(c);
+    }
+  }
+  SetForcedIsa("auto");
+  return out;
+}
+
+struct Case {
+  size_t rows, n;
+  int32_t k;
+  std::vector<int32_t> acc;  // rows x acc_stride
+  size_t acc_stride;
+  std::vector<std::vector<int32_t>> corr;  // per row, empty = none
+  std::vector<float> m, b;
+};
+
+Case MakeCase(std::mt19937& rng, size_t rows, size_t n) {
+  Case c;
+  c.rows = rows;
+  c.n = n;
+  c.k = 576;
+  c.acc_stride = n + 5;
+  std::uniform_int_distribution<int> pc(0, c.k), cd(-40, 40);
+  c.acc.resize(rows * c.acc_stride);
+  for (auto& v : c.acc) v = pc(rng);
+  c.corr.resize(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    if (i % 3 == 1) {
+      c.corr[i].resize(n);
+      for (auto& v : c.corr[i]) v = 2 * cd(rng);
+    }
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, inf, -inf, nan, 1e-30f, 3e38f, 0.25f};
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  c.m.resize(n);
+  c.b.resize(n);
+  for (size_t j = 0; j < n; ++j) {
+    c.m[j] = j % 4 == 0 ? special[(j / 4) % 11] : u(rng);
+    c.b[j] = j % 5 == 0 ? special[(j / 5 + 3) % 11] : (j % 3 == 0 ? 0.5f : 40.0f * u(rng));
+  }
+  return c;
+}
+
+int32_t DotOf(const Case& c, size_t i, size_t j) {
+  return c.k - 2 * c.acc[i * c.acc_stride + j] - (c.corr[i].empty() ? 0 : c.corr[i][j]);
+}
+
+std::vector<const int32_t*> CorrPtrs(const Case& c) {
+  std::vector<const int32_t*> p(c.rows);
+  for (size_t i = 0; i < c.rows; ++i) p[i] = c.corr[i].empty() ? nullptr : c.corr[i].data();
+  return p;
+}
+
+std::vector<OutputParams> Activations() {
+  std::vector<OutputParams> v(4);
+  v[1].activation = Activation::kRelu;
+  v[2].activation = Activation::kRelu6;
+  v[3].activation = Activation::kClamp;
+  v[3].clamp_min = -7.5f;
+  v[3].clamp_max = 30.0f;
+  return v;
+}
+
+TEST(OutputUkernel, MatchesScalarFormulas) {
+  const std::vector<const IsaConfig*> isas = IsasWithOutputKernels();
+  if (isas.empty()) GTEST_SKIP() << "no ISA with output transform microkernels on this CPU/build";
+  std::mt19937 rng(7);
+  for (const IsaConfig* isa : isas) {
+    SCOPED_TRACE(isa->isa);
+    for (size_t n : {1, 15, 16, 17, 31, 32, 33, 64, 65, 100}) {
+      for (size_t rows : {1, 3, 8}) {
+        const Case c = MakeCase(rng, rows, n);
+        const std::vector<const int32_t*> corr = CorrPtrs(c);
+        for (OutputParams o : Activations()) {
+          // float
+          const size_t ys = n + 3;
+          std::vector<float> y(rows * ys, -123.0f);
+          isa->output_f32(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), c.m.data(),
+                          c.b.data(), o, y.data(), ys);
+          for (size_t i = 0; i < rows; ++i) {
+            for (size_t j = 0; j < ys; ++j) {
+              const float got = y[i * ys + j];
+              if (j >= n) {
+                ASSERT_EQ(got, -123.0f) << "wrote past n";
+                continue;
+              }
+              const float want = FloatOutput(DotOf(c, i, j), c.m[j], c.b[j], o);
+              ASSERT_TRUE(std::memcmp(&got, &want, 4) == 0 || (std::isnan(got) && std::isnan(want)))
+                  << "float n=" << n << " i=" << i << " j=" << j << " got " << got << " want "
+                  << want << " m=" << c.m[j] << " b=" << c.b[j];
+            }
+          }
+          // int8, with scales that make exact .5 ties
+          for (float scale : {2.0f, 0.5f, 0.37f}) {
+            OutputParams q = o;
+            q.type = OutputType::kInt8;
+            q.int8_scale = scale;
+            q.int8_zero_point = -3;
+            std::vector<int8_t> y8(rows * ys, 99);
+            isa->output_int8(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), c.m.data(),
+                             c.b.data(), q, y8.data(), ys);
+            for (size_t i = 0; i < rows; ++i) {
+              for (size_t j = 0; j < ys; ++j) {
+                if (j >= n) {
+                  ASSERT_EQ(y8[i * ys + j], 99) << "wrote past n";
+                  continue;
+                }
+                const int8_t want =
+                    Int8FromFloat(FloatOutput(DotOf(c, i, j), c.m[j], c.b[j], q), q);
+                ASSERT_EQ(y8[i * ys + j], want) << "int8 scale=" << scale << " n=" << n
+                                                << " i=" << i << " j=" << j;
+              }
+            }
+          }
+          // bitpacked (thresholds as bconv2d computes them), OR'ed into preset words
+          if (isa->output_bits != nullptr) {
+            std::vector<int32_t> thr(n);
+            std::vector<BitThreshold> t(n);
+            const size_t words = (n + 31) / 32, os = words + 1;
+            std::vector<uint32_t> flip(words, 0u);
+            for (size_t j = 0; j < n; ++j) {
+              t[j] = ComputeBitThreshold(c.m[j], c.b[j], o, c.k + 80);
+              thr[j] = t[j].threshold;
+              flip[j / 32] |= t[j].flip << (j % 32);
+            }
+            std::vector<uint32_t> out(rows * os, 0u);
+            for (size_t i = 0; i < rows; ++i) out[i * os + words] = 0xdeadbeefu;
+            isa->output_bits(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), thr.data(),
+                             flip.data(), out.data(), os);
+            for (size_t i = 0; i < rows; ++i) {
+              ASSERT_EQ(out[i * os + words], 0xdeadbeefu) << "wrote past the row's words";
+              for (size_t j = 0; j < words * 32; ++j) {
+                const uint32_t bit = (out[i * os + j / 32] >> (j % 32)) & 1u;
+                const uint32_t want = j < n ? ThresholdBit(DotOf(c, i, j), t[j]) : 0u;
+                ASSERT_EQ(bit, want) << "bits n=" << n << " i=" << i << " j=" << j;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kbnn
