@@ -60,6 +60,10 @@ bool RandomConfig(std::mt19937& rng, Config* cfg) {
   // Output.
   p.output.type = static_cast<OutputType>(U(0, 3));
   p.output.activation = static_cast<Activation>(U(0, 3));
+  if (p.output.type == OutputType::kFloat32) {  // the fused Bi-Real epilogue, half the time each
+    p.residual = U(0, 1) == 1;
+    p.sign_output = U(0, 1) == 1;
+  }
   int oh, ow;
   if (!BConv2DOutputSize(p, &oh, &ow).ok()) return false;
   const double macs = static_cast<double>(p.batch) * oh * ow * p.channels_out * p.filter_height *
@@ -155,8 +159,17 @@ TEST_P(BConv2DSweep, OptimizedMatchesReference) {
     rp.kernel = KernelChoice::kReference;
     std::unique_ptr<BConv2D> ref;
     ASSERT_TRUE(BConv2D::Create(rp, filters.data(), cfg.multiplier.data(), cfg.bias.data(), &ref).ok());
+    std::vector<float> residual;
+    if (p.residual) {
+      std::normal_distribution<float> nd(0.0f, 4.0f);
+      residual.resize(ref->output_elements());
+      for (float& v : residual) v = nd(rng);
+    }
+    const float* res = p.residual ? residual.data() : nullptr;
+    std::vector<uint32_t> expect_sign(ref->sign_output_words(), 0xabababab);
+    uint32_t* es = p.sign_output ? expect_sign.data() : nullptr;
     std::vector<uint8_t> expect(ref->output_bytes());
-    ASSERT_TRUE(ref->Run(input.data(), expect.data(), nullptr).ok());
+    ASSERT_TRUE(ref->Run(input.data(), res, expect.data(), es, nullptr).ok());
     BConv2DParams op = p;
     op.kernel = ChoiceForIsa(isa);
     std::unique_ptr<BConv2D> opt;
@@ -164,9 +177,12 @@ TEST_P(BConv2DSweep, OptimizedMatchesReference) {
     ASSERT_TRUE(s.ok()) << s.message();
     ASSERT_EQ(std::string(opt->isa()), isa);
     std::vector<uint8_t> got(opt->output_bytes(), 0xcd);
-    ASSERT_TRUE(opt->Run(input.data(), got.data(), Pool(p.num_threads)).ok());
+    std::vector<uint32_t> got_sign(opt->sign_output_words(), 0xcdcdcdcd);
+    ASSERT_TRUE(opt->Run(input.data(), res, got.data(), p.sign_output ? got_sign.data() : nullptr,
+                         Pool(p.num_threads)).ok());
     std::string where;
-    if (!SameOutput(p, expect.data(), got.data(), expect.size(), &where)) {
+    if (got_sign != expect_sign) where = "sign output differs";
+    if (!where.empty() || !SameOutput(p, expect.data(), got.data(), expect.size(), &where)) {
       ADD_FAILURE() << "isa=" << isa << " kernel=" << opt->kernel_name() << " config #" << done
                     << ": " << Describe(p) << " -- " << where;
       ++failures;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -303,6 +304,117 @@ TEST(BConv2DValidation, BadShapesReturnErrors) {
   s = op->Run(nullptr, nullptr, nullptr);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("null"), std::string::npos);
+}
+
+// The fused Bi-Real epilogue (residual add + sign output) against the unfused ops run one after
+// the other: the plain float bconv, a float add, and QuantizeFloat (the KbnnQuantize kernel).
+// Exact: the fused add is the same single float add.
+TEST(BConv2DFused, ResidualAndSignMatchUnfusedOps) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<KernelChoice> kernels = {KernelChoice::kReference};
+  for (const std::string& isa : AvailableIsas()) kernels.push_back(testing_util::ChoiceForIsa(isa));
+  // Bi-Real shapes (3x3 SAME, stride 1 and 2) and odd channel counts; 1 and 3 threads.
+  const std::vector<BConv2DParams> shapes = {
+      Conv(1, 9, 9, 64, 64, 3, 1, 1, Padding::kSame, 1, 1),
+      Conv(2, 8, 7, 128, 128, 3, 2, 1, Padding::kSame, 0, 1),
+      Conv(1, 6, 6, 33, 100, 3, 1, 1, Padding::kSame, 1, 1),
+      Conv(1, 5, 5, 64, 96, 1, 1, 1, Padding::kValid, 1, 2),
+      Conv(1, 5, 5, 24, 24, 3, 1, 1, Padding::kSame, 1, 3)};
+  for (BConv2DParams p : shapes) {
+    for (int act = 0; act < 2; ++act) {
+      p.output.type = OutputType::kFloat32;
+      p.output.activation = act ? Activation::kRelu : Activation::kNone;
+      const int cg = p.channels_in / p.groups;
+      const std::vector<uint32_t> w = RandomPacked(
+          rng, static_cast<size_t>(p.channels_out) * p.filter_height * p.filter_width, cg);
+      const std::vector<uint32_t> x = RandomPacked(
+          rng, static_cast<size_t>(p.batch) * p.input_height * p.input_width, p.channels_in);
+      std::vector<float> m(p.channels_out), b(p.channels_out);
+      for (int c = 0; c < p.channels_out; ++c) m[c] = nd(rng) * 0.1f, b[c] = nd(rng);
+      for (KernelChoice k : kernels) {
+        for (int threads : {1, 3}) {
+          BConv2DParams plain = p;
+          plain.kernel = k;
+          plain.num_threads = threads;
+          std::unique_ptr<BConv2D> op;
+          ASSERT_TRUE(BConv2D::Create(plain, w.data(), m.data(), b.data(), &op).ok());
+          std::vector<float> y(op->output_elements()), r(op->output_elements());
+          for (float& v : r) v = nd(rng);
+          r[0] = -0.0f;  // sign(-0) = +1
+          ASSERT_TRUE(op->Run(x.data(), y.data(), Pool(threads)).ok());
+          std::vector<float> sum(y.size());
+          for (size_t i = 0; i < y.size(); ++i) sum[i] = y[i] + r[i];
+          const size_t rows = y.size() / p.channels_out;
+          std::vector<uint32_t> bits(rows * PackedWords(p.channels_out));
+          ASSERT_TRUE(QuantizeFloat(sum.data(), rows, p.channels_out, bits.data()).ok());
+
+          BConv2DParams fused = plain;
+          fused.residual = true;
+          fused.sign_output = true;
+          ASSERT_TRUE(BConv2D::Create(fused, w.data(), m.data(), b.data(), &op).ok());
+          ASSERT_EQ(op->sign_output_words(), bits.size());
+          std::vector<float> got(y.size(), 7.0f);
+          std::vector<uint32_t> got_bits(bits.size(), 0xffffffffu);
+          ASSERT_TRUE(op->Run(x.data(), r.data(), got.data(), got_bits.data(), Pool(threads)).ok());
+          ASSERT_EQ(0, std::memcmp(got.data(), sum.data(), sum.size() * 4))
+              << Describe(fused) << " kernel=" << op->kernel_name();
+          ASSERT_EQ(got_bits, bits) << Describe(fused) << " kernel=" << op->kernel_name();
+
+          // Each half alone.
+          fused.sign_output = false;
+          ASSERT_TRUE(BConv2D::Create(fused, w.data(), m.data(), b.data(), &op).ok());
+          EXPECT_EQ(op->sign_output_words(), 0u);
+          ASSERT_TRUE(op->Run(x.data(), r.data(), got.data(), nullptr, Pool(threads)).ok());
+          ASSERT_EQ(0, std::memcmp(got.data(), sum.data(), sum.size() * 4));
+          fused.residual = false;
+          fused.sign_output = true;
+          ASSERT_TRUE(BConv2D::Create(fused, w.data(), m.data(), b.data(), &op).ok());
+          ASSERT_TRUE(op->Run(x.data(), nullptr, got.data(), got_bits.data(), Pool(threads)).ok());
+          ASSERT_EQ(0, std::memcmp(got.data(), y.data(), y.size() * 4));
+          std::vector<uint32_t> y_bits(bits.size());
+          ASSERT_TRUE(QuantizeFloat(y.data(), rows, p.channels_out, y_bits.data()).ok());
+          ASSERT_EQ(got_bits, y_bits);
+        }
+      }
+    }
+  }
+}
+
+TEST(BConv2DFused, BadUseReturnsClearErrors) {
+  BConv2DParams p = Conv(1, 8, 8, 32, 32, 3, 1, 1, Padding::kSame, 1, 1);
+  p.residual = true;
+  p.output.type = OutputType::kInt8;
+  ExpectError(p, "need float32 output");
+  p.output.type = OutputType::kBitpacked;
+  p.residual = false;
+  p.sign_output = true;
+  ExpectError(p, "need float32 output");
+  std::vector<uint32_t> w(32 * 9, 0u), x(64, 0u), s(64, 0u);
+  std::vector<float> y(64 * 32), r(64 * 32);
+  for (KernelChoice k : {KernelChoice::kReference, KernelChoice::kAuto}) {
+    p = Conv(1, 8, 8, 32, 32, 3, 1, 1, Padding::kSame, 1, 1);
+    p.kernel = k;
+    p.output.type = OutputType::kFloat32;
+    p.residual = true;
+    std::unique_ptr<BConv2D> op;
+    ASSERT_TRUE(BConv2D::Create(p, w.data(), nullptr, nullptr, &op).ok());
+    Status st = op->Run(x.data(), y.data(), nullptr);  // residual missing
+    EXPECT_NE(st.message().find("created with residual=true: pass the residual"),
+              std::string::npos) << st.message();
+    st = op->Run(x.data(), r.data(), y.data(), s.data(), nullptr);  // unexpected sign buffer
+    EXPECT_NE(st.message().find("created with sign_output=false"), std::string::npos)
+        << st.message();
+    p.residual = false;
+    p.sign_output = true;
+    ASSERT_TRUE(BConv2D::Create(p, w.data(), nullptr, nullptr, &op).ok());
+    st = op->Run(x.data(), y.data(), nullptr);
+    EXPECT_NE(st.message().find("created with sign_output=true"), std::string::npos)
+        << st.message();
+    st = op->Run(x.data(), r.data(), y.data(), s.data(), nullptr);
+    EXPECT_NE(st.message().find("created with residual=false"), std::string::npos)
+        << st.message();
+  }
 }
 
 TEST(BConv2DDispatch, KernelChoiceAndEnvironment) {

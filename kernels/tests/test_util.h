@@ -68,6 +68,7 @@ inline std::string Describe(const BConv2DParams& p) {
     << p.dilation_height << "x" << p.dilation_width << " pad=" << ToString(p.padding)
     << " pad_value=" << p.pad_value << " groups=" << p.groups
     << " out=" << ToString(p.output.type) << " act=" << ToString(p.output.activation)
+    << " residual=" << p.residual << " sign_output=" << p.sign_output
     << " threads=" << p.num_threads;
   return s.str();
 }

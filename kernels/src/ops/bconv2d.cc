@@ -32,6 +32,11 @@ Status ValidateBConv2D(const BConv2DParams& p, ConvGeometry* geo) {
   }
   Status s = ValidateOutputParams(p.output);
   if (!s.ok()) return bad(s.message());
+  if ((p.residual || p.sign_output) && p.output.type != OutputType::kFloat32) {
+    return bad("residual and sign_output (the fused shortcut add / re-binarization) need "
+               "float32 output; received output type " + Str(static_cast<int>(p.output.type)) +
+               " with residual=" + Str(p.residual) + " sign_output=" + Str(p.sign_output));
+  }
   s = SpatialOutput("height", p.input_height, p.filter_height, p.stride_height,
                     p.dilation_height, p.padding, &geo->output_height, &geo->pad_top);
   if (!s.ok()) return bad(s.message());
@@ -107,6 +112,29 @@ Status BConv2D::Create(const BConv2DParams& params, const uint32_t* packed_filte
   o->input_words_ = geo.input_words;
   o->output_elements_ = geo.output_elements;
   o->output_bytes_ = geo.output_bytes;
+  o->sign_output_words_ = params.sign_output ? geo.rows * geo.cout_words : 0;
+  return Status::Ok();
+}
+
+Status BConv2D::CheckRunArgs(const uint32_t* input, const float* residual, const void* output,
+                             const uint32_t* sign_output) const {
+  if (input == nullptr || output == nullptr) {
+    return Status::InvalidArgument("BConv2D::Run: null input or output");
+  }
+  if (params_.residual != (residual != nullptr)) {
+    return Status::InvalidArgument(
+        params_.residual ? "BConv2D::Run: the op was created with residual=true: pass the "
+                           "residual tensor (use the Run overload with residual)"
+                         : "BConv2D::Run: a residual tensor was passed but the op was created "
+                           "with residual=false");
+  }
+  if (params_.sign_output != (sign_output != nullptr)) {
+    return Status::InvalidArgument(
+        params_.sign_output ? "BConv2D::Run: the op was created with sign_output=true: pass "
+                              "the sign output buffer (sign_output_words() words)"
+                            : "BConv2D::Run: a sign output buffer was passed but the op was "
+                              "created with sign_output=false");
+  }
   return Status::Ok();
 }
 

@@ -59,14 +59,16 @@ class BConv2DOptimized final : public BConv2D {
   Status Init(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
               const uint32_t* filters, const float* multiplier, const float* bias);
 
-  Status Run(const uint32_t* input, void* output, ThreadPool* pool) override {
-    if (input == nullptr || output == nullptr) {
-      return Status::InvalidArgument("BConv2D::Run: null input or output");
-    }
+  using BConv2D::Run;
+  Status Run(const uint32_t* input, const float* residual, void* output, uint32_t* sign_output,
+             ThreadPool* pool) override {
+    Status st = CheckRunArgs(input, residual, output, sign_output);
+    if (!st.ok()) return st;
     if (indirect_ && !padded_.empty()) FillPadded(input);
     const uint32_t* rows_src = indirect_ && !padded_.empty() ? padded_.data() : input;
-    auto task = [this, rows_src, output](size_t t, int thread) {
-      RunTask(t, thread, rows_src, output);
+    const Fused fused{residual, sign_output};
+    auto task = [this, rows_src, output, fused](size_t t, int thread) {
+      RunTask(t, thread, rows_src, output, fused);
     };
     ParallelForMaybe(pool, row_blocks_ * blocks_.size(), threads_, task);
     return Status::Ok();
@@ -79,6 +81,10 @@ class BConv2DOptimized final : public BConv2D {
   struct Segment {  // a channel range [c_begin, c_end) of one group (local channel index)
     int group, c_begin, c_end;
   };
+  struct Fused {  // the fused epilogue's extra tensors (nullptr: not fused)
+    const float* residual;
+    uint32_t* sign;
+  };
   struct Block {  // the segments of one task, and the output words it owns (bitpacked)
     size_t seg_begin, seg_end;
     int word_begin, word_end;
@@ -88,8 +94,10 @@ class BConv2DOptimized final : public BConv2D {
                  const uint32_t** ptrs) const;
   void SetupIndirection();
   void FillPadded(const uint32_t* input);
-  void RunTask(size_t task, int thread, const uint32_t* in, void* out);
-  void Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc, void* out) const;
+  void RunTask(size_t task, int thread, const uint32_t* in, void* out, const Fused& fused);
+  void Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc, void* out,
+            const Fused& fused) const;
+  void EmitFused(size_t r, size_t rows, int c0, int nc, float* out, const Fused& fused) const;
   void SetupCorrection();
   void SetupTiling();
 
@@ -106,6 +114,7 @@ class BConv2DOptimized final : public BConv2D {
   OutputF32UkernelFn out_f32_ = nullptr;
   OutputInt8UkernelFn out_int8_ = nullptr;
   OutputBitsUkernelFn out_bits_ = nullptr;
+  F32BitpackUkernelFn bitpack_f32_ = nullptr;  // the sign output's full words
   std::vector<int32_t> threshold_;
   std::vector<uint32_t> flip_words_;
   bool aligned_ = false;  // a group's channels start on a word boundary
@@ -184,6 +193,7 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   out_f32_ = isa->output_f32;
   out_int8_ = isa->output_int8;
   out_bits_ = isa->output_bits;
+  bitpack_f32_ = isa->bitpack_f32;
   indirect_ = uk_.fn_segmented != nullptr && contiguous_taps_ && !direct_;
   SetupIndirection();
   SetupCorrection();  // reads the row-major panels
@@ -303,8 +313,9 @@ void BConv2DOptimized::SetupTiling() {
   mb = std::min(std::max(mb, MR), RoundUp(64, MR));
   mb = std::min(mb, RoundUp(geo_.rows, MR));
   size_t nb = std::min(RoundUp(geo_.ng, unit), RoundUp(128, unit));
-  const bool split = !(p_.output.type == OutputType::kBitpacked && p_.groups > 1 &&
-                       geo_.ng % 32 != 0);
+  // Tasks must not share a bitpacked output (or sign output) word.
+  const bool split = !((p_.output.type == OutputType::kBitpacked || p_.sign_output) &&
+                       p_.groups > 1 && geo_.ng % 32 != 0);
   auto tasks = [&](size_t m, size_t n) {
     const size_t rb = (geo_.rows + m - 1) / m;
     return split ? rb * p_.groups * ((geo_.ng + n - 1) / n) : rb;
@@ -414,7 +425,8 @@ void BConv2DOptimized::BuildRows(size_t r0, size_t count, int g, const uint32_t*
   }
 }
 
-void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void* out) {
+void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void* out,
+                               const Fused& fused) {
   const size_t rb = task / blocks_.size();
   const Block& blk = blocks_[task % blocks_.size()];
   const size_t r0 = rb * mb_;
@@ -428,6 +440,12 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
     uint32_t* o = static_cast<uint32_t*>(out);
     for (size_t i = 0; i < count; ++i) {
       std::memset(o + (r0 + i) * geo_.cout_words + blk.word_begin, 0,
+                  (blk.word_end - blk.word_begin) * sizeof(uint32_t));
+    }
+  }
+  if (fused.sign != nullptr) {
+    for (size_t i = 0; i < count; ++i) {
+      std::memset(fused.sign + (r0 + i) * geo_.cout_words + blk.word_begin, 0,
                   (blk.word_end - blk.word_begin) * sizeof(uint32_t));
     }
   }
@@ -456,12 +474,37 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
                acc_stride_);
       }
     }
-    Emit(r0, count, seg, acc, out);
+    Emit(r0, count, seg, acc, out, fused);
+  }
+}
+
+// The fused epilogue on rows [r, r + rows) x channels [c0, c0 + nc) of the float output, while
+// they are still in L1: + residual, then the sign bits (bit = y < 0, as QuantizeFloat).
+void BConv2DOptimized::EmitFused(size_t r, size_t rows, int c0, int nc, float* out,
+                                 const Fused& fused) const {
+  const size_t Cout = p_.channels_out, cw = geo_.cout_words;
+  for (size_t i = 0; i < rows; ++i) {
+    float* y = out + (r + i) * Cout + c0;
+    if (fused.residual != nullptr) {
+      const float* x = fused.residual + (r + i) * Cout + c0;
+      for (int j = 0; j < nc; ++j) y[j] += x[j];
+    }
+    if (fused.sign == nullptr) continue;
+    uint32_t* s = fused.sign + (r + i) * cw;
+    int j = 0;
+    if (c0 % 32 == 0 && nc >= 32 && bitpack_f32_ != nullptr) {
+      // Whole words owned by this block: written, not OR'ed.
+      j = nc / 32 * 32;
+      bitpack_f32_(static_cast<size_t>(nc / 32), y, s + c0 / 32);
+    }
+    for (; j < nc; ++j) {
+      s[(c0 + j) >> 5] |= static_cast<uint32_t>(y[j] < 0.0f) << ((c0 + j) & 31);
+    }
   }
 }
 
 void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t* acc,
-                            void* out) const {
+                            void* out, const Fused& fused) const {
   const size_t OH = geo_.output_height, OW = geo_.output_width;
   const int Cout = p_.channels_out;
   const int c0 = seg.group * geo_.ng + seg.c_begin;
@@ -497,6 +540,9 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       if (o.type == OutputType::kFloat32) {
         out_f32_(rows, nc, a, acc_stride_, K, corr, m, b, o,
                  static_cast<float*>(out) + r * Cout + c0, Cout);
+        if (fused.residual != nullptr || fused.sign != nullptr) {
+          EmitFused(r, rows, c0, nc, static_cast<float*>(out), fused);
+        }
       } else if (o.type == OutputType::kInt8) {
         out_int8_(rows, nc, a, acc_stride_, K, corr, m, b, o,
                   static_cast<int8_t*>(out) + r * Cout + c0, Cout);
@@ -536,6 +582,9 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       }
       if (o.activation != Activation::kNone) {
         for (int j = 0; j < nc; ++j) y[j] = Activate(y[j], o);
+      }
+      if (fused.residual != nullptr || fused.sign != nullptr) {
+        EmitFused(r, 1, c0, nc, static_cast<float*>(out), fused);
       }
       continue;
     }

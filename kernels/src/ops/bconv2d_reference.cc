@@ -20,15 +20,19 @@ class BConv2DReference final : public BConv2D {
     if (bias != nullptr) bias_.assign(bias, bias + p.channels_out);
   }
 
-  Status Run(const uint32_t* input, void* output, ThreadPool* /*pool*/) override {
-    if (input == nullptr || output == nullptr) {
-      return Status::InvalidArgument("BConv2D::Run: null input or output");
-    }
+  using BConv2D::Run;
+  Status Run(const uint32_t* input, const float* residual, void* output, uint32_t* sign_output,
+             ThreadPool* /*pool*/) override {
+    Status st = CheckRunArgs(input, residual, output, sign_output);
+    if (!st.ok()) return st;
     const int KH = p_.filter_height, KW = p_.filter_width;
     const int H = p_.input_height, W = p_.input_width;
     const OutputParams& out = p_.output;
     if (out.type == OutputType::kBitpacked) {
       std::memset(output, 0, geo_.output_bytes);
+    }
+    if (sign_output != nullptr) {
+      std::memset(sign_output, 0, geo_.rows * geo_.cout_words * sizeof(uint32_t));
     }
     size_t row = 0;
     for (int n = 0; n < p_.batch; ++n) {
@@ -63,7 +67,7 @@ class BConv2DReference final : public BConv2D {
                 }
               }
             }
-            Emit(row, co, dot, output);
+            Emit(row, co, dot, residual, output, sign_output);
           }
         }
       }
@@ -75,16 +79,24 @@ class BConv2DReference final : public BConv2D {
   const char* isa() const override { return "reference"; }
 
  private:
-  void Emit(size_t row, int co, int32_t dot, void* output) const {
+  void Emit(size_t row, int co, int32_t dot, const float* residual, void* output,
+            uint32_t* sign_output) const {
     const OutputParams& out = p_.output;
     const size_t idx = row * p_.channels_out + co;
     switch (out.type) {
       case OutputType::kInt32Dot:
         static_cast<int32_t*>(output)[idx] = dot;
         break;
-      case OutputType::kFloat32:
-        static_cast<float*>(output)[idx] = FloatOutput(dot, multiplier_[co], bias_[co], out);
+      case OutputType::kFloat32: {
+        float y = FloatOutput(dot, multiplier_[co], bias_[co], out);
+        if (residual != nullptr) y += residual[idx];
+        static_cast<float*>(output)[idx] = y;
+        if (sign_output != nullptr) {
+          sign_output[row * geo_.cout_words + co / 32] |= static_cast<uint32_t>(y < 0.0f)
+                                                          << (co % 32);
+        }
         break;
+      }
       case OutputType::kInt8:
         static_cast<int8_t*>(output)[idx] =
             Int8FromFloat(FloatOutput(dot, multiplier_[co], bias_[co], out), out);
