@@ -33,6 +33,7 @@ __all__ = [
     "quantize",
     "dequantize",
     "bconv2d",
+    "bconv2d_residual",
     "bfully_connected",
     "bmaxpool2d",
     "pack_bits",
@@ -264,6 +265,65 @@ def bconv2d(
         name=name,
         **_output_attrs(activation, clamp_min, clamp_max, T, int8_scale, int8_zero_point),
     )
+
+
+def bconv2d_residual(
+    x,
+    filter,  # noqa: A002  (the schema's input name)
+    multiplier,
+    bias,
+    residual,
+    *,
+    channels_in,
+    filter_height=None,
+    filter_width=None,
+    stride_height=1,
+    stride_width=1,
+    dilation_height=1,
+    dilation_width=1,
+    padding="VALID",
+    pad_values=1,
+    groups=1,
+    activation="NONE",
+    clamp_min=float("-inf"),
+    clamp_max=float("inf"),
+    name=None,
+):
+    """``KbnnBconv2dResidual``: :func:`bconv2d` with float output, the residual add and the
+    re-binarization of the sum fused (one Bi-Real block).
+
+    Returns ``(output, output_bits)``: ``output = activation(multiplier * dot + bias) + residual``
+    (float32 ``[N, OH, OW, Cout]``; ``residual`` has that shape) and ``output_bits`` = the
+    bitpacked signs of ``output`` (bit = ``output < 0``), what :func:`quantize` gives.
+    """
+    import tensorflow as tf
+
+    filter = tf.convert_to_tensor(filter, tf.int32)  # noqa: A001
+    if filter_height is None:
+        filter_height = _static_dim(filter, 1, "filter_height (filter dimension 1)")
+    if filter_width is None:
+        filter_width = _static_dim(filter, 2, "filter_width (filter dimension 2)")
+    multiplier, bias = _transform(multiplier, bias, lambda: _static_dim(filter, 0, "channels_out"))
+    attrs = _output_attrs(activation, clamp_min, clamp_max, "float32", 1.0, 0)
+    for key in ("T", "int8_scale", "int8_zero_point"):
+        attrs.pop(key, None)
+    return tuple(_call(
+        "KbnnBconv2dResidual",
+        [tf.convert_to_tensor(x, tf.int32), filter, multiplier, bias,
+         tf.convert_to_tensor(residual, tf.float32)],
+        channels_in=int(channels_in),
+        filter_height=int(filter_height),
+        filter_width=int(filter_width),
+        stride_height=int(stride_height),
+        stride_width=int(stride_width),
+        dilation_height=int(dilation_height),
+        dilation_width=int(dilation_width),
+        padding=str(padding).upper(),
+        pad_values=int(pad_values),
+        groups=int(groups),
+        name=name,
+        **attrs,
+    ))
 
 
 def bfully_connected(

@@ -115,3 +115,14 @@ def bmaxpool2d(x, *, channels, filter_height, filter_width, stride_height=1, str
     xf = dequantize(x, channels)
     y = tf.nn.max_pool2d(xf, (filter_height, filter_width), (stride_height, stride_width), padding)
     return quantize(y)
+
+
+def bconv2d_residual(x, filter, multiplier, bias, residual, **attrs):
+    """KbnnBconv2dResidual: ``out = bconv2d(x, ..., T=float) + residual`` and ``quantize(out)``.
+
+    The residual is added after the activation (a Bi-Real block's shortcut add, Liu et al.,
+    "Bi-Real Net", ECCV 2018); the second output is the sign of the sum, bitpacked.
+    """
+    attrs.pop("T", None)
+    out = bconv2d(x, filter, multiplier, bias, T="float", **attrs) + residual
+    return out, quantize(out)

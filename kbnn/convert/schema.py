@@ -105,6 +105,19 @@ _OUTPUT = (
     Attr("int8_zero_point", "int", 0, doc="int8 output zero point"),
 )
 
+_CONV_ATTRS = (
+    Attr("channels_in", "int", doc="logical input channels Cin"),
+    Attr("filter_height", "int"),
+    Attr("filter_width", "int"),
+    Attr("stride_height", "int", 1),
+    Attr("stride_width", "int", 1),
+    Attr("dilation_height", "int", 1),
+    Attr("dilation_width", "int", 1),
+    Attr("padding", "string", "VALID", PADDINGS),
+    Attr("pad_values", "int", 1, doc="SAME only: 1 pads with +1 (free), 0 with zeros (exact)"),
+    Attr("groups", "int", 1),
+)
+
 OPS = (
     OpDef(
         name="KbnnQuantize",
@@ -140,20 +153,33 @@ OPS = (
         ),
         attrs=(
             _VERSION,
-            Attr("channels_in", "int", doc="logical input channels Cin"),
-            Attr("filter_height", "int"),
-            Attr("filter_width", "int"),
-            Attr("stride_height", "int", 1),
-            Attr("stride_width", "int", 1),
-            Attr("dilation_height", "int", 1),
-            Attr("dilation_width", "int", 1),
-            Attr("padding", "string", "VALID", PADDINGS),
-            Attr("pad_values", "int", 1, doc="SAME only: 1 pads with +1 (free), 0 with zeros (exact)"),
-            Attr("groups", "int", 1),
+            *_CONV_ATTRS,
             *_ACTIVATION,
             *_OUTPUT,
         ),
         doc="Binary 2-D convolution (XNOR + popcount) with a fused per-channel output transform.",
+    ),
+    OpDef(
+        name="KbnnBconv2dResidual",
+        version=1,
+        inputs=(
+            Tensor("input", "int32", "bitpacked NHWC [N, H, W, ceil(Cin/32)]"),
+            Tensor("filter", "int32", "bitpacked OHWI [Cout, KH, KW, ceil((Cin/groups)/32)]"),
+            Tensor("multiplier", "float", "[Cout]"),
+            Tensor("bias", "float", "[Cout]"),
+            Tensor("residual", "float", "float32 [N, OH, OW, Cout], added after the activation"),
+        ),
+        outputs=(
+            Tensor("output", "float", "float32 [N, OH, OW, Cout]: activation(m * dot + b) + residual"),
+            Tensor("output_bits", "int32", "bitpacked [N, OH, OW, ceil(Cout/32)]: bit = (output < 0)"),
+        ),
+        attrs=(
+            _VERSION,
+            *_CONV_ATTRS,
+            *_ACTIVATION,
+        ),
+        doc="KbnnBconv2d (float output) fused with the residual ADD after it and the re-binarization "
+        "(KbnnQuantize) of the sum: one Bi-Real block's binary conv, shortcut add and next sign.",
     ),
     OpDef(
         name="KbnnBFullyConnected",

@@ -124,7 +124,7 @@ TfStatus GetPadding(Ctx* c, const char* op, ::kbnn::Padding* padding) {
 
 // The fused output transform: activation, clamp bounds, output type T and int8 quantization.
 template <class Ctx>
-TfStatus GetOutputParams(Ctx* c, const char* op, ::kbnn::OutputParams* out) {
+TfStatus GetActivation(Ctx* c, const char* op, ::kbnn::OutputParams* out) {
   std::string act;
   KBNN_RETURN_IF_ERROR(c->GetAttr("activation", &act));
   if (act == "NONE") {
@@ -147,6 +147,12 @@ TfStatus GetOutputParams(Ctx* c, const char* op, ::kbnn::OutputParams* out) {
                            std::to_string(out->clamp_min) +
                            " clamp_max=" + std::to_string(out->clamp_max));
   }
+  return ::absl::OkStatus();
+}
+
+template <class Ctx>
+TfStatus GetOutputParams(Ctx* c, const char* op, ::kbnn::OutputParams* out) {
+  KBNN_RETURN_IF_ERROR(GetActivation(c, op, out));
   DataType t;
   KBNN_RETURN_IF_ERROR(c->GetAttr("T", &t));
   switch (t) {
@@ -290,10 +296,12 @@ struct ConvAttrs {
   ::kbnn::OutputParams output;
 };
 
+// residual: KbnnBconv2dResidual (float output, no T / int8 attributes), else KbnnBconv2d.
 template <class Ctx>
-TfStatus GetConvAttrs(Ctx* c, ConvAttrs* a) {
-  const char* op = schema::kBconv2dName;
-  KBNN_RETURN_IF_ERROR(CheckVersion(c, op, schema::kBconv2dVersion));
+TfStatus GetConvAttrs(Ctx* c, ConvAttrs* a, bool residual = false) {
+  const char* op = residual ? schema::kBconv2dResidualName : schema::kBconv2dName;
+  KBNN_RETURN_IF_ERROR(CheckVersion(
+      c, op, residual ? schema::kBconv2dResidualVersion : schema::kBconv2dVersion));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "channels_in", &a->channels_in));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_height", &a->filter_height));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_width", &a->filter_width));
@@ -311,13 +319,19 @@ TfStatus GetConvAttrs(Ctx* c, ConvAttrs* a) {
                            " channels_in=" + Str(a->channels_in));
   }
   KBNN_RETURN_IF_ERROR(GetPadding(c, op, &a->padding));
+  if (residual) {
+    a->output.type = ::kbnn::OutputType::kFloat32;
+    return GetActivation(c, op, &a->output);
+  }
   return GetOutputParams(c, op, &a->output);
 }
 
-TfStatus Bconv2dShape(InferenceContext* c) {
-  const char* op = schema::kBconv2dName;
+// KbnnBconv2d, or with residual KbnnBconv2dResidual (+ the residual input of the output's
+// shape and the bitpacked second output).
+TfStatus Bconv2dShapeImpl(InferenceContext* c, bool residual) {
+  const char* op = residual ? schema::kBconv2dResidualName : schema::kBconv2dName;
   ConvAttrs a;
-  KBNN_RETURN_IF_ERROR(GetConvAttrs(c, &a));
+  KBNN_RETURN_IF_ERROR(GetConvAttrs(c, &a, residual));
   ShapeHandle in, filter;
   KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 4, "input", "bitpacked NHWC [N, H, W, ceil(Cin/32)]",
                                 &in));
@@ -350,10 +364,26 @@ TfStatus Bconv2dShape(InferenceContext* c) {
                                      a.filter_width, a.stride_width, a.dilation_width, a.padding,
                                      &ow));
   auto dim = [c](int64_t v) { return v < 0 ? c->UnknownDim() : c->MakeDim(v); };
-  c->set_output(0, c->MakeShape({c->Dim(in, 0), dim(oh), dim(ow),
-                                 dim(cout < 0 ? -1 : OutputChannels(a.output, cout))}));
+  ShapeHandle out = c->MakeShape({c->Dim(in, 0), dim(oh), dim(ow),
+                                  dim(cout < 0 ? -1 : OutputChannels(a.output, cout))});
+  if (residual) {
+    ShapeHandle r, merged;
+    KBNN_RETURN_IF_ERROR(WithRank(c, op, schema::kBconv2dResidualInputResidual, 4, "residual",
+                                  "float32 [N, OH, OW, Cout], the output's shape", &r));
+    if (!c->Merge(out, r, &merged).ok()) {
+      return Invalid(op, "residual must have the output's shape [N, OH, OW, Cout] = " +
+                             c->DebugString(out) + "; received " + c->DebugString(r));
+    }
+    out = merged;
+    c->set_output(1, c->MakeShape({c->Dim(out, 0), c->Dim(out, 1), c->Dim(out, 2),
+                                   dim(cout < 0 ? -1 : ::kbnn::PackedWords(cout))}));
+  }
+  c->set_output(0, out);
   return ::absl::OkStatus();
 }
+
+TfStatus Bconv2dShape(InferenceContext* c) { return Bconv2dShapeImpl(c, false); }
+TfStatus Bconv2dResidualShape(InferenceContext* c) { return Bconv2dShapeImpl(c, true); }
 
 template <class Ctx>
 TfStatus GetFcAttrs(Ctx* c, int* input_size, ::kbnn::OutputParams* out) {
@@ -459,6 +489,10 @@ const schema::OpDef& FindOp(const char* name) {
   RegisterOp(FindOp(schema::kBconv2dName), Bconv2dShape,
              "Binary 2-D convolution on bitpacked NHWC input with bitpacked OHWI filters and the "
              "fused output transform y = multiplier[c] * dot + bias[c], activation.");
+  RegisterOp(FindOp(schema::kBconv2dResidualName), Bconv2dResidualShape,
+             "KbnnBconv2d with float output fused with the residual add after it and the "
+             "re-binarization of the sum: output = activation(multiplier[c] * dot + bias[c]) + "
+             "residual, output_bits = bitpacked (output < 0).");
   RegisterOp(FindOp(schema::kBFullyConnectedName), BFullyConnectedShape,
              "Binary fully connected layer on bitpacked input [N, ceil(K/32)] with bitpacked "
              "weights [Cout, ceil(K/32)] and the fused output transform.");
@@ -607,14 +641,16 @@ struct WeightKey {
   }
 };
 
+// Residual: KbnnBconv2dResidual (residual input, float + bitpacked outputs), else KbnnBconv2d.
+template <bool Residual>
 class Bconv2dOp : public OpKernel {
  public:
   explicit Bconv2dOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, GetConvAttrs(ctx, &attrs_));
+    OP_REQUIRES_OK(ctx, GetConvAttrs(ctx, &attrs_, Residual));
   }
 
   void Compute(OpKernelContext* ctx) override {
-    const char* op = schema::kBconv2dName;
+    const char* op = Residual ? schema::kBconv2dResidualName : schema::kBconv2dName;
     const Tensor& in = ctx->input(schema::kBconv2dInputInput);
     const Tensor& filter = ctx->input(schema::kBconv2dInputFilter);
     const Tensor& multiplier = ctx->input(schema::kBconv2dInputMultiplier);
@@ -674,15 +710,20 @@ class Bconv2dOp : public OpKernel {
       p.pad_value = attrs_.pad_values;
       p.groups = attrs_.groups;
       p.output = attrs_.output;
+      p.residual = p.sign_output = Residual;
       p.num_threads = SharedPool(ctx)->num_threads();
       if (p.batch == 0 || p.input_height == 0 || p.input_width == 0) {
         // Empty input: nothing to compute; the output shape follows the shape function.
+        const int64_t eh = p.input_height == 0 ? 0 : oh, ew = p.input_width == 0 ? 0 : ow;
         Tensor* out = nullptr;
         OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                                0, TensorShape({p.batch, p.input_height == 0 ? 0 : oh,
-                                                p.input_width == 0 ? 0 : ow,
-                                                OutputChannels(p.output, cout)}),
+                                0, TensorShape({p.batch, eh, ew, OutputChannels(p.output, cout)}),
                                 &out));
+        if (Residual) {
+          OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                                  1, TensorShape({p.batch, eh, ew, ::kbnn::PackedWords(cout)}),
+                                  &out));
+        }
         return;
       }
       OP_REQUIRES_OK(ctx, FromKbnn(op, ::kbnn::BConv2D::Create(
@@ -690,13 +731,25 @@ class Bconv2dOp : public OpKernel {
                                            bias.flat<float>().data(), &conv_)));
       key_.Set(key_shape, filter, multiplier, bias);
     }
+    const TensorShape out_shape({in.dim_size(0), conv_->output_height(), conv_->output_width(),
+                                 OutputChannels(attrs_.output, cout)});
     Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, out_shape, &out));
+    if (!Residual) {
+      OP_REQUIRES_OK(ctx, FromKbnn(op, conv_->Run(Words(in), out->data(), SharedPool(ctx))));
+      return;
+    }
+    const Tensor& residual = ctx->input(schema::kBconv2dResidualInputResidual);
+    OP_REQUIRES(ctx, residual.shape() == out_shape,
+                Invalid(op, "residual must have the output's shape " + out_shape.DebugString() +
+                                "; received " + residual.shape().DebugString()));
+    Tensor* bits = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({in.dim_size(0), conv_->output_height(),
-                                            conv_->output_width(),
-                                            OutputChannels(attrs_.output, cout)}),
-                            &out));
-    OP_REQUIRES_OK(ctx, FromKbnn(op, conv_->Run(Words(in), out->data(), SharedPool(ctx))));
+                            1, TensorShape({out_shape.dim_size(0), out_shape.dim_size(1),
+                                            out_shape.dim_size(2), ::kbnn::PackedWords(cout)}),
+                            &bits));
+    OP_REQUIRES_OK(ctx, FromKbnn(op, conv_->Run(Words(in), residual.flat<float>().data(),
+                                                out->data(), Words(bits), SharedPool(ctx))));
   }
 
  private:
@@ -821,7 +874,10 @@ class BMaxPool2dOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(Name(schema::kQuantizeName).Device(::tensorflow::DEVICE_CPU), QuantizeOp);
 REGISTER_KERNEL_BUILDER(Name(schema::kDequantizeName).Device(::tensorflow::DEVICE_CPU),
                         DequantizeOp);
-REGISTER_KERNEL_BUILDER(Name(schema::kBconv2dName).Device(::tensorflow::DEVICE_CPU), Bconv2dOp);
+REGISTER_KERNEL_BUILDER(Name(schema::kBconv2dName).Device(::tensorflow::DEVICE_CPU),
+                        Bconv2dOp<false>);
+REGISTER_KERNEL_BUILDER(Name(schema::kBconv2dResidualName).Device(::tensorflow::DEVICE_CPU),
+                        Bconv2dOp<true>);
 REGISTER_KERNEL_BUILDER(Name(schema::kBFullyConnectedName).Device(::tensorflow::DEVICE_CPU),
                         BFullyConnectedOp);
 REGISTER_KERNEL_BUILDER(Name(schema::kBMaxPool2dName).Device(::tensorflow::DEVICE_CPU),

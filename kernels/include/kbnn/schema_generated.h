@@ -100,6 +100,42 @@ constexpr AttrDef kBconv2dAttrs[] = {
     {"int8_zero_point", AttrType::kInt, "int8_zero_point: int = 0"},
 };
 
+// KbnnBconv2dResidual: KbnnBconv2d (float output) fused with the residual ADD after it and the re-binarization (KbnnQuantize) of the sum: one Bi-Real block's binary conv, shortcut add and next sign.
+constexpr const char kBconv2dResidualName[] = "KbnnBconv2dResidual";
+constexpr int kBconv2dResidualVersion = 1;
+constexpr int kBconv2dResidualInputInput = 0;  // bitpacked NHWC [N, H, W, ceil(Cin/32)]
+constexpr int kBconv2dResidualInputFilter = 1;  // bitpacked OHWI [Cout, KH, KW, ceil((Cin/groups)/32)]
+constexpr int kBconv2dResidualInputMultiplier = 2;  // [Cout]
+constexpr int kBconv2dResidualInputBias = 3;  // [Cout]
+constexpr int kBconv2dResidualInputResidual = 4;  // float32 [N, OH, OW, Cout], added after the activation
+constexpr TensorDef kBconv2dResidualInputs[] = {
+    {"input", "int32"},
+    {"filter", "int32"},
+    {"multiplier", "float"},
+    {"bias", "float"},
+    {"residual", "float"},
+};
+constexpr TensorDef kBconv2dResidualOutputs[] = {
+    {"output", "float"},
+    {"output_bits", "int32"},
+};
+constexpr AttrDef kBconv2dResidualAttrs[] = {
+    {"kbnn_version", AttrType::kInt, "kbnn_version: int = 1"},
+    {"channels_in", AttrType::kInt, "channels_in: int"},
+    {"filter_height", AttrType::kInt, "filter_height: int"},
+    {"filter_width", AttrType::kInt, "filter_width: int"},
+    {"stride_height", AttrType::kInt, "stride_height: int = 1"},
+    {"stride_width", AttrType::kInt, "stride_width: int = 1"},
+    {"dilation_height", AttrType::kInt, "dilation_height: int = 1"},
+    {"dilation_width", AttrType::kInt, "dilation_width: int = 1"},
+    {"padding", AttrType::kString, "padding: {'VALID', 'SAME'} = 'VALID'"},
+    {"pad_values", AttrType::kInt, "pad_values: int = 1"},
+    {"groups", AttrType::kInt, "groups: int = 1"},
+    {"activation", AttrType::kString, "activation: {'NONE', 'RELU', 'RELU6', 'CLAMP'} = 'NONE'"},
+    {"clamp_min", AttrType::kFloat, "clamp_min: float = -inf"},
+    {"clamp_max", AttrType::kFloat, "clamp_max: float = inf"},
+};
+
 // KbnnBFullyConnected: Binary fully connected layer with a fused per-channel output transform.
 constexpr const char kBFullyConnectedName[] = "KbnnBFullyConnected";
 constexpr int kBFullyConnectedVersion = 1;
@@ -151,10 +187,11 @@ constexpr OpDef kOps[] = {
     {kQuantizeName, kQuantizeVersion, kQuantizeInputs, 1, kQuantizeOutputs, 1, kQuantizeAttrs, 1},
     {kDequantizeName, kDequantizeVersion, kDequantizeInputs, 1, kDequantizeOutputs, 1, kDequantizeAttrs, 2},
     {kBconv2dName, kBconv2dVersion, kBconv2dInputs, 4, kBconv2dOutputs, 1, kBconv2dAttrs, 17},
+    {kBconv2dResidualName, kBconv2dResidualVersion, kBconv2dResidualInputs, 5, kBconv2dResidualOutputs, 2, kBconv2dResidualAttrs, 14},
     {kBFullyConnectedName, kBFullyConnectedVersion, kBFullyConnectedInputs, 4, kBFullyConnectedOutputs, 1, kBFullyConnectedAttrs, 8},
     {kBMaxPool2dName, kBMaxPool2dVersion, kBMaxPool2dInputs, 1, kBMaxPool2dOutputs, 1, kBMaxPool2dAttrs, 7},
 };
-constexpr size_t kNumOps = 5;
+constexpr size_t kNumOps = 6;
 
 constexpr const char* kPaddingNames[] = {"VALID", "SAME"};
 constexpr const char* kActivationNames[] = {"NONE", "RELU", "RELU6", "CLAMP"};
