@@ -495,7 +495,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                        {in.shape[0], op.pool->output_height(), op.pool->output_width(),
                         PackedWords(o.channels)});
     }
-    case OpKind::kBconv2d: {
+    case OpKind::kBconv2d:
+    case OpKind::kBconv2dResidual: {
+      const bool residual = o.kind == OpKind::kBconv2dResidual;
       if (CheckTensor(err, "input", in, kTfLiteInt32, 4) != kTfLiteOk) return kTfLiteError;
       if (in.shape[3] != PackedWords(o.channels_in)) {
         return err("bitpacked input " + ShapeString(in.shape) + " must have " +
@@ -545,6 +547,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         cp.pad_value = o.pad_values;
         cp.groups = o.groups;
         cp.output = o.output;
+        cp.residual = cp.sign_output = residual;
         cp.kernel = p->delegate->options.kernel;
         cp.num_threads = threads;
         const auto* filt = static_cast<const uint32_t*>(context->tensors[ft].data);
@@ -555,9 +558,29 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         op.built_for = in.shape;
       }
       const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      const std::vector<int> out_shape = {in.shape[0], op.conv->output_height(),
+                                          op.conv->output_width(), oc};
+      if (residual) {  // residual input of the output's shape; bitpacked signs as output 1
+        TensorInfo ri;
+        if (!GetInfo(context, p, op.inputs[schema::kBconv2dResidualInputResidual], &ri)) {
+          return err("bad residual tensor index");
+        }
+        if (CheckTensor(err, "residual", ri, kTfLiteFloat32, 4) != kTfLiteOk) return kTfLiteError;
+        if (ri.shape != out_shape) {
+          return err("residual shape " + ShapeString(ri.shape) + " must equal the output shape " +
+                     ShapeString(out_shape));
+        }
+        const int bits_t = op.outputs[1];
+        if (bits_t < 0 || static_cast<size_t>(bits_t) >= context->tensors_size) {
+          return err("bad output_bits tensor index");
+        }
+        if (SetOutput(context, p, err, bits_t, kTfLiteInt32,
+                      {out_shape[0], out_shape[1], out_shape[2], PackedWords(cout)}) != kTfLiteOk) {
+          return kTfLiteError;
+        }
+      }
       if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
-      return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type),
-                       {in.shape[0], op.conv->output_height(), op.conv->output_width(), oc});
+      return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), out_shape);
     }
     case OpKind::kBFullyConnected: {
       if (CheckTensor(err, "input", in, kTfLiteInt32, 2) != kTfLiteOk) return kTfLiteError;
@@ -660,6 +683,15 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
           if (!op.conv) return err("not prepared");
           st = op.conv->Run(static_cast<const uint32_t*>(in), out, pool);
           break;
+        case OpKind::kBconv2dResidual: {
+          if (!op.conv) return err("not prepared");
+          const void* res = TensorData(context, p, op.inputs[schema::kBconv2dResidualInputResidual]);
+          void* bits = TensorData(context, p, op.outputs[1]);
+          if (res == nullptr || bits == nullptr) return err("residual or output_bits has no data");
+          st = op.conv->Run(static_cast<const uint32_t*>(in), static_cast<const float*>(res), out,
+                            static_cast<uint32_t*>(bits), pool);
+          break;
+        }
         case OpKind::kBFullyConnected:
           if (!op.fc) return err("not prepared");
           st = op.fc->Run(static_cast<const uint32_t*>(in), out, pool);

@@ -219,8 +219,9 @@ Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, Op
   } else if (name == schema::kDequantizeName) {
     o.kind = OpKind::kDequantize;
     KBNN_INT("channels", channels, 1, kMaxDim);
-  } else if (name == schema::kBconv2dName) {
-    o.kind = OpKind::kBconv2d;
+  } else if (name == schema::kBconv2dName || name == schema::kBconv2dResidualName) {
+    const bool residual = name == schema::kBconv2dResidualName;
+    o.kind = residual ? OpKind::kBconv2dResidual : OpKind::kBconv2d;
     KBNN_INT("channels_in", channels_in, 1, kMaxDim);
     KBNN_INT("filter_height", filter_height, 1, kMaxWindow);
     KBNN_INT("filter_width", filter_width, 1, kMaxWindow);
@@ -239,8 +240,9 @@ Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, Op
       return Bad(op, "channels_in " + std::to_string(o.channels_in) +
                          " is not divisible by groups " + std::to_string(o.groups));
     }
-    st = parse_output();
+    st = parse_output();  // KbnnBconv2dResidual has no T / int8 attrs: float32 output
     if (!st.ok()) return st;
+    if (residual) o.output.type = OutputType::kFloat32;
   } else if (name == schema::kBFullyConnectedName) {
     o.kind = OpKind::kBFullyConnected;
     KBNN_INT("input_size", input_size, 1, kMaxDim);

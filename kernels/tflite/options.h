@@ -13,7 +13,14 @@
 namespace kbnn {
 namespace delegate {
 
-enum class OpKind { kQuantize, kDequantize, kBconv2d, kBFullyConnected, kBMaxPool2d };
+enum class OpKind {
+  kQuantize,
+  kDequantize,
+  kBconv2d,
+  kBFullyConnected,
+  kBMaxPool2d,
+  kBconv2dResidual,  // KbnnBconv2dResidual: float output + residual input + bitpacked output
+};
 
 // The union of the attrs of all kbnn ops, already range-checked.
 struct OpOptions {

@@ -74,6 +74,84 @@ TEST(Options, ValidBconv2d) {
   EXPECT_EQ(o.output.type, OutputType::kBitpacked);
 }
 
+void ExpectError(const std::vector<uint8_t>& buf, const char* op, const char* needle);
+
+// KbnnBconv2dResidual: the conv attrs and the activation; no T / int8 attrs (float output).
+std::vector<uint8_t> ValidResidualConv() {
+  return Map([&](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("channels_in", 64);
+    b.Int("filter_height", 3);
+    b.Int("filter_width", 3);
+    b.Int("stride_height", 1);
+    b.Int("stride_width", 1);
+    b.Int("dilation_height", 1);
+    b.Int("dilation_width", 1);
+    b.String("padding", "SAME");
+    b.Int("pad_values", 1);
+    b.Int("groups", 1);
+    b.String("activation", "NONE");
+    b.Float("clamp_min", -std::numeric_limits<float>::infinity());
+    b.Float("clamp_max", std::numeric_limits<float>::infinity());
+  });
+}
+
+TEST(Options, ValidBconv2dResidual) {
+  const auto buf = ValidResidualConv();
+  OpOptions o;
+  Status st = ParseOpOptions(Op(schema::kBconv2dResidualName), buf.data(), buf.size(), &o);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(o.kind, OpKind::kBconv2dResidual);
+  EXPECT_EQ(o.channels_in, 64);
+  EXPECT_EQ(o.padding, Padding::kSame);
+  EXPECT_EQ(o.output.type, OutputType::kFloat32);
+  // Even a stray T (a hand-made file) cannot turn the fused op's output into bits or int8.
+  const auto stray = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 1);
+    b.Int("channels_in", 8);
+    b.Int("filter_height", 1);
+    b.Int("filter_width", 1);
+    b.Int("T", 2);
+  });
+  ASSERT_TRUE(ParseOpOptions(Op(schema::kBconv2dResidualName), stray.data(), stray.size(), &o).ok());
+  EXPECT_EQ(o.output.type, OutputType::kFloat32);
+}
+
+TEST(Options, Bconv2dResidualErrors) {
+  const char* op = schema::kBconv2dResidualName;
+  auto with = [](const Fill& extra) {
+    return Map([&](flexbuffers::Builder& b) {
+      b.Int("kbnn_version", 1);
+      b.Int("filter_height", 3);
+      b.Int("filter_width", 3);
+      extra(b);
+    });
+  };
+  ExpectError(with([](flexbuffers::Builder& b) { b.Int("channels_in", 0); }), op, "channels_in");
+  ExpectError(with([](flexbuffers::Builder& b) {
+                b.Int("channels_in", 10);
+                b.Int("groups", 3);
+              }),
+              op, "not divisible by groups");
+  ExpectError(with([](flexbuffers::Builder& b) {
+                b.Int("channels_in", 8);
+                b.String("activation", "TANH");
+              }),
+              op, "activation");
+  ExpectError(with([](flexbuffers::Builder& b) {
+                b.Int("channels_in", 8);
+                b.String("padding", "FULL");
+              }),
+              op, "padding");
+  auto v2 = Map([](flexbuffers::Builder& b) {
+    b.Int("kbnn_version", 2);
+    b.Int("channels_in", 8);
+    b.Int("filter_height", 1);
+    b.Int("filter_width", 1);
+  });
+  ExpectError(v2, op, "unsupported kbnn_version 2");
+}
+
 TEST(Options, DefaultsForOptionalAttrs) {
   const auto buf = Map([](flexbuffers::Builder& b) {
     b.Int("kbnn_version", 1);
@@ -329,6 +407,7 @@ TEST(Options, FuzzNeverCrashes) {
   size_t ok = 0, failed = 0, lce_ok = 0;
   std::vector<std::vector<uint8_t>> seeds;
   seeds.push_back(ValidConv());
+  seeds.push_back(ValidResidualConv());
   seeds.push_back(ValidLceConv());
   seeds.push_back(ValidLcePool());
   for (const auto& op : schema::kOps) seeds.push_back(RandomMap(rng, op));
@@ -384,6 +463,7 @@ TEST(Options, FuzzNeverCrashes) {
       ++ok;
       EXPECT_GE(o.version, 1);
       EXPECT_TRUE(o.def == &op);
+      if (o.kind == OpKind::kBconv2dResidual) EXPECT_EQ(o.output.type, OutputType::kFloat32);
     } else {
       ++failed;
       EXPECT_FALSE(st.message().empty());
