@@ -208,6 +208,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants (int8 twin and kbnn-int8)")
+    parser.add_argument("--unfused", action="store_true",
+                        help="also time kbnn converted with fuse_residual=False (separate ADD + KbnnQuantize "
+                             "ops instead of KbnnBconv2dResidual)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown rows")
     parser.add_argument("--profile-runs", type=int, default=30, help="runs of the kbnn per-op profile")
     args = parser.parse_args(argv)
@@ -235,6 +238,8 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     variants = {"kbnn": kbnn.convert(model, progress=False)}
+    if args.unfused:
+        variants["kbnn-unfused"] = kbnn.convert(model, progress=False, fuse_residual=False)
     if not args.no_int8:
         variants["kbnn-int8"] = kbnn_int8(model)
     variants["float"] = tflite_float(twin)
@@ -282,6 +287,12 @@ def table(results: dict, stat: str):
     print("-" * len(head))
     for threads, r in results.items():
         print(f"{threads:>7}  " + "  ".join(c.rjust(w) for c, w in zip(_cells(r), widths)))
+    for threads, r in results.items():
+        if "kbnn-unfused" in r:
+            u, k = r["kbnn-unfused"], r["kbnn"]
+            print(f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster; "
+                  f"int8/kbnn-unfused {r['int8'] / u:.2f}x)" if r.get("int8") else
+                  f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster)")
 
 
 def markdown(medians: dict, p10s: dict):

@@ -612,3 +612,98 @@ def test_multi_input_output_order_matches_keras():
     assert [o.shape for o in outs] == [e.shape for e in expected]
     for o, e in zip(outs, expected):
         np.testing.assert_allclose(o, e, rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------
+# Residual fusion (KbnnBconv2dResidual) on Bi-Real blocks
+# ----------------------------------------------------------------------------------------
+
+
+def _bireal_model(pad_values=1.0):
+    """Float stem, three Bi-Real blocks (identity, downsampling with a shortcut conv, identity)."""
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = kbnn.blocks.bireal_block(x, pad_values=pad_values)
+    x = kbnn.blocks.bireal_block(x, 64, strides=2, pad_values=pad_values)
+    x = kbnn.blocks.bireal_block(x, pad_values=pad_values)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return _randomize_bn(keras.Model(inp, keras.layers.Dense(4)(x)))
+
+
+def test_residual_fusion_plan_report_and_parity_reference():
+    model = _bireal_model()
+    x = _x((8, 8, 3))
+    low, _, got = _parity(model, x)
+    convs = [st for st in low.plan if st.kind == "bconv2d"]
+    assert len(convs) == 3 and all(st.residual_key is not None for st in convs)
+    adds = [st for st in low.plan if type(st.node.layer) is keras.layers.Add]
+    assert len(adds) == 3 and all(st.kind == "folded" and st.runs is not None for st in adds)
+    # The 2nd and 3rd convs read the sign output of the previous fused op (no quantize).
+    assert [st.input_bits for st in convs] == [False, True, True]
+    rows = [low.report.row(st.node.name) for st in convs]
+    assert all(r.op.startswith("KbnnBconv2dResidual (+") for r in rows)
+    assert rows[0].input == "quantize"
+    assert rows[1].input == f"bitpacked (sign output of {convs[0].node.name})"
+    assert low.report.row(adds[0].node.name).op == f"folded into {convs[0].node.name}"
+    assert "KbnnBconv2dResidual" in low.report.to_text()
+    # Opting out gives the plain ops and the same result (bit-exact: the same float add).
+    plain = kbnn.convert.lower(model, backend="reference", fuse_residual=False)
+    assert not any(st.residual_key is not None or st.input_bits for st in plain.plan)
+    assert sum(type(st.node.layer) is keras.layers.Add and st.kind == "keras" for st in plain.plan) == 3
+    np.testing.assert_array_equal(np.asarray(plain(x)), got)
+
+
+def test_residual_fusion_skips_what_it_cannot_fuse():
+    inp = keras.Input((6, 6, 32))
+    y = QuantConv2D(32, 3, padding="same", **BIN)(inp)
+    y = keras.layers.BatchNormalization()(y)
+    y2 = keras.layers.Add()([y, y])  # both inputs the conv: not a residual add
+    z = QuantConv2D(32, 3, padding="same", **BIN)(y2)
+    z = keras.layers.BatchNormalization()(z)
+    z = keras.layers.Add()([z, keras.layers.Dense(32)(keras.layers.GlobalAveragePooling2D(keepdims=True)(y2))])
+    model = _randomize_bn(keras.Model(inp, z))  # the second add broadcasts [1, 1, 32]
+    low, _, _ = _parity(model, _x((6, 6, 32)))
+    assert not any(st.residual_key is not None for st in low.plan)
+
+
+@needs_interpreter
+@pytest.mark.parametrize("pad_values", [1.0, 0.0])
+def test_residual_fusion_tflite_bit_exact(pad_values):
+    model = _bireal_model(pad_values)
+    x = _x((8, 8, 3), batch=2)
+    data = kbnn.convert(model, progress=False)
+    names = [n for n, _ in _custom_ops(data)]
+    assert names.count("KbnnBconv2dResidual") == 3 and "KbnnBconv2d" not in names
+    assert names.count("KbnnQuantize") == 1  # only the first block's input; the others read the sign output
+    assert "ADD" not in _builtin_ops(data)
+    for name, opts in _custom_ops(data):
+        if name == "KbnnBconv2dResidual":
+            assert set(opts) == {a.name for a in kbnn.convert.schema.OPS_BY_NAME[name].attrs}
+    got = np.asarray(kbnn.Interpreter(data).predict(x))
+    # unfused file: bit-exact (the same float adds); TF-op path and Keras: close (the float stem,
+    # pooling and classifier are XNNPACK builtins in TFLite, TF kernels in the TF-op path).
+    np.testing.assert_allclose(got, kbnn.convert.lower(model, backend="kbnn")(x).numpy(), rtol=1e-5, atol=1e-5)
+    unfused = kbnn.convert(model, progress=False, fuse_residual=False)
+    assert "KbnnBconv2dResidual" not in [n for n, _ in _custom_ops(unfused)]
+    np.testing.assert_array_equal(got, np.asarray(kbnn.Interpreter(unfused).predict(x)))
+    np.testing.assert_allclose(got, np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-3)
+
+
+@needs_interpreter
+def test_residual_fusion_tf_ops_vs_tflite_bit_exact_binary_only():
+    """Only kbnn ops between input and output (identity Bi-Real blocks on the input stream)."""
+    inp = keras.Input((7, 9, 40))
+    x = kbnn.blocks.bireal_block(inp, pad_values=1.0)
+    x = kbnn.blocks.bireal_block(x, pad_values=0.0)
+    x = kbnn.blocks.bireal_block(x, pad_values=1.0)
+    model = _randomize_bn(keras.Model(inp, x))
+    x = _x((7, 9, 40), batch=2)
+    data = kbnn.convert(model, progress=False)
+    names = [n for n, _ in _custom_ops(data)]
+    assert names == ["KbnnQuantize"] + ["KbnnBconv2dResidual"] * 3 and not _builtin_ops(data)
+    got = np.asarray(kbnn.Interpreter(data).predict(x))
+    np.testing.assert_array_equal(got, kbnn.convert.lower(model, backend="kbnn")(x).numpy())
+    np.testing.assert_allclose(got, np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-3)
+    for threads in (1, 3):
+        np.testing.assert_array_equal(np.asarray(kbnn.Interpreter(data, num_threads=threads).predict(x)), got)

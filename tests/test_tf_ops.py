@@ -466,6 +466,7 @@ def test_tflite_conversion_custom_ops():
     rng = np.random.default_rng(0)
     w1 = tf.constant(ops.pack_filters(pm1(rng, (40, 3, 3, 3))))
     w2 = tf.constant(ops.pack_filters(pm1(rng, (16, 3, 3, 40))))
+    w3 = tf.constant(ops.pack_filters(pm1(rng, (40, 3, 3, 40))))
     wd = tf.constant(ops.pack_dense(pm1(rng, (10, 3 * 3 * 16))))
     m40, b40 = tf.constant(rng.uniform(0.5, 1, 40).astype(np.float32)), tf.constant(np.zeros(40, np.float32))
     m16, b16 = tf.ones([16]), tf.zeros([16])
@@ -476,6 +477,8 @@ def test_tflite_conversion_custom_ops():
         h = ops.quantize(x)
         h = ops.bconv2d(h, w1, m40, b40, channels_in=3, padding="SAME", pad_values=0, T=tf.int32)
         h = ops.bmaxpool2d(h, channels=40, filter_height=2, filter_width=2, stride_height=2, stride_width=2)
+        res = ops.dequantize(h, 40)
+        _, h = ops.bconv2d_residual(h, w3, m40, b40, res, channels_in=40, padding="SAME")
         h = ops.bconv2d(h, w2, m16, b16, channels_in=40, activation="RELU", T=tf.int8, int8_scale=0.25)
         h = ops.quantize(tf.reshape(tf.cast(h, tf.float32), [1, -1]))
         h = ops.bfully_connected(h, wd, m10, b10, input_size=3 * 3 * 16)
@@ -519,3 +522,56 @@ def test_tflite_conversion_custom_ops():
     for seed in range(3):
         x = np.random.default_rng(seed).standard_normal((1, 10, 10, 3)).astype(np.float32)
         np.testing.assert_array_equal(interpreter.predict(x), model(x).numpy())
+
+
+# ----------------------------------------------------------------------------------------
+# KbnnBconv2dResidual: bconv2d (float) + residual add + quantize of the sum, in one op
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["NONE", "RELU"])
+@pytest.mark.parametrize("shape,cout,kw", [
+    ((2, 7, 6, 40), 40, dict(padding="SAME", pad_values=1)),
+    ((1, 9, 9, 64), 96, dict(padding="SAME", pad_values=0, stride_height=2, stride_width=2)),
+    ((1, 5, 5, 33), 70, dict(padding="VALID")),
+])
+def test_bconv2d_residual_matches_unfused_ops_and_reference(shape, cout, kw, activation):
+    from kbnn.convert import reference_ops
+
+    rng = np.random.default_rng(5)
+    cin = shape[-1]
+    x = ops.quantize(rng.standard_normal(shape).astype(np.float32))
+    w = ops.pack_filters(pm1(rng, (cout, 3, 3, cin)))
+    m = rng.uniform(-0.2, 0.2, cout).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    plain = ops.bconv2d(x, w, m, b, channels_in=cin, activation=activation, **kw)
+    r = rng.standard_normal(plain.shape).astype(np.float32)
+    r.flat[0] = -0.0  # sign(-0) = +1, as KbnnQuantize
+    out, bits = ops.bconv2d_residual(x, w, m, b, r, channels_in=cin, activation=activation, **kw)
+    # The unfused ops: the same single float add, then KbnnQuantize. Bit-exact.
+    np.testing.assert_array_equal(out.numpy(), (plain + r).numpy())
+    np.testing.assert_array_equal(bits.numpy(), ops.quantize(plain + r).numpy())
+    assert bits.shape == tuple(plain.shape[:3]) + ((cout + 31) // 32,)
+    # The plain-TF reference of the schema's semantics.
+    ref_out, ref_bits = reference_ops.bconv2d_residual(x, w, m, b, r, channels_in=cin, filter_height=3,
+                                                       filter_width=3, activation=activation, **kw)
+    # (exact integer dot products on +-1 floats, then the same multiply, add, activation and add)
+    np.testing.assert_array_equal(out.numpy(), ref_out.numpy())
+    np.testing.assert_array_equal(bits.numpy(), ref_bits.numpy())
+
+
+def test_bconv2d_residual_bad_arguments():
+    rng = np.random.default_rng(0)
+    x = ops.quantize(rng.standard_normal((1, 6, 6, 32)).astype(np.float32))
+    w = ops.pack_filters(pm1(rng, (8, 3, 3, 32)))
+    m, b = np.ones(8, np.float32), np.zeros(8, np.float32)
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError),
+                       match=r"KbnnBconv2dResidual: residual must have the output's shape"):
+        ops.bconv2d_residual(x, w, m, b, np.zeros((1, 6, 5, 8), np.float32), channels_in=32, padding="SAME")
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=r"KbnnBconv2dResidual: .*residual"):
+        ops.bconv2d_residual(x, w, m, b, np.zeros((1, 6, 6), np.float32), channels_in=32, padding="SAME")
+    # The raw op has no T attribute: the fused output is float32 only.
+    with pytest.raises(TypeError, match="T"):
+        ops.load_library().KbnnBconv2dResidual(
+            input=x, filter=w, multiplier=m, bias=b, residual=np.zeros((1, 6, 6, 8), np.float32),
+            channels_in=32, filter_height=3, filter_width=3, T=tf.int32)

@@ -124,6 +124,14 @@ def _binary_macs(st) -> int:
     return terms * int(out[1]) * int(out[2]) * st.channels_out * per_output
 
 
+def _producer(plan, key) -> str:
+    """The conv whose KbnnBconv2dResidual output is the tensor ``key``."""
+    for st in plan:
+        if st.residual_key is not None and st.output_key == key:
+            return st.node.name
+    return "?"  # pragma: no cover
+
+
 def _make_report(model, graph, plan) -> ConversionReport:
     by_layer: dict = {}
     for st in plan:
@@ -139,8 +147,12 @@ def _make_report(model, graph, plan) -> ConversionReport:
             row.status, row.op = "unused", "-"
         elif st.kind in ("bconv2d", "bfc"):
             row.status, row.op = "lowered", _OP_NAMES[st.kind]
+            if st.residual_key is not None:
+                row.op = "KbnnBconv2dResidual"
             row.output_type = st.output_type
-            row.input = "bitpacked" if st.input_bitpacked else "quantize"
+            row.input = ("bitpacked" if st.input_bitpacked else
+                         f"bitpacked (sign output of {_producer(plan, st.node.inputs[0])})" if st.input_bits
+                         else "quantize")
             row.weight_bits = 1
             row.weight_bytes = int(st.weights.nbytes + st.multiplier.nbytes + st.bias.nbytes)
             row.binary_macs = _binary_macs(st)
@@ -224,15 +236,22 @@ def run_plan(graph, plan, inputs, ops):
     import tensorflow as tf
 
     values = {}
+    bits = {}  # float tensor -> its bitpacked signs (the second output of KbnnBconv2dResidual)
     for (key, _, _), x in zip(graph.inputs, inputs):
         values[key] = x
     for st in plan:
         node = st.node
-        if st.kind == "folded":
+        if st.kind == "folded" and st.runs is None:
             continue
+        if st.kind == "folded":  # an Add folded into a conv (KbnnBconv2dResidual) runs it here
+            st, node = st.runs, st.runs.node
+        elif st.residual_key is not None:
+            continue  # runs at its Add's place
         if st.kind in ("bconv2d", "bfc"):
             x = values[node.inputs[0]]
-            if not st.input_bitpacked:
+            if st.input_bits:
+                x = bits[node.inputs[0]]
+            elif not st.input_bitpacked:
                 with tf.name_scope(node.name):
                     x = ops.quantize(x)
             T = "int32" if st.output_type == "bitpacked" else "float"
@@ -241,7 +260,11 @@ def run_plan(graph, plan, inputs, ops):
             w, m, b = (tf.constant(st.weights), tf.constant(st.multiplier), tf.constant(st.bias))
             # The layer's name scope names the op's tensors in the .tflite (the int8 report uses it).
             with tf.name_scope(node.name):
-                if st.kind == "bconv2d":
+                if st.residual_key is not None:
+                    attrs = {k: v for k, v in a.items() if k != "activation"}
+                    y, bits[st.output_key] = ops.bconv2d_residual(
+                        x, w, m, b, values[st.residual_key], activation=a["activation"], **attrs)
+                elif st.kind == "bconv2d":
                     attrs = {k: v for k, v in a.items() if k != "activation"}
                     y = ops.bconv2d(x, w, m, b, **attrs, **common)
                 else:
@@ -303,7 +326,7 @@ class LoweredModel:
         return run_plan(self.graph, self.plan, [tf.convert_to_tensor(x) for x in inputs], self.ops)
 
 
-def lower(model, *, output_types="auto", batch_size=None, backend="auto") -> LoweredModel:
+def lower(model, *, output_types="auto", batch_size=None, backend="auto", fuse_residual=True) -> LoweredModel:
     """Run the lowering passes on ``model`` (no TFLite conversion).
 
     Args:
@@ -313,6 +336,8 @@ def lower(model, *, output_types="auto", batch_size=None, backend="auto") -> Low
         batch_size: Static batch size of the exported function (``None``: dynamic).
         backend: ``"kbnn"`` (the compiled TF op library), ``"reference"`` (plain-TF oracle of the
             same semantics) or ``"auto"`` (the op library when built, else the reference).
+        fuse_residual: fold a residual ``Add`` after a float-output binary conv into it, with the
+            sum's signs as a second, bitpacked output (KbnnBconv2dResidual; Bi-Real blocks).
     """
     if output_types in (None, "auto"):
         output_types = "auto"
@@ -320,7 +345,7 @@ def lower(model, *, output_types="auto", batch_size=None, backend="auto") -> Low
         raise ValueError(f"`output_types` must be 'auto' or 'float'. Received: output_types={output_types!r}")
     ops = _backend(backend)
     graph = lowering.extract_graph(model)
-    plan = lowering.build_plan(graph, output_types=output_types, pack=ops)
+    plan = lowering.build_plan(graph, output_types=output_types, pack=ops, fuse_residual=fuse_residual)
     report = _make_report(model, graph, plan)
     return LoweredModel(model, graph, plan, report, ops, batch_size)
 
@@ -403,7 +428,7 @@ def _io_in_keras_order(data: bytes) -> bytes:
 
 def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, representative_dataset=None,
             inference_input_type="float32", inference_output_type="float32", progress=True,
-            return_report=False, verbose=False):
+            return_report=False, verbose=False, fuse_residual=True):
     """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
 
     Args:
@@ -426,6 +451,11 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         progress: Show a tqdm progress bar.
         return_report: Return ``(bytes, ConversionReport)`` instead of bytes.
         verbose: Print the conversion report.
+        fuse_residual: Fold the residual ``Add`` after a binary conv with float output into it
+            (``KbnnBconv2dResidual``: conv + BN + add in one op, with the sum's signs as a second,
+            bitpacked output that the next binary convs read instead of a ``KbnnQuantize``; the
+            Bi-Real blocks). Bit-exact with the unfused ops. Float non-binary layers only: with
+            ``representative_dataset`` the adds stay int8 builtins.
 
     Returns:
         The flatbuffer bytes (and the report when ``return_report``). The report of the last
@@ -452,7 +482,9 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             f"Received: {type(representative_dataset).__name__}")
     bar = _progress(progress, 4 if representative_dataset is None else 5)
     try:
-        lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto")
+        # The int8 option keeps the adds as int8 builtins (the fused op is float32 only).
+        lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto",
+                        fuse_residual=fuse_residual and representative_dataset is None)
         report = lowered.report
         if bar is not None:
             bar.set_postfix_str("lowered")

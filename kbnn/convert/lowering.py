@@ -313,6 +313,13 @@ class Step:
     multi_op: str = ""  # "bconv2d" | "bfc"
     weight_sets: list = dataclasses.field(default_factory=list)  # packed weights per weight base
     scales: list = dataclasses.field(default_factory=list)  # per weight base: folded s * alpha_m [Cout]
+    # Residual fusion (KbnnBconv2dResidual): on the conv step, the other input of the Add folded
+    # into it; on the Add step, the conv step that runs at the Add's place (its residual input is
+    # only available there). input_bits: the conv reads the sign output of the fused op that
+    # produced its float input instead of quantizing it.
+    residual_key: TensorKey | None = None
+    runs: Any = None
+    input_bits: bool = False
 
 
 def _lower_candidate(node: Node, skip_quantizers: bool = False) -> tuple[dict | None, str]:
@@ -367,8 +374,12 @@ def _lower_candidate(node: Node, skip_quantizers: bool = False) -> tuple[dict | 
     return params, ""
 
 
-def build_plan(graph: Graph, *, output_types: str = "auto", pack=None) -> list[Step]:
-    """Run the lowering passes; returns one :class:`Step` per graph node (topological order)."""
+def build_plan(graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True) -> list[Step]:
+    """Run the lowering passes; returns one :class:`Step` per graph node (topological order).
+
+    ``fuse_residual``: fold ``Add(binary conv output, residual)`` into the conv (one
+    KbnnBconv2dResidual, see :func:`_fuse_residual_adds`).
+    """
     if pack is None:
         from kbnn.convert import reference_ops as pack  # noqa: N813 - packing is pure NumPy
     outputs = set(graph.outputs)
@@ -475,7 +486,50 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None) -> list[S
             bitpacked.add(node.out())
         elif st.kind == "keras" and any(k in bitpacked for k in node.inputs):  # pragma: no cover
             raise AssertionError(f"bitpacked tensor reached float node {node.key}")
+    if fuse_residual:
+        _fuse_residual_adds(graph, steps, sole_consumer)
     return [steps[n.key] for n in graph.nodes]
+
+
+def _fuse_residual_adds(graph: Graph, steps: dict, sole_consumer) -> None:
+    """Pass 4: a Bi-Real block's shortcut add and the re-binarization of its sum, fused.
+
+    A binary conv step with float output whose sole consumer is a two-input ``keras.layers.Add``
+    of same-shape float tensors becomes one KbnnBconv2dResidual: ``out = conv + residual`` (the
+    same single float add, after the folded BN and activation, so the result is bit-exact) and
+    ``bits = sign(out)`` bitpacked. Binary convs that read the sum then take ``bits`` instead of
+    quantizing it (one KbnnQuantize less each). The fused op runs at the Add's place in the
+    graph, where both of its inputs exist (Liu et al., "Bi-Real Net", ECCV 2018: the shortcut
+    carries the real-valued activations around every binary conv).
+    """
+    fused_outputs = set()
+    for node in graph.nodes:
+        st = steps[node.key]
+        if st.kind != "bconv2d" or st.output_type != "float32" or st.post_activation is not None:
+            continue
+        add = sole_consumer(st.output_key)
+        if add is None or type(add.layer) is not keras.layers.Add or len(add.inputs) != 2:
+            continue
+        if add.inputs[0] == add.inputs[1] or steps[add.key].kind != "keras":
+            continue
+        other = add.inputs[1] if add.inputs[0] == st.output_key else add.inputs[0]
+        if _multi_node(add.layer):
+            continue  # a shared Add layer: its per-call input shapes are not at hand
+        shapes = [tuple(t.shape) for t in add.layer.input] if isinstance(add.layer.input, list) else []
+        if len(shapes) != 2 or shapes[0] != shapes[1] or None in shapes[0][1:]:
+            continue  # broadcasting adds stay builtins
+        if any(getattr(t, "dtype", "float32") != "float32" for t in add.layer.input):
+            continue
+        st.residual_key = other
+        st.folded.append(add)
+        st.output_key = add.out()
+        add_step = steps[add.key]
+        add_step.kind, add_step.folded_into, add_step.runs = "folded", node.name, st
+        fused_outputs.add(add.out())
+    for node in graph.nodes:
+        st = steps[node.key]
+        if st.kind in ("bconv2d", "bfc") and not st.input_bitpacked and node.inputs[0] in fused_outputs:
+            st.input_bits = True
 
 
 def _poolable(layer) -> bool:

@@ -76,7 +76,7 @@ const IsaConfig kIsaTable[] = {
      {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
       kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
      0, kbnn_f32_bitpack__avx512, kbnn_output_f32__avx512, kbnn_output_int8__avx512,
-     kbnn_output_bits__avx512},
+     kbnn_output_bits__avx512, kbnn_output_f32_residual__avx512},
 #endif
 #if defined(KBNN_HAVE_X86_AVX2)
     // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1

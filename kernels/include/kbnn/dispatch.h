@@ -22,6 +22,8 @@ struct IsaConfig {
   OutputF32UkernelFn output_f32 = nullptr;
   OutputInt8UkernelFn output_int8 = nullptr;
   OutputBitsUkernelFn output_bits = nullptr;
+  // Optional fused residual / sign output transform (BConv2DParams residual, sign_output).
+  OutputF32ResidualUkernelFn output_f32_residual = nullptr;
 };
 
 // ISAs compiled in and supported by this CPU, best first ("scalar" is always last).

@@ -45,6 +45,16 @@ using OutputF32UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, s
                                     int32_t k, const int32_t* const* corr, const float* m,
                                     const float* b, const OutputParams& o, float* y,
                                     size_t y_stride);
+// Fused Bi-Real epilogue, float output: v = the float output above, then v += r[i * r_stride + j]
+// when r is not nullptr (one float add), y[i * y_stride + j] = v, and when sign is not nullptr
+// bit j % 32 of sign[i * sign_stride + j / 32] |= (v < 0) (sign starts at a channel that is a
+// multiple of 32; the words are OR'ed into, the caller zeroes them).
+using OutputF32ResidualUkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc,
+                                            size_t acc_stride, int32_t k,
+                                            const int32_t* const* corr, const float* m,
+                                            const float* b, const OutputParams& o,
+                                            const float* r, size_t r_stride, float* y,
+                                            size_t y_stride, uint32_t* sign, size_t sign_stride);
 // Int8 output: y[i * y_stride + j] = Int8FromFloat(the float output above, o) (src/common.h).
 using OutputInt8UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
                                      int32_t k, const int32_t* const* corr, const float* m,

@@ -115,6 +115,7 @@ class BConv2DOptimized final : public BConv2D {
   OutputInt8UkernelFn out_int8_ = nullptr;
   OutputBitsUkernelFn out_bits_ = nullptr;
   F32BitpackUkernelFn bitpack_f32_ = nullptr;  // the sign output's full words
+  OutputF32ResidualUkernelFn out_f32_res_ = nullptr;  // the fused epilogue in one pass
   std::vector<int32_t> threshold_;
   std::vector<uint32_t> flip_words_;
   bool aligned_ = false;  // a group's channels start on a word boundary
@@ -194,6 +195,7 @@ Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
   out_int8_ = isa->output_int8;
   out_bits_ = isa->output_bits;
   bitpack_f32_ = isa->bitpack_f32;
+  out_f32_res_ = isa->output_f32_residual;
   indirect_ = uk_.fn_segmented != nullptr && contiguous_taps_ && !direct_;
   SetupIndirection();
   SetupCorrection();  // reads the row-major panels
@@ -537,10 +539,17 @@ void BConv2DOptimized::Emit(size_t r0, size_t count, const Segment& seg, int32_t
       const int32_t* const* corr = correct_ ? corr_rows : nullptr;
       const int32_t* a = acc + i0 * acc_stride_;
       const size_t r = r0 + i0;
-      if (o.type == OutputType::kFloat32) {
+      const bool fuse = fused.residual != nullptr || fused.sign != nullptr;
+      if (o.type == OutputType::kFloat32 && fuse && out_f32_res_ != nullptr && c0 % 32 == 0) {
+        out_f32_res_(rows, nc, a, acc_stride_, K, corr, m, b, o,
+                     fused.residual ? fused.residual + r * Cout + c0 : nullptr, Cout,
+                     static_cast<float*>(out) + r * Cout + c0, Cout,
+                     fused.sign ? fused.sign + r * geo_.cout_words + c0 / 32 : nullptr,
+                     geo_.cout_words);
+      } else if (o.type == OutputType::kFloat32) {
         out_f32_(rows, nc, a, acc_stride_, K, corr, m, b, o,
                  static_cast<float*>(out) + r * Cout + c0, Cout);
-        if (fused.residual != nullptr || fused.sign != nullptr) {
+        if (fuse) {
           EmitFused(r, rows, c0, nc, static_cast<float*>(out), fused);
         }
       } else if (o.type == OutputType::kInt8) {

@@ -90,6 +90,49 @@ void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t a
   }
 }
 
+// As kbnn_output_f32__avx512, plus the residual add and the sign bits in the same pass.
+void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
+                                      size_t acc_stride, int32_t k, const int32_t* const* corr,
+                                      const float* m, const float* b, const OutputParams& o,
+                                      const float* r, size_t r_stride, float* y, size_t y_stride,
+                                      uint32_t* sign, size_t sign_stride) {
+  const __m512i vk = _mm512_set1_epi32(k);
+  const __m512 zero = _mm512_setzero_ps();
+  const Act act(o);
+  for (size_t j = 0; j < n; j += 64) {
+    __mmask16 mask[4];
+    __m512 vm[4], vb[4];
+    for (int v = 0; v < 4; ++v) {
+      const size_t jv = j + 16 * v;
+      mask[v] = jv < n ? TailMask(n - jv) : static_cast<__mmask16>(0);
+      vm[v] = _mm512_maskz_loadu_ps(mask[v], m + jv);
+      vb[v] = _mm512_maskz_loadu_ps(mask[v], b + jv);
+    }
+    for (size_t i = 0; i < rows; ++i) {
+      const int32_t* a = acc + i * acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, j);
+      float* out = y + i * y_stride + j;
+      const float* res = r != nullptr ? r + i * r_stride + j : nullptr;
+      uint32_t bits[2] = {0u, 0u};
+      for (int v = 0; v < 4; ++v) {
+        if (mask[v] == 0) break;
+        const __m512 dot =
+            _mm512_cvtepi32_ps(Dot(a + 16 * v, c ? c + 16 * v : nullptr, vk, mask[v]));
+        __m512 x = act(_mm512_add_ps(_mm512_mul_ps(vm[v], dot), vb[v]));
+        if (res != nullptr) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], res + 16 * v));
+        _mm512_mask_storeu_ps(out + 16 * v, mask[v], x);
+        const uint32_t neg = _mm512_mask_cmp_ps_mask(mask[v], x, zero, _CMP_LT_OQ);
+        bits[v >> 1] |= neg << (16 * (v & 1));
+      }
+      if (sign != nullptr) {
+        uint32_t* s = sign + i * sign_stride + j / 32;
+        s[0] |= bits[0];
+        if (j + 32 < n) s[1] |= bits[1];
+      }
+    }
+  }
+}
+
 void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
                               int32_t k, const int32_t* const* corr, const float* m,
                               const float* b, const OutputParams& o, int8_t* y, size_t y_stride) {

@@ -27,6 +27,11 @@ void kbnn_f32_bitpack__avx512(size_t words, const float* x, uint32_t* out);
 void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
                              int32_t k, const int32_t* const* corr, const float* m,
                              const float* b, const OutputParams& o, float* y, size_t y_stride);
+void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
+                                      size_t acc_stride, int32_t k, const int32_t* const* corr,
+                                      const float* m, const float* b, const OutputParams& o,
+                                      const float* r, size_t r_stride, float* y, size_t y_stride,
+                                      uint32_t* sign, size_t sign_stride);
 void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
                               int32_t k, const int32_t* const* corr, const float* m,
                               const float* b, const OutputParams& o, int8_t* y, size_t y_stride);
