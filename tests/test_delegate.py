@@ -288,3 +288,52 @@ def test_bad_delegate_options(lib, options, needle):
 
     with pytest.raises(ValueError, match=needle):
         load_delegate(lib, options)
+
+
+def residual_model(n, h, w, cin, filters, mult, bias, res_shape, **attrs):
+    """x -> KbnnQuantize -> KbnnBconv2dResidual(residual = x) -> (float sum, bitpacked signs)."""
+    cout, kh, kw, _ = filters.shape
+    mb = tb.ModelBuilder()
+    x = mb.tensor((n, h, w, cin), FLOAT32, name="x")
+    r = mb.tensor(res_shape, FLOAT32, name="residual")
+    q = mb.tensor((n, h, w, tb.words(cin)), INT32)
+    mb.custom("KbnnQuantize", [x], [q], dict(kbnn_version=1))
+    f_t = mb.tensor((cout, kh, kw, tb.words(cin)), INT32, tb.pack(filters))
+    m_t = mb.tensor((cout,), FLOAT32, mult)
+    b_t = mb.tensor((cout,), FLOAT32, bias)
+    y = mb.tensor(res_shape, FLOAT32, name="sum")
+    bits = mb.tensor(tuple(res_shape[:3]) + (tb.words(cout),), INT32, name="bits")
+    a = tb.bconv_attrs(cin, kh, kw, **attrs)
+    for key in ("T", "int8_scale", "int8_zero_point"):
+        del a[key]
+    mb.custom("KbnnBconv2dResidual", [q, f_t, m_t, b_t, r], [y, bits], a)
+    return mb.build([x, r], [y, bits])
+
+
+@pytest.mark.parametrize("kernel", ["reference", "scalar", "avx2", "avx512", "auto"])
+@pytest.mark.parametrize("cin,cout,padding,pad_values,act", [
+    (64, 64, "SAME", 1, "NONE"), (40, 72, "SAME", 0, "RELU"), (33, 5, "VALID", 1, "NONE")])
+def test_bconv2d_residual(lib, kernel, cin, cout, padding, pad_values, act):
+    skip_unless_isa(kernel)
+    n, h, w = 2, 7, 9
+    filters = RNG.standard_normal((cout, 3, 3, cin)).astype(np.float32)
+    mult = RNG.uniform(-0.3, 0.3, cout).astype(np.float32)
+    bias = RNG.standard_normal(cout).astype(np.float32)
+    x = RNG.standard_normal((n, h, w, cin)).astype(np.float32)
+    y = tb.transform(tb.conv_dot(x, filters, padding=padding, pad_value=pad_values), mult, bias, act)
+    res = RNG.standard_normal(y.shape).astype(np.float32)
+    model = residual_model(n, h, w, cin, filters, mult, bias, y.shape, padding=padding,
+                           pad_values=pad_values, activation=act)
+    out, bits = run(lib, model, [x, res], num_threads=2, kernel=kernel)
+    want = (y + res).astype(np.float32)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(bits, tb.pack(want))
+
+
+def test_bconv2d_residual_bad_residual_shape(lib):
+    filters = RNG.standard_normal((8, 3, 3, 32)).astype(np.float32)
+    model = residual_model(1, 6, 6, 32, filters, np.ones(8, np.float32), np.zeros(8, np.float32),
+                           (1, 6, 5, 8), padding="SAME")
+    with pytest.raises(Exception, match=r"residual shape \[1, 6, 5, 8\] must equal the output shape "
+                                        r"\[1, 6, 6, 8\]"):
+        run(lib, model, [np.zeros((1, 6, 6, 32), np.float32), np.zeros((1, 6, 5, 8), np.float32)])
