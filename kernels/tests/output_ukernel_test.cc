@@ -141,6 +141,41 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
               }
             }
           }
+          // fused residual + sign output: the float output, + r (one add), sign bits OR'ed in
+          if (isa->output_f32_residual != nullptr) {
+            std::uniform_real_distribution<float> ur(-60.0f, 60.0f);
+            std::vector<float> r(rows * ys);
+            for (float& v : r) v = ur(rng);
+            r[0] = -0.0f;
+            const size_t words = (n + 31) / 32, ss = words + 1;
+            for (int with_r = 0; with_r < 2; ++with_r) {
+              std::vector<float> yr(rows * ys, -123.0f);
+              std::vector<uint32_t> sign(rows * ss, 0u);
+              for (size_t i = 0; i < rows; ++i) sign[i * ss + words] = 0xdeadbeefu;
+              isa->output_f32_residual(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(),
+                                       c.m.data(), c.b.data(), o, with_r ? r.data() : nullptr, ys,
+                                       yr.data(), ys, sign.data(), ss);
+              for (size_t i = 0; i < rows; ++i) {
+                ASSERT_EQ(sign[i * ss + words], 0xdeadbeefu) << "wrote past the row's words";
+                for (size_t j = 0; j < ys; ++j) {
+                  const float got = yr[i * ys + j];
+                  if (j >= n) {
+                    ASSERT_EQ(got, -123.0f) << "wrote past n";
+                    continue;
+                  }
+                  float want = FloatOutput(DotOf(c, i, j), c.m[j], c.b[j], o);
+                  if (with_r) want += r[i * ys + j];
+                  ASSERT_TRUE(std::memcmp(&got, &want, 4) == 0 || (std::isnan(got) && std::isnan(want)))
+                      << "residual n=" << n << " i=" << i << " j=" << j;
+                  const uint32_t bit = (sign[i * ss + j / 32] >> (j % 32)) & 1u;
+                  ASSERT_EQ(bit, static_cast<uint32_t>(want < 0.0f)) << "sign n=" << n << " j=" << j;
+                }
+                for (size_t j = n; j < words * 32; ++j) {
+                  ASSERT_EQ((sign[i * ss + j / 32] >> (j % 32)) & 1u, 0u) << "padding bit set";
+                }
+              }
+            }
+          }
           // bitpacked (thresholds as bconv2d computes them), OR'ed into preset words
           if (isa->output_bits != nullptr) {
             std::vector<int32_t> thr(n);
