@@ -79,6 +79,7 @@ def test_public_builder(tmp_path):
 
     model = kbnn.models.RealToBinaryNet(input_shape=(64, 64, 3), num_classes=7)
     assert model.output_shape == (None, 7)
+    assert isinstance(model.get_layer("stem_prelu"), keras.layers.PReLU)  # Larq Zoo's stem
     convs = [l for l in model.layers if isinstance(l, kbnn.layers.QuantConv2D)]
     assert [c.filters for c in convs][::4] == [64, 128, 256, 512]
     assert all(c.kernel_quantizer is not None and c.input_quantizer is not None for c in convs)

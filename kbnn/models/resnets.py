@@ -32,7 +32,7 @@ _STAGE_FILTERS = (64, 128, 256, 512)
 _STEMS = ("float", "bitplane")
 
 
-def _stem(inputs, momentum, relu, stem="float", filters=64):
+def _stem(inputs, momentum, relu, stem="float", filters=64, prelu=False):
     if stem not in _STEMS:
         raise ValueError(f"`stem` must be one of {list(_STEMS)}. Received: stem={stem!r}")
     if stem == "bitplane":  # BinaryNet's first layer: 8 bit planes of 0..255 pixels, binary 7×7 weights
@@ -42,7 +42,9 @@ def _stem(inputs, momentum, relu, stem="float", filters=64):
     else:
         x = keras.layers.Conv2D(filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
-    if relu:
+    if prelu:
+        x = keras.layers.PReLU(shared_axes=[1, 2], name="stem_prelu")(x)
+    elif relu:
         x = keras.layers.ReLU(name="stem_relu")(x)
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
 
@@ -213,7 +215,7 @@ def _larq_zoo_r2b(name, input_shape, num_classes, include_top, weights, stem_fil
         num_classes = check_num_classes(num_classes)
     momentum = 0.99
     inputs = keras.Input(input_shape, name="input")
-    x = _stem(inputs, momentum, relu=True, filters=stem_filters)
+    x = _stem(inputs, momentum, relu=False, filters=stem_filters, prelu=True)
     for k in range(1, 9):
         for half in ("a", "b"):
             x = real_to_binary_block(
@@ -265,9 +267,10 @@ def RealToBinaryNet(
     configurable build (the two differ in Larq Zoo's choices below, so their weights do not
     interchange).
 
-    Layout (Larq Zoo's): :func:`RealToBinaryNet18`'s ``"paper"`` blocks with bias-free gate
-    dense layers (``reduction=8``), the gate and the head averaging with a whole-map
-    AveragePooling2D + Flatten, ``ste_sign`` activations and weights, ``WeightClip(1.0)``,
+    Layout (Larq Zoo's): a PReLU instead of the ReLU in the stem (Larq Zoo's Real-to-Binary
+    nets inherit the stem of its strong baseline), :func:`RealToBinaryNet18`'s ``"paper"``
+    blocks with bias-free gate dense layers (``reduction=8``), the gate and the head averaging
+    with a whole-map AveragePooling2D + Flatten, ``ste_sign`` activations and weights, ``WeightClip(1.0)``,
     zero padding, batch-norm momentum 0.99, and an identity layer ``block{k}_out`` after
     every block (Larq Zoo's ``*_out`` Lambda layers, the attention-matching points).
 
