@@ -6,8 +6,9 @@
 
 For every model written by make_fixtures.py --zoo (NAME.h5, NAME_weights.h5, NAME_logits.tflite,
 NAME.npz, NAME_layers.npz) it reports, as max |diff| relative to the largest magnitude:
-  * QuickNet* and BiRealNet: kbnn.models.QuickNet* / BiRealNet18(weights=NAME_weights.h5) layer
-    by layer (every batch-norm / add layer at the same position) and logits against Larq;
+  * QuickNet*, BiRealNet and RealToBinaryNet: kbnn.models.QuickNet* / BiRealNet18 /
+    RealToBinaryNet(weights=NAME_weights.h5) layer by layer (every batch-norm / add layer at
+    the same position) and logits against Larq;
   * every model: kbnn.compat.load_larq_model(NAME.h5) against Larq (or the error it raises);
   * LCE's NAME_logits.tflite in kbnn.Interpreter against LCE's interpreter;
   * kbnn.convert of the kbnn model: logits and argmax against Larq;
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 import kbnn  # noqa: E402
 
 QUICKNETS = {"quicknet": "QuickNet", "quicknet_small": "QuickNetSmall", "quicknet_large": "QuickNetLarge",
-             "birealnet": "BiRealNet18"}
+             "birealnet": "BiRealNet18", "realtobinarynet": "RealToBinaryNet"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -71,7 +72,7 @@ def check(d, name, lce_python, tmp):
                 and type(m.layers[int(k[5:8])]).__name__ == k[9:]]
         idx = [int(k[5:8]) for k in keys]
         probe = keras.Model(m.input, [m.layers[i].output for i in idx])
-        outs = probe(x[:1], training=False)
+        outs = probe(x, training=False)  # make_fixtures.py stores the layers of every input
         worst = max((rel(o, layers[k]), k) for o, k in zip(outs, keys))
         print(f"  layer by layer ({len(keys)} layers): worst relative max|diff| {worst[0]:.2e} at {worst[1]}")
     try:
