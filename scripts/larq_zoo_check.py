@@ -6,8 +6,9 @@
 
 For every model written by make_fixtures.py --zoo (NAME.h5, NAME_weights.h5, NAME_logits.tflite,
 NAME.npz, NAME_layers.npz) it reports, as max |diff| relative to the largest magnitude:
-  * QuickNet* and BiRealNet: kbnn.models.QuickNet* / BiRealNet18(weights=NAME_weights.h5) layer
-    by layer (every batch-norm / add layer at the same position) and logits against Larq;
+  * QuickNet*, BiRealNet and RealToBinaryNet: kbnn.models.QuickNet* / BiRealNet18 /
+    RealToBinaryNet(weights=NAME_weights.h5) layer by layer (every batch-norm / add layer at
+    the same position) and logits against Larq;
   * every model: kbnn.compat.load_larq_model(NAME.h5) against Larq (or the error it raises);
   * LCE's NAME_logits.tflite in kbnn.Interpreter against LCE's interpreter;
   * kbnn.convert of the kbnn model: logits and argmax against Larq;
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 import kbnn  # noqa: E402
 
 QUICKNETS = {"quicknet": "QuickNet", "quicknet_small": "QuickNetSmall", "quicknet_large": "QuickNetLarge",
-             "birealnet": "BiRealNet18"}
+             "birealnet": "BiRealNet18", "realtobinarynet": "RealToBinaryNet"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -57,6 +58,24 @@ def time_kbnn(path, x, runs=5):
     return min(times)
 
 
+def teacher_forced(model, layers, keys, x):
+    """Layer by layer with each residual segment fed Larq's output of the previous add: a sign
+    that flips in one segment (binarized activations within float rounding of zero, which
+    happens between two TF runs of the same Larq model too) cannot then spread downstream."""
+    worst, prev, seg = 0.0, None, []
+    for n, k in enumerate(keys):
+        seg.append(k)
+        if not k.endswith("Add") and n < len(keys) - 1:
+            continue
+        start = model.input if prev is None else model.layers[int(prev[5:8])].output
+        sub = keras.Model(start, [model.layers[int(j[5:8])].output for j in seg])
+        outs = sub(x if prev is None else layers[prev], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]  # one output: no list
+        worst = max([worst] + [rel(o, layers[j]) for o, j in zip(outs, seg)])
+        prev, seg = k, []
+    return worst
+
+
 def check(d, name, lce_python, tmp):
     data = np.load(os.path.join(d, name + ".npz"))
     x, larq = data["inputs"], data["larq"]
@@ -71,9 +90,11 @@ def check(d, name, lce_python, tmp):
                 and type(m.layers[int(k[5:8])]).__name__ == k[9:]]
         idx = [int(k[5:8]) for k in keys]
         probe = keras.Model(m.input, [m.layers[i].output for i in idx])
-        outs = probe(x[:1], training=False)
+        xl = x[:len(layers[keys[0]])]  # make_fixtures.py stores the layers of every input (once: the first)
+        outs = probe(xl, training=False)
         worst = max((rel(o, layers[k]), k) for o, k in zip(outs, keys))
         print(f"  layer by layer ({len(keys)} layers): worst relative max|diff| {worst[0]:.2e} at {worst[1]}")
+        print(f"  teacher-forced layer by layer: worst relative max|diff| {teacher_forced(m, layers, keys, xl):.2e}")
     try:
         # Larq Zoo's Lambda layers (Real-to-Binary nets) are identities.
         import h5py

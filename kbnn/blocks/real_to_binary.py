@@ -34,13 +34,15 @@ from kbnn.blocks.bireal import (
 __all__ = ["real_to_binary_block", "scaling_gate"]
 
 
-def scaling_gate(gate_input, filters: int, *, reduction: int = 8, use_bias: bool = True, name: str | None = None):
+def scaling_gate(gate_input, filters: int, *, reduction: int = 8, use_bias: bool = True, pool: str = "global",
+                 name: str | None = None):
     """Squeeze-and-excitation style channel gate of Martinez et al. (ICLR 2020, section 4.3).
 
     ``gate = sigmoid(W2 · relu(W1 · GAP(gate_input) + b1) + b2)``, reshaped to
     ``(batch, 1, 1, filters)`` so that it broadcasts over a feature map.
 
-    Layers created: ``{name}_gate_pool`` (GlobalAveragePooling2D), ``{name}_gate_reduce``
+    Layers created: ``{name}_gate_pool`` (GlobalAveragePooling2D; with ``pool="static"``
+    AveragePooling2D over the whole map + ``{name}_gate_flatten``), ``{name}_gate_reduce``
     (Dense, ``max(1, in_channels // reduction)`` units, ReLU), ``{name}_gate_expand``
     (Dense, ``filters`` units, sigmoid), ``{name}_gate_reshape``.
 
@@ -49,6 +51,9 @@ def scaling_gate(gate_input, filters: int, *, reduction: int = 8, use_bias: bool
         filters: Number of channels to scale (the binary convolution's output channels).
         reduction: Bottleneck reduction factor ``r`` (8 in the paper).
         use_bias: Whether the two dense layers have biases.
+        pool: ``"global"`` (GlobalAveragePooling2D) or ``"static"`` (AveragePooling2D with the
+            static height × width as pool size, then Flatten: the same mean, as Larq Zoo
+            builds it; falls back to ``"global"`` for dynamic sizes).
         name: Prefix of the layer names.
 
     Returns:
@@ -57,7 +62,14 @@ def scaling_gate(gate_input, filters: int, *, reduction: int = 8, use_bias: bool
     in_channels = _check_input(gate_input, "scaling_gate")
     filters = _check_positive_int(filters, "filters")
     reduction = _check_positive_int(reduction, "reduction")
-    g = keras.layers.GlobalAveragePooling2D(name=_part(name, "gate_pool"))(gate_input)
+    if pool not in ("global", "static"):
+        raise ValueError(f"`pool` must be 'global' or 'static'. Received: pool={pool!r}")
+    h, w = gate_input.shape[1], gate_input.shape[2]
+    if pool == "static" and h is not None and w is not None:
+        g = keras.layers.AveragePooling2D(pool_size=(h, w), name=_part(name, "gate_pool"))(gate_input)
+        g = keras.layers.Flatten(name=_part(name, "gate_flatten"))(g)
+    else:
+        g = keras.layers.GlobalAveragePooling2D(name=_part(name, "gate_pool"))(gate_input)
     g = keras.layers.Dense(
         max(1, in_channels // reduction),
         activation="relu",
@@ -87,6 +99,7 @@ def real_to_binary_block(
     kernel_initializer="glorot_normal",
     reduction: int | None = 8,
     gate_use_bias: bool = True,
+    gate_pool: str = "global",
     pad_values: float = 0.0,
     momentum: float = 0.9,
     layout: str = "paper",
@@ -140,6 +153,7 @@ def real_to_binary_block(
         reduction: Gate bottleneck factor ``r`` (8 in the paper); ``None`` disables the gate
             (the paper's strong baseline without data-driven scaling).
         gate_use_bias: Whether the gate's dense layers have biases.
+        gate_pool: Pooling of the gate, ``"global"`` or ``"static"`` (see :func:`scaling_gate`).
         pad_values: ``0.0`` (zero padding) or ``1.0`` (pad the binarized input with +1).
         momentum: Batch-norm momentum.
         layout: ``"paper"`` (batch norm before the sign, PReLU before the addition, as in the
@@ -187,7 +201,8 @@ def real_to_binary_block(
     if fused:
         y = keras.layers.BatchNormalization(momentum=momentum, name=_part(name, "bn"))(y)
     if reduction is not None:
-        gate = scaling_gate(real_input, filters, reduction=reduction, use_bias=gate_use_bias, name=name)
+        gate = scaling_gate(real_input, filters, reduction=reduction, use_bias=gate_use_bias, pool=gate_pool,
+                            name=name)
         y = keras.layers.Multiply(name=_part(name, "scale"))([y, gate])
     prelu = keras.layers.PReLU(shared_axes=[1, 2], name=_part(name, "prelu"))
     if fused:

@@ -13,6 +13,8 @@ builder                paper                                            default 
 ``BinaryNetCNN``       Courbariaux et al. 2016, CIFAR-10 VGG-like CNN   (32, 32, 3)
 ``BiRealNet18``        Liu et al. ECCV 2018 (Bi-Real Net), ResNet-18    (224, 224, 3)
 ``RealToBinaryNet18``  Martinez et al. ICLR 2020 (Real-to-Binary)       (224, 224, 3)
+``RealToBinaryNet``    the same as Larq Zoo builds it; loads Larq Zoo   (224, 224, 3)
+                       weight files
 ``XNORNet``            Rastegari et al. ECCV 2016 (XNOR-Net), AlexNet   (224, 224, 3)
 ``QuickNet``           Bannink et al. MLSys 2021 (LCE), also ``Small``   (224, 224, 3)
                        and ``Large``; loads Larq Zoo weight files
@@ -20,9 +22,9 @@ builder                paper                                            default 
 """
 
 from kbnn.models.binarynet import BinaryNetCNN, BinaryNetMLP
-from kbnn.models.resnets import BiRealNet18, RealToBinaryNet18
+from kbnn.models.resnets import BiRealNet18, RealToBinaryNet, RealToBinaryNet18
 from kbnn.models.quicknet import QuickNet, QuickNetLarge, QuickNetSmall
 from kbnn.models.xnornet import XNORNet
 
-__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "XNORNet",
+__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "RealToBinaryNet", "XNORNet",
            "QuickNet", "QuickNetSmall", "QuickNetLarge"]

@@ -7,7 +7,8 @@ References:
   (arXiv:1808.00278). Bi-Real Net-18: 56.4 % top-1 on ImageNet.
 * Martinez, Yang, Bulat, Tzimiropoulos, "Training Binary Neural Networks with
   Real-to-Binary Convolutions", ICLR 2020 (arXiv:2003.11535). Real-to-Binary Net (ResNet-18
-  layout): 65.4 % top-1 on ImageNet.
+  layout): 65.4 % top-1 on ImageNet. :func:`RealToBinaryNet` is Larq Zoo 2.4's build of it
+  (``larq_zoo.literature.RealToBinaryNet``, 65.0 %), whose weight files it loads.
 
 Both keep the ResNet-18 stem (real 7×7/2 convolution with 64 filters, batch norm, 3×3/2
 max pooling) and the real-valued classifier (global average pooling, dense, softmax), and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import keras
 
 from kbnn.blocks import bireal_block, real_to_binary_block
+from kbnn.constraints import WeightClip
 from kbnn.layers import BitPlaneInput, QuantConv2D
 from kbnn.models._common import DEFAULT, check_input_shape, check_num_classes, kernel_constraint_for
 
@@ -30,17 +32,19 @@ _STAGE_FILTERS = (64, 128, 256, 512)
 _STEMS = ("float", "bitplane")
 
 
-def _stem(inputs, momentum, relu, stem="float"):
+def _stem(inputs, momentum, relu, stem="float", filters=64, prelu=False):
     if stem not in _STEMS:
         raise ValueError(f"`stem` must be one of {list(_STEMS)}. Received: stem={stem!r}")
     if stem == "bitplane":  # BinaryNet's first layer: 8 bit planes of 0..255 pixels, binary 7×7 weights
         x = BitPlaneInput(bits=8, value_range=(0.0, 255.0), name="stem_planes")(inputs)
-        x = QuantConv2D(64, 7, strides=2, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
+        x = QuantConv2D(filters, 7, strides=2, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
                         name="stem_conv")(x)
     else:
-        x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+        x = keras.layers.Conv2D(filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
-    if relu:
+    if prelu:
+        x = keras.layers.PReLU(shared_axes=[1, 2], name="stem_prelu")(x)
+    elif relu:
         x = keras.layers.ReLU(name="stem_relu")(x)
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
 
@@ -203,3 +207,81 @@ def RealToBinaryNet18(
                 name=f"block{k}{half}",
             )
     return keras.Model(inputs, _head(x, num_classes), name=name)
+
+
+def _larq_zoo_r2b(name, input_shape, num_classes, include_top, weights, stem_filters=64, reduction=8):
+    input_shape = check_input_shape(input_shape, "RealToBinaryNet")
+    if include_top:
+        num_classes = check_num_classes(num_classes)
+    momentum = 0.99
+    inputs = keras.Input(input_shape, name="input")
+    x = _stem(inputs, momentum, relu=False, filters=stem_filters, prelu=True)
+    for k in range(1, 9):
+        for half in ("a", "b"):
+            x = real_to_binary_block(
+                x,
+                stem_filters * 2 ** ((k - 1) // 2),
+                strides=2 if (k in (3, 5, 7) and half == "a") else 1,
+                input_quantizer="ste_sign",
+                kernel_quantizer="ste_sign",
+                kernel_constraint=WeightClip(1.0),
+                reduction=reduction,
+                gate_use_bias=False,
+                gate_pool="static",
+                momentum=momentum,
+                name=f"block{k}{half}",
+            )
+        # Larq Zoo's identity Lambda naming the block output (attention matching).
+        x = keras.layers.Identity(name=f"block{k}_out")(x)
+    if include_top:
+        if x.shape[1] is not None and x.shape[2] is not None:
+            x = keras.layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]), name="head_pool")(x)
+            x = keras.layers.Flatten(name="head_flatten")(x)
+        else:
+            x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        x = keras.layers.Dense(num_classes, name="head_logits")(x)
+        x = keras.layers.Activation("softmax", dtype="float32", name="head_softmax")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        from kbnn.compat import load_larq_zoo_weights
+
+        load_larq_zoo_weights(model, weights)
+    return model
+
+
+def RealToBinaryNet(
+    input_shape=(224, 224, 3),
+    num_classes: int = 1000,
+    *,
+    include_top: bool = True,
+    weights=None,
+    name: str = "r2b_bnn",
+) -> keras.Model:
+    """Real-to-Binary Net (Martinez et al., ICLR 2020) as Larq Zoo 2.4 builds it
+    (``larq_zoo.literature.RealToBinaryNet``, 65.0 % top-1 on ImageNet with its weights).
+
+    Same layer order and weight shapes as Larq Zoo's model, so Larq Zoo's weight files load:
+    ``RealToBinaryNet(weights="r2b_weights.h5")`` (``r2b_weights_notop.h5`` with
+    ``include_top=False``; or :func:`kbnn.compat.load_larq_zoo_weights`), giving Larq Zoo's
+    outputs. For training your own Real-to-Binary net use :func:`RealToBinaryNet18`, the
+    configurable build (the two differ in Larq Zoo's choices below, so their weights do not
+    interchange).
+
+    Layout (Larq Zoo's): a PReLU instead of the ReLU in the stem (Larq Zoo's Real-to-Binary
+    nets inherit the stem of its strong baseline), :func:`RealToBinaryNet18`'s ``"paper"``
+    blocks with bias-free gate dense layers (``reduction=8``), the gate and the head averaging
+    with a whole-map AveragePooling2D + Flatten, ``ste_sign`` activations and weights, ``WeightClip(1.0)``,
+    zero padding, batch-norm momentum 0.99, and an identity layer ``block{k}_out`` after
+    every block (Larq Zoo's ``*_out`` Lambda layers, the attention-matching points).
+
+    Args:
+        input_shape: ``(height, width, channels)``; 32×32 and up works.
+        num_classes: Classifier size (``include_top``).
+        include_top: Add the average pool, dense layer and softmax.
+        weights: ``None`` (random), or the path of a Larq Zoo weight file.
+        name: Model name.
+
+    Returns:
+        An uncompiled ``keras.Model``.
+    """
+    return _larq_zoo_r2b(name, input_shape, num_classes, include_top, weights)

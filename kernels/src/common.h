@@ -154,8 +154,11 @@ inline int8_t Int8FromFloat(float y, const OutputParams& p) {
 
 // y[j] = Int8FromFloat(v[j]) for a row; locals and restrict let the loop vectorize. On x86-64
 // Linux with GCC the loop is also compiled for AVX-512 and AVX2 and the loader picks the widest
-// the CPU has (target_clones: the float divide dominates, so the vector width matters).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+// the CPU has (target_clones: the float divide dominates, so the vector width matters). Not under
+// the sanitizers: the clones' ifunc resolver runs before ThreadSanitizer's runtime is set up and
+// crashes the process at load time.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define KBNN_INT8_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define KBNN_INT8_ROW_CLONES
