@@ -77,7 +77,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
         try:
             _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
-                                     return_report=True, **int8)
+                                     return_report=True, fuse_residual=not args.no_fuse_residual, **int8)
         except kbnn.convert.ConversionError as e:
             print(f"kbnn convert: {e}", file=sys.stderr)
             return 1
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--representative-data", metavar="X.npy",
                    help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
     p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
+    p.add_argument("--no-fuse-residual", action="store_true",
+                   help="keep residual adds as ADD + KbnnQuantize ops (no KbnnBconv2dResidual), e.g. for "
+                        "a delegate built before that op existed")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op "

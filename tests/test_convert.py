@@ -707,3 +707,20 @@ def test_residual_fusion_tf_ops_vs_tflite_bit_exact_binary_only():
     np.testing.assert_allclose(got, np.asarray(model(x, training=False)), rtol=1e-3, atol=1e-3)
     for threads in (1, 3):
         np.testing.assert_array_equal(np.asarray(kbnn.Interpreter(data, num_threads=threads).predict(x)), got)
+
+
+@needs_ops
+def test_cli_convert_no_fuse_residual(tmp_path, capsys):
+    from kbnn import cli
+
+    inp = keras.Input((6, 6, 32))
+    model = _randomize_bn(keras.Model(inp, kbnn.blocks.bireal_block(kbnn.blocks.bireal_block(inp))))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert cli.main(["convert", str(path), str(tmp_path / "fused.tflite"), "--quiet"]) == 0
+    assert cli.main(["convert", str(path), str(tmp_path / "plain.tflite"), "--quiet", "--no-fuse-residual"]) == 0
+    fused = [n for n, _ in _custom_ops((tmp_path / "fused.tflite").read_bytes())]
+    plain = [n for n, _ in _custom_ops((tmp_path / "plain.tflite").read_bytes())]
+    assert fused.count("KbnnBconv2dResidual") == 2 and fused.count("KbnnQuantize") == 1
+    assert plain.count("KbnnBconv2d") == 2 and plain.count("KbnnQuantize") == 2
+    assert "ADD" in _builtin_ops((tmp_path / "plain.tflite").read_bytes())
