@@ -95,7 +95,7 @@ def test_int8_model_structure_and_report(delegate_env):
     assert (row.precision, row.output_type, row.input) == ("1-bit", "int8", "quantize (int8)")
     assert report.row("bconv_bn").status == "folded"
     text = report.to_text()
-    assert "dtype" in text.splitlines()[1] and "int8: 6 non-binary layers compute in int8; float32: none" in text
+    assert "dtype" in text.splitlines()[1] and "int8 (all): 6 non-binary layers compute in int8 (" in text and "float32: none" in text
     # The float conversion has no dtype column and stays float.
     _, freport = kbnn.convert(model, progress=False, return_report=True)
     assert not freport.int8 and "dtype" not in freport.to_text() and not freport.int8_layers
@@ -230,3 +230,92 @@ def test_cli_representative_data(delegate_env, tmp_path, capsys):
     assert "does not match the model input [batch, 6, 5, 3]" in capsys.readouterr().err
     assert cli.main(["convert", str(model_path), str(out), "--int8-io", "--quiet"]) == 2
     assert "--int8-io needs --representative-data" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------
+# int8_layers: only some non-binary layers int8 ("stem" or a list), the rest float and fused
+# ----------------------------------------------------------------------------------------
+
+
+def _types(fmodel, ops, name):
+    """[(input activation types, output types)] of the ops called ``name``."""
+    g = fmodel.subgraphs[0]
+    acts = lambda ts: [g.tensors[t].type for t in ts if t >= 0 and not q8._is_constant(fmodel, g.tensors[t])]  # noqa: E731
+    return [(acts(i), acts(o)) for op, i, o in ops if op == name]
+
+
+def test_int8_stem_structure_and_report(delegate_env):
+    model = _model(seed=11)
+    x = _data(seed=12)
+    content, report = _convert(model, [x[:48], x[48:]], int8_layers="stem")
+    fmodel, ops = _ops(content)
+    names = [op for op, _, _ in ops]
+    # The stem conv (BN folded in) is int8; the shortcut conv after it and the classifier stay float.
+    assert _types(fmodel, ops, "3") == [([9], [9]), ([0], [0])], _types(fmodel, ops, "3")
+    assert _types(fmodel, ops, "9") == [([0], [0])]  # FULLY_CONNECTED
+    assert _types(fmodel, ops, "KbnnQuantize") == [([9], [2])]  # reads the int8 stem output directly
+    # The residual fusion stays: no ADD builtin; the residual stream is float (one DEQUANTIZE).
+    assert "KbnnBconv2dResidual" in names and "0" not in names and "KbnnBconv2d" not in names
+    assert names.count("114") == 1 and names.count("6") == 1 and names[0] == "114"
+    assert [r.name for r in report.int8_layers] == ["stem", "stem_bn"]
+    assert report.int8_choice == "stem" and report.row("shortcut").precision == "float32"
+    assert report.row("bconv").op.startswith("KbnnBconv2dResidual") and report.row("bconv").input == "quantize (int8)"
+    assert "int8 (stem): 2 non-binary layers compute in int8 (stem, stem_bn); float32: shortcut, pool, logits" \
+        in report.to_text()
+
+
+def test_int8_stem_close_to_float_rest(delegate_env):
+    model = _model(seed=13)
+    x = _data(256, seed=14)
+    content, _ = _convert(model, lambda: (x[i:i + 64] for i in range(0, 256, 64)), int8_layers="stem")
+    float_content = kbnn.convert(model, progress=False)
+    x_test = _data(128, seed=15)
+    yf = kbnn.Interpreter(float_content).predict(x_test)
+    yq = kbnn.Interpreter(content).predict(x_test)
+    span = yf.max() - yf.min()
+    err = np.abs(yq - yf)
+    assert err.max() <= 0.08 * span and err.mean() <= 0.02 * span, (err.max() / span, err.mean() / span)
+    assert np.mean(np.argmax(yq, -1) == np.argmax(yf, -1)) >= 0.85
+    assert not np.array_equal(yq, yf)  # it did quantize something
+
+
+def test_int8_layers_list(delegate_env):
+    model = _model(seed=16)
+    x = _data(seed=17)
+    rep = [x[:48], x[48:]]
+    content, report = _convert(model, rep, int8_layers=["stem", "stem_bn", "logits"])
+    fmodel, ops = _ops(content)
+    assert "KbnnBconv2dResidual" in [op for op, _, _ in ops]
+    assert _types(fmodel, ops, "9") == [([9], [9])]  # the classifier is int8
+    assert {r.name for r in report.int8_layers} == {"stem", "stem_bn", "logits"} and report.int8_choice == "list"
+    # A listed Add that the fusion would fold: the fusion is turned off and the add is int8.
+    content, report = _convert(model, rep, int8_layers=["stem", "stem_bn", "shortcut", "add"])
+    fmodel, ops = _ops(content)
+    names = [op for op, _, _ in ops]
+    assert "KbnnBconv2dResidual" not in names and _types(fmodel, ops, "0") == [([9, 9], [9])]
+    assert {r.name for r in report.int8_layers} == {"stem", "stem_bn", "shortcut", "add"}
+
+
+@pytest.mark.parametrize("value, match", [
+    ("stm", "must be 'all', 'stem' or a list"),
+    (3, "must be 'all', 'stem' or a list"),
+    (["stem", 2], "must be 'all', 'stem' or a list"),
+    ([], "empty list"),
+    (["nope"], r"no layer\(s\) \['nope'\]"),
+    (["bconv"], "binary kbnn ops or folded into one"),
+    (["bconv_bn"], "binary kbnn ops or folded into one"),
+])
+def test_int8_layers_bad_values(delegate_env, value, match):
+    with pytest.raises(ValueError, match=match):
+        _convert(_model(), [_data(8)], int8_layers=value)
+
+
+def test_int8_layers_needs_dataset_and_a_stem():
+    with pytest.raises(ValueError, match="needs the int8 conversion: pass `representative_dataset`"):
+        kbnn.convert(_model(), progress=False, int8_layers="stem")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 5, 3))
+    x = QuantConv2D(8, 3, padding="same", name="first_binary", **QUANT)(inp)
+    model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x)), name="no_stem")
+    with pytest.raises(ValueError, match="no float layers before its first binary layer"):
+        _convert(model, [_data(8)], int8_layers="stem")

@@ -55,6 +55,7 @@ class ConversionReport:
     file_bytes: int = 0
     int8: bool = False  # converted with representative_dataset (int8 for the non-binary layers)
     interface: str = "float32"  # int8 conversions: "<input>/<output>" types of the model
+    int8_choice: str = ""  # int8 conversions: the int8_layers choice ("all", "stem" or "list")
 
     @property
     def not_lowered(self) -> list:
@@ -98,7 +99,8 @@ class ConversionReport:
                      f"weights: {self.weight_bytes} bytes; file: {self.file_bytes} bytes")
         if self.int8:
             floats = [r.name for r in self.layers if r.precision == "float32"]
-            lines.append(f"int8: {len(self.int8_layers)} non-binary layers compute in int8; float32: "
+            lines.append(f"int8 ({self.int8_choice or 'all'}): {len(self.int8_layers)} non-binary layers compute in "
+                         f"int8 ({', '.join(r.name for r in self.int8_layers) or 'none'}); float32: "
                          f"{', '.join(floats) if floats else 'none'}; model input/output: {self.interface}")
         return "\n".join(lines)
 
@@ -392,6 +394,70 @@ def _mark_precisions(report: ConversionReport, graph, content: bytes, interface:
             row.weight_bits, row.weight_bytes = 8, row.weight_bytes // 4
 
 
+INT8_LAYER_CHOICES = ("all", "stem")
+
+
+def _check_int8_layers(int8_layers, representative_dataset):
+    """``"all"``, ``"stem"`` or a tuple of layer names, validated for type (names: see
+    :func:`_int8_selection`)."""
+    if isinstance(int8_layers, str):
+        if int8_layers not in INT8_LAYER_CHOICES:
+            raise ValueError(f"`int8_layers` must be 'all', 'stem' or a list of layer names. "
+                             f"Received: int8_layers={int8_layers!r}")
+        names = int8_layers
+    elif isinstance(int8_layers, (list, tuple, set, frozenset)) and all(isinstance(n, str) for n in int8_layers):
+        if not int8_layers:
+            raise ValueError("`int8_layers` is an empty list: name at least one non-binary layer, or pass "
+                             "'all' / 'stem' (or no representative_dataset for a float model)")
+        names = tuple(int8_layers)
+    else:
+        raise ValueError(f"`int8_layers` must be 'all', 'stem' or a list of layer names (strings). "
+                         f"Received: int8_layers={int8_layers!r}")
+    if names != "all" and representative_dataset is None:
+        raise ValueError(f"`int8_layers={int8_layers!r}` needs the int8 conversion: pass `representative_dataset` "
+                         "too (it sets the int8 ranges)")
+    return names
+
+
+def _stem_layers(graph, report) -> list:
+    """The non-binary layers before the first binary op: those that feed a binary layer (lowered to
+    a kbnn op) and are not downstream of one (nor folded into one)."""
+    rows = {r.name: r for r in report.layers}
+    after, feeds = set(), set()
+    for node in graph.nodes:
+        row = rows.get(node.name)
+        if row is not None and (row.status in ("lowered", "folded") or any(k[0] in after for k in node.inputs)):
+            after.add(node.name)
+    for node in reversed(graph.nodes):
+        row = rows.get(node.name)
+        if row is not None and (row.status == "lowered" or node.name in feeds):
+            feeds.update(k[0] for k in node.inputs)
+    return list(dict.fromkeys(n.name for n in graph.nodes if n.name in feeds and n.name not in after
+                              and rows.get(n.name) is not None and rows[n.name].status == "builtin"))
+
+
+def _int8_selection(names, graph, report) -> list:
+    """The layer names of an ``int8_layers`` choice (``"stem"`` or a list), checked against the
+    model: every name must be a non-binary layer that the conversion keeps as a builtin."""
+    if names == "stem":
+        stem = _stem_layers(graph, report)
+        if not stem:
+            raise ValueError(f"`int8_layers='stem'`: model {report.model_name!r} has no float layers before its "
+                             "first binary layer (nothing to quantize); use 'all' or a list of layer names")
+        return stem
+    rows = {r.name: r for r in report.layers}
+    unknown = [n for n in names if n not in rows]
+    if unknown:
+        raise ValueError(f"`int8_layers`: no layer(s) {unknown} in model {report.model_name!r}. Its non-binary "
+                         f"layers are {[r.name for r in report.layers if r.status == 'builtin']}")
+    binary = [f"{n} ({rows[n].op})" for n in names if rows[n].status != "builtin"]
+    if binary:
+        raise ValueError(f"`int8_layers`: {binary} are binary kbnn ops or folded into one, not float layers "
+                         "that can become int8 builtins (binary ops read/write int8 next to int8 layers "
+                         "on their own); name only non-binary layers")
+    return list(dict.fromkeys(names))
+
+
 def _io_in_keras_order(data: bytes) -> bytes:
     """Puts the main subgraph's inputs and outputs in the Keras model's order.
 
@@ -428,7 +494,7 @@ def _io_in_keras_order(data: bytes) -> bytes:
 
 def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, representative_dataset=None,
             inference_input_type="float32", inference_output_type="float32", progress=True,
-            return_report=False, verbose=False, fuse_residual=True):
+            return_report=False, verbose=False, fuse_residual=True, int8_layers="all"):
     """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
 
     Args:
@@ -444,7 +510,14 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             of arrays (one per input) or a dict by input name, with the batch dimension. The
             float stem, shortcut convolutions, adds, pooling and classifier become int8 builtins
             with ranges calibrated on this data; the binary ops read and write int8 next to them.
-            ``None`` (default): those layers stay float32.
+            ``None`` (default): those layers stay float32. ``int8_layers`` narrows the choice.
+        int8_layers: Which non-binary layers become int8 with ``representative_dataset``:
+            ``"all"`` (default: every one that has an int8 builtin; the residual adds then stay
+            int8 builtins, not fused), ``"stem"`` (only the float layers before the first binary
+            layer, e.g. a 7×7 conv + BN + max-pool; everything after stays float and
+            ``fuse_residual`` stays in effect) or a list of layer names (the others stay float; a
+            listed ``Add`` that the residual fusion would fold turns that fusion off). The
+            report's ``int8_layers`` / dtype column say what became int8.
         inference_input_type: ``"float32"`` (default) or ``"int8"``: the model input type of an
             int8 conversion (int8: quantize inputs with ``input_details()[0]["quantization"]``).
         inference_output_type: ``"float32"`` (default) or ``"int8"``, likewise for the outputs.
@@ -455,7 +528,7 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             (``KbnnBconv2dResidual``: conv + BN + add in one op, with the sum's signs as a second,
             bitpacked output that the next binary convs read instead of a ``KbnnQuantize``; the
             Bi-Real blocks). Bit-exact with the unfused ops. Float non-binary layers only: with
-            ``representative_dataset`` the adds stay int8 builtins.
+            ``representative_dataset`` and ``int8_layers="all"`` the adds stay int8 builtins.
 
     Returns:
         The flatbuffer bytes (and the report when ``return_report``). The report of the last
@@ -480,12 +553,23 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         raise q8.RepresentativeDatasetError(
             "`representative_dataset` must be an iterable of input batches or a callable returning one. "
             f"Received: {type(representative_dataset).__name__}")
+    int8_choice = _check_int8_layers(int8_layers, representative_dataset)
     bar = _progress(progress, 4 if representative_dataset is None else 5)
     try:
-        # The int8 option keeps the adds as int8 builtins (the fused op is float32 only).
+        # int8 adds stay int8 builtins (the fused op is float32 only): "all" turns the fusion off.
+        all_int8 = representative_dataset is not None and int8_choice == "all"
         lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto",
-                        fuse_residual=fuse_residual and representative_dataset is None)
+                        fuse_residual=fuse_residual and not all_int8)
         report = lowered.report
+        chosen = None
+        if representative_dataset is not None and not all_int8:
+            rows = {r.name: r for r in report.layers}
+            if not isinstance(int8_choice, str) and any(  # a listed Add folded into a binary conv
+                    n in rows and rows[n].status == "folded" and rows[n].class_name == "Add" for n in int8_choice):
+                lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto",
+                                fuse_residual=False)
+                report = lowered.report
+            chosen = _int8_selection(int8_choice, lowered.graph, report)
         if bar is not None:
             bar.set_postfix_str("lowered")
             bar.update(1)
@@ -521,11 +605,17 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             names = [k[0] if k[0] != "__input__" else "input" for k, _, _ in lowered.graph.inputs]
             specs = [(n, shape, dtype) for n, (_, shape, dtype) in zip(names, lowered.graph.inputs)]
             stats = q8.calibrate(data, q8.iter_batches(representative_dataset, specs))
+            if chosen is not None:  # only the chosen layers' tensors get ranges: the rest stays float
+                keep = q8.layer_tensors(data, [r.name for r in report.layers], [k[0] for k in lowered.graph.outputs],
+                                        chosen)
+                stats = {t: v for t, v in stats.items() if t in keep}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = q8.quantize(data, stats, in_type, out_type)
             _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}")
-            still_float = [r.name for r in report.layers if r.precision == "float32"]
+            report.int8_choice = "all" if chosen is None else (int8_choice if isinstance(int8_choice, str) else "list")
+            still_float = [r.name for r in report.layers if r.precision == "float32"
+                           and (chosen is None or r.name in chosen)]
             if still_float:
                 warnings.warn(f"int8 conversion of {model.name!r}: these non-binary layers stay float32 (no "
                               f"int8 builtin for them): {still_float}", ConversionWarning, stacklevel=2)

@@ -319,25 +319,16 @@ def _match_layer(scope: str, layer_names: set) -> str | None:
     return m.group(1) if m and m.group(1) in layer_names else None
 
 
-def op_types(content: bytes, layer_names, output_layers) -> dict:
-    """``{layer name: [(op, input type, output type), ...]}`` for the ops of the quantized model,
-    types "int8" / "float32" / "bitpacked" of the first non-constant input and of the output.
-    QUANTIZE / DEQUANTIZE (interface and boundary conversions) are left out.
-
-    Ops are attributed through the layer name scopes in their output tensor names; an op whose
-    output is a model output (directly or through a DEQUANTIZE) belongs to that output's layer
-    (``output_layers``, in model output order).
-    """
-    model = _model_object(content)
+def _op_layers(model, names: set, output_layers) -> list:
+    """``[(op, {layer names})]`` for the ops of the main subgraph except QUANTIZE / DEQUANTIZE,
+    attributed as :func:`op_types` describes."""
     g = model.subgraphs[0]
-    names = set(layer_names)
     outputs = [int(t) for t in g.outputs]
     consumers = {}
     for op in g.operators:
         for t in op.inputs:
             consumers.setdefault(int(t), []).append(op)
-    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", 2: "bitpacked"}
-    found: dict = {}
+    found = []
     for op in g.operators:
         if _is_builtin(model, op, _QUANTIZE) or _is_builtin(model, op, _DEQUANTIZE):
             continue
@@ -349,6 +340,43 @@ def op_types(content: bytes, layer_names, output_layers) -> dict:
             ends = [out] + [int(c.outputs[0]) for c in consumers.get(out, []) if _is_builtin(model, c, _DEQUANTIZE)]
             layers = {output_layers[outputs.index(e)] for e in ends
                       if e in outputs and outputs.index(e) < len(output_layers)}
+        found.append((op, layers))
+    return found
+
+
+def layer_tensors(content: bytes, layer_names, output_layers, chosen) -> set:
+    """Indices of the float activation tensors of the builtin ops of the layers ``chosen`` in the
+    float model ``content``: their outputs and non-constant inputs. Only these get calibration
+    ranges, so TF's quantizer makes only these ops int8 and leaves the others float."""
+    model = _model_object(content)
+    g = model.subgraphs[0]
+    chosen = set(chosen)
+    tensors = set()
+    for op, layers in _op_layers(model, set(layer_names), output_layers):
+        if not layers & chosen or model.operatorCodes[op.opcodeIndex].customCode:
+            continue
+        for t in list(op.inputs) + list(op.outputs):
+            t = int(t)
+            if t >= 0 and g.tensors[t].type == _TENSOR_FLOAT32 and not _is_constant(model, g.tensors[t]):
+                tensors.add(t)
+    return tensors
+
+
+def op_types(content: bytes, layer_names, output_layers) -> dict:
+    """``{layer name: [(op, input type, output type), ...]}`` for the ops of the quantized model,
+    types "int8" / "float32" / "bitpacked" of the first non-constant input and of the output.
+    QUANTIZE / DEQUANTIZE (interface and boundary conversions) are left out.
+
+    Ops are attributed through the layer name scopes in their output tensor names; an op whose
+    output is a model output (directly or through a DEQUANTIZE) belongs to that output's layer
+    (``output_layers``, in model output order).
+    """
+    model = _model_object(content)
+    g = model.subgraphs[0]
+    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", 2: "bitpacked"}
+    found: dict = {}
+    for op, layers in _op_layers(model, set(layer_names), output_layers):
+        out = int(op.outputs[0])
         ins = [int(t) for t in op.inputs if t >= 0 and not _is_constant(model, g.tensors[int(t)])]
         in_type = type_names.get(g.tensors[ins[0]].type, "other") if ins else "-"
         entry = (_op_name(model, op), in_type, type_names.get(g.tensors[out].type, "other"))
