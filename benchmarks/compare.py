@@ -25,11 +25,14 @@ Variants, same architecture and weights where they exist:
   kbnn       kbnn.convert(model) run by the stock interpreter + the kbnn delegate (float non-binary layers)
   kbnn-int8  kbnn.convert(model, representative_dataset=...): the same binary ops, the non-binary layers
              (stem, shortcuts, adds, pooling, classifier) int8 builtins; float input/output
+  kbnn-int8stem  kbnn.convert(model, representative_dataset=..., int8_layers="stem"): only the float
+             layers before the first binary layer int8 (e.g. the 7x7 stem conv + BN + max-pool), the rest
+             float with the residual fusion on
   float      the float twin (QuantConv2D without quantizers = plain conv), tf.lite.TFLiteConverter
              .from_keras_model, run by the stock interpreter (XNNPACK)
   int8       the float twin, post-training full-integer quantization (representative dataset: 16 random
              inputs), float input/output, run by the stock interpreter (XNNPACK int8 / builtin kernels)
-Both int8 variants are calibrated on the same 16 random inputs. The header names the CPU (model name from
+The three int8 variants are calibrated on the same 16 random inputs. The header names the CPU (model name from
 /proc/cpuinfo), the kbnn kernel ISA that kernel=auto selects (kbnn.interpreter.kernel_isa()) and the load
 average: benchmarks/README.md keeps one table per ISA.
 Timing: the three interpreters are built first, then `--rounds` rounds each run every variant `--runs`
@@ -124,8 +127,8 @@ def representative_inputs(model, seed: int = 0, count: int = 16) -> list:
     return [rng.standard_normal(shape).astype("float32") for _ in range(count)]
 
 
-def kbnn_int8(model, seed: int = 0) -> bytes:
-    """The kbnn model with int8 non-binary layers (float input/output)."""
+def kbnn_int8(model, seed: int = 0, int8_layers: str = "all") -> bytes:
+    """The kbnn model with int8 non-binary layers (``int8_layers``; float input/output)."""
     import warnings
 
     import kbnn
@@ -133,8 +136,9 @@ def kbnn_int8(model, seed: int = 0) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, report = kbnn.convert(model, progress=False, return_report=True,
-                                    representative_dataset=representative_inputs(model, seed))
-    print("kbnn-int8: int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
+                                    representative_dataset=representative_inputs(model, seed),
+                                    int8_layers=int8_layers)
+    print("kbnn-int8" + ("" if int8_layers == "all" else int8_layers) + ": int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
           "| float32 layers:", ", ".join(r.name for r in report.layers if r.precision == "float32") or "none")
     return data
 
@@ -207,7 +211,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants (int8 twin and kbnn-int8)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants (int8 twin, kbnn-int8, kbnn-int8stem)")
     parser.add_argument("--unfused", action="store_true",
                         help="also time kbnn converted with fuse_residual=False (separate ADD + KbnnQuantize "
                              "ops instead of KbnnBconv2dResidual)")
@@ -242,6 +246,7 @@ def main(argv=None) -> int:
         variants["kbnn-unfused"] = kbnn.convert(model, progress=False, fuse_residual=False)
     if not args.no_int8:
         variants["kbnn-int8"] = kbnn_int8(model)
+        variants["kbnn-int8stem"] = kbnn_int8(model, int8_layers="stem")
     variants["float"] = tflite_float(twin)
     if not args.no_int8:
         variants["int8"] = tflite_int8(twin)
@@ -268,14 +273,16 @@ def main(argv=None) -> int:
 
 
 def _cells(r: dict) -> list:
-    """kbnn, kbnn-int8, float, int8 (ms) and float/kbnn, int8/kbnn, int8/kbnn-int8 ratios."""
-    k, k8, f, i8 = r["kbnn"], r.get("kbnn-int8"), r["float"], r.get("int8")
-    ms = [f"{v:.3f}" if v else "n/a" for v in (k, k8, f, i8)]
-    ratios = [f"{f / k:.2f}x", f"{i8 / k:.2f}x" if i8 else "n/a", f"{i8 / k8:.2f}x" if i8 and k8 else "n/a"]
+    """kbnn, kbnn-int8, kbnn-int8stem, float, int8 (ms) and float/kbnn, int8/kbnn, int8/kbnn-int8,
+    int8/kbnn-int8stem ratios."""
+    k, k8, ks, f, i8 = r["kbnn"], r.get("kbnn-int8"), r.get("kbnn-int8stem"), r["float"], r.get("int8")
+    ms = [f"{v:.3f}" if v else "n/a" for v in (k, k8, ks, f, i8)]
+    ratios = [f"{f / k:.2f}x"] + [f"{i8 / v:.2f}x" if i8 and v else "n/a" for v in (k, k8, ks)]
     return ms + ratios
 
 
-_HEAD = ("kbnn ms", "kbnn-int8 ms", "float ms", "int8 ms", "float/kbnn", "int8/kbnn", "int8/kbnn-int8")
+_HEAD = ("kbnn ms", "kbnn-int8 ms", "kbnn-int8stem ms", "float ms", "int8 ms", "float/kbnn", "int8/kbnn",
+         "int8/kbnn-int8", "int8/kbnn-int8stem")
 
 
 def table(results: dict, stat: str):

@@ -3,7 +3,7 @@
     kbnn demo [--epochs N] [--seed S] [--out DIR] [--quiet]
                                                   distil, convert and run a binary CNN on digits
     kbnn summary model.keras                      bit-aware summary of a saved model
-    kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io]]
+    kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io] [--int8-layers stem]]
                                                   convert to TFLite with bitpacked kbnn ops
     kbnn benchmark m.tflite [--threads N] [--runs R] [--warmup W] [--kernel K]
                                                   median/p10/p90 invoke time and per kbnn op
@@ -68,10 +68,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                   f"inputs [N, ...]: {e}", file=sys.stderr)
             return 2
         batches = [data[i:i + 64] for i in range(0, len(data), 64)] if data.ndim > 0 else []
+        layers = args.int8_layers if args.int8_layers in ("all", "stem") else [
+            n.strip() for n in args.int8_layers.split(",") if n.strip()]
         int8 = dict(representative_dataset=batches, inference_input_type="int8" if args.int8_io else "float32",
-                    inference_output_type="int8" if args.int8_io else "float32")
-    elif args.int8_io:
-        print("kbnn convert: --int8-io needs --representative-data", file=sys.stderr)
+                    inference_output_type="int8" if args.int8_io else "float32", int8_layers=layers)
+    elif args.int8_io or args.int8_layers != "all":
+        flag = "--int8-io" if args.int8_io else "--int8-layers"
+        print(f"kbnn convert: {flag} needs --representative-data", file=sys.stderr)
         return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
@@ -83,6 +86,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             return 1
         except kbnn.convert.RepresentativeDatasetError as e:
             print(f"kbnn convert: --representative-data: {e}", file=sys.stderr)
+            return 2
+        except ValueError as e:
+            if "int8_layers" not in str(e):
+                raise
+            print(f"kbnn convert: --int8-layers: {e}", file=sys.stderr)
             return 2
     for w in caught:
         if issubclass(w.category, kbnn.convert.ConversionWarning):
@@ -129,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--representative-data", metavar="X.npy",
                    help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
     p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
+    p.add_argument("--int8-layers", default="all", metavar="all|stem|NAME,...",
+                   help="with --representative-data: which non-binary layers become int8: all (default), stem "
+                        "(the float layers before the first binary layer; the rest stays float, residual adds "
+                        "stay fused) or comma-separated layer names")
     p.add_argument("--no-fuse-residual", action="store_true",
                    help="keep residual adds as ADD + KbnnQuantize ops (no KbnnBconv2dResidual), e.g. for "
                         "a delegate built before that op existed")

@@ -230,6 +230,14 @@ def test_cli_representative_data(delegate_env, tmp_path, capsys):
     assert "does not match the model input [batch, 6, 5, 3]" in capsys.readouterr().err
     assert cli.main(["convert", str(model_path), str(out), "--int8-io", "--quiet"]) == 2
     assert "--int8-io needs --representative-data" in capsys.readouterr().err
+    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
+                     "--int8-layers", "stem"]) == 0
+    assert "int8 (stem): 2 non-binary layers compute in int8 (stem, stem_bn)" in capsys.readouterr().out
+    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
+                     "--int8-layers", "stem, nope", "--quiet"]) == 2
+    assert "--int8-layers" in (err := capsys.readouterr().err) and "no layer(s) ['nope']" in err
+    assert cli.main(["convert", str(model_path), str(out), "--int8-layers", "stem", "--quiet"]) == 2
+    assert "--int8-layers needs --representative-data" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------
