@@ -138,7 +138,8 @@ def kbnn_int8(model, seed: int = 0, int8_layers: str = "all") -> bytes:
         data, report = kbnn.convert(model, progress=False, return_report=True,
                                     representative_dataset=representative_inputs(model, seed),
                                     int8_layers=int8_layers)
-    print("kbnn-int8" + ("" if int8_layers == "all" else int8_layers) + ": int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
+    label = "kbnn-int8" + ("" if int8_layers == "all" else int8_layers)
+    print(f"{label}: int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
           "| float32 layers:", ", ".join(r.name for r in report.layers if r.precision == "float32") or "none")
     return data
 
@@ -211,7 +212,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants (int8 twin, kbnn-int8, kbnn-int8stem)")
+    parser.add_argument("--no-int8", action="store_true",
+                        help="skip the int8 variants (int8 twin, kbnn-int8, kbnn-int8stem)")
     parser.add_argument("--unfused", action="store_true",
                         help="also time kbnn converted with fuse_residual=False (separate ADD + KbnnQuantize "
                              "ops instead of KbnnBconv2dResidual)")

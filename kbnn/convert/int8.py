@@ -22,6 +22,11 @@ How (after the float ``.tflite`` with kbnn CUSTOM ops is written as usual):
    output (``T = int8``, ``int8_scale`` / ``int8_zero_point`` = the QUANTIZE's parameters; the
    kernels compute ``round(y / scale) + zero_point`` from the float ``y`` directly).
 
+``int8_layers="stem"`` or a list of layer names (``kbnn.convert``) narrows step 2: only the
+activation tensors of the chosen layers' builtins keep their ranges (:func:`layer_tensors`), and
+the quantizer leaves the ops without ranges float, so the other layers (and the residual fusion)
+stay as in the float model.
+
 The model keeps float input and output (a QUANTIZE after the input, a DEQUANTIZE before the
 output) unless ``inference_input_type`` / ``inference_output_type`` ask for int8 (like
 ``TFLiteConverter.inference_input_type``); the input / output quantization parameters are then in
