@@ -331,3 +331,18 @@ def test_int8_layers_needs_dataset_and_a_stem():
     model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x)), name="no_stem")
     with pytest.raises(ValueError, match="no float layers before its first binary layer"):
         _convert(model, [_data(8)], int8_layers="stem")
+
+
+def test_int8_layers_interface(delegate_env):
+    model = _model(seed=18)
+    x = _data(seed=19)
+    rep = [x[:48], x[48:]]
+    content, _ = _convert(model, rep, int8_layers="stem", inference_input_type="int8")
+    assert kbnn.Interpreter(content).input_details[0]["dtype"] == np.int8
+    content, _ = _convert(model, rep, int8_layers=["logits"], inference_output_type="int8")
+    assert kbnn.Interpreter(content).output_details[0]["dtype"] == np.int8
+    # An int8 interface that the chosen layers leave float is refused, not silently float.
+    with pytest.raises(ValueError, match=r"inference_output_type='int8'.*add the layer\(s\) \['logits'\]"):
+        _convert(model, rep, int8_layers="stem", inference_output_type="int8")
+    with pytest.raises(ValueError, match=r"inference_input_type='int8'.*add the layer\(s\) \['stem'\]"):
+        _convert(model, rep, int8_layers=["logits"], inference_input_type="int8")

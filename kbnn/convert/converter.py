@@ -458,6 +458,22 @@ def _int8_selection(names, graph, report) -> list:
     return list(dict.fromkeys(names))
 
 
+def _check_interface(content: bytes, in_type: str, out_type: str, graph) -> None:
+    """An int8 model input / output that ``int8_layers`` left float raises (instead of a float
+    interface the caller did not ask for)."""
+    from kbnn.convert import int8 as q8
+
+    g = q8._model_object(content).subgraphs[0]
+    readers = sorted({n.name for k, _, _ in graph.inputs for n in graph.consumers.get(k, [])})
+    for what, want, tensors, layers in (("input", in_type, g.inputs, readers),
+                                        ("output", out_type, g.outputs, sorted({k[0] for k in graph.outputs}))):
+        if want == "int8" and any(g.tensors[int(t)].type != q8._TENSOR_INT8 for t in tensors):
+            raise ValueError(
+                f"`inference_{what}_type='int8'` needs the model {what}s computed in int8, but `int8_layers` "
+                f"leaves them float: add the layer(s) {layers} to `int8_layers`, use int8_layers='all', or "
+                f"keep inference_{what}_type='float32'")
+
+
 def _io_in_keras_order(data: bytes) -> bytes:
     """Puts the main subgraph's inputs and outputs in the Keras model's order.
 
@@ -516,8 +532,10 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             int8 builtins, not fused), ``"stem"`` (only the float layers before the first binary
             layer, e.g. a 7×7 conv + BN + max-pool; everything after stays float and
             ``fuse_residual`` stays in effect) or a list of layer names (the others stay float; a
-            listed ``Add`` that the residual fusion would fold turns that fusion off). The
-            report's ``int8_layers`` / dtype column say what became int8.
+            listed ``Add`` that the residual fusion would fold turns the fusion off for the model).
+            An int8 ``inference_input_type`` / ``inference_output_type`` needs the layers at the
+            input / output among them (else ``ValueError``). The report's ``int8_layers`` / dtype
+            column say what became int8.
         inference_input_type: ``"float32"`` (default) or ``"int8"``: the model input type of an
             int8 conversion (int8: quantize inputs with ``input_details()[0]["quantization"]``).
         inference_output_type: ``"float32"`` (default) or ``"int8"``, likewise for the outputs.
@@ -612,6 +630,8 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = q8.quantize(data, stats, in_type, out_type)
+            if chosen is not None:
+                _check_interface(data, in_type, out_type, lowered.graph)
             _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}")
             report.int8_choice = "all" if chosen is None else (int8_choice if isinstance(int8_choice, str) else "list")
             still_float = [r.name for r in report.layers if r.precision == "float32"
