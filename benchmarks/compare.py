@@ -35,7 +35,7 @@ Variants, same architecture and weights where they exist:
 The three int8 variants are calibrated on the same 16 random inputs. The header names the CPU (model name from
 /proc/cpuinfo), the kbnn kernel ISA that kernel=auto selects (kbnn.interpreter.kernel_isa()) and the load
 average: benchmarks/README.md keeps one table per ISA.
-Timing: the three interpreters are built first, then `--rounds` rounds each run every variant `--runs`
+Timing: the interpreters are built first, then `--rounds` rounds each run every variant `--runs`
 times (interleaved, so machine load hits all variants alike); the median is over all runs. The kbnn
 per-op profile (kbnn.benchmark) follows the table.
 """
