@@ -58,6 +58,17 @@ inline const int32_t* RowCorr(const int32_t* const* corr, size_t i, size_t j) {
   return corr != nullptr && corr[i] != nullptr ? corr[i] + j : nullptr;
 }
 
+// The masks, multipliers and biases of the 64-channel chunk starting at channel j.
+inline void LoadChunk(size_t j, size_t n, const float* m, const float* b, __mmask16 mask[4],
+                      __m512 vm[4], __m512 vb[4]) {
+  for (int v = 0; v < 4; ++v) {
+    const size_t jv = j + 16 * v;
+    mask[v] = jv < n ? TailMask(n - jv) : static_cast<__mmask16>(0);
+    vm[v] = _mm512_maskz_loadu_ps(mask[v], m + jv);
+    vb[v] = _mm512_maskz_loadu_ps(mask[v], b + jv);
+  }
+}
+
 }  // namespace
 
 // Channel chunks of 64 outer (multiplier and bias stay in registers), rows inner.
@@ -69,12 +80,7 @@ void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t a
   for (size_t j = 0; j < n; j += 64) {
     __mmask16 mask[4];
     __m512 vm[4], vb[4];
-    for (int v = 0; v < 4; ++v) {
-      const size_t jv = j + 16 * v;
-      mask[v] = jv < n ? TailMask(n - jv) : static_cast<__mmask16>(0);
-      vm[v] = _mm512_maskz_loadu_ps(mask[v], m + jv);
-      vb[v] = _mm512_maskz_loadu_ps(mask[v], b + jv);
-    }
+    LoadChunk(j, n, m, b, mask, vm, vb);
     for (size_t i = 0; i < rows; ++i) {
       const int32_t* a = acc + i * acc_stride + j;
       const int32_t* c = RowCorr(corr, i, j);
@@ -102,12 +108,7 @@ void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
   for (size_t j = 0; j < n; j += 64) {
     __mmask16 mask[4];
     __m512 vm[4], vb[4];
-    for (int v = 0; v < 4; ++v) {
-      const size_t jv = j + 16 * v;
-      mask[v] = jv < n ? TailMask(n - jv) : static_cast<__mmask16>(0);
-      vm[v] = _mm512_maskz_loadu_ps(mask[v], m + jv);
-      vb[v] = _mm512_maskz_loadu_ps(mask[v], b + jv);
-    }
+    LoadChunk(j, n, m, b, mask, vm, vb);
     for (size_t i = 0; i < rows; ++i) {
       const int32_t* a = acc + i * acc_stride + j;
       const int32_t* c = RowCorr(corr, i, j);
