@@ -6,7 +6,7 @@ variable ``KBNN_TF_OPS_PATH`` points at another build. The library is loaded on 
 ``import kbnn.ops`` and the NumPy helpers work without it.
 
 Op names, inputs and attributes come from :mod:`kbnn.convert.schema`; every wrapper here takes
-the schema's attribute names as keyword arguments. Tensor conventions (ARCHITECTURE §3):
+the schema's attribute names as keyword arguments. Tensor conventions (docs/architecture.md §3):
 
 * bitpacked tensors are ``int32`` tensors whose last axis holds ``ceil(C / 32)`` words;
   bit 1 = -1, bit 0 = +1, LSB = channel 0 of the word, unused high bits 0; ``sign(0) = +1``;

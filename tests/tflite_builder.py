@@ -98,7 +98,7 @@ class ModelBuilder:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bit conventions and NumPy references (ARCHITECTURE §3).
+# Bit conventions and NumPy references (docs/architecture.md §3).
 
 
 def words(c: int) -> int:

@@ -5,7 +5,7 @@ them as an oracle in tests and to check a lowering plan when the op library is n
 a ``.tflite`` file is only ever written with the real ops (these would become TFLite
 builtins, not CUSTOM ops).
 
-Conventions (ARCHITECTURE §3, ``kbnn/convert/schema.py``): bitpacked tensors are ``int32``
+Conventions (docs/architecture.md §3, ``kbnn/convert/schema.py``): bitpacked tensors are ``int32``
 with ``ceil(C / 32)`` words on the last axis, bit ``i`` of word ``w`` is channel
 ``32 w + i``, bit 1 = negative, padding bits 0, ``sign(0) = +1``.
 """

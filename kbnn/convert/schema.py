@@ -12,7 +12,7 @@ Three consumers read it:
 ``python -m kbnn.convert.schema --write`` regenerates the C++ header; a test fails when the
 checked-in header differs from what this module generates.
 
-Tensor conventions (ARCHITECTURE §3): bitpacked tensors are ``int32`` tensors whose last axis
+Tensor conventions (docs/architecture.md §3): bitpacked tensors are ``int32`` tensors whose last axis
 holds ``ceil(C / 32)`` words (bit 1 = -1, LSB = channel 0 of the word, padding bits 0);
 ``sign(0) = +1``. Binary layer outputs are ``y = multiplier[c] * dot + bias[c]`` followed by
 the fused activation; a bitpacked output stores the bit ``y < 0``.

@@ -1,7 +1,7 @@
 #pragma once
 // The subset of the TFLite C ABI (tensorflow/lite/core/c/common.h) that the kbnn delegate uses,
 // declared here from the public headers' documented layout: no TFLite header ships with the
-// runtimes we target. Only the struct PREFIXES below are relied on (see docs/ARCHITECTURE §4);
+// runtimes we target. Only the struct PREFIXES below are relied on (see docs/architecture.md §4);
 // everything past them is either never read or, for structs the runtime copies from us, padded
 // with zeroed reserved bytes so newer fields read as "unset".
 #include <cstddef>
