@@ -297,6 +297,20 @@ def component(path: str) -> str:
 
 
 def short(name: str, width: int = 96) -> str:
+    """A demangled C++ name without its parameter list (``ns::f(int, float) const`` -> ``ns::f``),
+    cut to ``width`` characters."""
+    tail = name.rstrip()
+    for suffix in (" const", " &", " &&"):
+        if tail.endswith(")" + suffix):
+            tail = tail[:-len(suffix)]
+    if tail.endswith(")") and not tail.startswith("("):
+        depth = 0
+        for i in range(len(tail) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(tail[i], 0)
+            if depth == 0:
+                if i > 0:
+                    name = tail[:i]
+                break
     return name if len(name) <= width else name[:width - 3] + "..."
 
 
@@ -307,6 +321,11 @@ class Attributor:
         self.rows = sorted(parse_maps(maps))
         self.starts = [r[0] for r in self.rows]
         self.bias = {}
+
+    def load_base(self, name: str) -> int | None:
+        """Where the guest loaded the library ``name`` (its lowest mapping), or None."""
+        rows = [r for r in self.rows if os.path.basename(r[3]) == name]
+        return min(r[0] - r[2] for r in rows) if rows else None
 
     def where(self, addr: int) -> tuple[str, str]:
         import bisect
@@ -346,8 +365,9 @@ def breakdown(counts: Counts, attributor: Attributor) -> Breakdown:
 
 # ---- printing -------------------------------------------------------------------------------------------
 def mega(v: float) -> str:
+    """Millions, 3 significant digits at least: 6.42 M, 66.8 M, 373 M."""
     v /= 1e6
-    return f"{v:.3g} M" if v < 100 else f"{v:.0f} M"
+    return f"{v:.2f} M" if v < 10 else f"{v:.1f} M" if v < 100 else f"{v:.0f} M"
 
 
 def print_table(model: str, results: dict, variants) -> list:
@@ -417,10 +437,12 @@ def main(argv=None) -> int:
             guest, counts = run_guest(cpu, plugin, paths, WORK / f"{model}-{cpu}", args.n, args.m,
                                       args.warmup)
             results[cpu] = counts
-            print(f"[{model} -cpu {cpu}: {time.time() - t:.0f} s under qemu; "
-                  f"ai-edge-litert {guest['litert']}, "
-                  f"Python {guest['python']} {guest['machine']}]", flush=True)
             attributor = Attributor(guest["maps"])
+            base = attributor.load_base("libkbnn_delegate.so")
+            where = f"; libkbnn_delegate.so loaded at {base:#x}" if base is not None else ""
+            print(f"[{model} -cpu {cpu}: {time.time() - t:.0f} s under qemu; "
+                  f"ai-edge-litert {guest['litert']}, Python {guest['python']} {guest['machine']}{where}]",
+                  flush=True)
             for v in variants:
                 b = breakdown(counts[v], attributor)
                 print_breakdown(f"{model} {v} -cpu {cpu}", b, args.top)

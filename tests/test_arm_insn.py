@@ -89,6 +89,16 @@ def test_attribution_to_symbols_sums_to_the_total(selftest):
     assert dict(wb.mnemonics)["subs"] >= B
 
 
+def test_function_names_lose_their_parameter_lists():
+    assert arm_insn.short("kbnn::f(unsigned long, int const*)") == "kbnn::f"
+    assert arm_insn.short("ns::(anonymous namespace)::Op::Emit(unsigned long) const") == \
+        "ns::(anonymous namespace)::Op::Emit"
+    assert arm_insn.short("ns::g(int)::{lambda(int)#1}::operator()(int) const") == \
+        "ns::g(int)::{lambda(int)#1}::operator()"
+    assert arm_insn.short("(libc.so.6: no symbol)") == "(libc.so.6: no symbol)"
+    assert arm_insn.short("xnn_compute_igemm") == "xnn_compute_igemm"
+
+
 def test_window_file_must_add_up(tmp_path):
     bad = tmp_path / "w.0"
     bad.write_text("# kbnn_insn_count window 0 mode tb insns 10\n400000 3 add\n")
@@ -97,3 +107,49 @@ def test_window_file_must_add_up(tmp_path):
     bad.write_text("hello\n")
     with pytest.raises(ValueError, match="not a kbnn_insn_count window"):
         arm_insn.read_window(bad)
+
+
+@pytest.mark.skipif(not arm_insn.site_ready(),
+                    reason=f"{arm_insn.SITE} (the aarch64 kbnn-runtime wheel beside ai-edge-litert 1.4.0) is "
+                           "missing: scripts/test_aarch64_runtime_wheel.sh builds it (tests/"
+                           "test_aarch64_runtime_wheel.py, earlier in the suite)")
+def test_tiny_model_on_the_aarch64_wheel(tmp_path):
+    """The benchmark's own path on a tiny kbnn model and its float twin: guest_invoke.py under
+    qemu-aarch64 with the plugin, the steady-state difference and the attribution to libraries."""
+    import keras
+
+    import kbnn
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = kbnn.layers.QuantConv2D(32, 3, padding="same", input_quantizer="ste_sign",
+                                kernel_quantizer="ste_sign", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(4)(x))
+    import compare
+
+    paths = {"kbnn": tmp_path / "kbnn.tflite", "float": tmp_path / "float.tflite"}
+    paths["kbnn"].write_bytes(kbnn.convert(model, progress=False))
+    paths["float"].write_bytes(compare.tflite_float(compare.float_twin(model)))
+    plugin = arm_insn.build_plugin(tmp_path)
+    guest, counts = arm_insn.run_guest("cortex-a72", plugin, paths, tmp_path / "run", n=1, m=3, warmup=1,
+                                       timeout=600)
+    assert guest["litert"] == "1.4.0" and guest["machine"] == "aarch64"
+    attributor = arm_insn.Attributor(guest["maps"])
+    for name, c in counts.items():
+        assert c.per_invoke > 0 and c.window_n > 0 and c.window_m > 0, (name, c)
+        # the whole windows per invoke include the loop and the marker once: close to steady state
+        assert c.per_invoke == pytest.approx(c.window_m, rel=0.2), (name, c)
+        b = arm_insn.breakdown(c, attributor)
+        for part in (b.components, b.functions, b.mnemonics):
+            assert sum(v for _, v in part) == pytest.approx(c.per_invoke, rel=1e-9)
+        comps = dict(b.components)
+        assert comps.get("TFLite builtins/XNNPACK", 0) > 0, b.components
+    kb = arm_insn.breakdown(counts["kbnn"], attributor)
+    assert dict(kb.components).get("kbnn delegate", 0) > 0.3 * counts["kbnn"].per_invoke, kb.components
+    top = kb.functions[:5]
+    assert any(comp == "kbnn delegate" and "kbnn::" in fn for (comp, fn), _ in top), top
+    assert "kbnn delegate" not in dict(arm_insn.breakdown(counts["float"], attributor).components)
