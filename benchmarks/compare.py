@@ -205,9 +205,34 @@ def machine() -> str:
             f"kbnn kernel ISA: {kernel_isa()}")
 
 
+MODELS = ("cnn32", "bireal18")
+
+
+def build(name: str):
+    """(binary model, float twin) of ``name`` ("cnn32" or "bireal18"), random weights with fixed seeds
+    and non-trivial BN statistics; benchmarks/arm_insn.py builds the same ones."""
+    import keras
+
+    import kbnn
+
+    if name == "cnn32":
+        model = cnn32(binary=True)
+        twin = cnn32(binary=False)
+        randomize_bn(model)
+        twin.set_weights(model.get_weights())
+    elif name == "bireal18":
+        keras.utils.set_random_seed(0)
+        model = kbnn.models.BiRealNet18(input_shape=(224, 224, 3), num_classes=1000)
+        randomize_bn(model)
+        twin = float_twin(model)
+    else:
+        raise ValueError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
+    return model, twin
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=("cnn32", "bireal18"), default="cnn32")
+    parser.add_argument("--model", choices=MODELS, default="cnn32")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
@@ -221,21 +246,10 @@ def main(argv=None) -> int:
     parser.add_argument("--profile-runs", type=int, default=30, help="runs of the kbnn per-op profile")
     args = parser.parse_args(argv)
 
-    import keras
-
     import kbnn
     from kbnn.benchmark import benchmark
 
-    if args.model == "cnn32":
-        model = cnn32(binary=True)
-        twin = cnn32(binary=False)
-        randomize_bn(model)
-        twin.set_weights(model.get_weights())
-    else:
-        keras.utils.set_random_seed(0)
-        model = kbnn.models.BiRealNet18(input_shape=(224, 224, 3), num_classes=1000)
-        randomize_bn(model)
-        twin = float_twin(model)
+    model, twin = build(args.model)
     s = kbnn.summary(model, print_fn=None)
     print(f"model: {model.name}  input {tuple(model.inputs[0].shape[1:])}  binary MACs: {s.binary_macs:,} "
           f"({s.binary_macs / 1e9:.3f} G)  other MACs: {s.other_macs:,}")
