@@ -68,7 +68,7 @@ trap 'rm -rf "$WORK"' EXIT
 SRC="$WORK/src"
 step "source tree: git ls-files (tracked + untracked, not ignored) -> $SRC"
 mkdir -p "$SRC"
-git ls-files -z --cached --others --exclude-standard | (cd "$ROOT" && tar --null -T - -cf -) | tar -x -C "$SRC"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -x -C "$SRC"
 mkdir -p "$DIST"
 rm -f "$DIST"/kbnn-"$VERSION"* "$DIST"/kbnn_runtime-"$VERSION"*
 
@@ -88,7 +88,8 @@ wheel_from_sdist "$RUNTIME_SDIST"
 step "kbnn-runtime wheel, aarch64 (from its sdist, aarch64-linux-gnu-g++)"
 FB_INCLUDE="$WORK/aarch64-flatbuffers-include"
 arm64_flexbuffers_include "$FB_INCLUDE"
-KBNN_CMAKE_ARGS="-DCMAKE_TOOLCHAIN_FILE=$SRC/kernels/cmake/toolchains/aarch64-linux-gnu.cmake -DKBNN_ARM_STATIC=OFF -DKBNN_FLEXBUFFERS_INCLUDE=$FB_INCLUDE" \
+TOOLCHAIN="$SRC/kernels/cmake/toolchains/aarch64-linux-gnu.cmake"
+KBNN_CMAKE_ARGS="-DCMAKE_TOOLCHAIN_FILE=$TOOLCHAIN -DKBNN_ARM_STATIC=OFF -DKBNN_FLEXBUFFERS_INCLUDE=$FB_INCLUDE" \
   wheel_from_sdist "$RUNTIME_SDIST"
 step "kbnn wheel, x86-64 (from its sdist; the TF op library against $("$PYTHON" -c \
   'import importlib.metadata as m; print("tensorflow-cpu", m.version("tensorflow-cpu"))'))"

@@ -127,8 +127,9 @@ print(f"{statistics.median(runs):.2f}")
 PY
   )
 }
-echo "figures {\"kbnn_wheel\": \"$(basename "$KBNN_WHEEL")\", \"kbnn_wheel_bytes\": $(stat -c %s "$KBNN_WHEEL"),"\
-" \"runtime_wheel\": \"$(basename "$RUNTIME_WHEEL")\", \"runtime_wheel_bytes\": $(stat -c %s "$RUNTIME_WHEEL"),"\
+echo "figures {\"kbnn_wheel\": \"$(basename "$KBNN_WHEEL")\","\
+" \"kbnn_wheel_bytes\": $(stat -c %s "$KBNN_WHEEL"), \"runtime_wheel\": \"$(basename "$RUNTIME_WHEEL")\","\
+" \"runtime_wheel_bytes\": $(stat -c %s "$RUNTIME_WHEEL"),"\
 " \"import_kbnn_runtime_s\": $(import_seconds kbnn_runtime), \"import_kbnn_s\": $(import_seconds kbnn),"\
 " \"venv_bytes\": $(du -sb "$VENV" | cut -f1)}"
 step "wheel install without a compiler + kbnn demo passed"

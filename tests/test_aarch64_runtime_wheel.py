@@ -30,8 +30,8 @@ def test_aarch64_runtime_wheel_under_qemu(runtime_demo_model):
     assert proc.returncode == 0, out[-6000:]
     version = re.search(r'^__version__ = "([^"]+)"$',
                         (ROOT / "runtime" / "kbnn_runtime" / "_version.py").read_text(), re.M).group(1)
-    assert re.search(rf"release wheel kbnn_runtime-{re.escape(version)}-py3-none-manylinux_2_\d+_aarch64\.whl",
-                     out), out[-6000:]
+    wheel = rf"kbnn_runtime-{re.escape(version)}-py3-none-manylinux_2_\d+_aarch64\.whl"
+    assert re.search(rf"release wheel {wheel}", out), out[-6000:]
     assert f"kbnn_runtime {version} on aarch64" in out, out[-6000:]
     assert "on aarch64, ai_edge_litert 1.4.0" in out and "tensorflow not imported" in out, out[-6000:]
     assert "runtime check OK" in out, out[-6000:]
