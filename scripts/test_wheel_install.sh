@@ -84,6 +84,7 @@ step "public dependencies from the index: $(tr '\n' ' ' < "$REQS")"
 as_user "$VENV/bin/python" -m pip install -q --only-binary=:all: -r "$REQS"
 
 # --- 4. kbnn from the wheels, nothing compiled --------------------------------------------------
+check_no_compiler "$USER_PATH"  # again: the dependencies put their commands into the venv's bin/
 step "pip install --no-index --find-links $DIST kbnn"
 LOG="$VENV/pip-install-kbnn.log"
 as_user "$VENV/bin/python" -m pip install --no-index --find-links "$DIST" kbnn 2>&1 | tee "$LOG"
