@@ -12,9 +12,9 @@ from kbnn import analysis  # noqa: E402,F401
 from kbnn import blocks, distillation, models  # noqa: E402,F401
 from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
 
-__version__ = "0.1.0"
 from kbnn import convert  # noqa: E402,F401  (callable: kbnn.convert(model, path); kbnn.convert.schema)
 from kbnn import _runtime_link  # noqa: E402,F401  (kbnn.interpreter, kbnn.benchmark = kbnn_runtime's)
+from kbnn_runtime._version import __version__  # noqa: E402,F401  (kbnn-runtime's: one version for both)
 from kbnn.interpreter import Interpreter, load_delegate  # noqa: E402,F401
 from kbnn.benchmark import benchmark  # noqa: E402,F401
 from kbnn import compat  # noqa: E402,F401  (load_larq_model, Larq Zoo weights)

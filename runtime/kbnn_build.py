@@ -9,29 +9,48 @@ One copy, used by both distributions of the repository:
 Environment knobs: ``KBNN_CMAKE_BUILD_DIR`` (the CMake tree; default ``build/<name>`` of the
 checkout), ``KBNN_CMAKE_ARGS`` (extra ``-D`` options, e.g. a cross toolchain file),
 ``CMAKE_BUILD_PARALLEL_LEVEL`` (default 2), ``KBNN_WHEEL_PLAT`` (the wheel's platform tag; default
-``linux_<arch>`` of the built library, read from its ELF header, so cross builds are tagged right).
+``linux_<arch>`` of the built library, read from its ELF header, so cross builds are tagged right;
+scripts/build_wheels.sh then retags the wheels ``manylinux_*`` with auditwheel).
+
+Where things are written: ``build_ext --inplace`` and editable installs (development) keep the CMake
+tree in ``<checkout>/build/<name>`` (git-ignored; rebuilds are incremental). Every other build
+(``pip install ./runtime``, ``pip wheel``, building from an sdist) writes setuptools' ``build/``,
+the ``*.egg-info`` and the CMake tree into a temporary directory, never into the source tree
+(``python setup.py sdist`` still writes its egg-info there: setuptools lists the sdist from it).
+
+The sources: ``kernels/`` beside this file (an sdist of kbnn-runtime carries it there, see
+runtime/setup.py) or beside its directory (a checkout, or an sdist of kbnn).
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import pathlib
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from setuptools import Extension
+from setuptools.command.build import build
 from setuptools.command.build_ext import build_ext
+from setuptools.command.egg_info import egg_info
 
 try:  # setuptools >= 70.1 ships bdist_wheel itself
     from setuptools.command.bdist_wheel import bdist_wheel
 except ImportError:  # pragma: no cover - older setuptools: the wheel package's command
     from wheel.bdist_wheel import bdist_wheel
 
-# The checkout root: runtime/ sits beside kernels/.
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+HERE = pathlib.Path(__file__).resolve().parent
+# The CMake project kernels/: beside this file in kbnn-runtime's sdist, else in the checkout root
+# (runtime/ sits beside kernels/; kbnn's sdist keeps that layout).
+ROOT = HERE if (HERE / "kernels" / "CMakeLists.txt").is_file() else HERE.parent
 KERNELS = ROOT / "kernels"
+VERSION_FILE = pathlib.Path("kbnn_runtime") / "_version.py"
 # ELF e_machine -> the platform tag's architecture.
 _ELF_MACHINES = {62: "x86_64", 183: "aarch64", 40: "armv7l", 3: "i686"}
 _built_machines: set = set()
@@ -44,6 +63,51 @@ class CMakeLibrary(Extension):
         super().__init__(name, sources=[])
         self.target = target
         self.filename = filename
+
+
+def read_version(runtime_dir) -> str:
+    """The version written in ``<runtime_dir>/kbnn_runtime/_version.py`` (read as text: the package
+    is not imported at build time)."""
+    path = pathlib.Path(runtime_dir) / VERSION_FILE
+    match = re.search(r'^__version__ = "([^"]+)"$', path.read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise RuntimeError(f'{path} must hold one line __version__ = "X.Y.Z"')
+    return match.group(1)
+
+
+def _scratch(kind: str) -> str:
+    """A temporary directory for one build's intermediate files, removed when the build exits."""
+    path = tempfile.mkdtemp(prefix=f"kbnn-{kind}-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _sdist_run() -> bool:
+    return "sdist" in sys.argv[1:]
+
+
+class OutOfTreeBuild(build):
+    """setuptools' ``build/`` in a temporary directory unless ``--build-base`` says where: a
+    ``pip install ./runtime`` writes nothing into the source tree. (Editable installs set their own
+    temporary directories.)"""
+
+    def initialize_options(self):
+        super().initialize_options()
+        self.build_base = _scratch("build")
+
+
+class OutOfTreeEggInfo(egg_info):
+    """The ``*.egg-info`` of wheel builds in a temporary directory (``--egg-base`` overrides). An sdist
+    keeps it in the tree: setuptools makes the sdist's file list and PKG-INFO from it."""
+
+    def initialize_options(self):
+        super().initialize_options()
+        if not _sdist_run():
+            self.egg_base = _scratch("egg-info")
+
+
+# Command classes every kbnn setup.py uses (plus its own build_ext / bdist_wheel).
+OUT_OF_TREE_COMMANDS = {"build": OutOfTreeBuild, "egg_info": OutOfTreeEggInfo}
 
 
 def delegate_wired() -> bool:
@@ -66,8 +130,29 @@ class CMakeBuild(build_ext):
     places each library where setuptools expects the extension (build_lib, or the source tree for
     in-place/editable builds), and each of ``extra_outputs()`` at its path."""
 
-    build_dir_name = "kbnn-python"  # default CMake tree: <checkout>/build/<build_dir_name>
+    build_dir_name = "kbnn-python"  # in-place/editable CMake tree: <checkout>/build/<build_dir_name>
     cmake_options: tuple = ()
+
+    def _in_place(self) -> bool:
+        """A development build (``build_ext --inplace``, editable install); asked before run()."""
+        if hasattr(self, "_was_in_place"):
+            return self._was_in_place
+        return bool(self.inplace or getattr(self, "editable_mode", False))
+
+    def _cmake_options(self) -> list:
+        """``cmake_options`` (subclasses may depend on the kind of build)."""
+        return list(self.cmake_options)
+
+    def _prefix_maps(self) -> list:
+        """``-ffile-prefix-map`` options: source paths that end up in the library (``__FILE__`` in
+        assertion messages, TensorFlow's CHECK macros) are written relative, so no path of the
+        build machine is in a built artifact."""
+        maps = [f"-ffile-prefix-map={KERNELS}=kernels"]
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is not None and spec.submodule_search_locations:
+            site = pathlib.Path(next(iter(spec.submodule_search_locations))).resolve().parent
+            maps.append(f"-ffile-prefix-map={site}=site-packages")
+        return maps
 
     def get_ext_filename(self, fullname):
         # Plain library names (no Python ABI suffix). distutils asks with the last component
@@ -90,6 +175,7 @@ class CMakeBuild(build_ext):
         # Asked before building: setuptools' build_ext.run() clears self.inplace while it builds
         # (and copies to the source tree afterwards), which extra_outputs() may depend on.
         self._extras = list(self.extra_outputs())
+        self._was_in_place = self._in_place()
         super().run()
         for target, filename, dest in self._extras:
             self._copy(self._cmake(), target, filename, pathlib.Path(dest))
@@ -103,9 +189,18 @@ class CMakeBuild(build_ext):
         cmake = shutil.which("cmake")
         if cmake is None:
             raise RuntimeError("kbnn needs CMake >= 3.16 to build its native libraries (pip install cmake).")
-        default_dir = ROOT / "build" / self.build_dir_name
-        build_dir = pathlib.Path(os.environ.get("KBNN_CMAKE_BUILD_DIR", default_dir)).resolve()
+        if os.environ.get("KBNN_CMAKE_BUILD_DIR"):
+            build_dir = pathlib.Path(os.environ["KBNN_CMAKE_BUILD_DIR"])
+        elif self._in_place():
+            build_dir = ROOT / "build" / self.build_dir_name
+        else:  # pip install / pip wheel: in setuptools' temporary build directory
+            build_dir = pathlib.Path(self.build_temp) / "cmake"
+        build_dir = build_dir.resolve()
         build_dir.mkdir(parents=True, exist_ok=True)
+        # CMake takes CFLAGS/CXXFLAGS/LDFLAGS from the environment only when these are not given.
+        maps = " ".join(shlex.quote(f) for f in self._prefix_maps())
+        cflags, cxxflags = (f"{os.environ.get(var, '')} {maps}".strip() for var in ("CFLAGS", "CXXFLAGS"))
+        ldflags = os.environ.get("LDFLAGS", "")
         args = [
             cmake,
             "-S",
@@ -117,7 +212,10 @@ class CMakeBuild(build_ext):
             "-DKBNN_BUILD_BENCH=OFF",
             "-DKBNN_DELEGATE_REQUIRED=ON",
             f"-DPython3_EXECUTABLE={sys.executable}",
-            *self.cmake_options,
+            f"-DCMAKE_C_FLAGS={cflags}",
+            f"-DCMAKE_CXX_FLAGS={cxxflags}",
+            f"-DCMAKE_SHARED_LINKER_FLAGS={ldflags}",
+            *self._cmake_options(),
             *shlex.split(os.environ.get("KBNN_CMAKE_ARGS", "")),
         ]
         subprocess.run(args, check=True)

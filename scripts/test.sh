@@ -25,11 +25,12 @@ bash scripts/install_system_deps.sh
 step "python packages"
 # The build requirements first, then kbnn without build isolation: setup.py compiles the TF op
 # library against exactly the TensorFlow installed here (and skips a second TF install into an
-# isolated build env). kbnn's dependency kbnn-runtime is built from ./runtime (the delegate) in the
-# same step. `pip install -e ".[test]"` alone works too, just slower.
-python3 -m pip install -q --disable-pip-version-check "setuptools>=68" wheel "cmake>=3.16" \
+# isolated build env). kbnn requires kbnn-runtime==its version by name: -e ./runtime in the same
+# command provides it (and builds the delegate into runtime/kbnn_runtime/_lib).
+# `pip install -e ./runtime -e ".[test]"` works too, just slower.
+python3 -m pip install -q --disable-pip-version-check "setuptools>=77" wheel "cmake>=3.16" \
   "tensorflow-cpu>=2.21,<2.22"
-python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[test]"
+python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e ./runtime -e ".[test]"
 
 if [ -x kernels/scripts/ci.sh ]; then
   step "C++ kernels: native + sanitizers"
@@ -42,6 +43,13 @@ fi
 
 step "delegate parity + bad-input tests on the ASan+UBSan delegate"
 bash scripts/test_asan_delegate.sh
+
+step "release artifacts: sdists + manylinux wheels, auditwheel, twine check (build_wheels.sh)"
+# dist/ is also what tests/test_aarch64_runtime_wheel.py installs under QEMU.
+bash scripts/build_wheels.sh dist
+
+step "the wheels in a new venv without a compiler on PATH, then kbnn demo (test_wheel_install.sh)"
+bash scripts/test_wheel_install.sh dist
 
 step "python tests"
 PYTEST_ARGS=(-q -p no:cacheprovider)

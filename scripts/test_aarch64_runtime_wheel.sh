@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# kbnn-runtime on aarch64 under QEMU, from its wheel:
-#   1. cross-builds the wheel: `pip wheel ./runtime` with the aarch64 toolchain
-#      (KBNN_CMAKE_ARGS=-DCMAKE_TOOLCHAIN_FILE=...; tagged py3-none-linux_aarch64 from the library's
-#      ELF header) into build/runtime-wheels-aarch64;
+# kbnn-runtime on aarch64 under QEMU, from its RELEASE wheel (the one a user installs):
+#   1. the repaired aarch64 wheel of scripts/build_wheels.sh, DIST/kbnn_runtime-V-py3-none-
+#      manylinux_*_aarch64.whl (DIST: KBNN_DIST, default dist/; built with scripts/build_wheels.sh
+#      when it is not there);
 #   2. the arm64 Python 3.11 sysroot build/arm64-sysroot (scripts/lib_arm64.sh, shared with
 #      test_aarch64_e2e.sh);
 #   3. `pip install --target build/arm64-runtime-site --platform ...aarch64` of that wheel beside the
@@ -13,7 +13,7 @@
 #
 #   python scripts/runtime_demo_model.py build/runtime-demo     # main env: model + x86 outputs
 #   bash scripts/test_aarch64_runtime_wheel.sh build/runtime-demo
-# Env: PYTHON (main env), KBNN_AARCH64_LITERT (default "ai-edge-litert==1.4.0"; e.g.
+# Env: PYTHON (main env), KBNN_DIST, KBNN_AARCH64_LITERT (default "ai-edge-litert==1.4.0"; e.g.
 # "tflite-runtime==2.14.0"). Exit code 3: a download failed (Debian or PyPI unreachable).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +21,7 @@ MODEL_DIR="$(cd "${1:?usage: $0 MODEL_DIR}" && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 BUILD="$ROOT/build"
-WHEELS="$BUILD/runtime-wheels-aarch64"
+DIST="$(realpath -m "${KBNN_DIST:-$ROOT/dist}")"
 SITE="$BUILD/arm64-runtime-site"
 LITERT="${KBNN_AARCH64_LITERT:-ai-edge-litert==1.4.0}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$BUILD/pip-cache}" PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -31,16 +31,16 @@ step() { printf '== [%3ds] %s\n' "$((SECONDS - START))" "$*"; }
 source "$ROOT/scripts/lib_arm64.sh"
 arm64_check_tools
 
-# --- 1. the aarch64 wheel ------------------------------------------------------------------------
-step "pip wheel ./runtime for aarch64 (cross toolchain) -> $WHEELS"
-FB_INCLUDE="$BUILD/kbnn-runtime-aarch64-flatbuffers-include"
-arm64_flexbuffers_include "$FB_INCLUDE"
-rm -rf "$WHEELS"
-KBNN_CMAKE_BUILD_DIR="$BUILD/kbnn-runtime-aarch64" \
-KBNN_CMAKE_ARGS="-DCMAKE_TOOLCHAIN_FILE=$ROOT/kernels/cmake/toolchains/aarch64-linux-gnu.cmake -DKBNN_ARM_STATIC=OFF -DKBNN_FLEXBUFFERS_INCLUDE=$FB_INCLUDE" \
-  quiet "$PYTHON" -m pip wheel --no-deps -w "$WHEELS" ./runtime
-WHEEL="$(ls "$WHEELS"/kbnn_runtime-*-py3-none-linux_aarch64.whl)"
-echo "   $(basename "$WHEEL") ($(stat -c %s "$WHEEL") bytes)"
+# --- 1. the aarch64 release wheel ---------------------------------------------------------------
+VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' runtime/kbnn_runtime/_version.py)"
+find_wheel() { ls "$DIST"/kbnn_runtime-"$VERSION"-py3-none-manylinux_*_aarch64.whl 2>/dev/null || true; }
+if [[ -z "$(find_wheel)" ]]; then
+  step "no aarch64 wheel of kbnn-runtime $VERSION in $DIST: bash scripts/build_wheels.sh $DIST"
+  PYTHON="$PYTHON" bash "$ROOT/scripts/build_wheels.sh" "$DIST"
+fi
+WHEEL="$(find_wheel)"
+PLAT="$(basename "$WHEEL" .whl)"; PLAT="${PLAT##*-}"
+step "release wheel $(basename "$WHEEL") ($(stat -c %s "$WHEEL") bytes)"
 LIB_HEADER="$("$PYTHON" - "$WHEEL" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -68,7 +68,7 @@ if ! quiet "$PYTHON" -m pip download --only-binary=:all: --implementation cp --p
 fi
 quiet "$PYTHON" -m pip install --no-compile --no-index --find-links "$BUILD/arm64-wheels" \
   --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi none \
-  --platform linux_aarch64 --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
+  --platform "$PLAT" --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
   --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
   "${NODEPS[@]}" --target "$SITE" "$WHEEL" "$LITERT" "${DEPS[@]}"
 echo "   $(cd "$SITE" && ls -d *.dist-info | sed 's/.dist-info//' | tr '\n' ' ')"

@@ -23,4 +23,4 @@ from kbnn_runtime.interpreter import (  # noqa: F401
 )
 from kbnn_runtime.benchmark import BenchmarkResult, OpTiming, benchmark  # noqa: F401
 
-__version__ = "0.1.0"
+from kbnn_runtime._version import __version__  # noqa: F401,E402  (one version for both distributions)
