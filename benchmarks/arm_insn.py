@@ -21,8 +21,9 @@ What it does, all cached under build/ (rerun costs only what changed):
  1. builds benchmarks/qemu_plugin/kbnn_insn_count.c (a QEMU 7.2 TCG plugin, API version 1) with the
     host gcc into build/arm-insn/;
  2. the aarch64 kbnn-runtime wheel, installed beside the aarch64 ai-edge-litert 1.4.0 wheel in the
-    arm64 Python 3.11 sysroot: runs scripts/test_aarch64_runtime_wheel.sh (which cross-builds the wheel
-    from this checkout, installs it into build/arm64-runtime-site and checks the demo model's outputs
+    arm64 Python 3.11 sysroot: runs scripts/test_aarch64_runtime_wheel.sh with KBNN_DIST=build/arm-insn-dist
+    (emptied first, so scripts/build_wheels.sh builds the release wheels from this checkout), which
+    installs the aarch64 one into build/arm64-runtime-site and checks the demo model's outputs
     under QEMU against x86) unless --reuse-wheel finds that site already there;
  3. per model and -cpu: one qemu-aarch64 process (benchmarks/qemu_plugin/guest_invoke.py) runs every
     variant with 1 thread: warm-up, then a window of N invokes and a window of M invokes (defaults 2
@@ -108,12 +109,17 @@ def prepare_site(reuse: bool) -> None:
         print(f"reusing {SITE} (--reuse-wheel)", flush=True)
         return
     demo = BUILD / "runtime-demo"
-    env = dict(os.environ, PYTHON=sys.executable, KBNN_AARCH64_LITERT=LITERT)
+    # The script installs the release wheel it finds in KBNN_DIST (building the wheels when there is
+    # none): a directory of the benchmark's own, emptied first, so that the counts are of this
+    # checkout's code and never of a stale wheel left in dist/.
+    dist = BUILD / "arm-insn-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    env = dict(os.environ, PYTHON=sys.executable, KBNN_AARCH64_LITERT=LITERT, KBNN_DIST=str(dist))
     if not (demo / "expected.npy").is_file():
         print(f"the demo model for the wheel check: scripts/runtime_demo_model.py {demo}", flush=True)
         subprocess.run([sys.executable, str(ROOT / "scripts" / "runtime_demo_model.py"), str(demo)],
                        check=True, env=env, cwd=ROOT)
-    print("the aarch64 wheel: scripts/test_aarch64_runtime_wheel.sh (cross-build, install, check)",
+    print("the aarch64 wheel: scripts/test_aarch64_runtime_wheel.sh (build_wheels.sh, install, check)",
           flush=True)
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "test_aarch64_runtime_wheel.sh"), str(demo)],
                           env=env, cwd=ROOT)

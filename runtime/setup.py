@@ -10,7 +10,7 @@ toolchain ...).
 
 The delegate links the system's libstdc++ dynamically; auditwheel tags its wheel with the
 ``manylinux_*`` policy that provides the glibc and libstdc++ symbol versions it uses
-(scripts/build_wheels.sh; why not a static libstdc++: README "Releases").
+(scripts/build_wheels.sh; why not a static libstdc++: README "Wheels and releases").
 
 The sdist (``python -m build --sdist runtime``) carries the part of ``../kernels`` the delegate is
 built from (``kernels/`` inside the sdist), so it builds from itself.

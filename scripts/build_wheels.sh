@@ -4,7 +4,7 @@
 #   bash scripts/build_wheels.sh [DIST]
 #
 #   kbnn_runtime-V.tar.gz                                  sdist (carries the delegate's kernels/)
-#   kbnn_runtime-V-py3-none-manylinux_2_XX_x86_64.whl      delegate with static libstdc++/libgcc
+#   kbnn_runtime-V-py3-none-manylinux_2_XX_x86_64.whl      delegate (system libstdc++ of GCC 12: README "Wheels and releases")
 #   kbnn_runtime-V-py3-none-manylinux_2_XX_aarch64.whl     the same, cross-built (aarch64 g++)
 #   kbnn-V.tar.gz                                          sdist (carries kernels/ for the TF ops)
 #   kbnn-V-py3-none-manylinux_2_XX_x86_64.whl              TF op library; TensorFlow not vendored
