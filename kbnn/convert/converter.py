@@ -671,14 +671,16 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
                 f"values (not binary ops):\n{lines}", ConversionWarning, stacklevel=2)
         lowered.ops = _backend("kbnn")  # raises when the op library is not built
         fn = lowered.tf_function()
-        concrete = fn.get_concrete_function()
+        with _native_output(log, verbose, "trace"):
+            concrete = fn.get_concrete_function()
         if bar is not None:
             bar.set_postfix_str("traced")
             bar.update(1)
         # Freeze: every captured Keras variable becomes a constant (no READ_VARIABLE ops in the file).
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-        frozen = convert_variables_to_constants_v2(concrete)
+        with _native_output(log, verbose, "freeze"):
+            frozen = convert_variables_to_constants_v2(concrete)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
