@@ -220,13 +220,15 @@ class SensitivityReport:
             return f"{as_is:.4f} as is, {value:.4f} with batch-norm statistics re-estimated"
 
         if self.quantized_metric is not None:
-            out.append(f"quantized model {self.metric_name}: {both(self.quantized_metric, self.quantized_metric_as_is)} "
+            value = both(self.quantized_metric, self.quantized_metric_as_is)
+            out.append(f"quantized model {self.metric_name}: {value} "
                        "(restore Δ = one layer in full precision − the re-estimated value)"
                        if self.recalibrated else
                        f"quantized model {self.metric_name}: {self.quantized_metric:.4f} "
                        "(restore Δ = one layer in full precision − this)")
         if self.float_metric is not None:
-            kind = "float model (derived: the binary model's latent weights)" if self.float_derived else "float model"
+            kind = ("float model (derived: the binary model's latent weights)" if self.float_derived
+                    else "float model")
             out.append(f"{kind} {self.metric_name}: {both(self.float_metric, self.float_metric_as_is)}"
                        + ("" if self.binarize_note else " (binarize Δ = one layer binarized − "
                           + ("the re-estimated value)" if self.recalibrated else "this)")))
@@ -627,10 +629,11 @@ def layer_sensitivity(
             reference = quantized_metric if quantized_metric is not None else evaluate(_variant(model, {}))
             if worse(float_metric, reference):
                 binarize_note = (
-                    f"without float_model, the float model is {model.name!r} with its latent weights as float "
-                    f"weights, never trained as a float network: its {metric_name} {float_metric:.4f} is worse "
-                    f"than the binary model's {reference:.4f}, so binarizing one of its layers would read as a "
-                    "gain. Pass the trained float twin as float_model= to measure what binarizing costs")
+                    f"without float_model, the float model is {model.name!r} with its latent weights as "
+                    f"float weights, never trained as a float network: its {metric_name} "
+                    f"{float_metric:.4f} is worse than the binary model's {reference:.4f}, so binarizing "
+                    "one of its layers would read as a gain. Pass the trained float twin as float_model= "
+                    "to measure what binarizing costs")
         for n in (names if not binarize_note else []):
             row = rows[n]
             if n in quantized_args:

@@ -33,10 +33,10 @@ class ModelMistakeWarning(UserWarning):
 # non-negative integer through them.
 _PASS_THROUGH = tuple(
     getattr(keras.layers, name)
-    for name in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-                 "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-                 "Reshape", "Flatten", "Permute", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-                 "SpatialDropout3D", "Identity", "ActivityRegularization")
+    for name in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+                 "Cropping3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "UpSampling1D",
+                 "UpSampling2D", "UpSampling3D", "Reshape", "Flatten", "Permute", "Dropout",
+                 "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Identity", "ActivityRegularization")
     if hasattr(keras.layers, name)
 )
 
@@ -68,7 +68,8 @@ def bitplane_sign_message(consumer, bitplane_name: str, bits: int, via=()) -> st
             "sign is always +1, so the layer's output is the same for every input and training stays at "
             f"chance. Fix: remove the input_quantizer of {consumer.name!r} (input_quantizer=None; keep its "
             "binary kernel_quantizer): BitPlaneInput feeds a binary-weight layer that computes "
-            "sum_n 2^(n-1) (x^n . w^b), and kbnn.convert lowers the pair to one binary convolution per bit plane")
+            "sum_n 2^(n-1) (x^n . w^b), and kbnn.convert lowers the pair to one binary convolution per "
+            "bit plane")
 
 
 def weights_mode_input_message(layer_name: str, class_name: str) -> str:

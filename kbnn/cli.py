@@ -56,8 +56,8 @@ def load_custom_objects(specs) -> dict:
     for spec in specs:
         module_name, _, attr = spec.partition(":")
         if not module_name or (":" in spec and not attr):
-            raise _CliError(f"--custom-objects {spec!r}: expected MODULE or MODULE:ATTR (e.g. my_pkg.quantizers "
-                            "or my_pkg.quantizers:CUSTOM_OBJECTS)")
+            raise _CliError(f"--custom-objects {spec!r}: expected MODULE or MODULE:ATTR (e.g. "
+                            "my_pkg.quantizers or my_pkg.quantizers:CUSTOM_OBJECTS)")
         try:
             module = importlib.import_module(module_name)
         except Exception as e:  # noqa: BLE001 - any import failure is the user's module's
@@ -71,13 +71,14 @@ def load_custom_objects(specs) -> dict:
         if isinstance(value, dict):
             bad = [k for k in value if not isinstance(k, str)]
             if bad:
-                raise _CliError(f"--custom-objects {spec!r}: the dict's keys must be names (str). Received: {bad!r}")
+                raise _CliError(f"--custom-objects {spec!r}: the dict's keys must be names (str). "
+                                f"Received: {bad!r}")
             objects.update(value)
         elif callable(value) and hasattr(value, "__name__"):
             objects[value.__name__] = value
         else:
-            raise _CliError(f"--custom-objects {spec!r}: {attr!r} must be a dict {{name: class or function}}, "
-                            f"a class or a function. Received: {type(value).__name__}")
+            raise _CliError(f"--custom-objects {spec!r}: {attr!r} must be a dict {{name: class or "
+                            f"function}}, a class or a function. Received: {type(value).__name__}")
     return objects
 
 

@@ -712,12 +712,14 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
                 _check_interface(data, in_type, out_type, lowered.graph)
             _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}", lowered.scopes)
             report.int8_choice = "all" if chosen is None else (int8_choice if isinstance(int8_choice, str) else "list")
-            if chosen is not None and not any(r.precision == "int8" for r in report.layers if r.name in chosen):
+            if chosen is not None and not any(r.precision == "int8" for r in report.layers
+                                              if r.name in chosen):
                 raise ValueError(
                     f"`int8_layers={int8_layers!r}`: none of the chosen layers of {model.name!r} "
-                    f"({', '.join(chosen)}) computes in int8 in the converted file (no int8 builtin for them, "
-                    "or TFLite folded them into a layer that was not chosen): nothing to quantize. Use "
-                    "int8_layers='all', or name layers that have an int8 builtin (convolutions, dense, pooling, adds)")
+                    f"({', '.join(chosen)}) computes in int8 in the converted file (no int8 builtin for "
+                    "them, or TFLite folded them into a layer that was not chosen): nothing to quantize. "
+                    "Use int8_layers='all', or name layers that have an int8 builtin (convolutions, dense, "
+                    "pooling, adds)")
             still_float = [r.name for r in report.layers if r.precision == "float32"
                            and (chosen is None or r.name in chosen)]
             if still_float:
@@ -784,6 +786,11 @@ def _zero_inputs(details) -> list:
     return [np.zeros([max(1, int(s)) for s in d["shape"]], dtype=d["dtype"]) for d in details]
 
 
+_FILE_HINT = ("Nothing was written. A layer that TF's converter cannot turn into TFLite builtins (e.g. "
+              "a Lambda of an unsupported TF op) usually causes this: convert(..., verbose=True) prints "
+              "the converter's messages")
+
+
 def _check_file(data: bytes, model) -> str:
     """Runs the written file once in ``kbnn.Interpreter`` on zero inputs of the model's input
     shapes; a failure, an empty output or an output whose shape disagrees with the Keras model's
@@ -795,36 +802,30 @@ def _check_file(data: bytes, model) -> str:
     try:
         interpreter = Interpreter(data)
     except DelegateNotFoundError as e:
-        warnings.warn(f"kbnn.convert could not check the written file: the kbnn delegate is not built ({e})",
-                      ConversionWarning, stacklevel=3)
+        warnings.warn(f"kbnn.convert could not check the written file: the kbnn delegate is not built "
+                      f"({e})", ConversionWarning, stacklevel=3)
         return f"not checked (no kbnn delegate: {e})"
     except Exception as e:  # noqa: BLE001 - any load failure means the file is unusable
         raise ConversionError(
             f"the converted file of model {model.name!r} does not load in kbnn.Interpreter: "
-            f"{type(e).__name__}: {_first_lines(str(e), 6)}\nNothing was written. A layer that TF's converter "
-            "cannot turn into TFLite builtins (e.g. a Lambda of an unsupported TF op) usually causes this: "
-            "convert(..., verbose=True) prints the converter's messages") from e
+            f"{type(e).__name__}: {_first_lines(str(e), 6)}\n{_FILE_HINT}") from e
+    shapes = [tuple(int(v) for v in d["shape"]) for d in interpreter.input_details]
     try:
         outs = interpreter.predict(*_zero_inputs(interpreter.input_details))
     except Exception as e:  # noqa: BLE001
         raise ConversionError(
-            f"the converted file of model {model.name!r} fails on a zero input in kbnn.Interpreter: "
-            f"{type(e).__name__}: {_first_lines(str(e), 6)}\nNothing was written. A layer that TF's converter "
-            "cannot turn into TFLite builtins (e.g. a Lambda of an unsupported TF op) usually causes this: "
-            "convert(..., verbose=True) prints the converter's messages") from e
+            f"the converted file of model {model.name!r} fails on a zero input of shape(s) {shapes} in "
+            f"kbnn.Interpreter: {type(e).__name__}: {_first_lines(str(e), 6)}\n{_FILE_HINT}") from e
     outs = outs if isinstance(outs, list) else [outs]
     expected = [tuple(t.shape) for t in model.outputs] if getattr(model, "outputs", None) else []
     for i, out in enumerate(outs):
         want = expected[i][1:] if i < len(expected) and len(expected) == len(outs) else None
         wrong = want is not None and None not in want and tuple(out.shape[1:]) != tuple(want)
         if out.size == 0 or wrong:
+            keras_shape = f" (the Keras model's: (batch,) + {tuple(want)})" if want is not None else ""
             raise ConversionError(
-                f"the converted file of model {model.name!r} gives output {i} of shape {tuple(out.shape)} on a "
-                f"zero input of shape(s) {[tuple(int(v) for v in d['shape']) for d in interpreter.input_details]}"
-                + (f" (the Keras model's: (batch,) + {tuple(want)})" if want is not None else "")
-                + ": the file is wrong. Nothing was written. A layer that TF's converter cannot turn into TFLite "
-                "builtins (e.g. a Lambda of an unsupported TF op) usually causes this: convert(..., verbose=True) "
-                "prints the converter's messages")
+                f"the converted file of model {model.name!r} gives output {i} of shape {tuple(out.shape)} "
+                f"on a zero input of shape(s) {shapes}{keras_shape}: the file is wrong. {_FILE_HINT}")
     return "kbnn.Interpreter on a zero input: output shape(s) " + ", ".join(str(tuple(o.shape)) for o in outs)
 
 

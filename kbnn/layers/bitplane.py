@@ -41,7 +41,8 @@ class BitPlaneInput(keras.layers.Layer):
     Feed the output to a ``QuantConv2D``/``QuantDense`` with a binary ``kernel_quantizer`` and
     **no** ``input_quantizer`` (a sign input quantizer would binarize non-negative integers to a
     constant +1: the layer raises ``ValueError`` when the model is built, and ``kbnn.summary`` /
-    ``kbnn.convert`` check the same through shape-only layers, see ``kbnn.checks``): its output is then exactly ``sum_n 2^(n-1) (x^n . w^b)``, and
+    ``kbnn.convert`` check the same through shape-only layers, see ``kbnn.checks``): its output
+    is then exactly ``sum_n 2^(n-1) (x^n . w^b)``, and
     ``kbnn.convert`` lowers the pair to ``bits`` binary convolutions (one per plane, the plane
     weights ``2^(n-1)`` and the ``{0, 1} -> +-1`` correction folded into their multipliers and
     bias). Zero padding of the convolution (``padding="same"``, ``pad_values=0.0``) is the
