@@ -64,7 +64,7 @@ class ConversionReport:
     interface: str = "float32"  # int8 conversions: "<input>/<output>" types of the model
     int8_choice: str = ""  # int8 conversions: the int8_layers choice ("all", "stem" or "list")
     converter_log: str = ""  # what TF's converter / quantizer printed (kept off the terminal)
-    checked: str = ""  # the check run on the written file: "kbnn.Interpreter: outputs (1, 10)", or why not
+    checked: str = ""  # what ran on the written file (kbnn.Interpreter, zero input, output shapes), or why not
 
     @property
     def not_lowered(self) -> list:
@@ -273,8 +273,6 @@ def run_plan(graph, plan, inputs, ops, scopes=None):
 
 def _graph_op_recorder(scopes):
     """A context factory ``(layer name) -> context`` recording the scopes of the ops a step creates."""
-    import contextlib
-
     if scopes is None:
         return lambda name: contextlib.nullcontext()
     import tensorflow as tf
