@@ -158,7 +158,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
         try:
             _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
-                                     return_report=True, fuse_residual=not args.no_fuse_residual, **int8)
+                                     return_report=True, fuse_residual=not args.no_fuse_residual,
+                                     verbose=args.verbose, **int8)
         except kbnn.convert.ConversionError as e:
             print(f"kbnn convert: {e}", file=sys.stderr)
             return 1
@@ -173,7 +174,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     for w in caught:
         if issubclass(w.category, kbnn.convert.ConversionWarning):
             print(f"warning: {w.message}", file=sys.stderr)
-    if not args.quiet:
+    if not args.quiet and not args.verbose:  # verbose: kbnn.convert printed it
         print(report.to_text())
     print(f"wrote {args.output} ({report.file_bytes} bytes)")
     return 0
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="path of the .tflite file to write")
     p.add_argument("--strict", action="store_true", help="fail if a quantized layer cannot be lowered")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print what TensorFlow's converter writes (kept off the terminal by default)")
     p.add_argument("--representative-data", metavar="X.npy",
                    help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
     p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")

@@ -282,3 +282,15 @@ def test_cli_custom_objects_bad_specs(tmp_path, saved_model, capsys, monkeypatch
         code = cli.main(["convert", str(saved_model), str(tmp_path / "m.tflite"), "--custom-objects", spec])
         err = capsys.readouterr().err
         assert code == 2 and message in err, (spec, err)
+
+
+def test_cli_convert_verbose_shows_the_converter_output(tmp_path, saved_model, capfd):
+    from kbnn import cli
+
+    capfd.readouterr()
+    assert cli.main(["convert", str(saved_model), str(tmp_path / "q.tflite"), "--quiet"]) == 0
+    quiet = capfd.readouterr()
+    assert "--- TFLite converter ---" not in quiet.out + quiet.err
+    assert cli.main(["convert", str(saved_model), str(tmp_path / "v.tflite"), "--quiet", "--verbose"]) == 0
+    verbose = capfd.readouterr()
+    assert "kbnn conversion report: tiny" in verbose.out and verbose.out.count("kbnn conversion report") == 1

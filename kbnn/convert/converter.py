@@ -689,7 +689,8 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             except Exception as e:  # noqa: BLE001 - TF's ConverterError and friends: one clear error
                 raise ConversionError(
                     f"TF's TFLite converter failed on model {model.name!r}: {_first_lines(str(e))}\n"
-                    "(its full output: the exception's converter_log; convert(..., verbose=True) prints it)"
+                    "(its full output: the exception's converter_log; kbnn.convert(..., verbose=True) or "
+                    "`kbnn convert --verbose` prints it)"
                 ) from e
         if bar is not None:
             bar.set_postfix_str("converted")
@@ -785,8 +786,8 @@ def _zero_inputs(details) -> list:
 
 
 _FILE_HINT = ("Nothing was written. A layer that TF's converter cannot turn into TFLite builtins (e.g. "
-              "a Lambda of an unsupported TF op) usually causes this: convert(..., verbose=True) prints "
-              "the converter's messages")
+              "a Lambda of an unsupported TF op) usually causes this: kbnn.convert(..., verbose=True) "
+              "(`kbnn convert --verbose`) prints the converter's messages")
 
 
 def _check_file(data: bytes, model) -> str:
