@@ -8,9 +8,10 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from kbnn import quantizers, variables  # noqa: E402,F401  (quantizers first: layers use them)
 from kbnn import constraints, layers, regularizers  # noqa: E402,F401
 from kbnn import callbacks, optimizers  # noqa: E402,F401
-from kbnn import analysis  # noqa: E402,F401
+from kbnn import analysis, checks  # noqa: E402,F401
 from kbnn import blocks, distillation, models  # noqa: E402,F401
 from kbnn.summary import LayerSummary, ModelSummary, summary  # noqa: E402,F401
+from kbnn.calibration import recalibrate_batchnorm  # noqa: E402,F401
 
 from kbnn import convert  # noqa: E402,F401  (callable: kbnn.convert(model, path); kbnn.convert.schema)
 from kbnn import _runtime_link  # noqa: E402,F401  (kbnn.interpreter, kbnn.benchmark = kbnn_runtime's)

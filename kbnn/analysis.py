@@ -33,11 +33,21 @@ initial value). Only layers of the top-level Functional or Sequential model are 
 Batch norm recalibration (``recalibrate_batchnorm=True``, the default): a layer whose
 precision changes feeds a batch norm whose moving statistics were estimated for the other
 precision, so each variant (and the unchanged model, for a fair baseline) gets fresh moving
-statistics from the calibration data: one forward pass in training mode over up to
-``calibration_samples`` samples with every batch norm's momentum at 0, i.e. moving statistics
-= the statistics of that pass (downstream batch norms see inputs normalized by the upstream
-ones' new statistics, as in inference). Layers that behave differently in training (dropout,
-stochastic quantizers) do so during that pass.
+statistics from the calibration data with :func:`kbnn.recalibrate_batchnorm` (one forward pass in
+training mode over up to ``calibration_samples`` samples, as one batch: moving statistics = the
+statistics of that pass; see ``kbnn/calibration.py``). Layers that behave differently in
+training (dropout, stochastic quantizers) do so during that pass. Because the recalibrated
+baselines can differ a lot from what ``model.evaluate`` gives (stale moving statistics are common
+in BNNs), the report gives both: ``quantized_metric`` / ``float_metric`` (recalibrated) beside
+``quantized_metric_as_is`` / ``float_metric_as_is`` (the models as they are).
+
+Without ``float_model``, the float baseline of the "binarize" direction is *derived*: the binary
+model with its probed layers' quantizers removed, i.e. its latent weights used as float weights.
+That network was never trained as a float network; when it scores worse than the binary model
+itself, "binarizing one layer" of it moves it back towards the network that was trained, and the
+metric change would read as a *gain* of binarization. Such a baseline is not one: the binarize
+direction is then not reported (``binarize_note`` says why; pass the trained float twin as
+``float_model`` to get it).
 """
 
 from __future__ import annotations
@@ -113,6 +123,10 @@ class SensitivityReport:
     model_latency_ms: float | None = None
     seconds: float = 0.0
     recalibrated: bool = True
+    quantized_metric_as_is: float | None = None  # the quantized model as it is (no BN re-estimation)
+    float_metric_as_is: float | None = None  # the float model as it is
+    float_derived: bool = False  # no float_model given: the float model is the latent-weight one
+    binarize_note: str = ""  # why the binarize direction was not reported, when it was not
 
     def _signed(self, value):
         return value if value is None or self.higher_is_better else -value
@@ -157,6 +171,10 @@ class SensitivityReport:
             "float_metric": self.float_metric,
             "model_latency_ms": self.model_latency_ms,
             "recalibrated": self.recalibrated,
+            "quantized_metric_as_is": self.quantized_metric_as_is,
+            "float_metric_as_is": self.float_metric_as_is,
+            "float_derived": self.float_derived,
+            "binarize_note": self.binarize_note,
             "seconds": self.seconds,
             "ranking": self.ranking(),
             "rankings": {d: self.ranking(d) for d in self.directions},
@@ -183,7 +201,7 @@ class SensitivityReport:
                 "n/a" if r.macs is None else f"{r.macs:,}",
                 f"{100 * r.binary_mac_share:.1f}%",
                 f"{r.latency_ms:.4f}" if r.latency_ms is not None else (r.latency_note or "-"),
-                str(rank[r.name]),
+                str(rank.get(r.name, "-")),
             ]
             table.append(cells)
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -196,12 +214,26 @@ class SensitivityReport:
                f'{"higher" if self.higher_is_better else "lower"} is better)', rule, line(header), rule]
         out += [line(row) for row in table[1:]]
         out.append(rule)
+        def both(value, as_is):
+            if not self.recalibrated or as_is is None:
+                return f"{value:.4f}"
+            return f"{as_is:.4f} as is, {value:.4f} with batch-norm statistics re-estimated"
+
         if self.quantized_metric is not None:
-            out.append(f"quantized model {self.metric_name}: {self.quantized_metric:.4f} "
+            value = both(self.quantized_metric, self.quantized_metric_as_is)
+            out.append(f"quantized model {self.metric_name}: {value} "
+                       "(restore Δ = one layer in full precision − the re-estimated value)"
+                       if self.recalibrated else
+                       f"quantized model {self.metric_name}: {self.quantized_metric:.4f} "
                        "(restore Δ = one layer in full precision − this)")
         if self.float_metric is not None:
-            out.append(f"float model {self.metric_name}: {self.float_metric:.4f} "
-                       "(binarize Δ = one layer binarized − this)")
+            kind = ("float model (derived: the binary model's latent weights)" if self.float_derived
+                    else "float model")
+            out.append(f"{kind} {self.metric_name}: {both(self.float_metric, self.float_metric_as_is)}"
+                       + ("" if self.binarize_note else " (binarize Δ = one layer binarized − "
+                          + ("the re-estimated value)" if self.recalibrated else "this)")))
+        if self.binarize_note:
+            out.append(f"binarize Δ not reported: {self.binarize_note}")
         if self.model_latency_ms is not None:
             out.append(f"whole-model latency (kbnn delegate, median): {self.model_latency_ms:.4f} ms")
         if any(r.restore_delta is None for r in self.layers) and "restore" in self.directions:
@@ -239,22 +271,23 @@ class SensitivityReport:
         for ax, direction in zip(axes, self.directions):
             values = [getattr(r, f"{direction}_delta") for r in self.layers]
             ax.barh(y, [0.0 if v is None else v for v in values], color=colors[direction])
+            missing = ("not reported (no trained float twin)" if direction == "binarize" and self.binarize_note
+                       else "float in the quantized model")
             for i, v in enumerate(values):
                 if v is None:
-                    ax.annotate("float in the quantized model", (0, i), xytext=(3, -3), textcoords="offset points",
+                    ax.annotate(missing, (0, i), xytext=(3, -3), textcoords="offset points",
                                 fontsize=7, color="gray")
             ax.axvline(0, color="black", lw=0.8)
             ax.set_title(labels[direction], fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
         ax = axes[-1]
         ax.barh(y, [100 * r.binary_mac_share for r in self.layers], color="#1f77b4")
-        ax.set_title("share of binary MACs (%)" + (" · latency (ms)" if any(
-            r.latency_ms is not None for r in self.layers) else ""), fontsize=9)
+        unit, scale, digits = _latency_unit([r.latency_ms for r in self.layers])
+        ax.set_title("share of binary MACs (%)" + (f" · latency ({unit})" if unit else ""), fontsize=9)
         for i, r in enumerate(self.layers):
-            if r.latency_ms is not None:
-                text = f"{1000 * r.latency_ms:.1f} µs" if r.latency_ms < 0.1 else f"{r.latency_ms:.3f} ms"
-                ax.annotate(text, (100 * r.binary_mac_share, i), xytext=(3, -3),
-                            textcoords="offset points", fontsize=7)
+            if r.latency_ms is not None:  # the unit of the title, on every label
+                ax.annotate(f"{scale * r.latency_ms:.{digits}f} {unit}", (100 * r.binary_mac_share, i),
+                            xytext=(3, -3), textcoords="offset points", fontsize=7)
         axes[0].set_yticks(y)
         axes[0].set_yticklabels(names, fontsize=8)
         axes[0].invert_yaxis()
@@ -266,6 +299,17 @@ class SensitivityReport:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _latency_unit(latencies_ms) -> tuple[str, float, int]:
+    """``(unit, factor from ms, decimals)`` for one latency panel: µs when every measured
+    latency is below 1 ms, else ms; ``("", 1, 0)`` when none was measured."""
+    measured = [v for v in latencies_ms if v is not None]
+    if not measured:
+        return "", 1.0, 0
+    if max(measured) < 1.0:
+        return "µs", 1000.0, 1
+    return "ms", 1.0, 3
 
 
 def _accuracy(y_true, y_pred) -> float:
@@ -395,28 +439,12 @@ def _variant(model, changes: dict[str, dict]):
     return clone
 
 
-def _batch_norms(model) -> list:
-    import keras
-
-    from kbnn.layers import ShiftBatchNormalization
-
-    return [layer for layer in model.layers if isinstance(layer, (keras.layers.BatchNormalization,
-                                                                   ShiftBatchNormalization))]
-
-
 def _recalibrate(model, x_cal) -> None:
-    """Moving statistics of every batch norm = those of one training-mode pass over ``x_cal``."""
-    norms = _batch_norms(model)
-    if not norms:
-        return
-    saved = [layer.momentum for layer in norms]
-    try:
-        for layer in norms:
-            layer.momentum = 0.0
-        model(x_cal, training=True)
-    finally:
-        for layer, momentum in zip(norms, saved):
-            layer.momentum = momentum
+    """Moving statistics of every batch norm = those of one training-mode pass over ``x_cal``
+    (:func:`kbnn.recalibrate_batchnorm` with the whole calibration set as one batch)."""
+    from kbnn.calibration import recalibrate_batchnorm
+
+    recalibrate_batchnorm(model, x_cal, batch_size=max(1, len(x_cal)))
 
 
 def _predict(model, x, batch_size: int) -> np.ndarray:
@@ -549,6 +577,12 @@ def layer_sensitivity(
             _recalibrate(variant, x_cal)
         return float(metric_fn(y, _predict(variant, x, batch_size)))
 
+    def evaluate_as_is(variant) -> float:
+        return float(metric_fn(y, _predict(variant, x, batch_size)))
+
+    def worse(a, b) -> bool:
+        return a < b if higher else a > b
+
     binary_names = [n for n in names if n in binary]
     float_names = [n for n in names if n not in binary]
     quantized_args = {n: {a: keras.saving.serialize_keras_object(getattr(model.get_layer(n), a))
@@ -576,8 +610,11 @@ def layer_sensitivity(
                     )
                 float_args[n][a] = keras.saving.serialize_keras_object(getattr(float_by_name[n], a))
 
-    quantized_metric = float_metric = None
+    quantized_metric = float_metric = quantized_as_is = float_as_is = None
+    binarize_note = ""
+    float_derived = float_model is None
     if "restore" in directions:
+        quantized_as_is = evaluate_as_is(_variant(model, {}))
         quantized_metric = evaluate(_variant(model, {}))
         for n in binary_names:
             row = rows[n]
@@ -586,8 +623,18 @@ def layer_sensitivity(
     if "binarize" in directions:
         if float_model is None:
             float_model = _variant(model, float_args)
+        float_as_is = evaluate_as_is(_variant(float_model, {}))
         float_metric = evaluate(_variant(float_model, {}))
-        for n in names:
+        if float_derived:
+            reference = quantized_metric if quantized_metric is not None else evaluate(_variant(model, {}))
+            if worse(float_metric, reference):
+                binarize_note = (
+                    f"without float_model, the float model is {model.name!r} with its latent weights as "
+                    f"float weights, never trained as a float network: its {metric_name} "
+                    f"{float_metric:.4f} is worse than the binary model's {reference:.4f}, so binarizing "
+                    "one of its layers would read as a gain. Pass the trained float twin as float_model= "
+                    "to measure what binarizing costs")
+        for n in (names if not binarize_note else []):
             row = rows[n]
             if n in quantized_args:
                 change = quantized_args[n]
@@ -624,4 +671,8 @@ def layer_sensitivity(
         model_latency_ms=stats.latency_ms,
         seconds=time.perf_counter() - started,
         recalibrated=bool(recalibrate_batchnorm),
+        quantized_metric_as_is=quantized_as_is,
+        float_metric_as_is=float_as_is,
+        float_derived=float_derived and "binarize" in directions,
+        binarize_note=binarize_note,
     )

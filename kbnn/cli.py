@@ -2,9 +2,9 @@
 
     kbnn demo [--epochs N] [--seed S] [--out DIR] [--quiet]
                                                   distil, convert and run a binary CNN on digits
-    kbnn summary model.keras                      bit-aware summary of a saved model
+    kbnn summary model.keras [--custom-objects M]  bit-aware summary of a saved model
     kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io] [--int8-layers stem]]
-                                                  convert to TFLite with bitpacked kbnn ops
+                 [--custom-objects MODULE[:ATTR]] convert to TFLite with bitpacked kbnn ops
     kbnn benchmark m.tflite [--threads N] [--runs R] [--warmup W] [--kernel K]
                                                   median/p10/p90 invoke time and per kbnn op
 """
@@ -24,19 +24,101 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.test_accuracy > 0 and result.agreement == 1.0 else 1
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
+class _CliError(Exception):
+    """A bad command-line argument: printed as one line, exit status 2."""
+
+
+def load_custom_objects(specs) -> dict:
+    """The objects named by ``--custom-objects`` arguments, for ``keras.saving.load_model``.
+
+    Each spec is ``module.path`` or ``module.path:attr``:
+
+    * ``module.path``: the module is imported. Classes and functions it registers with
+      ``@keras.saving.register_keras_serializable`` (the usual way to make a custom quantizer or
+      layer loadable) are then found by Keras on their own; nothing else is added.
+    * ``module.path:attr``: ``attr`` of that module is added: a dict ``{name: object}`` (Keras'
+      ``custom_objects``), or a single class / function, added under its ``__name__``.
+
+    The current directory is importable (as with ``python -m``), so ``my_quantizers.py`` next to
+    the model is ``--custom-objects my_quantizers``.
+
+    Raises:
+        _CliError: a module that cannot be imported, a missing attribute, or one of another type.
+    """
+    import importlib
+
+    objects: dict = {}
+    if not specs:
+        return objects
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        if not module_name or (":" in spec and not attr):
+            raise _CliError(f"--custom-objects {spec!r}: expected MODULE or MODULE:ATTR (e.g. "
+                            "my_pkg.quantizers or my_pkg.quantizers:CUSTOM_OBJECTS)")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as e:  # noqa: BLE001 - any import failure is the user's module's
+            raise _CliError(f"--custom-objects {spec!r}: could not import {module_name!r}: "
+                            f"{type(e).__name__}: {e}") from e
+        if not attr:
+            continue
+        if not hasattr(module, attr):
+            raise _CliError(f"--custom-objects {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        value = getattr(module, attr)
+        if isinstance(value, dict):
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                raise _CliError(f"--custom-objects {spec!r}: the dict's keys must be names (str). "
+                                f"Received: {bad!r}")
+            objects.update(value)
+        elif callable(value) and hasattr(value, "__name__"):
+            objects[value.__name__] = value
+        else:
+            raise _CliError(f"--custom-objects {spec!r}: {attr!r} must be a dict {{name: class or "
+                            f"function}}, a class or a function. Received: {type(value).__name__}")
+    return objects
+
+
+def _load_model(command: str, path: str, specs, **kwargs):
+    """``keras.saving.load_model`` with the ``--custom-objects``; a clear _CliError on failure."""
     import keras
 
     import kbnn  # noqa: F401  (registers kbnn's serializable objects)
+
+    if not os.path.isfile(path):
+        raise _CliError(f"no such file: {path!r}")
+    custom = load_custom_objects(specs)
+    try:
+        return keras.saving.load_model(path, custom_objects=custom or None, **kwargs)
+    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
+        hint = ("" if specs else " (a model with user-defined quantizers or layers needs "
+                "--custom-objects MODULE[:ATTR], see `kbnn " + command + " --help`)")
+        raise _CliError(f"could not load {path!r} as a Keras model: {e}{hint}") from e
+
+
+def _check_output_path(path: str) -> None:
+    """Fails before a conversion whose result could not be written."""
+    if os.path.isdir(path):
+        raise _CliError(f"the output {path!r} is a directory: give a file name, e.g. "
+                        f"{os.path.join(path, 'model.tflite')!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise _CliError(f"the output's directory {os.path.dirname(path) or parent!r} does not exist: "
+                        "create it first (mkdir -p)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise _CliError(f"the output's directory {os.path.dirname(path) or parent!r} is not writable")
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
     from kbnn.summary import summary
 
-    if not os.path.isfile(args.model):
-        print(f"kbnn summary: no such file: {args.model!r}", file=sys.stderr)
-        return 2
     try:
-        model = keras.saving.load_model(args.model)
-    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
-        print(f"kbnn summary: could not load {args.model!r} as a Keras model: {e}", file=sys.stderr)
+        model = _load_model("summary", args.model, args.custom_objects)
+    except _CliError as e:
+        print(f"kbnn summary: {e}", file=sys.stderr)
         return 2
     summary(model)
     return 0
@@ -45,17 +127,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     import warnings
 
-    import keras
-
     import kbnn
 
-    if not os.path.isfile(args.model):
-        print(f"kbnn convert: no such file: {args.model!r}", file=sys.stderr)
-        return 2
     try:
-        model = keras.saving.load_model(args.model, compile=False)
-    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
-        print(f"kbnn convert: could not load {args.model!r} as a Keras model: {e}", file=sys.stderr)
+        _check_output_path(args.output)
+        model = _load_model("convert", args.model, args.custom_objects, compile=False)
+    except _CliError as e:
+        print(f"kbnn convert: {e}", file=sys.stderr)
         return 2
     int8 = {}
     if args.representative_data is not None:
@@ -80,7 +158,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
         try:
             _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
-                                     return_report=True, fuse_residual=not args.no_fuse_residual, **int8)
+                                     return_report=True, fuse_residual=not args.no_fuse_residual,
+                                     verbose=args.verbose, **int8)
         except kbnn.convert.ConversionError as e:
             print(f"kbnn convert: {e}", file=sys.stderr)
             return 1
@@ -95,7 +174,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     for w in caught:
         if issubclass(w.category, kbnn.convert.ConversionWarning):
             print(f"warning: {w.message}", file=sys.stderr)
-    if not args.quiet:
+    if not args.quiet and not args.verbose:  # verbose: kbnn.convert printed it
         print(report.to_text())
     print(f"wrote {args.output} ({report.file_bytes} bytes)")
     return 0
@@ -105,6 +184,14 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from kbnn_runtime.cli import run_benchmark
 
     return run_benchmark(args, "kbnn benchmark")
+
+
+def _add_custom_objects_argument(p) -> None:
+    p.add_argument("--custom-objects", action="append", metavar="MODULE[:ATTR]", default=[],
+                   help="for models with user-defined quantizers/layers (repeatable): MODULE is imported "
+                        "(objects it registers with @keras.saving.register_keras_serializable load by "
+                        "themselves); MODULE:ATTR also passes ATTR, a dict {name: object} or one class / "
+                        "function, as Keras' custom_objects. The current directory is importable")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="bit-aware summary of a saved .keras model")
     p.add_argument("model", help="path to a .keras file")
+    _add_custom_objects_argument(p)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("convert", help="convert a saved .keras model to .tflite with kbnn ops")
@@ -134,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="path of the .tflite file to write")
     p.add_argument("--strict", action="store_true", help="fail if a quantized layer cannot be lowered")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print what TensorFlow's converter writes (kept off the terminal by default)")
     p.add_argument("--representative-data", metavar="X.npy",
                    help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
     p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
@@ -144,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fuse-residual", action="store_true",
                    help="keep residual adds as ADD + KbnnQuantize ops (no KbnnBconv2dResidual), e.g. for "
                         "a delegate built before that op existed")
+    _add_custom_objects_argument(p)
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op "

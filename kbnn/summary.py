@@ -70,10 +70,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import warnings
 from typing import Any, Callable
 
 import keras
 
+from kbnn.checks import ModelMistakeWarning, model_mistakes
 from kbnn.layers import BitPlaneInput, ShiftBatchNormalization
 from kbnn.quantizers import MultiBaseSign, Quantizer, binary_bases
 from kbnn.variables import precision_of_variable
@@ -166,6 +168,7 @@ class ModelSummary:
     name: str
     layers: list[LayerSummary]
     benchmark: Any = None  # kbnn.benchmark.BenchmarkResult of summary(latency=True), else None
+    mistakes: list = dataclasses.field(default_factory=list)  # kbnn.checks.model_mistakes messages
 
     @property
     def latency_ms(self) -> float | None:
@@ -250,8 +253,8 @@ class ModelSummary:
         }
 
     def to_text(self) -> str:
-        """The table ``summary`` prints."""
-        return _format(self)
+        """The table ``summary`` prints (and a ``WARNING:`` line per mistake found)."""
+        return _format(self) + "".join(f"\nWARNING: {m}" for m in self.mistakes)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -305,6 +308,11 @@ def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *
 
     Raises:
         ValueError: if the model is not built.
+
+    Warns:
+        kbnn.checks.ModelMistakeWarning: for each mistake :func:`kbnn.checks.model_mistakes`
+        finds (e.g. a sign ``input_quantizer`` on ``BitPlaneInput``'s output); the table ends
+        with a ``WARNING:`` line for each, and ``ModelSummary.mistakes`` lists them.
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
@@ -315,7 +323,9 @@ def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *
         )
     rows: list[LayerSummary] = []
     _walk(model, "", rows, set(), _bitplane_fed(model))
-    result = ModelSummary(name=model.name, layers=rows)
+    result = ModelSummary(name=model.name, layers=rows, mistakes=model_mistakes(model))
+    for message in result.mistakes:
+        warnings.warn(message, ModelMistakeWarning, stacklevel=2)
     if latency:
         _measure_latency(model, result, num_threads=num_threads, runs=runs, warmup=warmup)
     if print_fn is not None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
 import warnings
 
 import keras
 import numpy as np
 
+from kbnn.checks import model_mistakes
 from kbnn.convert import lowering, multibase
+from kbnn.convert._capture import captured_fds
 from kbnn.layers.bitplane import BitPlaneInput
 
 _OP_NAMES = {"bconv2d": "KbnnBconv2d", "bfc": "KbnnBFullyConnected", "bmaxpool": "KbnnBMaxPool2d",
@@ -22,7 +26,10 @@ class ConversionWarning(UserWarning):
 
 
 class ConversionError(ValueError):
-    """``strict=True`` and some quantized layers could not be lowered to binary ops."""
+    """The model cannot be converted to a file that runs: ``strict=True`` and some quantized
+    layers could not be lowered to binary ops; a quantizer misuse (``kbnn.checks``); TF's
+    converter failed; or the written file does not run in ``kbnn.Interpreter`` on a zero input
+    (or gives an empty output)."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -56,6 +63,8 @@ class ConversionReport:
     int8: bool = False  # converted with representative_dataset (int8 for the non-binary layers)
     interface: str = "float32"  # int8 conversions: "<input>/<output>" types of the model
     int8_choice: str = ""  # int8 conversions: the int8_layers choice ("all", "stem" or "list")
+    converter_log: str = ""  # what TF's converter / quantizer printed (kept off the terminal)
+    checked: str = ""  # what ran on the written file (kbnn.Interpreter, zero input, output shapes), or why not
 
     @property
     def not_lowered(self) -> list:
@@ -233,14 +242,21 @@ def _call_keras(node, values):
     return layer(*args, **kwargs)
 
 
-def run_plan(graph, plan, inputs, ops):
-    """Evaluate the plan on TF tensors ``inputs`` (one per model input) with the op module ``ops``."""
+def run_plan(graph, plan, inputs, ops, scopes=None):
+    """Evaluate the plan on TF tensors ``inputs`` (one per model input) with the op module ``ops``.
+
+    ``scopes`` (a dict, filled while tracing a graph): the first name-scope component of every op
+    each step creates -> the set of layer names that created ops under it. TF uniquifies re-entered
+    scopes (a Keras layer ``conv`` may trace as ``conv_1``, which is also another layer's name), so
+    the int8 report attributes the ops of the written file through this map, not by name guessing.
+    """
     import tensorflow as tf
 
     values = {}
     bits = {}  # float tensor -> its bitpacked signs (the second output of KbnnBconv2dResidual)
     for (key, _, _), x in zip(graph.inputs, inputs):
         values[key] = x
+    graph_ops = _graph_op_recorder(scopes)
     for st in plan:
         node = st.node
         if st.kind == "folded" and st.runs is None:
@@ -249,51 +265,75 @@ def run_plan(graph, plan, inputs, ops):
             st, node = st.runs, st.runs.node
         elif st.residual_key is not None:
             continue  # runs at its Add's place
-        if st.kind in ("bconv2d", "bfc"):
-            x = values[node.inputs[0]]
-            if st.input_bits:
-                x = bits[node.inputs[0]]
-            elif not st.input_bitpacked:
-                with tf.name_scope(node.name):
-                    x = ops.quantize(x)
-            T = "int32" if st.output_type == "bitpacked" else "float"
-            a = st.attrs
-            common = dict(activation=a["activation"], T=T)
-            w, m, b = (tf.constant(st.weights), tf.constant(st.multiplier), tf.constant(st.bias))
-            # The layer's name scope names the op's tensors in the .tflite (the int8 report uses it).
-            with tf.name_scope(node.name):
-                if st.residual_key is not None:
-                    attrs = {k: v for k, v in a.items() if k != "activation"}
-                    y, bits[st.output_key] = ops.bconv2d_residual(
-                        x, w, m, b, values[st.residual_key], activation=a["activation"], **attrs)
-                elif st.kind == "bconv2d":
-                    attrs = {k: v for k, v in a.items() if k != "activation"}
-                    y = ops.bconv2d(x, w, m, b, **attrs, **common)
-                else:
-                    y = ops.bfully_connected(x, w, m, b, input_size=a["input_size"], **common)
-            if st.post_activation is not None:
-                y = st.post_activation(y)
-            values[st.output_key] = y
-        elif st.kind == "bmulti":
-            values[st.output_key] = multibase.run_step(st, values[node.inputs[0]], ops, tf)
-        elif st.kind == "bmaxpool":
-            x = values[node.inputs[0]]
-            channels = int(node.layer.input.shape[-1])
-            values[node.out()] = ops.bmaxpool2d(x, channels=channels, **st.attrs)
-        elif st.kind == "bflatten":
-            x = values[node.inputs[0]]
-            values[node.out()] = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
-        else:
-            out = _call_keras(node, values)
-            if isinstance(out, (list, tuple)):
-                for i, t in enumerate(out):
-                    values[node.out(i)] = t
-            elif isinstance(out, dict):  # pragma: no cover
-                raise ValueError(f"layer {node.name} returns a dict; not supported")
-            else:
-                values[node.out()] = out
+        with graph_ops(node.name):
+            _run_step(st, node, values, bits, ops, tf)
     outs = [values[k] for k in graph.outputs]
     return outs[0] if len(outs) == 1 else outs
+
+
+def _graph_op_recorder(scopes):
+    """A context factory ``(layer name) -> context`` recording the scopes of the ops a step creates."""
+    if scopes is None:
+        return lambda name: contextlib.nullcontext()
+    import tensorflow as tf
+
+    @contextlib.contextmanager
+    def record(name):
+        g = tf.compat.v1.get_default_graph()
+        before = len(g.get_operations())
+        yield
+        for op in g.get_operations()[before:]:
+            if "/" in op.name:
+                scopes.setdefault(op.name.split("/", 1)[0], set()).add(name)
+
+    return record
+
+
+def _run_step(st, node, values, bits, ops, tf):
+    """One step of :func:`run_plan`: writes its outputs into ``values`` (and ``bits``)."""
+    if st.kind in ("bconv2d", "bfc"):
+        x = values[node.inputs[0]]
+        if st.input_bits:
+            x = bits[node.inputs[0]]
+        elif not st.input_bitpacked:
+            with tf.name_scope(node.name):
+                x = ops.quantize(x)
+        T = "int32" if st.output_type == "bitpacked" else "float"
+        a = st.attrs
+        common = dict(activation=a["activation"], T=T)
+        w, m, b = (tf.constant(st.weights), tf.constant(st.multiplier), tf.constant(st.bias))
+        # The layer's name scope names the op's tensors in the .tflite (the int8 report uses it).
+        with tf.name_scope(node.name):
+            if st.residual_key is not None:
+                attrs = {k: v for k, v in a.items() if k != "activation"}
+                y, bits[st.output_key] = ops.bconv2d_residual(
+                    x, w, m, b, values[st.residual_key], activation=a["activation"], **attrs)
+            elif st.kind == "bconv2d":
+                attrs = {k: v for k, v in a.items() if k != "activation"}
+                y = ops.bconv2d(x, w, m, b, **attrs, **common)
+            else:
+                y = ops.bfully_connected(x, w, m, b, input_size=a["input_size"], **common)
+        if st.post_activation is not None:
+            y = st.post_activation(y)
+        values[st.output_key] = y
+    elif st.kind == "bmulti":
+        values[st.output_key] = multibase.run_step(st, values[node.inputs[0]], ops, tf)
+    elif st.kind == "bmaxpool":
+        x = values[node.inputs[0]]
+        channels = int(node.layer.input.shape[-1])
+        values[node.out()] = ops.bmaxpool2d(x, channels=channels, **st.attrs)
+    elif st.kind == "bflatten":
+        x = values[node.inputs[0]]
+        values[node.out()] = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
+    else:
+        out = _call_keras(node, values)
+        if isinstance(out, (list, tuple)):
+            for i, t in enumerate(out):
+                values[node.out(i)] = t
+        elif isinstance(out, dict):  # pragma: no cover
+            raise ValueError(f"layer {node.name} returns a dict; not supported")
+        else:
+            values[node.out()] = out
 
 
 @dataclasses.dataclass
@@ -306,6 +346,7 @@ class LoweredModel:
     report: ConversionReport
     ops: object
     batch_size: int | None = None
+    scopes: dict = dataclasses.field(default_factory=dict)  # name scope -> layers (filled by tracing)
 
     def input_signature(self):
         import tensorflow as tf
@@ -318,7 +359,7 @@ class LoweredModel:
 
         @tf.function(input_signature=self.input_signature(), autograph=False)
         def lowered(*inputs):
-            return run_plan(self.graph, self.plan, inputs, self.ops)
+            return run_plan(self.graph, self.plan, inputs, self.ops, scopes=self.scopes)
 
         return lowered
 
@@ -362,12 +403,12 @@ def _progress(enabled, total):
     return tqdm(total=total, desc="kbnn convert", unit="step", leave=False)
 
 
-def _mark_precisions(report: ConversionReport, graph, content: bytes, interface: str) -> None:
+def _mark_precisions(report: ConversionReport, graph, content: bytes, interface: str, scopes=None) -> None:
     """Fills ``precision`` (and int8 input/output of the binary ops) from the quantized model."""
     from kbnn.convert import int8 as q8
 
     report.int8, report.interface = True, interface
-    ops = q8.op_types(content, [r.name for r in report.layers], [k[0] for k in graph.outputs])
+    ops = q8.op_types(content, [r.name for r in report.layers], [k[0] for k in graph.outputs], scopes)
     rows = {r.name: r for r in report.layers}
     for node in graph.nodes:
         row = rows.get(node.name)
@@ -419,6 +460,11 @@ def _check_int8_layers(int8_layers, representative_dataset):
     return names
 
 
+# Report statuses of layers the file computes with float builtins (int8-able): plain non-binary
+# layers and quantized layers exported with their quantized values (e.g. weights-only binary).
+_FLOAT_BUILTIN = ("builtin", "float (not lowered)")
+
+
 def _stem_layers(graph, report) -> list:
     """The non-binary layers before the first binary op: those that feed a binary layer (lowered to
     a kbnn op) and are not downstream of one (nor folded into one)."""
@@ -433,7 +479,7 @@ def _stem_layers(graph, report) -> list:
         if row is not None and (row.status == "lowered" or node.name in feeds):
             feeds.update(k[0] for k in node.inputs)
     return list(dict.fromkeys(n.name for n in graph.nodes if n.name in feeds and n.name not in after
-                              and rows.get(n.name) is not None and rows[n.name].status == "builtin"))
+                              and rows.get(n.name) is not None and rows[n.name].status in _FLOAT_BUILTIN))
 
 
 def _int8_selection(names, graph, report) -> list:
@@ -449,8 +495,8 @@ def _int8_selection(names, graph, report) -> list:
     unknown = [n for n in names if n not in rows]
     if unknown:
         raise ValueError(f"`int8_layers`: no layer(s) {unknown} in model {report.model_name!r}. Its non-binary "
-                         f"layers are {[r.name for r in report.layers if r.status == 'builtin']}")
-    binary = [f"{n} ({rows[n].op})" for n in names if rows[n].status != "builtin"]
+                         f"layers are {[r.name for r in report.layers if r.status in _FLOAT_BUILTIN]}")
+    binary = [f"{n} ({rows[n].op})" for n in names if rows[n].status not in _FLOAT_BUILTIN]
     if binary:
         raise ValueError(f"`int8_layers`: {binary} are binary kbnn ops or folded into one, not float layers "
                          "that can become int8 builtins (binary ops read/write int8 next to int8 layers "
@@ -541,7 +587,11 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         inference_output_type: ``"float32"`` (default) or ``"int8"``, likewise for the outputs.
         progress: Show a tqdm progress bar.
         return_report: Return ``(bytes, ConversionReport)`` instead of bytes.
-        verbose: Print the conversion report.
+        verbose: Print what TF's converter and quantizer write to the terminal (stdout/stderr of
+            their C++ code: the "need TFLite custom op implementation(s)" notes, MLIR messages,
+            ``fully_quantize: ...``) as it is captured, and the conversion report. ``False``
+            (default): that output is captured at the file-descriptor level and kept in
+            ``report.converter_log`` (and ``ConversionError.converter_log``), off the terminal.
         fuse_residual: Fold the residual ``Add`` after a binary conv with float output into it
             (``KbnnBconv2dResidual``: conv + BN + add in one op, with the sum's signs as a second,
             bitpacked output that the next binary convs read instead of a ``KbnnQuantize``; the
@@ -552,8 +602,20 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         The flatbuffer bytes (and the report when ``return_report``). The report of the last
         conversion is also ``kbnn.convert.last_report``.
 
+    The written file is checked before it is written: it runs once in ``kbnn.Interpreter`` on a
+    zero input of the model's input shape(s) (``report.checked`` says what came out). Nothing is
+    written at ``path`` when a check fails, and the write itself is atomic (a temporary file in
+    the same directory, renamed).
+
     Raises:
-        ConversionError: ``strict=True`` and some quantized layers were not lowered.
+        ConversionError: ``strict=True`` and some quantized layers were not lowered; the model
+            misuses a quantizer (``kbnn.checks.model_mistakes``: a sign input quantizer after
+            ``BitPlaneInput``, ``MultiBaseSign(mode="weights")`` as an input quantizer); TF's
+            converter failed; or the file does not load / run on a zero input in
+            ``kbnn.Interpreter`` / gives an empty or wrongly shaped output. Its
+            ``converter_log`` attribute holds TF's captured output.
+        ValueError: bad arguments, e.g. ``int8_layers="stem"`` on a model none of whose
+            chosen layers becomes int8.
         RuntimeError: the kbnn TF op library is not built.
     """
     import tensorflow as tf
@@ -572,6 +634,7 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
             "`representative_dataset` must be an iterable of input batches or a callable returning one. "
             f"Received: {type(representative_dataset).__name__}")
     int8_choice = _check_int8_layers(int8_layers, representative_dataset)
+    log = _Log()
     bar = _progress(progress, 4 if representative_dataset is None else 5)
     try:
         # int8 adds stay int8 builtins (the fused op is float32 only): "all" turns the fusion off.
@@ -591,6 +654,10 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
         if bar is not None:
             bar.set_postfix_str("lowered")
             bar.update(1)
+        mistakes = model_mistakes(model)
+        if mistakes:
+            raise ConversionError(f"model {model.name!r} cannot be converted:\n"
+                                  + "\n".join(f"  {m}" for m in mistakes))
         bad = report.not_lowered
         if bad:
             lines = "\n".join(f"  {r.name} ({r.class_name}): {r.reason}" for r in bad)
@@ -602,38 +669,56 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
                 f"values (not binary ops):\n{lines}", ConversionWarning, stacklevel=2)
         lowered.ops = _backend("kbnn")  # raises when the op library is not built
         fn = lowered.tf_function()
-        concrete = fn.get_concrete_function()
+        with _native_output(log, verbose, "trace"):
+            concrete = fn.get_concrete_function()
         if bar is not None:
             bar.set_postfix_str("traced")
             bar.update(1)
         # Freeze: every captured Keras variable becomes a constant (no READ_VARIABLE ops in the file).
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-        frozen = convert_variables_to_constants_v2(concrete)
+        with _native_output(log, verbose, "freeze"):
+            frozen = convert_variables_to_constants_v2(concrete)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        with warnings.catch_warnings():
+        with _native_output(log, verbose, "TFLite converter"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = converter.convert()
+            try:
+                data = converter.convert()
+            except Exception as e:  # noqa: BLE001 - TF's ConverterError and friends: one clear error
+                raise ConversionError(
+                    f"TF's TFLite converter failed on model {model.name!r}: {_first_lines(str(e))}\n"
+                    "(its full output: the exception's converter_log; kbnn.convert(..., verbose=True) or "
+                    "`kbnn convert --verbose` prints it)"
+                ) from e
         if bar is not None:
             bar.set_postfix_str("converted")
             bar.update(1)
         if representative_dataset is not None:
             names = [k[0] if k[0] != "__input__" else "input" for k, _, _ in lowered.graph.inputs]
             specs = [(n, shape, dtype) for n, (_, shape, dtype) in zip(names, lowered.graph.inputs)]
-            stats = q8.calibrate(data, q8.iter_batches(representative_dataset, specs))
+            with _native_output(log, verbose, "int8 calibration"):
+                stats = q8.calibrate(data, q8.iter_batches(representative_dataset, specs))
             if chosen is not None:  # only the chosen layers' tensors get ranges: the rest stays float
                 keep = q8.layer_tensors(data, [r.name for r in report.layers], [k[0] for k in lowered.graph.outputs],
-                                        chosen)
+                                        chosen, lowered.scopes)
                 stats = {t: v for t, v in stats.items() if t in keep}
-            with warnings.catch_warnings():
+            with _native_output(log, verbose, "int8 quantizer"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = q8.quantize(data, stats, in_type, out_type)
             if chosen is not None:
                 _check_interface(data, in_type, out_type, lowered.graph)
-            _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}")
+            _mark_precisions(report, lowered.graph, data, f"{in_type}/{out_type}", lowered.scopes)
             report.int8_choice = "all" if chosen is None else (int8_choice if isinstance(int8_choice, str) else "list")
+            if chosen is not None and not any(r.precision == "int8" for r in report.layers
+                                              if r.name in chosen):
+                raise ValueError(
+                    f"`int8_layers={int8_layers!r}`: none of the chosen layers of {model.name!r} "
+                    f"({', '.join(chosen)}) computes in int8 in the converted file (no int8 builtin for "
+                    "them, or TFLite folded them into a layer that was not chosen): nothing to quantize. "
+                    "Use int8_layers='all', or name layers that have an int8 builtin (convolutions, dense, "
+                    "pooling, adds)")
             still_float = [r.name for r in report.layers if r.precision == "float32"
                            and (chosen is None or r.name in chosen)]
             if still_float:
@@ -644,22 +729,120 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
                 bar.update(1)
         data = _io_in_keras_order(data)
         report.file_bytes = len(data)
+        with _native_output(log, verbose, "check on a zero input"):
+            report.checked = _check_file(data, model)
         if path is not None:
-            d = os.path.dirname(os.path.abspath(path))
-            # Atomic write; the temporary file is private (0600), so give the result the
-            # permissions an ordinary new file gets under the user's umask.
-            with tempfile.NamedTemporaryFile(dir=d, delete=False) as f:
-                f.write(data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(f.name, 0o666 & ~umask)
-            os.replace(f.name, path)
+            _write_atomic(path, data)
         if bar is not None:
             bar.update(1)
+    except ConversionError as e:
+        e.converter_log = log.text
+        raise
     finally:
         if bar is not None:
             bar.close()
+    report.converter_log = log.text
     pkg.last_report = report
     if verbose:
         print(report.to_text())
     return (data, report) if return_report else data
+
+
+class _Log:
+    """What native code printed during a conversion, phase by phase."""
+
+    def __init__(self):
+        self.parts = []
+
+    @property
+    def text(self) -> str:
+        return "".join(f"--- {phase} ---\n{text}" + ("" if text.endswith("\n") else "\n")
+                       for phase, text in self.parts if text.strip())
+
+
+@contextlib.contextmanager
+def _native_output(log: _Log, verbose: bool, phase: str):
+    """Captures fd 1 / fd 2 around a phase into ``log`` (also when it raises); ``verbose`` also
+    echoes the text to stderr once the phase is over."""
+    cap = None
+    try:
+        with captured_fds() as cap:
+            yield
+    finally:
+        text = cap.text if cap is not None else ""
+        log.parts.append((phase, text))
+        if verbose and text.strip():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+def _first_lines(text: str, n: int = 12) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return "\n".join(lines[:n]) + (f"\n... ({len(lines) - n} more lines)" if len(lines) > n else "")
+
+
+def _zero_inputs(details) -> list:
+    return [np.zeros([max(1, int(s)) for s in d["shape"]], dtype=d["dtype"]) for d in details]
+
+
+_FILE_HINT = ("Nothing was written. A layer that TF's converter cannot turn into TFLite builtins (e.g. "
+              "a Lambda of an unsupported TF op) usually causes this: kbnn.convert(..., verbose=True) "
+              "(`kbnn convert --verbose`) prints the converter's messages")
+
+
+def _check_file(data: bytes, model) -> str:
+    """Runs the written file once in ``kbnn.Interpreter`` on zero inputs of the model's input
+    shapes; a failure, an empty output or an output whose shape disagrees with the Keras model's
+    raises :class:`ConversionError`. Returns what was checked (or why it could not be)."""
+    try:
+        from kbnn_runtime.interpreter import DelegateNotFoundError, Interpreter
+    except ImportError as e:  # pragma: no cover - kbnn depends on kbnn-runtime
+        return f"not checked (kbnn_runtime is not importable: {e})"
+    try:
+        interpreter = Interpreter(data)
+    except DelegateNotFoundError as e:
+        warnings.warn(f"kbnn.convert could not check the written file: the kbnn delegate is not built "
+                      f"({e})", ConversionWarning, stacklevel=3)
+        return f"not checked (no kbnn delegate: {e})"
+    except Exception as e:  # noqa: BLE001 - any load failure means the file is unusable
+        raise ConversionError(
+            f"the converted file of model {model.name!r} does not load in kbnn.Interpreter: "
+            f"{type(e).__name__}: {_first_lines(str(e), 6)}\n{_FILE_HINT}") from e
+    shapes = [tuple(int(v) for v in d["shape"]) for d in interpreter.input_details]
+    try:
+        outs = interpreter.predict(*_zero_inputs(interpreter.input_details))
+    except Exception as e:  # noqa: BLE001
+        raise ConversionError(
+            f"the converted file of model {model.name!r} fails on a zero input of shape(s) {shapes} in "
+            f"kbnn.Interpreter: {type(e).__name__}: {_first_lines(str(e), 6)}\n{_FILE_HINT}") from e
+    outs = outs if isinstance(outs, list) else [outs]
+    expected = [tuple(t.shape) for t in model.outputs] if getattr(model, "outputs", None) else []
+    for i, out in enumerate(outs):
+        want = expected[i][1:] if i < len(expected) and len(expected) == len(outs) else None
+        wrong = want is not None and None not in want and tuple(out.shape[1:]) != tuple(want)
+        if out.size == 0 or wrong:
+            keras_shape = f" (the Keras model's: (batch,) + {tuple(want)})" if want is not None else ""
+            raise ConversionError(
+                f"the converted file of model {model.name!r} gives output {i} of shape {tuple(out.shape)} "
+                f"on a zero input of shape(s) {shapes}{keras_shape}: the file is wrong. {_FILE_HINT}")
+    return "kbnn.Interpreter on a zero input: output shape(s) " + ", ".join(str(tuple(o.shape)) for o in outs)
+
+
+def _write_atomic(path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temporary file in the same directory (no partial file
+    at ``path``, no stray temporary file on failure)."""
+    d = os.path.dirname(os.path.abspath(path))
+    f = tempfile.NamedTemporaryFile(dir=d, delete=False)
+    try:
+        with f:
+            f.write(data)
+        # The temporary file is private (0600): give the result the permissions an ordinary new
+        # file gets under the user's umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(f.name, 0o666 & ~umask)
+        os.replace(f.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(f.name)
+        raise

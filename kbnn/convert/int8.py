@@ -324,9 +324,10 @@ def _match_layer(scope: str, layer_names: set) -> str | None:
     return m.group(1) if m and m.group(1) in layer_names else None
 
 
-def _op_layers(model, names: set, output_layers) -> list:
+def _op_layers(model, names: set, output_layers, scopes=None) -> list:
     """``[(op, {layer names})]`` for the ops of the main subgraph except QUANTIZE / DEQUANTIZE,
-    attributed as :func:`op_types` describes."""
+    attributed as :func:`op_types` describes. ``scopes``: the traced map name scope -> layer
+    names (``LoweredModel.scopes``); a scope found there is attributed by it, others by name."""
     g = model.subgraphs[0]
     outputs = [int(t) for t in g.outputs]
     consumers = {}
@@ -340,7 +341,12 @@ def _op_layers(model, names: set, output_layers) -> list:
         out = int(op.outputs[0])
         tname = g.tensors[out].name
         tname = tname.decode() if isinstance(tname, bytes) else str(tname)
-        layers = {n for n in (_match_layer(sc, names) for sc in _scopes(tname)) if n}
+        layers = set()
+        for sc in _scopes(tname):
+            if scopes and sc in scopes:
+                layers |= set(scopes[sc]) & names
+            elif (n := _match_layer(sc, names)) is not None:
+                layers.add(n)
         if not layers:
             ends = [out] + [int(c.outputs[0]) for c in consumers.get(out, []) if _is_builtin(model, c, _DEQUANTIZE)]
             layers = {output_layers[outputs.index(e)] for e in ends
@@ -349,7 +355,7 @@ def _op_layers(model, names: set, output_layers) -> list:
     return found
 
 
-def layer_tensors(content: bytes, layer_names, output_layers, chosen) -> set:
+def layer_tensors(content: bytes, layer_names, output_layers, chosen, scopes=None) -> set:
     """Indices of the float activation tensors of the builtin ops of the layers ``chosen`` in the
     float model ``content``: their outputs and non-constant inputs. Only these get calibration
     ranges, so TF's quantizer makes only these ops int8 and leaves the others float."""
@@ -357,7 +363,7 @@ def layer_tensors(content: bytes, layer_names, output_layers, chosen) -> set:
     g = model.subgraphs[0]
     chosen = set(chosen)
     tensors = set()
-    for op, layers in _op_layers(model, set(layer_names), output_layers):
+    for op, layers in _op_layers(model, set(layer_names), output_layers, scopes):
         if not layers & chosen or model.operatorCodes[op.opcodeIndex].customCode:
             continue
         for t in list(op.inputs) + list(op.outputs):
@@ -367,7 +373,7 @@ def layer_tensors(content: bytes, layer_names, output_layers, chosen) -> set:
     return tensors
 
 
-def op_types(content: bytes, layer_names, output_layers) -> dict:
+def op_types(content: bytes, layer_names, output_layers, scopes=None) -> dict:
     """``{layer name: [(op, input type, output type), ...]}`` for the ops of the quantized model,
     types "int8" / "float32" / "bitpacked" of the first non-constant input and of the output.
     QUANTIZE / DEQUANTIZE (interface and boundary conversions) are left out.
@@ -380,7 +386,7 @@ def op_types(content: bytes, layer_names, output_layers) -> dict:
     g = model.subgraphs[0]
     type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", 2: "bitpacked"}
     found: dict = {}
-    for op, layers in _op_layers(model, set(layer_names), output_layers):
+    for op, layers in _op_layers(model, set(layer_names), output_layers, scopes):
         out = int(op.outputs[0])
         ins = [int(t) for t in op.inputs if t >= 0 and not _is_constant(model, g.tensors[int(t)])]
         in_type = type_names.get(g.tensors[ins[0]].type, "other") if ins else "-"

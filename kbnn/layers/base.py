@@ -29,6 +29,7 @@ the graph the converter lowers.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import keras
 from keras import ops
@@ -86,6 +87,24 @@ class QuantLayerMixin:
         for arg, identifier in weight_quantizers.items():
             setattr(self, arg, self._get_quantizer(identifier, arg))
         self.pad_values = self._validate_pad_values(pad_values)
+        q = self.input_quantizer
+        if isinstance(q, quantizers_lib.MultiBaseSign) and q.mode == "weights":
+            from kbnn.checks import ModelMistakeWarning, weights_mode_input_message
+
+            warnings.warn(weights_mode_input_message(self.name, type(self).__name__), ModelMistakeWarning,
+                          stacklevel=3)
+
+    def __call__(self, *args, **kwargs):
+        # A sign input quantizer on BitPlaneInput's output (non-negative integers) is a constant +1:
+        # refuse it when the model is built (BitPlaneInput tags its symbolic output).
+        x = args[0] if args else kwargs.get("inputs")
+        tag = getattr(x, "_kbnn_bitplane", None)
+        if tag is not None:
+            from kbnn.checks import binarizes, bitplane_sign_message
+
+            if binarizes(self.input_quantizer):
+                raise ValueError(bitplane_sign_message(self, tag[0], tag[1]))
+        return super().__call__(*args, **kwargs)
 
     # ------------------------------------------------------------------ arguments
 

@@ -39,7 +39,10 @@ class BitPlaneInput(keras.layers.Layer):
     linear map), the clipping zeroes it outside ``value_range``.
 
     Feed the output to a ``QuantConv2D``/``QuantDense`` with a binary ``kernel_quantizer`` and
-    **no** ``input_quantizer``: its output is then exactly ``sum_n 2^(n-1) (x^n . w^b)``, and
+    **no** ``input_quantizer`` (a sign input quantizer would binarize non-negative integers to a
+    constant +1: the layer raises ``ValueError`` when the model is built, and ``kbnn.summary`` /
+    ``kbnn.convert`` check the same through shape-only layers, see ``kbnn.checks``): its output
+    is then exactly ``sum_n 2^(n-1) (x^n . w^b)``, and
     ``kbnn.convert`` lowers the pair to ``bits`` binary convolutions (one per plane, the plane
     weights ``2^(n-1)`` and the ``{0, 1} -> +-1`` correction folded into their multipliers and
     bias). Zero padding of the convolution (``padding="same"``, ``pad_values=0.0``) is the
@@ -90,6 +93,16 @@ class BitPlaneInput(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def compute_output_spec(self, inputs):
+        # Tag the symbolic output: a quantized layer that binarizes it (a sign of non-negative
+        # integers, always +1) raises when the model is built (QuantLayerMixin.__call__).
+        spec = super().compute_output_spec(inputs)
+        try:
+            spec._kbnn_bitplane = (self.name, self.bits)
+        except AttributeError:  # pragma: no cover - a Keras tensor type without instance attributes
+            pass
+        return spec
 
     def get_config(self):
         config = super().get_config()
