@@ -19,7 +19,8 @@ except ModuleNotFoundError as e:
     if not (_checkout / "kbnn_runtime" / "__init__.py").is_file():
         raise ModuleNotFoundError(
             "kbnn needs kbnn-runtime (the interpreter, benchmark and delegate): `pip install ./runtime` "
-            "in the kbnn source tree, or reinstall kbnn with `pip install -e .`.", name="kbnn_runtime") from e
+            "in the kbnn source tree, or reinstall kbnn with `pip install -e ./runtime -e .`.",
+            name="kbnn_runtime") from e
     sys.path.append(str(_checkout))
     import kbnn_runtime
 

@@ -48,8 +48,8 @@ ENV_PATH = "KBNN_TF_OPS_PATH"
 _LIB_DIR = pathlib.Path(__file__).resolve().parent / "_lib"
 
 BUILD_HINT = (
-    "Build it with `pip install -e .` (or `pip install .`) from the kbnn source tree — this runs "
-    "CMake on kernels/ with -DKBNN_BUILD_TF_OPS=ON and copies the library into kbnn/_lib/ — or "
+    "Build it with `pip install -e ./runtime -e .` (or `pip install ./runtime .`) from the kbnn "
+    "source tree — this runs CMake on kernels/ with -DKBNN_BUILD_TF_OPS=ON and copies the library into kbnn/_lib/ — or "
     "build it by hand (cmake -S kernels -B build/kbnn-python -DKBNN_BUILD_TF_OPS=ON "
     "-DKBNN_BUILD_TESTS=OFF -DKBNN_BUILD_BENCH=OFF && cmake --build build/kbnn-python -j2) and "
     f"set {ENV_PATH}=build/kbnn-python/tf/{LIBRARY_NAME}."

@@ -24,7 +24,7 @@ START=$SECONDS
 step() { printf '== [%3ds] %s\n' "$((SECONDS - START))" "$*"; }
 
 DELEGATE="${KBNN_DELEGATE_PATH:-$ROOT/runtime/kbnn_runtime/_lib/libkbnn_delegate.so}"
-[[ -f "$DELEGATE" ]] || { echo "no $DELEGATE: build it with \`pip install -e .\` (or set KBNN_DELEGATE_PATH)" >&2; exit 2; }
+[[ -f "$DELEGATE" ]] || { echo "no $DELEGATE: build it with \`pip install -e ./runtime -e .\` (or set KBNN_DELEGATE_PATH)" >&2; exit 2; }
 
 # --- 1. the venv ----------------------------------------------------------------------------------
 if ! "$VENV/bin/python" -c "import tflite_runtime, numpy, sys; \

@@ -215,7 +215,7 @@ def _backend(name):
 
             return reference_ops
         raise RuntimeError(
-            "The kbnn TF op library is not available (build it with `pip install -e .`); it is needed "
+            "The kbnn TF op library is not available (build it with `pip install -e ./runtime -e .`); it is needed "
             f"to write .tflite files with kbnn CUSTOM ops. Import error: {e}"
         ) from e
     return ops
