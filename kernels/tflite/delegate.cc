@@ -66,6 +66,12 @@ struct Delegate {
   std::mutex pool_mutex;  // the pool is created by the first DelegatePrepare without num_threads
   std::unique_ptr<ThreadPool> pool;
   Profile profile;  // used when options.profile is set
+  // Logical channel count of each bitpacked tensor written by a claimed node, keyed by
+  // (interpreter context, tensor): the words per pixel alone do not tell 8 channels from 16, so
+  // the consumer's channels_in / input_size / channels are checked against this record.
+  // Producers are prepared before consumers (execution order), across partitions too.
+  std::mutex channels_mutex;
+  std::map<std::pair<const TfLiteContext*, int>, int> packed_channels;
 };
 
 // Profiling delegates by id (kbnn_delegate_profile_json); the latest delegate created with an
@@ -183,7 +189,25 @@ struct Partition {
   std::vector<TensorInfo> internal_info;   // per slot
   std::vector<std::vector<uint64_t>> buffers;
   std::string init_error;
+  std::set<int> recorded_channels;         // tensors this partition recorded in packed_channels
 };
+
+// Records that bitpacked tensor t holds `channels` logical channels.
+void RecordChannels(TfLiteContext* context, Partition* p, int t, int channels) {
+  if (p->delegate == nullptr || t < 0) return;
+  std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
+  p->delegate->packed_channels[{context, t}] = channels;
+  p->recorded_channels.insert(t);
+}
+
+// The logical channel count recorded for bitpacked tensor t, or 0 when unknown (e.g. a
+// bitpacked model input).
+int KnownChannels(TfLiteContext* context, Partition* p, int t) {
+  if (p->delegate == nullptr || t < 0) return 0;
+  std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
+  auto it = p->delegate->packed_channels.find({context, t});
+  return it == p->delegate->packed_channels.end() ? 0 : it->second;
+}
 
 struct Err {
   TfLiteContext* context;
@@ -254,7 +278,14 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
   return p;
 }
 
-void KernelFree(TfLiteContext*, void* buffer) { delete static_cast<Partition*>(buffer); }
+void KernelFree(TfLiteContext* context, void* buffer) {
+  auto* p = static_cast<Partition*>(buffer);
+  if (p != nullptr && p->delegate != nullptr) {
+    std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
+    for (int t : p->recorded_channels) p->delegate->packed_channels.erase({context, t});
+  }
+  delete p;
+}
 
 // Shape/type of tensor t as seen by this partition (internal tensors: our record).
 bool GetInfo(TfLiteContext* context, Partition* p, int t, TensorInfo* info) {
@@ -336,6 +367,33 @@ TfLiteStatus CheckTensor(const Err& err, const char* what, const TensorInfo& inf
   return kTfLiteOk;
 }
 
+// A bitpacked input must carry the channel count the op was converted for: the words per pixel
+// match for 8 and 16 channels alike, and the extra bits would be read as data.
+TfLiteStatus CheckChannels(TfLiteContext* context, Partition* p, const Err& err, int t,
+                           int expected, const char* attr) {
+  const int known = KnownChannels(context, p, t);
+  if (known > 0 && known != expected) {
+    return err("bitpacked input tensor " + std::to_string(t) + " carries " + std::to_string(known) +
+               " channels but the op has " + attr + "=" + std::to_string(expected) +
+               ": expected " + std::to_string(expected) + " channels, got " + std::to_string(known) +
+               " (an input of the wrong shape?)");
+  }
+  return kTfLiteOk;
+}
+
+// Every dimension of a data input must be >= 1 (an empty batch leaves the other dimensions of
+// tensors produced by some runtime kernels unset: they must not be read).
+TfLiteStatus CheckNotEmpty(const Err& err, int t, const std::vector<int>& shape) {
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] <= 0) {
+      return err("input tensor " + std::to_string(t) + " is empty (dimension " + std::to_string(d) +
+                 " is " + std::to_string(shape[d]) + ", e.g. a batch of 0): kbnn ops need at least "
+                 "one element per dimension");
+    }
+  }
+  return kTfLiteOk;
+}
+
 // Constant float vector of `n` elements, or nullptr when the optional input is absent.
 TfLiteStatus ConstFloats(TfLiteContext* context, Partition* p, const Err& err, const NodeOp& op,
                          int index, const char* what, int n, const float** out) {
@@ -400,6 +458,8 @@ lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
   };
   h.data = [context, p](int t) { return TensorData(context, p, t); };
   h.error = [err](const std::string& msg) { return err(msg); };
+  h.channels = [context, p](int t) { return KnownChannels(context, p, t); };
+  h.set_channels = [context, p](int t, int c) { RecordChannels(context, p, t, c); };
   h.kernel = p->delegate->options.kernel;
   h.num_threads = p->delegate->pool ? p->delegate->pool->num_threads() : 1;
   return h;
@@ -407,6 +467,13 @@ lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
 
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
+  if (!op.inputs.empty()) {
+    TensorInfo first;
+    if (GetInfo(context, p, op.inputs[0], &first) &&
+        CheckNotEmpty(err, op.inputs[0], first.shape) != kTfLiteOk) {
+      return kTfLiteError;
+    }
+  }
   if (op.lce) {
     return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
   }
@@ -450,6 +517,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
       for (size_t d = 0; d + 1 < in.shape.size(); ++d) op.rows *= static_cast<size_t>(in.shape[d]);
       std::vector<int> shape = in.shape;
       shape.back() = PackedWords(op.channels);
+      RecordChannels(context, p, out_t, op.channels);
       return SetOutput(context, p, err, out_t, kTfLiteInt32, shape);
     }
     case OpKind::kDequantize: {
@@ -458,6 +526,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         return err("bitpacked input " + ShapeString(in.shape) + " must end in " +
                    std::to_string(PackedWords(o.channels)) + " words for channels=" +
                    std::to_string(o.channels));
+      }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels, "channels") != kTfLiteOk) {
+        return kTfLiteError;
       }
       op.channels = o.channels;
       op.rows = 1;
@@ -473,6 +544,10 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                    std::to_string(PackedWords(o.channels)) + " words per pixel for channels=" +
                    std::to_string(o.channels));
       }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels, "channels") != kTfLiteOk) {
+        return kTfLiteError;
+      }
+      RecordChannels(context, p, out_t, o.channels);
       if (!op.pool || op.built_for != in.shape) {
         BMaxPool2DParams mp;
         mp.batch = in.shape[0];
@@ -503,6 +578,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         return err("bitpacked input " + ShapeString(in.shape) + " must have " +
                    std::to_string(PackedWords(o.channels_in)) + " words per pixel for channels_in=" +
                    std::to_string(o.channels_in));
+      }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels_in, "channels_in") != kTfLiteOk) {
+        return kTfLiteError;
       }
       const int ft = op.inputs[1];
       if (ft < 0 || static_cast<size_t>(ft) >= context->tensors_size || p->internal_index[ft] >= 0 ||
@@ -578,7 +656,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                       {out_shape[0], out_shape[1], out_shape[2], PackedWords(cout)}) != kTfLiteOk) {
           return kTfLiteError;
         }
+        RecordChannels(context, p, bits_t, cout);
       }
+      if (o.output.type == OutputType::kBitpacked) RecordChannels(context, p, out_t, cout);
       if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), out_shape);
     }
@@ -588,6 +668,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         return err("bitpacked input " + ShapeString(in.shape) + " must have " +
                    std::to_string(PackedWords(o.input_size)) + " words per row for input_size=" +
                    std::to_string(o.input_size));
+      }
+      if (CheckChannels(context, p, err, op.inputs[0], o.input_size, "input_size") != kTfLiteOk) {
+        return kTfLiteError;
       }
       const int wt = op.inputs[1];
       if (wt < 0 || static_cast<size_t>(wt) >= context->tensors_size || p->internal_index[wt] >= 0 ||
@@ -625,6 +708,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         op.built_for = in.shape;
       }
       const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      if (o.output.type == OutputType::kBitpacked) RecordChannels(context, p, out_t, cout);
       if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), {in.shape[0], oc});
     }

@@ -401,6 +401,41 @@ TEST(Delegate, PrepareReportsShapeErrors) {
   model.g.kernel_reg.prefix.free(&model.g.context, state);
 }
 
+// Issue 22: 45 and 50 channels both pack into 2 words per pixel; the delegate must still refuse
+// 50 channels for channels_in=45 (the extra bits would be read as data), naming node, op, the
+// expected and the actual count. An empty batch is an error without reading the other dims.
+TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
+  ChainModel model;
+  Delegate d(1);
+  ASSERT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteOk);
+  void* state = nullptr;
+  TfLiteNode node = RunPartition(model.g, d.d, &state);
+  ASSERT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  for (int channels : {50, 33, 64}) {
+    ASSERT_EQ(kbnn::PackedWords(channels), kbnn::PackedWords(model.cin));
+    model.g.errors.clear();
+    model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                                 IntArray({2, model.h, model.w, channels}));
+    EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+    EXPECT_NE(model.g.errors.find("node 1 (KbnnBconv2d): bitpacked input tensor 1 carries " +
+                                  std::to_string(channels) + " channels but the op has channels_in=45"),
+              std::string::npos)
+        << model.g.errors;
+  }
+  model.g.errors.clear();
+  model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                               IntArray({0, model.h, model.w, model.cin}));
+  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+  EXPECT_NE(model.g.errors.find("node 0 (KbnnQuantize): input tensor 0 is empty (dimension 0 is 0"),
+            std::string::npos)
+      << model.g.errors;
+  // Back to the converted shape: prepares and runs again.
+  model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                               IntArray({1, model.h, model.w, model.cin}));
+  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  model.g.kernel_reg.prefix.free(&model.g.context, state);
+}
+
 TEST(Delegate, BadOptionsReturnNull) {
   std::string reported;
   static std::string* sink = nullptr;
