@@ -58,6 +58,11 @@ struct Profile {
   std::map<int, ProfileEntry> nodes;
 };
 
+struct ChannelRecord {
+  std::mutex mutex;
+  std::map<std::pair<const TfLiteContext*, int>, int> packed;
+};
+
 struct Delegate {
   TfLiteDelegate base;              // the runtime sees &base; base.data_ == this
   unsigned char reserved[256];      // zeroed: fields newer runtimes read past the classic prefix
@@ -70,8 +75,8 @@ struct Delegate {
   // (interpreter context, tensor): the words per pixel alone do not tell 8 channels from 16, so
   // the consumer's channels_in / input_size / channels are checked against this record.
   // Producers are prepared before consumers (execution order), across partitions too.
-  std::mutex channels_mutex;
-  std::map<std::pair<const TfLiteContext*, int>, int> packed_channels;
+  // Shared with the partitions: a runtime may free its kernels after the delegate.
+  std::shared_ptr<struct ChannelRecord> channels = std::make_shared<ChannelRecord>();
 };
 
 // Profiling delegates by id (kbnn_delegate_profile_json); the latest delegate created with an
@@ -189,24 +194,25 @@ struct Partition {
   std::vector<TensorInfo> internal_info;   // per slot
   std::vector<std::vector<uint64_t>> buffers;
   std::string init_error;
-  std::set<int> recorded_channels;         // tensors this partition recorded in packed_channels
+  std::shared_ptr<ChannelRecord> channels;  // the delegate's record (kept alive by the partition)
+  std::set<int> recorded_channels;         // tensors this partition recorded there
 };
 
 // Records that bitpacked tensor t holds `channels` logical channels.
 void RecordChannels(TfLiteContext* context, Partition* p, int t, int channels) {
-  if (p->delegate == nullptr || t < 0) return;
-  std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
-  p->delegate->packed_channels[{context, t}] = channels;
+  if (!p->channels || t < 0) return;
+  std::lock_guard<std::mutex> lock(p->channels->mutex);
+  p->channels->packed[{context, t}] = channels;
   p->recorded_channels.insert(t);
 }
 
 // The logical channel count recorded for bitpacked tensor t, or 0 when unknown (e.g. a
 // bitpacked model input).
 int KnownChannels(TfLiteContext* context, Partition* p, int t) {
-  if (p->delegate == nullptr || t < 0) return 0;
-  std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
-  auto it = p->delegate->packed_channels.find({context, t});
-  return it == p->delegate->packed_channels.end() ? 0 : it->second;
+  if (!p->channels || t < 0) return 0;
+  std::lock_guard<std::mutex> lock(p->channels->mutex);
+  auto it = p->channels->packed.find({context, t});
+  return it == p->channels->packed.end() ? 0 : it->second;
 }
 
 struct Err {
@@ -231,6 +237,7 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
   auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
   auto* p = new Partition;
   p->delegate = FromBase(params->delegate);
+  if (p->delegate != nullptr) p->channels = p->delegate->channels;
   const std::vector<int> outputs = ToVector(params->output_tensors);
   const std::set<int> partition_outputs(outputs.begin(), outputs.end());
   p->internal_index.assign(context->tensors_size, -1);
@@ -280,9 +287,9 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
 
 void KernelFree(TfLiteContext* context, void* buffer) {
   auto* p = static_cast<Partition*>(buffer);
-  if (p != nullptr && p->delegate != nullptr) {
-    std::lock_guard<std::mutex> lock(p->delegate->channels_mutex);
-    for (int t : p->recorded_channels) p->delegate->packed_channels.erase({context, t});
+  if (p != nullptr && p->channels) {
+    std::lock_guard<std::mutex> lock(p->channels->mutex);
+    for (int t : p->recorded_channels) p->channels->packed.erase({context, t});
   }
   delete p;
 }

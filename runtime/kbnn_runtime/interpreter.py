@@ -309,11 +309,7 @@ class Interpreter:
             raise err from e
         self._allocate()
         # The shapes predict accepts: the model's declared input shapes (-1: dynamic dimension).
-        self._signature = []
-        for d in self.input_details:
-            sig = d.get("shape_signature")
-            sig = list(sig) if sig is not None and len(sig) == len(d["shape"]) else list(d["shape"])
-            self._signature.append([int(s) for s in sig])
+        self._signature = [input_signature(d) for d in self.input_details]
 
     def _wrap(self, e: BaseException) -> BaseException:
         """The kbnn exception for a runtime error of this interpreter (the delegate is attached)."""
@@ -383,32 +379,10 @@ class Interpreter:
     def expected_shape(self, index: int = 0) -> tuple:
         """The shape ``predict`` accepts for input ``index``: ``None`` for the batch (any size >= 1)
         and for dimensions the model declares dynamic (-1), the declared size elsewhere."""
-        sig = self._signature[index]
-        return tuple(None if (d == 0 or s < 0) else int(s) for d, s in enumerate(sig))
+        return _expected_shape(self._signature[index])
 
     def _check_input(self, i: int, a: Any, d: dict) -> np.ndarray:
-        name = d["name"]
-        want = self.expected_shape(i)
-        shown = "(" + ", ".join("batch" if k == 0 else ("any" if s is None else str(s))
-                                for k, s in enumerate(want)) + ")"
-        a = np.asarray(a)
-        dtype = np.dtype(d["dtype"])
-        a = _cast_input(a, dtype, name)
-        if a.ndim != len(want):
-            raise ValueError(f"Input {name!r} must have shape {shown} ({len(want)} dimensions), "
-                             f"received shape {a.shape}.")
-        bad = [k for k, s in enumerate(want) if s is not None and a.shape[k] != s]
-        if bad:
-            hint = ""
-            if len(want) == 4 and a.shape[1] == want[3] and tuple(a.shape[2:]) == tuple(want[1:3]):
-                hint = " The array looks channels-first (NCHW); the model takes NHWC: np.transpose(x, (0, 2, 3, 1))."
-            raise ValueError(f"Input {name!r} must have shape {shown}, received shape {a.shape} "
-                             f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]}).{hint} "
-                             "For a model that really takes other sizes, call interpreter.resize_input(...) first.")
-        if want and a.shape[0] < 1:
-            raise ValueError(f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least "
-                             "one sample.")
-        return a
+        return check_input(a, d, self._signature[i])
 
     def predict(self, *inputs: Any) -> np.ndarray | list[np.ndarray]:
         """Runs a batch: one array per model input (or a list/tuple/dict of them).
@@ -469,6 +443,46 @@ def _wrap(e: BaseException, delegate_attached: bool = False) -> BaseException:
     if err is not e:
         return err
     return RuntimeFailureError(f"The TFLite runtime failed on this model (not a kbnn op): {e}")
+
+
+def input_signature(details: dict) -> list:
+    """The declared shape of an input (``shape_signature``: -1 for a dynamic dimension)."""
+    sig = details.get("shape_signature")
+    sig = list(sig) if sig is not None and len(sig) == len(details["shape"]) else list(details["shape"])
+    return [int(s) for s in sig]
+
+
+def _expected_shape(signature: Sequence[int]) -> tuple:
+    return tuple(None if (d == 0 or s < 0) else int(s) for d, s in enumerate(signature))
+
+
+def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -> np.ndarray:
+    """``a`` as the array fed to the input described by ``details`` (an entry of
+    ``input_details``), or ValueError naming the expected shape. Every dimension but the batch
+    (dimension 0, >= 1) must equal ``signature``'s (default: the input's declared shape; -1 =
+    any); dtypes as in :func:`_cast_input`. Used by ``Interpreter.predict``, ``benchmark`` and
+    ``kbnn-run``."""
+    name = details["name"]
+    want = _expected_shape(input_signature(details) if signature is None else signature)
+    shown = "(" + ", ".join("batch" if k == 0 else ("any" if s is None else str(s))
+                            for k, s in enumerate(want)) + ")"
+    a = np.asarray(a)
+    a = _cast_input(a, np.dtype(details["dtype"]), name)
+    if a.ndim != len(want):
+        raise ValueError(f"Input {name!r} must have shape {shown} ({len(want)} dimensions), "
+                         f"received shape {a.shape}.")
+    bad = [k for k, s in enumerate(want) if s is not None and a.shape[k] != s]
+    if bad:
+        hint = ""
+        if len(want) == 4 and a.shape[1] == want[3] and tuple(a.shape[2:]) == tuple(want[1:3]):
+            hint = " The array looks channels-first (NCHW); the model takes NHWC: np.transpose(x, (0, 2, 3, 1))."
+        raise ValueError(f"Input {name!r} must have shape {shown}, received shape {a.shape} "
+                         f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]}).{hint} "
+                         "For a model that really takes other sizes, call interpreter.resize_input(...) first.")
+    if want and a.shape[0] < 1:
+        raise ValueError(f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least "
+                         "one sample.")
+    return a
 
 
 _FLOAT_EXACT_INT = 1 << 24  # integers up to 2^24 are exact in float32
