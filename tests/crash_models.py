@@ -58,6 +58,19 @@ def _quantize(scale: float, zero_point: int) -> bytes:
     return mb.build([x], [y])
 
 
+def quantize_missing_input() -> bytes:
+    """A QUANTIZE whose input is tensor -1 ("optional"): the runtime reports it, and segfaults
+    within a few repeated load attempts in one process."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor((1, 4), FLOAT32, name="x")
+    q = mb.tensor((1, 4), INT8, name="quantize_out")
+    mb.quantize(q, [0.1], [0])
+    y = mb.tensor((1, 4), FLOAT32, name="y")
+    mb.builtin(fb.BuiltinOperator.QUANTIZE, [-1], [q])
+    mb.builtin(fb.BuiltinOperator.DEQUANTIZE, [q], [y])
+    return mb.build([x], [y])
+
+
 CASES = {
     "mean_wrong_output_shape": (mean_wrong_output_shape, ("operator 0 (MEAN)", "mean_out", "[1, 8]")),
     "reshape_float32_to_int8": (reshape_float_to_int8, ("operator 0 (RESHAPE)", "reshape_out", "int8")),
@@ -65,6 +78,7 @@ CASES = {
     "quantize_scale_negative": (lambda: _quantize(-1.0, 0), ("quantize_out", "scale -1.0")),
     "quantize_scale_nan": (lambda: _quantize(float("nan"), 0), ("quantize_out", "scale nan")),
     "quantize_zero_point_out_of_range": (lambda: _quantize(0.05, 300), ("quantize_out", "zero point 300")),
+    "quantize_missing_input": (quantize_missing_input, ("operator 0 (QUANTIZE) has no input 0",)),
 }
 
 

@@ -180,6 +180,10 @@ struct NodeOp {
   bool int8_input = false;  // quantize: int8 input (bit = q < zero_point)
   int32_t zero_point = 0;
   lce::LceNodePtr lce;  // a Larq Compute Engine op (lce_ops.h); opt is unused then
+  // A bitpacked input whose producer is unknown (a model input, a constant, a builtin op): its
+  // bits beyond `pad_check_channels` must be 0, checked at invoke over `pad_rows` rows (0: off).
+  int pad_check_channels = 0;
+  size_t pad_rows = 0;
   const char* name() const {
     if (lce) return lce::LceNodeOptions(lce.get()).name;
     return opt.def ? opt.def->name : "?";
@@ -388,6 +392,38 @@ TfLiteStatus CheckChannels(TfLiteContext* context, Partition* p, const Err& err,
   return kTfLiteOk;
 }
 
+// Arms the invoke-time padding-bit check of op's bitpacked input 0 when no claimed node recorded
+// its channel count (kernels may treat bits beyond the channel count differently: the reference
+// ignores them, the optimized ones need them 0).
+void ArmPaddingCheck(TfLiteContext* context, Partition* p, NodeOp& op, const std::vector<int>& shape,
+                     int channels) {
+  op.pad_check_channels = 0;
+  if (channels % static_cast<int>(kBitsPerWord) == 0 || KnownChannels(context, p, op.inputs[0]) > 0 ||
+      shape.empty()) {
+    return;
+  }
+  op.pad_check_channels = channels;
+  op.pad_rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); ++d) op.pad_rows *= static_cast<size_t>(shape[d]);
+}
+
+TfLiteStatus CheckPaddingBits(const Err& err, const NodeOp& op, const void* data) {
+  if (op.pad_check_channels == 0 || data == nullptr) return kTfLiteOk;
+  const int words = PackedWords(op.pad_check_channels);
+  const uint32_t used = op.pad_check_channels % kBitsPerWord;
+  const uint32_t mask = ~((uint32_t{1} << used) - 1u);
+  const auto* w = static_cast<const uint32_t*>(data);
+  for (size_t r = 0; r < op.pad_rows; ++r) {
+    if (w[r * words + words - 1] & mask) {
+      return err("bitpacked input tensor " + std::to_string(op.inputs[0]) + " has bits set beyond " +
+                 std::to_string(op.pad_check_channels) + " channels (row " + std::to_string(r) +
+                 "): it was not packed for this op's channel count (packed by an op other than a "
+                 "kbnn/LCE quantize?)");
+    }
+  }
+  return kTfLiteOk;
+}
+
 // Every dimension of a data input must be >= 1 (an empty batch leaves the other dimensions of
 // tensors produced by some runtime kernels unset: they must not be read).
 TfLiteStatus CheckNotEmpty(const Err& err, int t, const std::vector<int>& shape) {
@@ -482,7 +518,15 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
     }
   }
   if (op.lce) {
-    return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
+    if (lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs) != kTfLiteOk) {
+      return kTfLiteError;
+    }
+    const lce::LceOptions& lo = lce::LceNodeOptions(op.lce.get());
+    TensorInfo first;
+    if (lo.kind == lce::LceKind::kBconv2d && GetInfo(context, p, op.inputs[0], &first)) {
+      ArmPaddingCheck(context, p, op, first.shape, lo.channels_in);
+    }
+    return kTfLiteOk;
   }
   const OpOptions& o = op.opt;
   const schema::OpDef& def = *o.def;
@@ -554,6 +598,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
       if (CheckChannels(context, p, err, op.inputs[0], o.channels, "channels") != kTfLiteOk) {
         return kTfLiteError;
       }
+      ArmPaddingCheck(context, p, op, in.shape, o.channels);
       RecordChannels(context, p, out_t, o.channels);
       if (!op.pool || op.built_for != in.shape) {
         BMaxPool2DParams mp;
@@ -589,6 +634,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
       if (CheckChannels(context, p, err, op.inputs[0], o.channels_in, "channels_in") != kTfLiteOk) {
         return kTfLiteError;
       }
+      ArmPaddingCheck(context, p, op, in.shape, o.channels_in);
       const int ft = op.inputs[1];
       if (ft < 0 || static_cast<size_t>(ft) >= context->tensors_size || p->internal_index[ft] >= 0 ||
           !IsConstant(context->tensors[ft])) {
@@ -679,6 +725,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
       if (CheckChannels(context, p, err, op.inputs[0], o.input_size, "input_size") != kTfLiteOk) {
         return kTfLiteError;
       }
+      ArmPaddingCheck(context, p, op, in.shape, o.input_size);
       const int wt = op.inputs[1];
       if (wt < 0 || static_cast<size_t>(wt) >= context->tensors_size || p->internal_index[wt] >= 0 ||
           !IsConstant(context->tensors[wt])) {
@@ -746,6 +793,7 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const auto start = profiling ? std::chrono::steady_clock::now()
                                  : std::chrono::steady_clock::time_point();
     Status st;
+    if (CheckPaddingBits(err, op, TensorData(context, p, op.inputs[0])) != kTfLiteOk) return kTfLiteError;
     if (op.lce) {  // Larq Compute Engine op: the mapping layer reports its own errors
       if (lce::InvokeLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs, pool) !=
           kTfLiteOk) {

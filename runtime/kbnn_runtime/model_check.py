@@ -11,8 +11,8 @@ takes the process down.
 
 What is checked (every subgraph):
 
-* structure: operator code and tensor indices in range, no operator reading its own output, no
-  tensor written by two operators, constant buffers of the size their shape and dtype need;
+* structure: operator code and tensor indices in range, input 0 and every output present (not
+  -1), no operator reading its own output, no tensor written by two operators, constant buffers of the size their shape and dtype need;
 * quantization parameters of quantized tensors (int8, uint8, int16, int4): every scale finite and
   > 0, every zero point in the dtype's range, as many zero points as scales, and a per-axis
   quantization whose ``quantized_dimension`` exists and has as many entries as scales;
@@ -20,7 +20,9 @@ What is checked (every subgraph):
   convolutions, element-wise and layout ops ...); QUANTIZE writes a quantized dtype with
   quantization parameters, DEQUANTIZE reads a quantized tensor;
 * declared shapes that follow from the inputs: MEAN / SUM / REDUCE_MAX (input shape, constant
-  axes, ``keep_dims``) and RESHAPE (same element count).
+  axes, ``keep_dims``) and RESHAPE (same element count);
+* windows: strides and dilations of CONV_2D / DEPTHWISE_CONV_2D / pooling >= 1, pooling windows
+  of at most twice the declared input (larger ones make the stock kernels loop for minutes).
 
 The file is read with a small bounds-checked flatbuffer reader (field numbers of TFLite's
 ``schema.fbs``), so this module needs neither TensorFlow nor the ``flatbuffers`` package.
@@ -233,6 +235,10 @@ def _check(buf: _Buf):
             for t in (*inputs, *outputs):
                 if t != -1 and not 0 <= t < len(tensors):
                     _fail(f"{name} refers to tensor {t}; the subgraph has {len(tensors)} tensors")
+            if inputs and inputs[0] == -1:
+                _fail(f"{name} has no input 0 (tensor index -1, 'optional'): the op needs it")
+            if -1 in outputs:
+                _fail(f"{name} has an output with tensor index -1")
             own = set(inputs) & set(outputs) - {-1}
             if own:
                 _fail(f"{name} reads its own output {tensors[min(own)].label()} (malformed wiring)")
@@ -299,6 +305,31 @@ def _const_ints(t: _Tensor | None, buffers: list):
     return list(struct.unpack_from(fmt, raw, 0))
 
 
+# (stride_w, stride_h, dilation_w, dilation_h, filter_w, filter_h) field numbers in the options
+# table (schema.fbs: Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions); None: not a field.
+_WINDOW_FIELDS = {CONV_2D: (1, 2, 4, 5, None, None), DEPTHWISE_CONV_2D: (1, 2, 5, 6, None, None),
+                  MAX_POOL_2D: (1, 2, None, None, 3, 4), AVERAGE_POOL_2D: (1, 2, None, None, 3, 4)}
+
+
+def _check_window(code: int, name: str, options, x: _Tensor):
+    """Strides and dilations >= 1; a pooling window >= 1 and at most twice the declared input (a
+    larger one only adds padding: the stock kernels then loop over it for minutes)."""
+    if options is None:
+        _fail(f"{name} has no options (strides)")
+    sw, sh, dw, dh, fw, fh = _WINDOW_FIELDS[code]
+    for label, field, default in (("stride_w", sw, 0), ("stride_h", sh, 0), ("dilation_w_factor", dw, 1),
+                                  ("dilation_h_factor", dh, 1), ("filter_width", fw, 0),
+                                  ("filter_height", fh, 0)):
+        if field is not None and options.scalar(field, "<i", default) < 1:
+            _fail(f"{name} has {label}={options.scalar(field, '<i', default)}; it must be >= 1")
+    if fw is not None and len(x.shape) == 4:
+        for label, field, dim in (("filter_width", fw, x.shape[2]), ("filter_height", fh, x.shape[1])):
+            size = options.scalar(field, "<i", 0)
+            if size > 2 * max(dim, 1):
+                _fail(f"{name} has {label}={size} for an input of {dim} (declared {x.label()}); at most "
+                      f"{2 * max(dim, 1)}")
+
+
 def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buffers: list):
     x = ins[0] if ins else None
     y = outs[0] if outs else None
@@ -321,6 +352,8 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
         _fail(f"{name} reads {x.label()}, which is not a quantized (or float16) tensor")
     if code == DEQUANTIZE and x.type in _QRANGE and (x.quant is None or not (x.quant.vector(2, "f") or [])):
         _fail(f"{name} reads {x.label()}, which has no quantization scale")
+    if code in (CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D):
+        _check_window(code, name, op.table(4), x)
     if code in _REDUCERS and len(ins) >= 2:
         axes = _const_ints(ins[1], buffers)
         if axes is None:
