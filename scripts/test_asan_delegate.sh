@@ -22,5 +22,5 @@ if "kernels-asan/tflite/libkbnn_delegate.so" not in maps:
 print("ASan+UBSan delegate loaded")
 PY
 python3 -m pytest -q -p no:cacheprovider -m "not slow" tests/test_delegate.py tests/test_interpreter.py \
-  tests/test_lce_ops.py \
+  tests/test_lce_ops.py tests/test_hardening_runtime.py tests/test_fuzz_files.py \
   tests/test_convert.py

@@ -448,3 +448,56 @@ def test_item6_complex_and_wrong_rank_inputs(small_model, tmp_path, capsys):
     np.save(tmp_path / "x0.npy", np.ones((0, 6, 6, 8), np.float32))
     rc, _, err = _run([small_model, "-i", tmp_path / "x0.npy"], capsys)
     assert rc == 2 and "empty batch" in err
+
+
+# --- found by the file fuzz (item 7) ------------------------------------------------------------
+
+def _bitpacked_input_conv(cin=40):
+    """A KbnnBconv2d reading a bitpacked int32 model input: no kbnn op packed it."""
+    mb = tb.ModelBuilder()
+    q = mb.tensor((1, 5, 5, tb.words(cin)), INT32, name="x_bits")
+    filters = RNG.standard_normal((4, 3, 3, cin)).astype(np.float32)
+    y = tb.add_bconv(mb, q, 1, 5, 5, filters, np.ones(4, np.float32), np.zeros(4, np.float32),
+                     out_shape=(1, 3, 3, 4))
+    return mb.build([q], [y]), filters
+
+
+def test_item7_padding_bits_of_an_unknown_bitpacked_input_are_checked():
+    """Found by the fuzz: a bitpacked input not packed by a kbnn op (a model input, a constant) with
+    bits beyond channels_in made the reference and the optimized kernels disagree."""
+    model, filters = _bitpacked_input_conv()
+    x = RNG.standard_normal((2, 5, 5, 40)).astype(np.float32)
+    clean = tb.pack(x)
+    outs = [kbnn_runtime.Interpreter(model, num_threads=t, kernel=k).predict(clean)
+            for k, t in (("reference", 1), ("auto", 2))]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], tb.transform(tb.conv_dot(x, filters), np.ones(4), np.zeros(4)))
+    dirty = clean.copy()
+    dirty[1, 2, 3, 1] |= np.int32(1 << 20)  # channel 52 of a 40-channel input
+    for kernel in ("reference", "auto"):
+        with pytest.raises(kint.KbnnDelegateError, match="bitpacked input tensor 0 has bits set beyond 40 "
+                                                         "channels \\(row 38\\)"):
+            kbnn_runtime.Interpreter(model, kernel=kernel).predict(dirty)
+
+
+def _pool_model(filter_hw=(2, 2), stride=(2, 2)):
+    mb = tb.ModelBuilder()
+    x = mb.tensor((1, 6, 6, 4), FLOAT32, name="x")
+    y = mb.tensor((1, 3, 3, 4), FLOAT32, name="y")
+    o = fb.Pool2DOptionsT()
+    o.padding, o.strideH, o.strideW = fb.Padding.SAME, *stride
+    o.filterHeight, o.filterWidth = filter_hw
+    mb.builtin(fb.BuiltinOperator.MAX_POOL_2D, [x], [y], fb.BuiltinOptions.Pool2DOptions, o)
+    return mb.build([x], [y])
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(filter_hw=(65538, 2)), "filter_height=65538 for an input of 6"),
+    (dict(stride=(0, 2)), "stride_h=0; it must be >= 1"),
+])
+def test_item7_pooling_windows_and_strides_are_checked(kwargs, needle):
+    """Found by the fuzz: a MAX_POOL_2D window of 65538 x 22018 kept the stock kernel busy for
+    minutes on a 6x6 input."""
+    kbnn_runtime.check_model(_pool_model())
+    with pytest.raises(kint.ModelCheckError, match=re.escape(needle)):
+        kbnn_runtime.Interpreter(_pool_model(**kwargs))
