@@ -467,7 +467,7 @@ def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -
     shown = "(" + ", ".join("batch" if k == 0 else ("any" if s is None else str(s))
                             for k, s in enumerate(want)) + ")"
     a = np.asarray(a)
-    a = _cast_input(a, np.dtype(details["dtype"]), name)
+    a = _cast_input(a, np.dtype(details["dtype"]), name, details.get("quantization"))
     if a.ndim != len(want):
         raise ValueError(f"Input {name!r} must have shape {shown} ({len(want)} dimensions), "
                          f"received shape {a.shape}.")
@@ -488,7 +488,7 @@ def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -
 _FLOAT_EXACT_INT = 1 << 24  # integers up to 2^24 are exact in float32
 
 
-def _cast_input(a: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+def _cast_input(a: np.ndarray, dtype: np.dtype, name: str, quantization=None) -> np.ndarray:
     """The array ``predict`` feeds to a model input of ``dtype``, or ValueError. Accepted:
 
     * float32 inputs: float32 as is; float16 and float64 cast to float32 (float64 values beyond
@@ -519,8 +519,8 @@ def _cast_input(a: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     elif dtype.kind in "iu":
         if src.kind == "f":
             raise ValueError(
-                f"Input {name!r} is an {dtype.name} input (an int8 model interface; quantize the data "
-                "first with the input's (scale, zero_point): q = round(x / scale) + zero_point). "
+                f"Input {name!r} is an {dtype.name} input (an int8 model interface; (scale, zero_point) = "
+                f"{quantization}): quantize the data first, q = round(x / scale) + zero_point. "
                 "Received float data.")
         if src.kind in "iu":
             info = np.iinfo(dtype)
