@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_builder as tb  # noqa: E402
 from tflite_builder import FLOAT32, INT8, INT32, fb  # noqa: E402

@@ -190,7 +190,8 @@ def test_item2_delegate_refuses_other_channel_counts_other_ops(op, attr):
 def test_item2_lce_file_with_16_channels():
     model = (FIXTURES / "chain.tflite").read_bytes()
     it = stock(model, (1, 12, 12, 16))
-    with pytest.raises(RuntimeError, match="\\(LceBconv2d\\): bitpacked input tensor \\d+ carries 16 channels "
+    with pytest.raises(RuntimeError, match="\\(LceBconv2d\\): bitpacked input tensor \\d+ carries 16 "
+                                           "channels "
                                            "but the op has channels_in=8: expected 8 channels, got 16"):
         it.allocate_tensors()
     with pytest.raises(ValueError, match="dimension 3 is 16, the model expects 8"):
@@ -209,7 +210,8 @@ def test_item2_kbnn_run_with_16_channels(tmp_path, capsys):
 
 def test_item3_predict_refuses_an_empty_batch():
     model, _ = conv_model()
-    with pytest.raises(ValueError, match="has an empty batch \\(shape \\(0, 6, 6, 8\\)\\): predict needs at least one"):
+    with pytest.raises(ValueError, match="has an empty batch \\(shape \\(0, 6, 6, 8\\)\\): predict needs "
+                                         "at least one"):
         kbnn_runtime.Interpreter(model).predict(np.zeros((0, 6, 6, 8), np.float32))
 
 
@@ -271,7 +273,8 @@ def crash_files(tmp_path_factory):
 
 @pytest.mark.parametrize("which", ["runtime", "kbnn"])
 def test_item4_crash_files_give_a_clear_exception_in_a_subprocess(crash_files, which):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([RUNTIME_PATH, str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([RUNTIME_PATH, str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.run([sys.executable, "-c", CHILD, which, *map(str, crash_files.values())],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, f"the child died (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
@@ -335,7 +338,8 @@ def test_item4_constant_buffer_size_and_reshape_count():
     mb.buffers[-1].data = mb.buffers[-1].data[:8]  # 2 floats for a [4] tensor
     y = mb.tensor((1, 4), FLOAT32, name="y")
     mb.add(x, c, y)
-    with pytest.raises(kint.ModelCheckError, match="'c'.*constant buffer of 8 bytes; its shape and dtype need 16"):
+    with pytest.raises(kint.ModelCheckError,
+                       match="'c'.*constant buffer of 8 bytes; its shape and dtype need 16"):
         kbnn_runtime.Interpreter(mb.build([x], [y]))
     mb = tb.ModelBuilder()
     x = mb.tensor((1, 6), FLOAT32, name="x")
@@ -356,7 +360,8 @@ def test_item5_op_reading_its_own_output_is_not_a_missing_delegate():
     m = mb.tensor((2,), FLOAT32, np.ones(2))
     b = mb.tensor((2,), FLOAT32, np.zeros(2))
     mb.custom("KbnnBconv2d", [q, f, m, b], [q], tb.bconv_attrs(8, 3, 3, T=2))
-    with pytest.raises(kint.ModelCheckError, match="operator 0 \\(KbnnBconv2d\\) reads its own output tensor 1 "
+    with pytest.raises(kint.ModelCheckError, match="operator 0 \\(KbnnBconv2d\\) reads its own output "
+                                                   "tensor 1 "
                                                    "\\('loop'") as e:
         kbnn_runtime.Interpreter(mb.build([x], [q]))
     assert "Attach the kbnn delegate" not in str(e.value)

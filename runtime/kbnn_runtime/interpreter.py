@@ -475,10 +475,12 @@ def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -
     if bad:
         hint = ""
         if len(want) == 4 and a.shape[1] == want[3] and tuple(a.shape[2:]) == tuple(want[1:3]):
-            hint = " The array looks channels-first (NCHW); the model takes NHWC: np.transpose(x, (0, 2, 3, 1))."
+            hint = (" The array looks channels-first (NCHW); the model takes NHWC: "
+                    "np.transpose(x, (0, 2, 3, 1)).")
         raise ValueError(f"Input {name!r} must have shape {shown}, received shape {a.shape} "
-                         f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]}).{hint} "
-                         "For a model that really takes other sizes, call interpreter.resize_input(...) first.")
+                         f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]})."
+                         f"{hint} For a model that really takes other sizes, call "
+                         "interpreter.resize_input(...) first.")
     if want and a.shape[0] < 1:
         raise ValueError(f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least "
                          "one sample.")
@@ -512,7 +514,8 @@ def _cast_input(a: np.ndarray, dtype: np.dtype, name: str, quantization=None) ->
                                  f"the model takes {dtype.name}.")
             return out
         if src.kind in "biu":
-            if src.kind != "b" and a.size and (int(a.max()) > _FLOAT_EXACT_INT or int(a.min()) < -_FLOAT_EXACT_INT):
+            if src.kind != "b" and a.size and \
+                    (int(a.max()) > _FLOAT_EXACT_INT or int(a.min()) < -_FLOAT_EXACT_INT):
                 raise ValueError(f"Input {name!r} holds integers beyond +-2^24, which {dtype.name} cannot "
                                  f"represent exactly; pass {dtype.name} data.")
             return a.astype(dtype)

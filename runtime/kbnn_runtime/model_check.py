@@ -12,7 +12,8 @@ takes the process down.
 What is checked (every subgraph):
 
 * structure: operator code and tensor indices in range, input 0 and every output present (not
-  -1), no operator reading its own output, no tensor written by two operators, constant buffers of the size their shape and dtype need;
+  -1), no operator reading its own output, no tensor written by two operators, constant buffers
+  of the size their shape and dtype need;
 * quantization parameters of quantized tensors (int8, uint8, int16, int4): every scale finite and
   > 0, every zero point in the dtype's range, as many zero points as scales, and a per-axis
   quantization whose ``quantized_dimension`` exists and has as many entries as scales;
@@ -48,7 +49,8 @@ _QRANGE = {9: (-128, 127), 3: (0, 255), 7: (-32768, 32767), 17: (-8, 7)}
 
 # BuiltinOperator codes (schema.fbs).
 ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEPTH_TO_SPACE = 0, 1, 2, 3, 4, 5
-DEQUANTIZE, FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RELU, RELU_N1_TO_1, RELU6 = 6, 9, 14, 17, 18, 19, 20, 21
+DEQUANTIZE, FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL = 6, 9, 14, 17, 18
+RELU, RELU_N1_TO_1, RELU6 = 19, 20, 21
 RESHAPE, RESIZE_BILINEAR, SOFTMAX, SPACE_TO_DEPTH, TANH, CUSTOM, PAD = 22, 23, 25, 26, 28, 32, 34
 TRANSPOSE, MEAN, SUB, SQUEEZE, STRIDED_SLICE, MAXIMUM, MINIMUM = 39, 40, 41, 43, 45, 55, 57
 PADV2, SLICE, EXPAND_DIMS, SUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR = 60, 65, 70, 74, 82, 97
@@ -275,7 +277,8 @@ def _check_tensor(t: _Tensor, buffers: list, where: str, producer: str | None):
                     _fail(f"{where}{t.label()} is quantized with scale {s!r}; a scale must be finite and > 0")
             lo, hi = _QRANGE[t.type]
             if zeros and len(zeros) != len(scales):
-                _fail(f"{where}{t.label()} has {len(scales)} quantization scales but {len(zeros)} zero points")
+                _fail(f"{where}{t.label()} has {len(scales)} quantization scales but {len(zeros)} "
+                      "zero points")
             for z in zeros:
                 if not lo <= z <= hi:
                     _fail(f"{where}{t.label()} has zero point {z}, outside the {_type_name(t.type)} "
