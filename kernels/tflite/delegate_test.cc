@@ -436,6 +436,50 @@ TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
   model.g.kernel_reg.prefix.free(&model.g.context, state);
 }
 
+// Found by the file fuzz (issue 22): a bitpacked input no claimed op wrote (here a graph input)
+// with bits beyond channels_in made the reference and the optimized kernels disagree; the
+// delegate checks those bits at invoke.
+TEST(Delegate, UnknownBitpackedInputPaddingBitsAreChecked) {
+  for (const char* kernel : {"reference", "auto"}) {
+    FakeGraph g;
+    const int cin = 40, cout = 4;
+    std::vector<float> filters(static_cast<size_t>(cout) * 9 * cin, 1.0f);
+    size_t words = 0;
+    kbnn::PackedFilterWords(cout, 3, 3, cin, &words);
+    std::vector<uint32_t> packed(words);
+    kbnn::PackFilters(filters.data(), cout, 3, 3, cin, packed.data());
+    std::vector<float> mult(cout, 1.0f), bias(cout, 0.0f);
+    const int x = g.Tensor(kTfLiteInt32, {1, 4, 4, kbnn::PackedWords(cin)});
+    const int f = g.Tensor(kTfLiteInt32, {cout, 3, 3, kbnn::PackedWords(cin)}, packed.data());
+    const int m = g.Tensor(kTfLiteFloat32, {cout}, mult.data());
+    const int b = g.Tensor(kTfLiteFloat32, {cout}, bias.data());
+    g.Tensor(kTfLiteFloat32, {1, 2, 2, cout});
+    const int y = static_cast<int>(g.tensors.size()) - 1;
+    g.Node("KbnnBconv2d", {x, f, m, b}, {y}, Options([&](flexbuffers::Builder& o) {
+             o.Int("kbnn_version", 1);
+             o.Int("channels_in", cin);
+             o.Int("filter_height", 3);
+             o.Int("filter_width", 3);
+             o.Int("T", 0);
+           }));
+    g.Finish();
+    Delegate d(1, kernel);
+    ASSERT_EQ(d.d->Prepare(&g.context, d.d), kTfLiteOk) << g.errors;
+    void* state = nullptr;
+    TfLiteNode node = RunPartition(g, d.d, &state);
+    ASSERT_EQ(g.kernel_reg.prefix.prepare(&g.context, &node), kTfLiteOk) << g.errors;
+    ASSERT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteOk) << g.errors;
+    EXPECT_EQ(static_cast<const float*>(g.tensors[y].data)[0], 9.0f * cin);  // all +1: dot = K
+    static_cast<uint32_t*>(g.tensors[x].data)[2 * 5 + 1] |= 1u << 8;  // row 5, channel 40
+    EXPECT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteError);
+    EXPECT_NE(g.errors.find("node 0 (KbnnBconv2d): bitpacked input tensor 0 has bits set beyond 40 "
+                            "channels (row 5)"),
+              std::string::npos)
+        << g.errors;
+    g.kernel_reg.prefix.free(&g.context, state);
+  }
+}
+
 TEST(Delegate, BadOptionsReturnNull) {
   std::string reported;
   static std::string* sink = nullptr;
