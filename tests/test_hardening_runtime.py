@@ -506,3 +506,25 @@ def test_item7_pooling_windows_and_strides_are_checked(kwargs, needle):
     kbnn_runtime.check_model(_pool_model())
     with pytest.raises(kint.ModelCheckError, match=re.escape(needle)):
         kbnn_runtime.Interpreter(_pool_model(**kwargs))
+
+
+def test_item7_conv_without_its_filter_and_pool_with_a_wrong_output_shape():
+    """Found by the nightly-size fuzz: a CONV_2D whose filter (input 1) is -1 segfaults the stock
+    runtime; a MAX_POOL_2D declared [1, 2^30, 3, 4] kept it busy for minutes."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor((1, 6, 6, 3), FLOAT32, name="x")
+    b = mb.tensor((8,), FLOAT32, np.zeros(8))
+    y = mb.tensor((1, 6, 6, 8), FLOAT32, name="y")
+    opts = fb.Conv2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW = fb.Padding.VALID, 1, 1
+    mb.builtin(fb.BuiltinOperator.CONV_2D, [x, -1, b], [y], fb.BuiltinOptions.Conv2DOptions, opts)
+    with pytest.raises(kint.ModelCheckError, match="operator 0 \\(CONV_2D\\) has no input 1"):
+        kbnn_runtime.Interpreter(mb.build([x], [y]))
+    mb = tb.ModelBuilder()
+    x = mb.tensor((1, 6, 6, 4), FLOAT32, name="x")
+    y = mb.tensor((1, 1 << 30, 3, 4), FLOAT32, name="y")
+    o = fb.Pool2DOptionsT()
+    o.padding, o.strideH, o.strideW, o.filterHeight, o.filterWidth = fb.Padding.VALID, 2, 2, 2, 2
+    mb.builtin(fb.BuiltinOperator.MAX_POOL_2D, [x], [y], fb.BuiltinOptions.Pool2DOptions, o)
+    with pytest.raises(kint.ModelCheckError, match=re.escape("and VALID padding give [1, 3, 3, 4]")):
+        kbnn_runtime.Interpreter(mb.build([x], [y]))

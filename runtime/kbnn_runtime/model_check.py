@@ -12,8 +12,9 @@ takes the process down.
 What is checked (every subgraph):
 
 * structure: operator code and tensor indices in range, input 0 and every output present (not
-  -1), no operator reading its own output, no tensor written by two operators, constant buffers
-  of the size their shape and dtype need;
+  -1; for the builtin ops listed here every input but FULLY_CONNECTED's bias), no operator reading
+  its own output, no tensor written by two operators, constant buffers of the size their shape
+  and dtype need;
 * quantization parameters of quantized tensors (int8, uint8, int16, int4): every scale finite and
   > 0, every zero point in the dtype's range, as many zero points as scales, and a per-axis
   quantization whose ``quantized_dimension`` exists and has as many entries as scales;
@@ -241,6 +242,11 @@ def _check(buf: _Buf):
                 _fail(f"{name} has no input 0 (tensor index -1, 'optional'): the op needs it")
             if -1 in outputs:
                 _fail(f"{name} has an output with tensor index -1")
+            if code in _NAMES and code != CUSTOM:
+                optional = {2} if code == FULLY_CONNECTED else set()  # FC's bias may be absent
+                missing = [k for k, t in enumerate(inputs) if t == -1 and k not in optional]
+                if missing:
+                    _fail(f"{name} has no input {missing[0]} (tensor index -1, 'optional'): the op needs it")
             own = set(inputs) & set(outputs) - {-1}
             if own:
                 _fail(f"{name} reads its own output {tensors[min(own)].label()} (malformed wiring)")
@@ -333,6 +339,36 @@ def _check_window(code: int, name: str, options, x: _Tensor):
                       f"{2 * max(dim, 1)}")
 
 
+def _check_window_output(code: int, name: str, options, x: _Tensor, ins: list, y: _Tensor):
+    """The declared output shape of a 2-D convolution / pooling must be the one its input, filter,
+    strides, dilations and padding give (a wrong one makes the runtime plan buffers of that size:
+    a [1, 2^30, 3, 4] max-pool output kept it busy for minutes)."""
+    if len(x.shape) != 4 or len(y.shape) != 4 or min(x.shape) < 1:
+        return
+    sw, sh, dw, dh, fw, fh = _WINDOW_FIELDS[code]
+    stride = (options.scalar(sh, "<i"), options.scalar(sw, "<i"))
+    dil = (options.scalar(dh, "<i", 1), options.scalar(dw, "<i", 1)) if dh is not None else (1, 1)
+    same = options.scalar(0, "<b") == 0  # Padding: SAME = 0, VALID = 1
+    if fw is not None:
+        window, channels = (options.scalar(fh, "<i"), options.scalar(fw, "<i")), x.shape[3]
+    else:
+        f = ins[1] if len(ins) > 1 else None
+        if f is None or len(f.shape) != 4:
+            return
+        if code == CONV_2D:
+            window, channels = (f.shape[1], f.shape[2]), f.shape[0]
+        else:
+            window, channels = (f.shape[1], f.shape[2]), f.shape[3]
+    out = []
+    for n, k, s, d in zip(x.shape[1:3], window, stride, dil):
+        eff = (k - 1) * d + 1
+        out.append(-(-n // s) if same else max(0, -(-(n - eff + 1) // s)))
+    want = [x.shape[0], *out, channels]
+    if list(y.shape) != want:
+        _fail(f"{name} declares output {y.label()}, but its input {x.label()}, window {list(window)}, "
+              f"strides {list(stride)} and {'SAME' if same else 'VALID'} padding give {want}")
+
+
 def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buffers: list):
     x = ins[0] if ins else None
     y = outs[0] if outs else None
@@ -357,6 +393,7 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
         _fail(f"{name} reads {x.label()}, which has no quantization scale")
     if code in (CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D):
         _check_window(code, name, op.table(4), x)
+        _check_window_output(code, name, op.table(4), x, ins, y)
     if code in _REDUCERS and len(ins) >= 2:
         axes = _const_ints(ins[1], buffers)
         if axes is None:
