@@ -10,7 +10,7 @@ if [ ! -f "$LIB" ]; then
   exit 2
 fi
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export KBNN_DELEGATE_PATH="$LIB"
 # Prove that the sanitized library is the one the runtime loads.
 python3 - <<'PY'
@@ -22,5 +22,5 @@ if "kernels-asan/tflite/libkbnn_delegate.so" not in maps:
 print("ASan+UBSan delegate loaded")
 PY
 python3 -m pytest -q -p no:cacheprovider -m "not slow" tests/test_delegate.py tests/test_interpreter.py \
-  tests/test_lce_ops.py \
+  tests/test_lce_ops.py tests/test_hardening_runtime.py tests/test_fuzz_files.py \
   tests/test_convert.py

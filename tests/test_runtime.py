@@ -138,11 +138,11 @@ def test_cli_errors(demo, tmp_path, capsys):
     assert cli.main([model, "--output", str(tmp_path / "y.npy")]) == 2
     assert "--output needs --input" in capsys.readouterr().err
     assert cli.main([model, "--benchmark", "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]) == 2
-    assert cli.main([model, "-i", str(tmp_path / "x.npy"), "-i", str(tmp_path / "x.npy")]) == 1
+    assert cli.main([model, "-i", str(tmp_path / "x.npy"), "-i", str(tmp_path / "x.npy")]) == 2
     assert "1 inputs" in capsys.readouterr().err
     np.save(tmp_path / "bad.npy", np.zeros((2, 3), np.float32))
-    assert cli.main([model, "-i", str(tmp_path / "bad.npy")]) == 1
-    assert "rank 4" in capsys.readouterr().err
+    assert cli.main([model, "-i", str(tmp_path / "bad.npy")]) == 2
+    assert "must have shape (batch, 8, 8, 1) (4 dimensions)" in capsys.readouterr().err
     (tmp_path / "junk.tflite").write_bytes(b"not a model at all")
     assert cli.main([str(tmp_path / "junk.tflite")]) == 1
     assert "Not a TFLite model" in capsys.readouterr().err

@@ -64,6 +64,25 @@ class ModelBuilder:
         op.customOptionsFormat = fb.CustomOptionsFormat.FLEXBUFFERS
         self.operators.append(op)
 
+    def builtin(self, code, inputs, outputs, options_type=None, options=None):
+        """Appends a builtin operator (``fb.BuiltinOperator`` code) with optional options
+        (``options_type``: an ``fb.BuiltinOptions`` value, ``options``: its ``...OptionsT``)."""
+        op = fb.OperatorT()
+        op.opcodeIndex = self._opcode(code)
+        op.inputs, op.outputs = list(inputs), list(outputs)
+        if options_type is not None:
+            op.builtinOptionsType = options_type
+            op.builtinOptions = options
+        self.operators.append(op)
+
+    def quantize(self, t, scale, zero_point, quantized_dimension=0):
+        """Sets tensor t's quantization parameters (lists of scales and zero points)."""
+        q = fb.QuantizationParametersT()
+        q.scale = np.asarray(scale, np.float32).reshape(-1)
+        q.zeroPoint = np.asarray(zero_point, np.int64).reshape(-1)
+        q.quantizedDimension = quantized_dimension
+        self.tensors[t].quantization = q
+
     def add(self, a, b, out):
         op = fb.OperatorT()
         op.opcodeIndex = self._opcode(fb.BuiltinOperator.ADD)

@@ -58,6 +58,11 @@ struct Profile {
   std::map<int, ProfileEntry> nodes;
 };
 
+struct ChannelRecord {
+  std::mutex mutex;
+  std::map<std::pair<const TfLiteContext*, int>, int> packed;
+};
+
 struct Delegate {
   TfLiteDelegate base;              // the runtime sees &base; base.data_ == this
   unsigned char reserved[256];      // zeroed: fields newer runtimes read past the classic prefix
@@ -66,6 +71,12 @@ struct Delegate {
   std::mutex pool_mutex;  // the pool is created by the first DelegatePrepare without num_threads
   std::unique_ptr<ThreadPool> pool;
   Profile profile;  // used when options.profile is set
+  // Logical channel count of each bitpacked tensor written by a claimed node, keyed by
+  // (interpreter context, tensor): the words per pixel alone do not tell 8 channels from 16, so
+  // the consumer's channels_in / input_size / channels are checked against this record.
+  // Producers are prepared before consumers (execution order), across partitions too.
+  // Shared with the partitions: a runtime may free its kernels after the delegate.
+  std::shared_ptr<struct ChannelRecord> channels = std::make_shared<ChannelRecord>();
 };
 
 // Profiling delegates by id (kbnn_delegate_profile_json); the latest delegate created with an
@@ -169,6 +180,10 @@ struct NodeOp {
   bool int8_input = false;  // quantize: int8 input (bit = q < zero_point)
   int32_t zero_point = 0;
   lce::LceNodePtr lce;  // a Larq Compute Engine op (lce_ops.h); opt is unused then
+  // A bitpacked input whose producer is unknown (a model input, a constant, a builtin op): its
+  // bits beyond `pad_check_channels` must be 0, checked at invoke over `pad_rows` rows (0: off).
+  int pad_check_channels = 0;
+  size_t pad_rows = 0;
   const char* name() const {
     if (lce) return lce::LceNodeOptions(lce.get()).name;
     return opt.def ? opt.def->name : "?";
@@ -183,7 +198,26 @@ struct Partition {
   std::vector<TensorInfo> internal_info;   // per slot
   std::vector<std::vector<uint64_t>> buffers;
   std::string init_error;
+  std::shared_ptr<ChannelRecord> channels;  // the delegate's record (kept alive by the partition)
+  std::set<int> recorded_channels;         // tensors this partition recorded there
 };
+
+// Records that bitpacked tensor t holds `channels` logical channels.
+void RecordChannels(TfLiteContext* context, Partition* p, int t, int channels) {
+  if (!p->channels || t < 0) return;
+  std::lock_guard<std::mutex> lock(p->channels->mutex);
+  p->channels->packed[{context, t}] = channels;
+  p->recorded_channels.insert(t);
+}
+
+// The logical channel count recorded for bitpacked tensor t, or 0 when unknown (e.g. a
+// bitpacked model input).
+int KnownChannels(TfLiteContext* context, Partition* p, int t) {
+  if (!p->channels || t < 0) return 0;
+  std::lock_guard<std::mutex> lock(p->channels->mutex);
+  auto it = p->channels->packed.find({context, t});
+  return it == p->channels->packed.end() ? 0 : it->second;
+}
 
 struct Err {
   TfLiteContext* context;
@@ -207,6 +241,7 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
   auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
   auto* p = new Partition;
   p->delegate = FromBase(params->delegate);
+  if (p->delegate != nullptr) p->channels = p->delegate->channels;
   const std::vector<int> outputs = ToVector(params->output_tensors);
   const std::set<int> partition_outputs(outputs.begin(), outputs.end());
   p->internal_index.assign(context->tensors_size, -1);
@@ -254,7 +289,14 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
   return p;
 }
 
-void KernelFree(TfLiteContext*, void* buffer) { delete static_cast<Partition*>(buffer); }
+void KernelFree(TfLiteContext* context, void* buffer) {
+  auto* p = static_cast<Partition*>(buffer);
+  if (p != nullptr && p->channels) {
+    std::lock_guard<std::mutex> lock(p->channels->mutex);
+    for (int t : p->recorded_channels) p->channels->packed.erase({context, t});
+  }
+  delete p;
+}
 
 // Shape/type of tensor t as seen by this partition (internal tensors: our record).
 bool GetInfo(TfLiteContext* context, Partition* p, int t, TensorInfo* info) {
@@ -336,6 +378,65 @@ TfLiteStatus CheckTensor(const Err& err, const char* what, const TensorInfo& inf
   return kTfLiteOk;
 }
 
+// A bitpacked input must carry the channel count the op was converted for: the words per pixel
+// match for 8 and 16 channels alike, and the extra bits would be read as data.
+TfLiteStatus CheckChannels(TfLiteContext* context, Partition* p, const Err& err, int t,
+                           int expected, const char* attr) {
+  const int known = KnownChannels(context, p, t);
+  if (known > 0 && known != expected) {
+    return err("bitpacked input tensor " + std::to_string(t) + " carries " + std::to_string(known) +
+               " channels but the op has " + attr + "=" + std::to_string(expected) +
+               ": expected " + std::to_string(expected) + " channels, got " + std::to_string(known) +
+               " (an input of the wrong shape?)");
+  }
+  return kTfLiteOk;
+}
+
+// Arms the invoke-time padding-bit check of op's bitpacked input 0 when no claimed node recorded
+// its channel count (kernels may treat bits beyond the channel count differently: the reference
+// ignores them, the optimized ones need them 0).
+void ArmPaddingCheck(TfLiteContext* context, Partition* p, NodeOp& op, const std::vector<int>& shape,
+                     int channels) {
+  op.pad_check_channels = 0;
+  if (channels % static_cast<int>(kBitsPerWord) == 0 || KnownChannels(context, p, op.inputs[0]) > 0 ||
+      shape.empty()) {
+    return;
+  }
+  op.pad_check_channels = channels;
+  op.pad_rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); ++d) op.pad_rows *= static_cast<size_t>(shape[d]);
+}
+
+TfLiteStatus CheckPaddingBits(const Err& err, const NodeOp& op, const void* data) {
+  if (op.pad_check_channels == 0 || data == nullptr) return kTfLiteOk;
+  const int words = PackedWords(op.pad_check_channels);
+  const uint32_t used = op.pad_check_channels % kBitsPerWord;
+  const uint32_t mask = ~((uint32_t{1} << used) - 1u);
+  const auto* w = static_cast<const uint32_t*>(data);
+  for (size_t r = 0; r < op.pad_rows; ++r) {
+    if (w[r * words + words - 1] & mask) {
+      return err("bitpacked input tensor " + std::to_string(op.inputs[0]) + " has bits set beyond " +
+                 std::to_string(op.pad_check_channels) + " channels (row " + std::to_string(r) +
+                 "): it was not packed for this op's channel count (packed by an op other than a "
+                 "kbnn/LCE quantize?)");
+    }
+  }
+  return kTfLiteOk;
+}
+
+// Every dimension of a data input must be >= 1 (an empty batch leaves the other dimensions of
+// tensors produced by some runtime kernels unset: they must not be read).
+TfLiteStatus CheckNotEmpty(const Err& err, int t, const std::vector<int>& shape) {
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] <= 0) {
+      return err("input tensor " + std::to_string(t) + " is empty (dimension " + std::to_string(d) +
+                 " is " + std::to_string(shape[d]) + ", e.g. a batch of 0): kbnn ops need at least "
+                 "one element per dimension");
+    }
+  }
+  return kTfLiteOk;
+}
+
 // Constant float vector of `n` elements, or nullptr when the optional input is absent.
 TfLiteStatus ConstFloats(TfLiteContext* context, Partition* p, const Err& err, const NodeOp& op,
                          int index, const char* what, int n, const float** out) {
@@ -400,6 +501,8 @@ lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
   };
   h.data = [context, p](int t) { return TensorData(context, p, t); };
   h.error = [err](const std::string& msg) { return err(msg); };
+  h.channels = [context, p](int t) { return KnownChannels(context, p, t); };
+  h.set_channels = [context, p](int t, int c) { RecordChannels(context, p, t, c); };
   h.kernel = p->delegate->options.kernel;
   h.num_threads = p->delegate->pool ? p->delegate->pool->num_threads() : 1;
   return h;
@@ -407,8 +510,23 @@ lce::Host LceHost(TfLiteContext* context, Partition* p, const Err& err) {
 
 TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
   const Err err{context, &op};
+  if (!op.inputs.empty()) {
+    TensorInfo first;
+    if (GetInfo(context, p, op.inputs[0], &first) &&
+        CheckNotEmpty(err, op.inputs[0], first.shape) != kTfLiteOk) {
+      return kTfLiteError;
+    }
+  }
   if (op.lce) {
-    return lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs);
+    if (lce::PrepareLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs) != kTfLiteOk) {
+      return kTfLiteError;
+    }
+    const lce::LceOptions& lo = lce::LceNodeOptions(op.lce.get());
+    TensorInfo first;
+    if (lo.kind == lce::LceKind::kBconv2d && GetInfo(context, p, op.inputs[0], &first)) {
+      ArmPaddingCheck(context, p, op, first.shape, lo.channels_in);
+    }
+    return kTfLiteOk;
   }
   const OpOptions& o = op.opt;
   const schema::OpDef& def = *o.def;
@@ -450,6 +568,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
       for (size_t d = 0; d + 1 < in.shape.size(); ++d) op.rows *= static_cast<size_t>(in.shape[d]);
       std::vector<int> shape = in.shape;
       shape.back() = PackedWords(op.channels);
+      RecordChannels(context, p, out_t, op.channels);
       return SetOutput(context, p, err, out_t, kTfLiteInt32, shape);
     }
     case OpKind::kDequantize: {
@@ -458,6 +577,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         return err("bitpacked input " + ShapeString(in.shape) + " must end in " +
                    std::to_string(PackedWords(o.channels)) + " words for channels=" +
                    std::to_string(o.channels));
+      }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels, "channels") != kTfLiteOk) {
+        return kTfLiteError;
       }
       op.channels = o.channels;
       op.rows = 1;
@@ -473,6 +595,11 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                    std::to_string(PackedWords(o.channels)) + " words per pixel for channels=" +
                    std::to_string(o.channels));
       }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels, "channels") != kTfLiteOk) {
+        return kTfLiteError;
+      }
+      ArmPaddingCheck(context, p, op, in.shape, o.channels);
+      RecordChannels(context, p, out_t, o.channels);
       if (!op.pool || op.built_for != in.shape) {
         BMaxPool2DParams mp;
         mp.batch = in.shape[0];
@@ -504,6 +631,10 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                    std::to_string(PackedWords(o.channels_in)) + " words per pixel for channels_in=" +
                    std::to_string(o.channels_in));
       }
+      if (CheckChannels(context, p, err, op.inputs[0], o.channels_in, "channels_in") != kTfLiteOk) {
+        return kTfLiteError;
+      }
+      ArmPaddingCheck(context, p, op, in.shape, o.channels_in);
       const int ft = op.inputs[1];
       if (ft < 0 || static_cast<size_t>(ft) >= context->tensors_size || p->internal_index[ft] >= 0 ||
           !IsConstant(context->tensors[ft])) {
@@ -578,7 +709,9 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                       {out_shape[0], out_shape[1], out_shape[2], PackedWords(cout)}) != kTfLiteOk) {
           return kTfLiteError;
         }
+        RecordChannels(context, p, bits_t, cout);
       }
+      if (o.output.type == OutputType::kBitpacked) RecordChannels(context, p, out_t, cout);
       if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), out_shape);
     }
@@ -589,6 +722,10 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
                    std::to_string(PackedWords(o.input_size)) + " words per row for input_size=" +
                    std::to_string(o.input_size));
       }
+      if (CheckChannels(context, p, err, op.inputs[0], o.input_size, "input_size") != kTfLiteOk) {
+        return kTfLiteError;
+      }
+      ArmPaddingCheck(context, p, op, in.shape, o.input_size);
       const int wt = op.inputs[1];
       if (wt < 0 || static_cast<size_t>(wt) >= context->tensors_size || p->internal_index[wt] >= 0 ||
           !IsConstant(context->tensors[wt])) {
@@ -625,6 +762,7 @@ TfLiteStatus PrepareNode(TfLiteContext* context, Partition* p, NodeOp& op) {
         op.built_for = in.shape;
       }
       const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
+      if (o.output.type == OutputType::kBitpacked) RecordChannels(context, p, out_t, cout);
       if (CheckInt8Output(context, p, err, o.output, out_t) != kTfLiteOk) return kTfLiteError;
       return SetOutput(context, p, err, out_t, OutputTfLiteType(o.output.type), {in.shape[0], oc});
     }
@@ -655,6 +793,7 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const auto start = profiling ? std::chrono::steady_clock::now()
                                  : std::chrono::steady_clock::time_point();
     Status st;
+    if (CheckPaddingBits(err, op, TensorData(context, p, op.inputs[0])) != kTfLiteOk) return kTfLiteError;
     if (op.lce) {  // Larq Compute Engine op: the mapping layer reports its own errors
       if (lce::InvokeLceNode(op.lce.get(), LceHost(context, p, err), op.inputs, op.outputs, pool) !=
           kTfLiteOk) {

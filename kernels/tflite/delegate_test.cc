@@ -401,6 +401,85 @@ TEST(Delegate, PrepareReportsShapeErrors) {
   model.g.kernel_reg.prefix.free(&model.g.context, state);
 }
 
+// Issue 22: 45 and 50 channels both pack into 2 words per pixel; the delegate must still refuse
+// 50 channels for channels_in=45 (the extra bits would be read as data), naming node, op, the
+// expected and the actual count. An empty batch is an error without reading the other dims.
+TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
+  ChainModel model;
+  Delegate d(1);
+  ASSERT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteOk);
+  void* state = nullptr;
+  TfLiteNode node = RunPartition(model.g, d.d, &state);
+  ASSERT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  for (int channels : {50, 33, 64}) {
+    ASSERT_EQ(kbnn::PackedWords(channels), kbnn::PackedWords(model.cin));
+    model.g.errors.clear();
+    model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                                 IntArray({2, model.h, model.w, channels}));
+    EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+    EXPECT_NE(model.g.errors.find("node 1 (KbnnBconv2d): bitpacked input tensor 1 carries " +
+                                  std::to_string(channels) + " channels but the op has channels_in=45"),
+              std::string::npos)
+        << model.g.errors;
+  }
+  model.g.errors.clear();
+  model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                               IntArray({0, model.h, model.w, model.cin}));
+  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
+  EXPECT_NE(model.g.errors.find("node 0 (KbnnQuantize): input tensor 0 is empty (dimension 0 is 0"),
+            std::string::npos)
+      << model.g.errors;
+  // Back to the converted shape: prepares and runs again.
+  model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
+                               IntArray({1, model.h, model.w, model.cin}));
+  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  model.g.kernel_reg.prefix.free(&model.g.context, state);
+}
+
+// Found by the file fuzz (issue 22): a bitpacked input no claimed op wrote (here a graph input)
+// with bits beyond channels_in made the reference and the optimized kernels disagree; the
+// delegate checks those bits at invoke.
+TEST(Delegate, UnknownBitpackedInputPaddingBitsAreChecked) {
+  for (const char* kernel : {"reference", "auto"}) {
+    FakeGraph g;
+    const int cin = 40, cout = 4;
+    std::vector<float> filters(static_cast<size_t>(cout) * 9 * cin, 1.0f);
+    size_t words = 0;
+    kbnn::PackedFilterWords(cout, 3, 3, cin, &words);
+    std::vector<uint32_t> packed(words);
+    kbnn::PackFilters(filters.data(), cout, 3, 3, cin, packed.data());
+    std::vector<float> mult(cout, 1.0f), bias(cout, 0.0f);
+    const int x = g.Tensor(kTfLiteInt32, {1, 4, 4, kbnn::PackedWords(cin)});
+    const int f = g.Tensor(kTfLiteInt32, {cout, 3, 3, kbnn::PackedWords(cin)}, packed.data());
+    const int m = g.Tensor(kTfLiteFloat32, {cout}, mult.data());
+    const int b = g.Tensor(kTfLiteFloat32, {cout}, bias.data());
+    g.Tensor(kTfLiteFloat32, {1, 2, 2, cout});
+    const int y = static_cast<int>(g.tensors.size()) - 1;
+    g.Node("KbnnBconv2d", {x, f, m, b}, {y}, Options([&](flexbuffers::Builder& o) {
+             o.Int("kbnn_version", 1);
+             o.Int("channels_in", cin);
+             o.Int("filter_height", 3);
+             o.Int("filter_width", 3);
+             o.Int("T", 0);
+           }));
+    g.Finish();
+    Delegate d(1, kernel);
+    ASSERT_EQ(d.d->Prepare(&g.context, d.d), kTfLiteOk) << g.errors;
+    void* state = nullptr;
+    TfLiteNode node = RunPartition(g, d.d, &state);
+    ASSERT_EQ(g.kernel_reg.prefix.prepare(&g.context, &node), kTfLiteOk) << g.errors;
+    ASSERT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteOk) << g.errors;
+    EXPECT_EQ(static_cast<const float*>(g.tensors[y].data)[0], 9.0f * cin);  // all +1: dot = K
+    static_cast<uint32_t*>(g.tensors[x].data)[2 * 5 + 1] |= 1u << 8;  // row 5, channel 40
+    EXPECT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteError);
+    EXPECT_NE(g.errors.find("node 0 (KbnnBconv2d): bitpacked input tensor 0 has bits set beyond 40 "
+                            "channels (row 5)"),
+              std::string::npos)
+        << g.errors;
+    g.kernel_reg.prefix.free(&g.context, state);
+  }
+}
+
 TEST(Delegate, BadOptionsReturnNull) {
   std::string reported;
   static std::string* sink = nullptr;

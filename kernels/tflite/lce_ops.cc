@@ -51,6 +51,22 @@ size_t Rows(const std::vector<int>& shape) {  // all but the channel axis
   return rows;
 }
 
+// The bitpacked input t must carry `expected` channels when its producer recorded a count.
+TfLiteStatus CheckChannels(const Host& h, int t, int expected, const char* attr) {
+  const int known = h.channels ? h.channels(t) : 0;
+  if (known > 0 && known != expected) {
+    return h.error("bitpacked input tensor " + std::to_string(t) + " carries " + std::to_string(known) +
+                   " channels but the op has " + attr + "=" + std::to_string(expected) + ": expected " +
+                   std::to_string(expected) + " channels, got " + std::to_string(known) +
+                   " (an input of the wrong shape?)");
+  }
+  return kTfLiteOk;
+}
+
+void SetChannels(const Host& h, int t, int channels) {
+  if (h.set_channels) h.set_channels(t, channels);
+}
+
 // TFLite's round (half away from zero), as LCE's output transform uses on x86.
 int32_t RoundHalfAway(float x) { return static_cast<int32_t>(std::round(x)); }
 
@@ -67,6 +83,7 @@ TfLiteStatus PrepareQuantize(LceNode* n, const Host& h, int in_t, int out_t) {
   n->channels = shape.back();
   n->rows = Rows(shape);
   shape.back() = PackedWords(n->channels);
+  SetChannels(h, out_t, n->channels);
   return h.set_output(out_t, kTfLiteInt32, shape);
 }
 
@@ -92,6 +109,7 @@ TfLiteStatus PrepareDequantize(LceNode* n, const Host& h, int in_t, int out_t) {
     return h.error("output channels " + std::to_string(oshape.back()) + " do not pack into " +
                    std::to_string(shape.back()) + " words");
   }
+  if (CheckChannels(h, in_t, oshape.back(), "output channels") != kTfLiteOk) return kTfLiteError;
   n->out_type = out.type;
   n->channels = oshape.back();
   n->rows = Rows(shape);
@@ -115,6 +133,7 @@ TfLiteStatus PrepareBMaxPool(LceNode* n, const Host& h, int in_t, int out_t, int
     return h.error(std::string("input must be a rank-4 int32 (bitpacked) tensor, got ") +
                    TypeName(type) + " " + ShapeString(shape));
   }
+  if (const int known = h.channels ? h.channels(in_t) : 0) SetChannels(h, out_t, known);
   if (!n->pool || n->built_for != shape) {
     BMaxPool2DParams mp;
     mp.batch = shape[0];
@@ -177,6 +196,7 @@ TfLiteStatus PrepareBconv(LceNode* n, const Host& h, const std::vector<int>& inp
                    std::to_string(PackedWords(o.channels_in)) + " words per pixel for channels_in=" +
                    std::to_string(o.channels_in));
   }
+  if (CheckChannels(h, inputs[0], o.channels_in, "channels_in") != kTfLiteOk) return kTfLiteError;
   int ftype = 0;
   std::vector<int> fs;
   if (!h.info(inputs[1], &ftype, &fs)) return h.error("bad filter tensor");
@@ -306,6 +326,7 @@ TfLiteStatus PrepareBconv(LceNode* n, const Host& h, const std::vector<int>& inp
   const std::vector<int> oshape = {in[0], n->conv->output_height(), n->conv->output_width(),
                                    otype == kTfLiteInt32 ? PackedWords(cout) : cout};
   n->out_type = otype;
+  if (otype == kTfLiteInt32) SetChannels(h, out_t, cout);
   if (n->raw_dot) n->dot.assign(n->conv->output_elements(), 0);
   return h.set_output(out_t, otype, oshape);
 }

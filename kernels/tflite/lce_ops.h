@@ -43,6 +43,9 @@ struct Host {
   std::function<TfLiteStatus(int t, int type, const std::vector<int>& shape)> set_output;
   // Data pointer of tensor t at invoke time.
   std::function<void*(int t)> data;
+  // Logical channel count recorded for bitpacked tensor t (0: unknown), and its record.
+  std::function<int(int t)> channels;
+  std::function<void(int t, int channels)> set_channels;
   // Reports an error for this node and returns kTfLiteError.
   std::function<TfLiteStatus(const std::string&)> error;
   KernelChoice kernel = KernelChoice::kAuto;

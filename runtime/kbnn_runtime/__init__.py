@@ -15,12 +15,15 @@ from kbnn_runtime.interpreter import (  # noqa: F401
     DelegateNotFoundError,
     Interpreter,
     KbnnDelegateError,
+    ModelCheckError,
     ModelError,
+    RuntimeFailureError,
     delegate_path,
     explain_error,
     load_delegate,
     runtime_name,
 )
 from kbnn_runtime.benchmark import BenchmarkResult, OpTiming, benchmark  # noqa: F401
+from kbnn_runtime.model_check import check_model  # noqa: F401
 
 from kbnn_runtime._version import __version__  # noqa: F401,E402  (one version for both distributions)

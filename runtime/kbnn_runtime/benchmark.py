@@ -220,7 +220,7 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
                                     num_threads=num_threads)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-        raise kint._wrap(e) from e
+        raise kint._wrap(e, delegate_attached=True) from e
     profiler = _Profiler(_profile_lib(path), profile_id)
 
     details = interp.get_input_details()
@@ -230,11 +230,14 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
         arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         if len(arrays) != len(details):
             raise ValueError(f"The model has {len(details)} inputs, received {len(arrays)}.")
-        arrays = [np.asarray(a, dtype=d["dtype"]) for a, d in zip(arrays, details)]
+        arrays = [kint.check_input(a, d) for a, d in zip(arrays, details)]
         if any(tuple(a.shape) != tuple(d["shape"]) for a, d in zip(arrays, details)):
-            for a, d in zip(arrays, details):
-                interp.resize_tensor_input(d["index"], list(a.shape))
-            interp.allocate_tensors()
+            try:
+                for a, d in zip(arrays, details):
+                    interp.resize_tensor_input(d["index"], list(a.shape))
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as e:
+                raise kint._wrap(e, delegate_attached=True) from e
     for a, d in zip(arrays, details):
         interp.set_tensor(d["index"], a)
 
@@ -243,7 +246,7 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
         try:
             interp.invoke()
         except (RuntimeError, ValueError) as e:
-            raise kint._wrap(e) from e
+            raise kint._wrap(e, delegate_attached=True) from e
         return time.perf_counter_ns() - t0
 
     warmup_ms = [invoke() / 1e6 for _ in range(int(warmup))]

@@ -14,14 +14,23 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 
 import numpy as np
 
 from kbnn_runtime import interpreter as kint
 from kbnn_runtime.benchmark import benchmark
 
-# What the runtime raises for bad models, options or inputs (reported, exit code 1).
+# What the runtime raises for bad models or options (reported in one line, exit code 1).
 RUN_ERRORS = (ValueError, RuntimeError, TypeError, kint.ModelError, kint.DelegateNotFoundError, ImportError)
+
+
+class UsageError(Exception):
+    """A bad --input / --output argument: reported in one line, exit code 2."""
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def add_common_arguments(p: argparse.ArgumentParser, default_threads: int | None):
@@ -45,29 +54,62 @@ def run_benchmark(args: argparse.Namespace, prog: str, inputs=None) -> int:
     try:
         result = benchmark(args.model, num_threads=args.threads if args.threads is not None else 1,
                            runs=args.runs, warmup=args.warmup, kernel=args.kernel, inputs=inputs)
+    except UsageError as e:
+        print(f"{prog}: {_one_line(e)}", file=sys.stderr)
+        return 2
     except RUN_ERRORS as e:
-        print(f"{prog}: {e}", file=sys.stderr)
+        print(f"{prog}: {_one_line(e)}", file=sys.stderr)
         return 1
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.to_text())
     return 0
 
 
+def _load_array_file(path: str):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
+        kind = "empty" if os.path.getsize(path) == 0 else "not a NumPy .npy/.npz file (or corrupted)"
+        raise UsageError(f"cannot read --input {path}: {kind} ({_one_line(e)})") from None
+
+
 def _load_inputs(paths: list[str], details: list[dict]):
-    """Arrays for ``Interpreter.predict`` from .npy files (one per input, in order) or one .npz."""
+    """Arrays for ``Interpreter.predict`` from .npy files (one per input, in order) or one .npz,
+    checked against the model's inputs (shape but the batch, dtype, non-empty batch)."""
+    names = [d["name"] for d in details]
     if len(paths) == 1 and paths[0].endswith(".npz"):
-        with np.load(paths[0], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        names = [d["name"] for d in details]
+        z = _load_array_file(paths[0])
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise UsageError(f"--input {paths[0]} is not an .npz archive")
+        with z:
+            try:
+                arrays = {k: z[k] for k in z.files}
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+                raise UsageError(f"cannot read --input {paths[0]}: {_one_line(e)}") from None
         if set(names) <= set(arrays):
-            return [arrays[n] for n in names]
-        if len(arrays) != len(details):
-            raise ValueError(f"{paths[0]} holds {len(arrays)} arrays ({', '.join(arrays)}) but the model has "
+            loaded = [arrays[n] for n in names]
+        elif len(arrays) != len(details):
+            raise UsageError(f"{paths[0]} holds {len(arrays)} arrays ({', '.join(arrays)}) but the model has "
                              f"{len(details)} inputs ({', '.join(names)}): name them after the inputs.")
-        return list(arrays.values())
-    if len(paths) != len(details):
-        raise ValueError(f"The model has {len(details)} inputs ({', '.join(d['name'] for d in details)}), "
-                         f"received {len(paths)} --input files: give one .npy per input, or one .npz.")
-    return [np.load(p, allow_pickle=False) for p in paths]
+        else:
+            loaded = list(arrays.values())
+    else:
+        if len(paths) != len(details):
+            raise UsageError(f"The model has {len(details)} inputs ({', '.join(names)}), received "
+                             f"{len(paths)} --input files: give one .npy per input, or one .npz.")
+        loaded = []
+        for p in paths:
+            a = _load_array_file(p)
+            if not isinstance(a, np.ndarray):
+                raise UsageError(f"--input {p} is an .npz archive: give it alone, with arrays named "
+                                 "after the model inputs")
+            loaded.append(a)
+    checked = []
+    for a, d in zip(loaded, details):
+        try:
+            checked.append(kint.check_input(a, d))
+        except ValueError as e:
+            raise UsageError(_one_line(e)) from None
+    return checked
 
 
 def _describe(details: list[dict]) -> str:
@@ -75,14 +117,27 @@ def _describe(details: list[dict]) -> str:
                      for d in details)
 
 
-def _save_outputs(path: str, outputs: list, details: list[dict]):
-    if path.endswith(".npz"):
-        np.savez(path, **{d["name"]: o for d, o in zip(details, outputs)})
-    elif len(outputs) == 1:
-        np.save(path, outputs[0])
-    else:
-        raise ValueError(f"The model has {len(outputs)} outputs: write them to an .npz file "
+def _check_output_path(path: str, n_outputs: int):
+    """--output is written exactly at ``path``: a file name ending in .npz (all outputs, by name)
+    or any other name (one output, NumPy .npy format, no suffix added)."""
+    if os.path.isdir(path):
+        raise UsageError(f"--output {path} is a directory: give a file name, e.g. "
+                         f"{os.path.join(path, 'y.npy')}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--output {path}: the directory {parent} does not exist")
+    if n_outputs > 1 and not path.endswith(".npz"):
+        raise UsageError(f"The model has {n_outputs} outputs: write them to an .npz file "
                          f"(--output {os.path.splitext(path)[0]}.npz).")
+
+
+def _save_outputs(path: str, outputs: list, details: list[dict]):
+    # Through a file object: numpy would otherwise append .npy / .npz to other names.
+    with open(path, "wb") as f:
+        if path.endswith(".npz"):
+            np.savez(f, **{d["name"]: o for d, o in zip(details, outputs)})
+        else:
+            np.save(f, outputs[0])
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -96,6 +151,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         arrays = _load_inputs(args.input, interp.input_details)
         if args.benchmark:
             return run_benchmark(args, prog, inputs=arrays)
+        if args.output:
+            _check_output_path(args.output, len(interp.output_details))
         out = interp.predict(*arrays)
         outputs = out if isinstance(out, list) else [out]
         details = interp.output_details
@@ -108,8 +165,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 print(np.array2string(o, threshold=200, precision=6))
                 if o.ndim == 2 and o.dtype.kind == "f" and o.shape[1] > 1:
                     print(f"argmax: {np.array2string(o.argmax(axis=1), threshold=200)}")
+    except UsageError as e:
+        print(f"{prog}: {_one_line(e)}", file=sys.stderr)
+        return 2
     except (OSError, *RUN_ERRORS) as e:
-        print(f"{prog}: {e}", file=sys.stderr)
+        print(f"{prog}: {_one_line(e)}", file=sys.stderr)
         return 1
     return 0
 
@@ -118,7 +178,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     try:
         interp = kint.Interpreter(args.model, num_threads=args.threads, kernel=args.kernel)
     except RUN_ERRORS as e:
-        print(f"kbnn-run: {e}", file=sys.stderr)
+        print(f"kbnn-run: {_one_line(e)}", file=sys.stderr)
         return 1
     print(f"model: {args.model}")
     print(f"inputs: {_describe(interp.input_details)}")
@@ -136,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
                         help="input array (.npy, one per model input in order; or one .npz by input name)")
     parser.add_argument("--output", "-o", metavar="Y.npy",
-                        help="write the prediction here (.npy; .npz for several outputs) instead of printing it")
+                        help="write the prediction to exactly this file (NumPy .npy format, no suffix added; "
+                        "a name ending in .npz: every output by name) instead of printing it")
     parser.add_argument("--benchmark", action="store_true",
                         help="time the model (with --input: on those inputs, else on seeded random data)")
     add_common_arguments(parser, default_threads=None)

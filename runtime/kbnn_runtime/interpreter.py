@@ -28,7 +28,9 @@ __all__ = [
     "DelegateNotFoundError",
     "Interpreter",
     "KbnnDelegateError",
+    "ModelCheckError",
     "ModelError",
+    "RuntimeFailureError",
     "delegate_path",
     "explain_error",
     "kernel_isa",
@@ -60,12 +62,23 @@ class DelegateMissingError(RuntimeError):
     """A model with kbnn ops was run in an interpreter without the kbnn delegate."""
 
 
+class RuntimeFailureError(RuntimeError):
+    """The TFLite runtime (XNNPACK, a builtin kernel, the interpreter) failed on the model: not an
+    error of the kbnn delegate."""
+
+
 class DelegateNotFoundError(FileNotFoundError):
     """libkbnn_delegate.so is not installed / not where KBNN_DELEGATE_PATH points."""
 
 
 class ModelError(ValueError):
     """The .tflite file is missing, truncated or not a valid TFLite model."""
+
+
+class ModelCheckError(ModelError):
+    """The .tflite file holds a value the TFLite runtime does not check and could crash on (a
+    quantization scale <= 0, an op whose output dtype or declared shape contradicts its input ...);
+    raised before the interpreter is built (``kbnn_runtime.model_check``)."""
 
 
 def delegate_path() -> str:
@@ -295,6 +308,12 @@ class Interpreter:
                 raise ModelError(f"The TFLite runtime rejected the model: {e}") from e
             raise err from e
         self._allocate()
+        # The shapes predict accepts: the model's declared input shapes (-1: dynamic dimension).
+        self._signature = [input_signature(d) for d in self.input_details]
+
+    def _wrap(self, e: BaseException) -> BaseException:
+        """The kbnn exception for a runtime error of this interpreter (the delegate is attached)."""
+        return _wrap(e, delegate_attached=True)
 
     # -- stock-interpreter access ----------------------------------------------------------------
     @property
@@ -319,17 +338,62 @@ class Interpreter:
         try:
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as e:
-            raise _wrap(e) from e
+            raise self._wrap(e) from e
         except MemoryError as e:
             raise ModelError("The runtime ran out of memory allocating the model's tensors "
                              f"(corrupted model or shapes too large): {e}") from e
 
+    def resize_input(self, input: int | str, shape: Sequence[int]) -> None:
+        """Resizes one model input to ``shape`` (all dimensions) and reallocates the tensors.
+
+        For models that really are dynamic (e.g. a fully convolutional model run on another image
+        size): ``predict`` checks every non-batch dimension against the model's declared input
+        shape, and after ``resize_input`` against this one. The batch (dimension 0) is resized by
+        ``predict`` itself. ``input``: the input's position or name.
+        """
+        details = self.input_details
+        if isinstance(input, str):
+            names = [d["name"] for d in details]
+            if input not in names:
+                raise ValueError(f"No model input named {input!r}; model inputs: {names}")
+            i = names.index(input)
+        elif isinstance(input, (int, np.integer)) and 0 <= int(input) < len(details):
+            i = int(input)
+        else:
+            raise ValueError(f"input must be an input name or a position in [0, {len(details)}). "
+                             f"Received: input={input!r}")
+        try:
+            shape = [int(s) for s in shape]
+        except (TypeError, ValueError):
+            raise ValueError(f"shape must be a sequence of ints. Received: shape={shape!r}") from None
+        if len(shape) != len(self._signature[i]) or any(s < 1 for s in shape):
+            raise ValueError(f"Input {details[i]['name']!r} has rank {len(self._signature[i])}: the new "
+                             f"shape must have {len(self._signature[i])} dimensions >= 1. Received: {shape}")
+        try:
+            self._interpreter.resize_tensor_input(details[i]["index"], shape)
+        except (RuntimeError, ValueError) as e:
+            raise self._wrap(e) from e
+        self._allocate()
+        self._signature[i] = list(shape)
+
+    def expected_shape(self, index: int = 0) -> tuple:
+        """The shape ``predict`` accepts for input ``index``: ``None`` for the batch (any size >= 1)
+        and for dimensions the model declares dynamic (-1), the declared size elsewhere."""
+        return _expected_shape(self._signature[index])
+
+    def _check_input(self, i: int, a: Any, d: dict) -> np.ndarray:
+        return check_input(a, d, self._signature[i])
+
     def predict(self, *inputs: Any) -> np.ndarray | list[np.ndarray]:
         """Runs a batch: one array per model input (or a list/tuple/dict of them).
 
-        Inputs whose shape differs from the current one (e.g. another batch size) are resized
-        and the tensors reallocated. Returns one array, or a list when the model has several
-        outputs.
+        Every input must have the model's shape except for the batch (dimension 0, >= 1): another
+        image size or channel count is an error naming the expected shape (use
+        :meth:`resize_input` for models that really are dynamic). dtypes: see :func:`_cast_input`
+        (float inputs take float16/32/64 and small integers; no complex; integer inputs take
+        integers within their range, never floats). A batch different from the current one
+        resizes the inputs and reallocates the tensors. Returns one array, or a list when the
+        model has several outputs.
         """
         details = self.input_details
         if len(inputs) == 1 and isinstance(inputs[0], dict):
@@ -344,38 +408,132 @@ class Interpreter:
             arrays = list(inputs)
         if len(arrays) != len(details):
             raise ValueError(f"The model has {len(details)} inputs, received {len(arrays)}.")
-        for a, d in zip(arrays, details):
-            if np.dtype(d["dtype"]).kind in "iu" and np.asarray(a).dtype.kind == "f":
-                raise ValueError(
-                    f"Input {d['name']!r} is an {np.dtype(d['dtype']).name} input (an int8 model interface; "
-                    f"(scale, zero_point) = {d['quantization']}): quantize the data first, "
-                    "q = round(x / scale) + zero_point. Received float data.")
-        arrays = [np.asarray(a, dtype=d["dtype"]) for a, d in zip(arrays, details)]
+        arrays = [self._check_input(i, a, d) for i, (a, d) in enumerate(zip(arrays, details))]
         resized = False
         for a, d in zip(arrays, details):
             if tuple(a.shape) != tuple(d["shape"]):
-                if a.ndim != len(d["shape"]):
-                    raise ValueError(f"Input {d['name']!r} must have rank {len(d['shape'])}, "
-                                     f"received shape {a.shape}.")
-                self._interpreter.resize_tensor_input(d["index"], list(a.shape))
+                try:
+                    self._interpreter.resize_tensor_input(d["index"], list(a.shape))
+                except (RuntimeError, ValueError) as e:
+                    raise self._wrap(e) from e
                 resized = True
         if resized:
             self._allocate()
-        for a, d in zip(arrays, details):
-            self._interpreter.set_tensor(d["index"], a)
         try:
+            for a, d in zip(arrays, details):
+                self._interpreter.set_tensor(d["index"], a)
             self._interpreter.invoke()
+            outs = [self._interpreter.get_tensor(d["index"]) for d in self.output_details]
         except (RuntimeError, ValueError) as e:
-            raise _wrap(e) from e
-        outs = [self._interpreter.get_tensor(d["index"]) for d in self.output_details]
+            raise self._wrap(e) from e
         return outs[0] if len(outs) == 1 else outs
 
     __call__ = predict
 
 
-def _wrap(e: BaseException) -> BaseException:
+def _wrap(e: BaseException, delegate_attached: bool = False) -> BaseException:
+    """Maps a runtime error: kbnn delegate messages -> KbnnDelegateError, the rest (XNNPACK, the
+    TFLite kernels, the interpreter) -> RuntimeFailureError; with the delegate attached, an
+    unresolved kbnn op is reported as such, not as a missing delegate."""
     err = explain_error(e)
-    return KbnnDelegateError(str(e)) if err is e else err
+    if isinstance(err, DelegateMissingError) and delegate_attached:
+        return KbnnDelegateError(
+            f"The kbnn delegate is attached but did not take over every kbnn/LCE op of the model "
+            f"(malformed graph or op options?). The runtime said: {e}")
+    if err is not e:
+        return err
+    return RuntimeFailureError(f"The TFLite runtime failed on this model (not a kbnn op): {e}")
+
+
+def input_signature(details: dict) -> list:
+    """The declared shape of an input (``shape_signature``: -1 for a dynamic dimension)."""
+    sig = details.get("shape_signature")
+    sig = list(sig) if sig is not None and len(sig) == len(details["shape"]) else list(details["shape"])
+    return [int(s) for s in sig]
+
+
+def _expected_shape(signature: Sequence[int]) -> tuple:
+    return tuple(None if (d == 0 or s < 0) else int(s) for d, s in enumerate(signature))
+
+
+def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -> np.ndarray:
+    """``a`` as the array fed to the input described by ``details`` (an entry of
+    ``input_details``), or ValueError naming the expected shape. Every dimension but the batch
+    (dimension 0, >= 1) must equal ``signature``'s (default: the input's declared shape; -1 =
+    any); dtypes as in :func:`_cast_input`. Used by ``Interpreter.predict``, ``benchmark`` and
+    ``kbnn-run``."""
+    name = details["name"]
+    want = _expected_shape(input_signature(details) if signature is None else signature)
+    shown = "(" + ", ".join("batch" if k == 0 else ("any" if s is None else str(s))
+                            for k, s in enumerate(want)) + ")"
+    a = np.asarray(a)
+    a = _cast_input(a, np.dtype(details["dtype"]), name, details.get("quantization"))
+    if a.ndim != len(want):
+        raise ValueError(f"Input {name!r} must have shape {shown} ({len(want)} dimensions), "
+                         f"received shape {a.shape}.")
+    bad = [k for k, s in enumerate(want) if s is not None and a.shape[k] != s]
+    if bad:
+        hint = ""
+        if len(want) == 4 and a.shape[1] == want[3] and tuple(a.shape[2:]) == tuple(want[1:3]):
+            hint = (" The array looks channels-first (NCHW); the model takes NHWC: "
+                    "np.transpose(x, (0, 2, 3, 1)).")
+        raise ValueError(f"Input {name!r} must have shape {shown}, received shape {a.shape} "
+                         f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]})."
+                         f"{hint} For a model that really takes other sizes, call "
+                         "interpreter.resize_input(...) first.")
+    if want and a.shape[0] < 1:
+        raise ValueError(f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least "
+                         "one sample.")
+    return a
+
+
+_FLOAT_EXACT_INT = 1 << 24  # integers up to 2^24 are exact in float32
+
+
+def _cast_input(a: np.ndarray, dtype: np.dtype, name: str, quantization=None) -> np.ndarray:
+    """The array ``predict`` feeds to a model input of ``dtype``, or ValueError. Accepted:
+
+    * float32 inputs: float32 as is; float16 and float64 cast to float32 (float64 values beyond
+      the float32 range are refused; the rounding to float32 is the documented cast); bool and
+      integers within +-2^24 (exact in float32). Complex, strings and objects are refused.
+    * integer inputs (int8/uint8/int16/int32/int64): integer arrays whose values fit the dtype;
+      floats are refused (quantize them first).
+    * other dtypes: exactly that dtype.
+    """
+    src = a.dtype
+    if src == dtype:
+        return a
+    accepted = f"{dtype.name}"
+    if dtype.kind == "f":
+        accepted = f"{dtype.name} (float16/float64 and integers within +-2^24 are cast to {dtype.name})"
+        if src.kind == "f":
+            with np.errstate(over="ignore"):
+                out = a.astype(dtype)
+            if src.itemsize > dtype.itemsize and np.any(np.isinf(out) & np.isfinite(a)):
+                raise ValueError(f"Input {name!r} holds {src.name} values beyond the {dtype.name} range; "
+                                 f"the model takes {dtype.name}.")
+            return out
+        if src.kind in "biu":
+            if src.kind != "b" and a.size and \
+                    (int(a.max()) > _FLOAT_EXACT_INT or int(a.min()) < -_FLOAT_EXACT_INT):
+                raise ValueError(f"Input {name!r} holds integers beyond +-2^24, which {dtype.name} cannot "
+                                 f"represent exactly; pass {dtype.name} data.")
+            return a.astype(dtype)
+    elif dtype.kind in "iu":
+        if src.kind == "f":
+            raise ValueError(
+                f"Input {name!r} is an {dtype.name} input (an int8 model interface; (scale, zero_point) = "
+                f"{quantization}): quantize the data first, q = round(x / scale) + zero_point. "
+                "Received float data.")
+        if src.kind in "iu":
+            info = np.iinfo(dtype)
+            if a.size and (int(a.max()) > info.max or int(a.min()) < info.min):
+                raise ValueError(f"Input {name!r} holds values outside the {dtype.name} range "
+                                 f"[{info.min}, {info.max}].")
+            return a.astype(dtype)
+        accepted = f"{dtype.name} (or integers within its range)"
+    raise ValueError(f"Input {name!r} takes {accepted}; received {src.name} data"
+                     + (" (the imaginary part would be lost)." if src.kind == "c" else "."))
 
 
 def _check_model_bytes(content: bytes):
@@ -390,6 +548,9 @@ def _check_model_bytes(content: bytes):
         raise ModelError("Not a TFLite model: the root offset points past the end of the file "
                          "(truncated file).")
     _check_lce_op_versions(content)
+    from kbnn_runtime.model_check import check_model
+
+    check_model(content)
 
 
 LCE_OP_VERSION = 1  # the op version larq-compute-engine 0.16 writes and the delegate maps
