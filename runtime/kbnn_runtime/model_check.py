@@ -411,6 +411,14 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
         if list(y.shape) != want:
             _fail(f"{name} declares output {y.label()}, but reducing {x.label()} over axes {sorted(norm)} "
                   f"(keep_dims={keep}) gives shape {want}")
-    if code == RESHAPE and x.shape and math.prod(x.shape) != math.prod(y.shape):
-        _fail(f"{name} reshapes {x.label()} ({math.prod(x.shape)} elements) into {y.label()} "
-              f"({math.prod(y.shape)} elements)")
+    if code == RESHAPE and x.shape:
+        # The element count is checked only where the new shape is known from the file: a constant
+        # shape input (without -1) or, with no shape input, the declared output. A shape computed at
+        # run time (e.g. from SHAPE of a dynamic batch) leaves a placeholder declared output ([1, 1]).
+        if len(ins) >= 2 and ins[1] is not None:
+            target = _const_ints(ins[1], buffers)
+        else:
+            target = list(y.shape)
+        if target is not None and all(t >= 0 for t in target) and math.prod(x.shape) != math.prod(target):
+            _fail(f"{name} reshapes {x.label()} ({math.prod(x.shape)} elements) into {y.label()} "
+                  f"(new shape {target}: {math.prod(target)} elements)")
