@@ -350,6 +350,19 @@ def test_item4_constant_buffer_size_and_reshape_count():
         kbnn_runtime.Interpreter(mb.build([x], [y]))
 
 
+def test_item4_reshape_to_a_run_time_shape_is_not_refused():
+    # A RESHAPE whose new shape is computed at run time (here a model input; in converted files
+    # e.g. SHAPE of a dynamic batch) has a placeholder declared output ([1, 1] from TF's
+    # converter): the element count cannot be checked from the file, and a valid model must load
+    # (the bit-plane and multi-base conversions are such files).
+    mb = tb.ModelBuilder()
+    x = mb.tensor((1, 6), FLOAT32, name="x")
+    s = mb.tensor((2,), INT32, name="new_shape")
+    y = mb.tensor((1, 1), FLOAT32, name="y")
+    mb.builtin(fb.BuiltinOperator.RESHAPE, [x, s], [y])
+    kbnn_runtime.check_model(mb.build([x, s], [y]))
+
+
 # --- item 5: messages -------------------------------------------------------------------------
 
 def test_item5_op_reading_its_own_output_is_not_a_missing_delegate():
