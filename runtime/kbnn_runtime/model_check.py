@@ -22,7 +22,7 @@ What is checked (every subgraph):
   convolutions, element-wise and layout ops ...); QUANTIZE writes a quantized dtype with
   quantization parameters, DEQUANTIZE reads a quantized tensor;
 * declared shapes that follow from the inputs: MEAN / SUM / REDUCE_MAX (input shape, constant
-  axes, ``keep_dims``) and RESHAPE (same element count);
+  axes, ``keep_dims``) and RESHAPE (same element count, where the new shape is a constant);
 * windows: strides and dilations of CONV_2D / DEPTHWISE_CONV_2D / pooling >= 1, pooling windows
   of at most twice the declared input (larger ones make the stock kernels loop for minutes).
 
