@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Acceptance of kbnn-runtime: in a NEW venv without TensorFlow (build/venv-runtime, recreated each
-# run; pip's cache in build/pip-cache), `pip install ./runtime` and run scripts/runtime_check.py:
+# run; pip's cache in build/pip-cache), build ./runtime into a wheel, install it, run
+# scripts/runtime_check.py:
 # kbnn_runtime.Interpreter("m.tflite").predict(x) must equal the main environment's
 # kbnn.Interpreter outputs bit for bit, tensorflow must not be importable nor in sys.modules, and
 # the kbnn-run command must work. The venv gets the main environment's ai-edge-litert version so
@@ -22,19 +23,19 @@ START=$SECONDS
 step() { printf '== [%3ds] %s\n' "$((SECONDS - START))" "$*"; }
 
 LITERT="$("$PYTHON" -c "import importlib.metadata as m; print(m.version('ai-edge-litert'))")"
-step "new venv $VENV (no TensorFlow); pip install ./runtime ai-edge-litert==$LITERT"
-rm -rf "$VENV"
+step "new venv $VENV (no TensorFlow); pip wheel ./runtime -> $WHEELS, pip install it + ai-edge-litert==$LITERT"
+rm -rf "$VENV" "$WHEELS"
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q ./runtime "ai-edge-litert==$LITERT"
+# One build from source (the wheel), installed from that file: building ./runtime a second time
+# for `pip install ./runtime` would compile the same delegate again.
+"$VENV/bin/python" -m pip wheel -q --no-deps -w "$WHEELS" ./runtime
+WHEEL="$(ls "$WHEELS"/kbnn_runtime-*.whl)"
+"$VENV/bin/python" -m pip install -q "$WHEEL" "ai-edge-litert==$LITERT"
 "$VENV/bin/python" -m pip list --format=freeze | tr '\n' ' '; echo
 
 step "runtime check (scripts/runtime_check.py) in the venv"
 "$VENV/bin/python" scripts/runtime_check.py "$MODEL_DIR"
 
-step "pip wheel ./runtime -> $WHEELS"
-rm -rf "$WHEELS"
-"$VENV/bin/python" -m pip wheel -q --no-deps -w "$WHEELS" ./runtime
-WHEEL="$(ls "$WHEELS"/kbnn_runtime-*.whl)"
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "figures {\"wheel\": \"$(basename "$WHEEL")\", \"wheel_bytes\": $(stat -c %s "$WHEEL"),"\
 " \"venv_bytes\": $(du -sb "$VENV" | cut -f1), \"site_packages_bytes\": $(du -sb "$SITE" | cut -f1),"\

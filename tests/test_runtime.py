@@ -212,7 +212,7 @@ def test_delegate_leak_sanitizer():
 
 
 def test_runtime_only_venv(runtime_demo_model):
-    """The acceptance: a new venv without TensorFlow, pip install ./runtime, same outputs."""
+    """The acceptance: a new venv without TensorFlow, ./runtime built and installed, same outputs."""
     out = _run_script("test_runtime_venv.sh", str(runtime_demo_model))
     assert "bit-exact vs kbnn.Interpreter" in out and "tensorflow not imported" in out
     assert "runtime check OK" in out and "venv acceptance passed" in out
