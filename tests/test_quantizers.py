@@ -2,7 +2,9 @@
 formulas, annealing, stochastic statistics, mixed precision, serialization and custom
 quantizers."""
 
+import json
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -660,6 +662,31 @@ def test_saved_keras_model_with_custom_and_stateful_quantizers(tmp_path):
     assert float(loaded.get_layer("dsq").quantizer.alpha.numpy()) == pytest.approx(0.1)
     assert float(loaded.get_layer("ede").progress.numpy()) == pytest.approx(0.75)
     assert float(loaded.get_layer("pact").alpha.numpy()) == pytest.approx(1.25)
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "quantizers"
+
+
+def test_keras_file_saved_by_the_single_module_quantizers_loads_unchanged():
+    """tests/fixtures/quantizers/ was written (make_fixture.py) by the code before
+    kbnn/quantizers.py became a package: every quantizer, class and function form, loads from
+    it with the same type, get_config(), serialize() output, state and outputs."""
+    loaded = keras.saving.load_model(FIXTURE / "every_quantizer.keras")
+    data = np.load(FIXTURE / "every_quantizer.npz")
+    np.testing.assert_array_equal(np.asarray(loaded(data["x"], training=False)), data["y"])
+    expected = json.loads((FIXTURE / "every_quantizer_configs.json").read_text())
+    configs = {layer.name: layer.get_config() for layer in loaded.layers}
+    assert json.loads(json.dumps(configs)) == expected["get_config"]
+    quantizers = {layer.name: layer for layer in loaded.layers if isinstance(layer, q.Quantizer)}
+    serialized = {name: q.serialize(layer) for name, layer in quantizers.items()}
+    assert json.loads(json.dumps(serialized)) == expected["serialize"]
+    for name, layer in quantizers.items():
+        assert type(layer) is getattr(q, expected["serialize"][name]["class_name"])
+    dense = loaded.get_layer("dense_magnitude_aware_sign")
+    assert dense.input_quantizer is q.ste_sign and dense.kernel_quantizer is q.magnitude_aware_sign
+    assert type(loaded.get_layer("dense_class_instances").kernel_quantizer) is q.MultiBaseSign
+    assert float(loaded.get_layer("pact_layer").alpha.numpy()) == pytest.approx(1.75)
+    assert float(loaded.get_layer("ir_net_ede_layer").progress.numpy()) == pytest.approx(0.4)
 
 
 def test_quantizers_inside_quant_dense_if_available(tmp_path):
