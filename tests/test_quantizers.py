@@ -689,10 +689,9 @@ def test_keras_file_saved_by_the_single_module_quantizers_loads_unchanged():
     assert float(loaded.get_layer("ir_net_ede_layer").progress.numpy()) == pytest.approx(0.4)
 
 
-def test_quantizers_inside_quant_dense_if_available(tmp_path):
-    layers = pytest.importorskip("kbnn.layers")
-    if not hasattr(layers, "QuantDense"):
-        pytest.skip("kbnn.layers.QuantDense is not available yet")
+def test_quantizers_inside_quant_dense(tmp_path):
+    from kbnn import layers
+
     inputs = keras.Input((5,))
     out = layers.QuantDense(3, input_quantizer=shifted_sign, kernel_quantizer=ScaledHeaviside(scale=2.0), name="qd")(inputs)
     model = keras.Model(inputs, out)
