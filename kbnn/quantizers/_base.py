@@ -62,6 +62,12 @@ def _check_k_bit(k_bit):
     return k_bit
 
 
+def _check_bool(name: str, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    return value
+
+
 def _check_unit_open(name: str, value):
     """0 < value < 1 for Python numbers; tensors/variables are passed through unchecked."""
     if _is_number(value) or isinstance(value, bool):
@@ -199,12 +205,15 @@ class FunctionQuantizer(Quantizer):
 
     One ``__init__``, ``call`` and ``get_config`` for every quantizer that is a function plus
     validated arguments (the sign family: :class:`SteSign`, :class:`ApproxSign`,
-    :class:`SwishSign`, :class:`MagnitudeAwareSign`, :class:`SteHeaviside`). A subclass sets
+    :class:`SwishSign`, :class:`MagnitudeAwareSign`, :class:`SteHeaviside`; and
+    :class:`SteTern`, :class:`DoReFa`). A subclass sets
 
     * ``function``: the function form, as ``staticmethod(fn)``; its signature gives the
       arguments' defaults;
     * ``arguments``: ``{name: validator}`` in the function's order; each validator returns the
-      value to keep (e.g. ``float(v)``) or raises ``ValueError`` with a clear message.
+      value to keep (e.g. ``float(v)``) or raises ``ValueError`` with a clear message;
+    * ``precision_argument`` (optional): the argument that is the output's bit count
+      (``"k_bit"``), which then sets the instance's ``precision``.
 
     The constructor takes the arguments by position or keyword (the rest go to
     ``keras.layers.Layer``), keeps each as an attribute of the same name and ``get_config``
@@ -213,6 +222,7 @@ class FunctionQuantizer(Quantizer):
 
     function: Callable
     arguments: dict[str, Callable[[Any], Any]] = {}
+    precision_argument: str | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -239,6 +249,8 @@ class FunctionQuantizer(Quantizer):
         super().__init__(**kwargs)
         for name, check in self.arguments.items():
             setattr(self, name, check(values[name]))
+        if self.precision_argument is not None:
+            self.precision = getattr(self, self.precision_argument)
 
     def call(self, inputs):
         return self.function(inputs, **{name: getattr(self, name) for name in self.arguments})

@@ -16,6 +16,7 @@ from kbnn.quantizers._base import (
     Quantizer,
     _c,
     _channel_axes,
+    _check_bool,
     _check_clip_value,
     _check_fraction,
     _check_positive,
@@ -447,8 +448,7 @@ def ir_net_ede(x, progress=0.0, t_min: float = 0.1, t_max: float = 10.0, libra_p
     """
     progress = _check_fraction("progress", progress)
     t_min, t_max = _check_t_range(t_min, t_max)
-    if not isinstance(libra_pb, bool):
-        raise ValueError(f"`libra_pb` must be a bool. Received: libra_pb={libra_pb!r}")
+    _check_bool("libra_pb", libra_pb)
     x = _float_tensor(x)
     t, k = _ede_temperature(ops.stop_gradient(progress), t_min, t_max, x.dtype)
 
@@ -484,9 +484,7 @@ class IRNetEDE(Quantizer):
     def __init__(self, t_min: float = 0.1, t_max: float = 10.0, libra_pb: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.t_min, self.t_max = _check_t_range(t_min, t_max)
-        if not isinstance(libra_pb, bool):
-            raise ValueError(f"`libra_pb` must be a bool. Received: libra_pb={libra_pb!r}")
-        self.libra_pb = libra_pb
+        self.libra_pb = _check_bool("libra_pb", libra_pb)
         self.progress = self.add_weight(
             shape=(), initializer="zeros", trainable=False, name="progress"
         )

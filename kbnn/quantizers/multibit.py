@@ -3,12 +3,16 @@ as a function and as a layer class."""
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
 from kbnn.quantizers._base import (
+    FunctionQuantizer,
     Quantizer,
     _c,
+    _check_bool,
     _check_clip_value,
     _check_k_bit,
     _check_positive,
@@ -71,11 +75,7 @@ def ste_tern(
     """
     threshold_value = _check_threshold(threshold_value)
     clip_value = _check_clip_value(clip_value)
-    if not isinstance(ternary_weight_networks, bool):
-        raise ValueError(
-            "`ternary_weight_networks` must be a bool. "
-            f"Received: ternary_weight_networks={ternary_weight_networks!r}"
-        )
+    _check_bool("ternary_weight_networks", ternary_weight_networks)
     x = _float_tensor(x)
     if ternary_weight_networks:
         threshold = ops.stop_gradient(_c(0.7, x) * ops.mean(ops.abs(x)))
@@ -93,7 +93,7 @@ ste_tern.precision = 2
 
 @_register
 @register_alias("ste_tern")
-class SteTern(Quantizer):
+class SteTern(FunctionQuantizer):
     """Layer form of :func:`ste_tern`.
 
     Args:
@@ -103,42 +103,12 @@ class SteTern(Quantizer):
     """
 
     precision = 2
-
-    def __init__(
-        self,
-        threshold_value: float = 0.05,
-        ternary_weight_networks: bool = False,
-        clip_value: float | None = 1.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.threshold_value = _check_threshold(threshold_value)
-        if not isinstance(ternary_weight_networks, bool):
-            raise ValueError(
-                "`ternary_weight_networks` must be a bool. "
-                f"Received: ternary_weight_networks={ternary_weight_networks!r}"
-            )
-        self.ternary_weight_networks = ternary_weight_networks
-        self.clip_value = _check_clip_value(clip_value)
-
-    def call(self, inputs):
-        return ste_tern(
-            inputs,
-            threshold_value=self.threshold_value,
-            ternary_weight_networks=self.ternary_weight_networks,
-            clip_value=self.clip_value,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "threshold_value": self.threshold_value,
-                "ternary_weight_networks": self.ternary_weight_networks,
-                "clip_value": self.clip_value,
-            }
-        )
-        return config
+    function = staticmethod(ste_tern)
+    arguments = {
+        "threshold_value": _check_threshold,
+        "ternary_weight_networks": functools.partial(_check_bool, "ternary_weight_networks"),
+        "clip_value": _check_clip_value,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -212,7 +182,7 @@ dorefa.precision = 2
 
 @_register
 @register_alias("dorefa")
-class DoReFa(Quantizer):
+class DoReFa(FunctionQuantizer):
     """Layer form of :func:`dorefa`.
 
     Args:
@@ -221,20 +191,9 @@ class DoReFa(Quantizer):
     """
 
     precision = 2
-
-    def __init__(self, k_bit: int = 2, mode: str = "activations", **kwargs):
-        super().__init__(**kwargs)
-        self.k_bit = _check_k_bit(k_bit)
-        self.mode = _check_mode(mode)
-        self.precision = self.k_bit
-
-    def call(self, inputs):
-        return dorefa(inputs, k_bit=self.k_bit, mode=self.mode)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"k_bit": self.k_bit, "mode": self.mode})
-        return config
+    function = staticmethod(dorefa)
+    arguments = {"k_bit": _check_k_bit, "mode": _check_mode}
+    precision_argument = "k_bit"
 
 
 # --------------------------------------------------------------------------------------
