@@ -664,6 +664,40 @@ def test_saved_keras_model_with_custom_and_stateful_quantizers(tmp_path):
     assert float(loaded.get_layer("pact").alpha.numpy()) == pytest.approx(1.25)
 
 
+def test_function_quantizer_is_the_layer_form_of_its_function():
+    import inspect
+
+    class HalfSign(q.FunctionQuantizer):
+        function = staticmethod(lambda x, clip_value=1.0, scale=0.5: q.ste_sign(x, clip_value) * scale)
+        arguments = {"clip_value": lambda v: None if v is None else float(v), "scale": float}
+
+    assert str(inspect.signature(HalfSign)) == "(clip_value=1.0, scale=0.5, **kwargs)"
+    assert str(inspect.signature(q.SteSign)) == "(clip_value=1.0, **kwargs)"
+    positional, keyword = HalfSign(2, 3), HalfSign(scale=3, clip_value=2, name="h")
+    for quantizer in (positional, keyword):
+        assert (quantizer.clip_value, quantizer.scale) == (2.0, 3.0)
+        config = quantizer.get_config()
+        assert (config["clip_value"], config["scale"]) == (2.0, 3.0)
+    assert keyword.name == "h" and HalfSign().scale == 0.5
+    x = np.array([-1.0, 0.0, 4.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(positional(x)), [-3.0, 3.0, 3.0])
+    clone = HalfSign.from_config(keyword.get_config())
+    assert (clone.clip_value, clone.scale, clone.name) == (2.0, 3.0, "h")
+    with pytest.raises(TypeError, match="takes 2 positional arguments"):
+        HalfSign(1, 2, 3)
+    with pytest.raises(TypeError, match="multiple values for argument 'clip_value'"):
+        HalfSign(1, clip_value=2)
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments"):  # as Layer rejects it
+        HalfSign(beta=1.0)
+    with pytest.raises(ValueError, match="`clip_value` must be a positive number"):
+        q.SteSign(-1.0)
+    with pytest.raises(TypeError, match=r"names \['beta'\]"):
+        type("Bad", (q.FunctionQuantizer,),
+             {"function": staticmethod(q.ste_sign), "arguments": {"beta": float}})
+    assert q.DoReFa(3).precision == 3 and q.DoReFa.precision == 2
+    assert isinstance(q.SteSign(), q.Quantizer) and not isinstance(q.SteHeaviside(), q.SteSign)
+
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "quantizers"
 
 

@@ -33,6 +33,28 @@ def register_alias(*names: str) -> Callable[[type], type]:
 _register = keras.saving.register_keras_serializable(package="kbnn")
 
 
+def _quantizer_function(precision: int) -> Callable[[Callable], Callable]:
+    """Function decorator: register a quantizer function with Keras (``"kbnn>name"``) and declare
+    its output bits as its ``precision`` attribute."""
+
+    def wrap(fn: Callable) -> Callable:
+        fn = _register(fn)
+        fn.precision = precision
+        return fn
+
+    return wrap
+
+
+def _quantizer_class(*aliases: str) -> Callable[[type], type]:
+    """Class decorator: register a quantizer class with Keras (``"kbnn>ClassName"``) and make
+    ``get(alias)`` build it for each alias."""
+
+    def wrap(cls: type) -> type:
+        return _register(register_alias(*aliases)(cls))
+
+    return wrap
+
+
 # --------------------------------------------------------------------------------------
 # Argument validation (shared by functions and classes; Python values only)
 # --------------------------------------------------------------------------------------
@@ -134,6 +156,14 @@ def _surrogate(x, forward_fn, derivative_fn):
     return _fn(x)
 
 
+def _straight_through(x, forward_fn, clip_value):
+    """``forward_fn(x)`` forward; backward the clipped straight-through estimator
+    ``upstream * 1_{|x| <= clip_value}`` (everywhere when ``clip_value`` is None)."""
+    clip_value = _check_clip_value(clip_value)
+    x = _float_tensor(x)
+    return _surrogate(x, forward_fn, lambda v: _clip_mask(v, clip_value))
+
+
 def _clip_mask(x, clip_value):
     """1 where ``|x| <= clip_value`` (everywhere when ``clip_value`` is None), else 0."""
     if clip_value is None:
@@ -232,6 +262,12 @@ class FunctionQuantizer(Quantizer):
             raise TypeError(f"{cls.__name__}.arguments names {missing}, which "
                             f"{cls.function.__name__}() does not take.")
         cls._defaults = {name: parameters[name].default for name in cls.arguments}
+        # What help() and inspect.signature() show: the function's arguments, then the Layer's.
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        cls.__signature__ = inspect.Signature(
+            [inspect.Parameter(name, keyword, default=default) for name, default in cls._defaults.items()]
+            + [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
+        )
 
     def __init__(self, *args, **kwargs):
         names = list(self.arguments)

@@ -20,12 +20,12 @@ from kbnn.quantizers._base import (
     _check_clip_value,
     _check_fraction,
     _check_positive,
-    _clip_mask,
     _float_tensor,
-    _register,
+    _quantizer_class,
+    _quantizer_function,
     _sech2,
+    _straight_through,
     _surrogate,
-    register_alias,
     sign,
 )
 
@@ -34,7 +34,7 @@ from kbnn.quantizers._base import (
 # --------------------------------------------------------------------------------------
 
 
-@_register
+@_quantizer_function(precision=1)
 def ste_sign(x, clip_value: float | None = 1.0):
     r"""Binarize with the sign function and the straight-through estimator.
 
@@ -55,16 +55,11 @@ def ste_sign(x, clip_value: float | None = 1.0):
     Returns:
         A tensor of -1 and +1 with the dtype of ``x``.
     """
-    clip_value = _check_clip_value(clip_value)
-    x = _float_tensor(x)
-    return _surrogate(x, sign, lambda v: _clip_mask(v, clip_value))
+    return _straight_through(x, sign, clip_value)
 
 
-ste_sign.precision = 1
 
-
-@_register
-@register_alias("ste_sign")
+@_quantizer_class("ste_sign")
 class SteSign(FunctionQuantizer):
     """Layer form of :func:`ste_sign` (sign forward, straight-through gradient).
 
@@ -86,7 +81,7 @@ def _hard_sigmoid(x):
     return ops.clip((x + _c(1.0, x)) / _c(2.0, x), _c(0.0, x), _c(1.0, x))
 
 
-@_register
+@_quantizer_function(precision=1)
 def stochastic_sign(x, clip_value: float | None = 1.0, training: bool = True, seed=None):
     r"""Stochastic binarization (BinaryNet) with the straight-through estimator.
 
@@ -113,20 +108,17 @@ def stochastic_sign(x, clip_value: float | None = 1.0, training: bool = True, se
     clip_value = _check_clip_value(clip_value)
     x = _float_tensor(x)
     if not training:
-        return _surrogate(x, sign, lambda v: _clip_mask(v, clip_value))
+        return _straight_through(x, sign, clip_value)
     # Sample in float32: float16 uniforms are too coarse near p ~ 0 and 1.
     p = ops.cast(_hard_sigmoid(ops.cast(x, "float32")), "float32")
     u = keras.random.uniform(ops.shape(x), dtype="float32", seed=seed)
     one = ops.ones_like(x)
     value = ops.where(ops.less(u, p), one, -one)
-    return _surrogate(x, lambda v: value, lambda v: _clip_mask(v, clip_value))
+    return _straight_through(x, lambda v: value, clip_value)
 
 
-stochastic_sign.precision = 1
 
-
-@_register
-@register_alias("stochastic_sign")
+@_quantizer_class("stochastic_sign")
 class StochasticSign(Quantizer):
     """Layer form of :func:`stochastic_sign`.
 
@@ -168,7 +160,7 @@ def _approx_sign_derivative(x):
     return ops.maximum(_c(2.0, x) - _c(2.0, x) * ops.abs(x), _c(0.0, x))
 
 
-@_register
+@_quantizer_function(precision=1)
 def approx_sign(x):
     r"""Sign forward, Bi-Real Net's piecewise-polynomial ApproxSign gradient backward.
 
@@ -191,11 +183,8 @@ def approx_sign(x):
     return _surrogate(x, sign, _approx_sign_derivative)
 
 
-approx_sign.precision = 1
 
-
-@_register
-@register_alias("approx_sign")
+@_quantizer_class("approx_sign")
 class ApproxSign(FunctionQuantizer):
     """Layer form of :func:`approx_sign` (sign forward, ``2 - 2|x|`` gradient on ``|x| < 1``)."""
 
@@ -220,7 +209,7 @@ def _swish_sign_derivative(x, beta):
     return two * _c(beta, x) * ops.sigmoid(bx) * ops.sigmoid(-bx) * (two - bx * ops.tanh(bx / two))
 
 
-@_register
+@_quantizer_function(precision=1)
 def swish_sign(x, beta: float = 5.0):
     r"""Sign forward, derivative of the SignSwish function backward (BNN+).
 
@@ -248,11 +237,8 @@ def swish_sign(x, beta: float = 5.0):
     return _surrogate(x, sign, lambda v: _swish_sign_derivative(v, beta))
 
 
-swish_sign.precision = 1
 
-
-@_register
-@register_alias("swish_sign")
+@_quantizer_class("swish_sign")
 class SwishSign(FunctionQuantizer):
     """Layer form of :func:`swish_sign`.
 
@@ -270,7 +256,7 @@ class SwishSign(FunctionQuantizer):
 # --------------------------------------------------------------------------------------
 
 
-@_register
+@_quantizer_function(precision=1)
 def magnitude_aware_sign(x, clip_value: float | None = 1.0):
     r"""Sign scaled by the per-output-channel mean magnitude (XNOR-Net / Bi-Real weights).
 
@@ -305,11 +291,8 @@ def magnitude_aware_sign(x, clip_value: float | None = 1.0):
     return scale * ste_sign(x, clip_value=clip_value)
 
 
-magnitude_aware_sign.precision = 1
 
-
-@_register
-@register_alias("magnitude_aware_sign")
+@_quantizer_class("magnitude_aware_sign")
 class MagnitudeAwareSign(FunctionQuantizer):
     """Layer form of :func:`magnitude_aware_sign`.
 
@@ -331,7 +314,7 @@ def _heaviside(x):
     return ops.where(ops.greater(x, 0), ops.ones_like(x), ops.zeros_like(x))
 
 
-@_register
+@_quantizer_function(precision=1)
 def ste_heaviside(x, clip_value: float | None = 1.0):
     r"""Binarize to {0, 1} with the Heaviside step function and the straight-through estimator.
 
@@ -350,16 +333,11 @@ def ste_heaviside(x, clip_value: float | None = 1.0):
     Returns:
         A tensor of 0 and 1 with the dtype of ``x``.
     """
-    clip_value = _check_clip_value(clip_value)
-    x = _float_tensor(x)
-    return _surrogate(x, _heaviside, lambda v: _clip_mask(v, clip_value))
+    return _straight_through(x, _heaviside, clip_value)
 
 
-ste_heaviside.precision = 1
 
-
-@_register
-@register_alias("ste_heaviside")
+@_quantizer_class("ste_heaviside")
 class SteHeaviside(FunctionQuantizer):
     """Layer form of :func:`ste_heaviside`.
 
@@ -409,7 +387,7 @@ def _libra_standardize(x):
     return ops.cast(standardized, x.dtype), ops.cast(scale, x.dtype)
 
 
-@_register
+@_quantizer_function(precision=1)
 def ir_net_ede(x, progress=0.0, t_min: float = 0.1, t_max: float = 10.0, libra_pb: bool = False):
     r"""IR-Net binarization: sign forward, Error Decay Estimator (EDE) gradient backward.
 
@@ -461,11 +439,8 @@ def ir_net_ede(x, progress=0.0, t_min: float = 0.1, t_max: float = 10.0, libra_p
     return _surrogate(standardized, sign, derivative) * scale
 
 
-ir_net_ede.precision = 1
 
-
-@_register
-@register_alias("ir_net_ede")
+@_quantizer_class("ir_net_ede")
 class IRNetEDE(Quantizer):
     """Layer form of :func:`ir_net_ede` with the EDE schedule's progress as state.
 

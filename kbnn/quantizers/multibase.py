@@ -12,9 +12,8 @@ from kbnn.quantizers._base import (
     _channel_axes,
     _check_clip_value,
     _float_tensor,
-    _register,
+    _quantizer_class,
     precision_of,
-    register_alias,
 )
 from kbnn.quantizers.binary import ste_sign
 
@@ -38,8 +37,7 @@ def abc_shifts(bases: int) -> list[float]:
     return [-1.0 + 2.0 * m / (bases - 1) for m in range(bases)]
 
 
-@_register
-@register_alias("multi_base_sign")
+@_quantizer_class("multi_base_sign")
 class MultiBaseSign(Quantizer):
     r"""Several scaled binary bases: ``q(x) = sum_i scale_i * sign(base_i(x))``.
 

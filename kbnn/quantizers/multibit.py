@@ -17,16 +17,16 @@ from kbnn.quantizers._base import (
     _check_k_bit,
     _check_positive,
     _check_unit_open,
-    _clip_mask,
     _float_tensor,
     _is_number,
-    _register,
+    _quantizer_class,
+    _quantizer_function,
     _round_half_up,
     _round_ste,
     _sech2,
+    _straight_through,
     _surrogate,
     _upstream,
-    register_alias,
     sign,
 )
 
@@ -44,7 +44,7 @@ def _check_threshold(threshold_value):
     return float(threshold_value)
 
 
-@_register
+@_quantizer_function(precision=2)
 def ste_tern(
     x,
     threshold_value: float = 0.05,
@@ -85,14 +85,11 @@ def ste_tern(
     def forward(v):
         return ops.where(ops.greater(ops.abs(v), threshold), sign(v), ops.zeros_like(v))
 
-    return _surrogate(x, forward, lambda v: _clip_mask(v, clip_value))
+    return _straight_through(x, forward, clip_value)
 
 
-ste_tern.precision = 2
 
-
-@_register
-@register_alias("ste_tern")
+@_quantizer_class("ste_tern")
 class SteTern(FunctionQuantizer):
     """Layer form of :func:`ste_tern`.
 
@@ -124,7 +121,7 @@ def _check_mode(mode):
     return mode
 
 
-@_register
+@_quantizer_function(precision=2)
 def dorefa(x, k_bit: int = 2, mode: str = "activations"):
     r"""DoReFa-Net k-bit quantizer for activations or weights.
 
@@ -177,11 +174,8 @@ def dorefa(x, k_bit: int = 2, mode: str = "activations"):
     return _c(2.0, x) * q - _c(1.0, x)
 
 
-dorefa.precision = 2
 
-
-@_register
-@register_alias("dorefa")
+@_quantizer_class("dorefa")
 class DoReFa(FunctionQuantizer):
     """Layer form of :func:`dorefa`.
 
@@ -212,7 +206,7 @@ def _check_range(lower, upper):
     return float(lower), float(upper)
 
 
-@_register
+@_quantizer_function(precision=1)
 def dsq(x, alpha=0.2, lower: float = -1.0, upper: float = 1.0, k_bit: int = 1):
     r"""Differentiable Soft Quantization (DSQ): hard k-bit value forward, soft gradient backward.
 
@@ -279,11 +273,8 @@ def dsq(x, alpha=0.2, lower: float = -1.0, upper: float = 1.0, k_bit: int = 1):
     return _surrogate(x, forward, derivative)
 
 
-dsq.precision = 1
 
-
-@_register
-@register_alias("dsq")
+@_quantizer_class("dsq")
 class DSQ(Quantizer):
     """Layer form of :func:`dsq` with an annealable characteristic variable.
 
@@ -343,7 +334,7 @@ class DSQ(Quantizer):
 # --------------------------------------------------------------------------------------
 
 
-@_register
+@_quantizer_function(precision=2)
 def pact(x, alpha=10.0, k_bit: int = 2):
     r"""PACT: clip to a learnable :math:`[0, \alpha]`, then quantize to k bits.
 
@@ -396,11 +387,8 @@ def pact(x, alpha=10.0, k_bit: int = 2):
     return _fn(x, alpha)
 
 
-pact.precision = 2
 
-
-@_register
-@register_alias("pact")
+@_quantizer_class("pact")
 class PACT(Quantizer):
     """Layer form of :func:`pact` with a trainable clipping bound ``alpha``.
 
