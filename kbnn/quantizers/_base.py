@@ -97,7 +97,9 @@ def _check_unit_open(name: str, value):
             raise ValueError(f"`{name}` must be in the open interval (0, 1). Received: {name}={value!r}")
         return float(value)
     if value is None or isinstance(value, str):
-        raise ValueError(f"`{name}` must be a number in (0, 1) or a scalar tensor. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a number in (0, 1) or a scalar tensor. Received: {name}={value!r}"
+        )
     return value
 
 
@@ -107,7 +109,9 @@ def _check_fraction(name: str, value):
             raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={value!r}")
         return float(value)
     if value is None or isinstance(value, str):
-        raise ValueError(f"`{name}` must be a number in [0, 1] or a scalar tensor. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] or a scalar tensor. Received: {name}={value!r}"
+        )
     return value
 
 

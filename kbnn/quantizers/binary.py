@@ -58,7 +58,6 @@ def ste_sign(x, clip_value: float | None = 1.0):
     return _straight_through(x, sign, clip_value)
 
 
-
 @_quantizer_class("ste_sign")
 class SteSign(FunctionQuantizer):
     """Layer form of :func:`ste_sign` (sign forward, straight-through gradient).
@@ -115,7 +114,6 @@ def stochastic_sign(x, clip_value: float | None = 1.0, training: bool = True, se
     one = ops.ones_like(x)
     value = ops.where(ops.less(u, p), one, -one)
     return _straight_through(x, lambda v: value, clip_value)
-
 
 
 @_quantizer_class("stochastic_sign")
@@ -183,7 +181,6 @@ def approx_sign(x):
     return _surrogate(x, sign, _approx_sign_derivative)
 
 
-
 @_quantizer_class("approx_sign")
 class ApproxSign(FunctionQuantizer):
     """Layer form of :func:`approx_sign` (sign forward, ``2 - 2|x|`` gradient on ``|x| < 1``)."""
@@ -235,7 +232,6 @@ def swish_sign(x, beta: float = 5.0):
     beta = _check_positive("beta", beta)
     x = _float_tensor(x)
     return _surrogate(x, sign, lambda v: _swish_sign_derivative(v, beta))
-
 
 
 @_quantizer_class("swish_sign")
@@ -291,7 +287,6 @@ def magnitude_aware_sign(x, clip_value: float | None = 1.0):
     return scale * ste_sign(x, clip_value=clip_value)
 
 
-
 @_quantizer_class("magnitude_aware_sign")
 class MagnitudeAwareSign(FunctionQuantizer):
     """Layer form of :func:`magnitude_aware_sign`.
@@ -334,7 +329,6 @@ def ste_heaviside(x, clip_value: float | None = 1.0):
         A tensor of 0 and 1 with the dtype of ``x``.
     """
     return _straight_through(x, _heaviside, clip_value)
-
 
 
 @_quantizer_class("ste_heaviside")
@@ -437,7 +431,6 @@ def ir_net_ede(x, progress=0.0, t_min: float = 0.1, t_max: float = 10.0, libra_p
         return _surrogate(x, sign, derivative)
     standardized, scale = _libra_standardize(x)
     return _surrogate(standardized, sign, derivative) * scale
-
 
 
 @_quantizer_class("ir_net_ede")

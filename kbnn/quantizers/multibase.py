@@ -91,8 +91,9 @@ class MultiBaseSign(Quantizer):
             self.scales = self.add_weight(shape=(n,), name="scales", trainable=True,
                                           initializer=keras.initializers.Constant([1.0 / n] * n))
         elif mode == "residual":
+            initial = [0.8 * 0.5**i for i in range(n)]
             self.scales = self.add_weight(shape=(n,), name="scales", trainable=True,
-                                          initializer=keras.initializers.Constant([0.8 * 0.5 ** i for i in range(n)]))
+                                          initializer=keras.initializers.Constant(initial))
 
     # ------------------------------------------------------------------ forward
 
@@ -103,9 +104,11 @@ class MultiBaseSign(Quantizer):
         mean = ops.stop_gradient(ops.mean(w, axis=axes, keepdims=keepdims))
         std = ops.stop_gradient(ops.std(w, axis=axes, keepdims=keepdims))
         centered = w - mean
-        signs = [ste_sign(centered + _c(u, w) * std, clip_value=self.clip_value) for u in abc_shifts(self.bases)]
+        signs = [ste_sign(centered + _c(u, w) * std, clip_value=self.clip_value)
+                 for u in abc_shifts(self.bases)]
         # Least squares per output channel: (B^T B + eps I) alpha = B^T w.
-        b = ops.stop_gradient(ops.stack([ops.reshape(s, (-1, flat_last)) for s in signs], axis=0))  # [M, K, C]
+        # [M, K, C]
+        b = ops.stop_gradient(ops.stack([ops.reshape(s, (-1, flat_last)) for s in signs], axis=0))
         wf = ops.stop_gradient(ops.reshape(w, (-1, flat_last)))  # [K, C]
         k = ops.cast(ops.shape(wf)[0], w.dtype)
         gram = ops.einsum("mkc,nkc->cmn", b, b) + _c(1e-6, w) * k * ops.eye(self.bases, dtype=w.dtype)
@@ -153,7 +156,9 @@ class MultiBaseSign(Quantizer):
         import numpy as np
 
         if self.mode == "weights":
-            raise ValueError("activation_parameters needs mode='shift' or 'residual'. Received: mode='weights'")
+            raise ValueError(
+                "activation_parameters needs mode='shift' or 'residual'. Received: mode='weights'"
+            )
         th = np.asarray(self.thresholds.numpy(), "float32") if self.mode == "shift" else None
         return th, np.asarray(self.scales.numpy(), "float32")
 

@@ -88,7 +88,6 @@ def ste_tern(
     return _straight_through(x, forward, clip_value)
 
 
-
 @_quantizer_class("ste_tern")
 class SteTern(FunctionQuantizer):
     """Layer form of :func:`ste_tern`.
@@ -172,7 +171,6 @@ def dorefa(x, k_bit: int = 2, mode: str = "activations"):
     r = t / (_c(2.0, x) * max_t) + _c(0.5, x)
     q = _round_ste(r * _c(levels, x)) / _c(levels, x)
     return _c(2.0, x) * q - _c(1.0, x)
-
 
 
 @_quantizer_class("dorefa")
@@ -271,7 +269,6 @@ def dsq(x, alpha=0.2, lower: float = -1.0, upper: float = 1.0, k_bit: int = 1):
         return ops.where(inside, grad, ops.zeros_like(v))
 
     return _surrogate(x, forward, derivative)
-
 
 
 @_quantizer_class("dsq")
@@ -385,7 +382,6 @@ def pact(x, alpha=10.0, k_bit: int = 2):
         return yq, grad
 
     return _fn(x, alpha)
-
 
 
 @_quantizer_class("pact")
