@@ -90,29 +90,28 @@ def _check_bool(name: str, value):
     return value
 
 
-def _check_unit_open(name: str, value):
-    """0 < value < 1 for Python numbers; tensors/variables are passed through unchecked."""
+def _check_in_interval(name: str, value, interval: str, inside: Callable[[float], bool], words: str):
+    """A Python number inside ``interval`` (returned as a float); a tensor or variable is passed
+    through unchecked; anything else (None, a string, a number outside) raises ValueError."""
     if _is_number(value) or isinstance(value, bool):
-        if isinstance(value, bool) or not 0 < value < 1:
-            raise ValueError(f"`{name}` must be in the open interval (0, 1). Received: {name}={value!r}")
+        if isinstance(value, bool) or not inside(value):
+            raise ValueError(f"`{name}` must be {words}. Received: {name}={value!r}")
         return float(value)
     if value is None or isinstance(value, str):
         raise ValueError(
-            f"`{name}` must be a number in (0, 1) or a scalar tensor. Received: {name}={value!r}"
+            f"`{name}` must be a number in {interval} or a scalar tensor. Received: {name}={value!r}"
         )
     return value
+
+
+def _check_unit_open(name: str, value):
+    """0 < value < 1 for Python numbers; tensors/variables are passed through unchecked."""
+    return _check_in_interval(name, value, "(0, 1)", lambda v: 0 < v < 1, "in the open interval (0, 1)")
 
 
 def _check_fraction(name: str, value):
-    if _is_number(value) or isinstance(value, bool):
-        if isinstance(value, bool) or not 0 <= value <= 1:
-            raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={value!r}")
-        return float(value)
-    if value is None or isinstance(value, str):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1] or a scalar tensor. Received: {name}={value!r}"
-        )
-    return value
+    """0 <= value <= 1 for Python numbers; tensors/variables are passed through unchecked."""
+    return _check_in_interval(name, value, "[0, 1]", lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 # --------------------------------------------------------------------------------------
