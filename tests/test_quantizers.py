@@ -2,7 +2,9 @@
 formulas, annealing, stochastic statistics, mixed precision, serialization and custom
 quantizers."""
 
+import json
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -662,10 +664,68 @@ def test_saved_keras_model_with_custom_and_stateful_quantizers(tmp_path):
     assert float(loaded.get_layer("pact").alpha.numpy()) == pytest.approx(1.25)
 
 
-def test_quantizers_inside_quant_dense_if_available(tmp_path):
-    layers = pytest.importorskip("kbnn.layers")
-    if not hasattr(layers, "QuantDense"):
-        pytest.skip("kbnn.layers.QuantDense is not available yet")
+def test_function_quantizer_is_the_layer_form_of_its_function():
+    import inspect
+
+    class HalfSign(q.FunctionQuantizer):
+        function = staticmethod(lambda x, clip_value=1.0, scale=0.5: q.ste_sign(x, clip_value) * scale)
+        arguments = {"clip_value": lambda v: None if v is None else float(v), "scale": float}
+
+    assert str(inspect.signature(HalfSign)) == "(clip_value=1.0, scale=0.5, **kwargs)"
+    assert str(inspect.signature(q.SteSign)) == "(clip_value=1.0, **kwargs)"
+    positional, keyword = HalfSign(2, 3), HalfSign(scale=3, clip_value=2, name="h")
+    for quantizer in (positional, keyword):
+        assert (quantizer.clip_value, quantizer.scale) == (2.0, 3.0)
+        config = quantizer.get_config()
+        assert (config["clip_value"], config["scale"]) == (2.0, 3.0)
+    assert keyword.name == "h" and HalfSign().scale == 0.5
+    x = np.array([-1.0, 0.0, 4.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(positional(x)), [-3.0, 3.0, 3.0])
+    clone = HalfSign.from_config(keyword.get_config())
+    assert (clone.clip_value, clone.scale, clone.name) == (2.0, 3.0, "h")
+    with pytest.raises(TypeError, match="takes 2 positional arguments"):
+        HalfSign(1, 2, 3)
+    with pytest.raises(TypeError, match="multiple values for argument 'clip_value'"):
+        HalfSign(1, clip_value=2)
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments"):  # as Layer rejects it
+        HalfSign(beta=1.0)
+    with pytest.raises(ValueError, match="`clip_value` must be a positive number"):
+        q.SteSign(-1.0)
+    with pytest.raises(TypeError, match=r"names \['beta'\]"):
+        type("Bad", (q.FunctionQuantizer,),
+             {"function": staticmethod(q.ste_sign), "arguments": {"beta": float}})
+    assert q.DoReFa(3).precision == 3 and q.DoReFa.precision == 2
+    assert isinstance(q.SteSign(), q.Quantizer) and not isinstance(q.SteHeaviside(), q.SteSign)
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "quantizers"
+
+
+def test_keras_file_saved_by_the_single_module_quantizers_loads_unchanged():
+    """tests/fixtures/quantizers/ was written (make_fixture.py) by the code before
+    kbnn/quantizers.py became a package: every quantizer, class and function form, loads from
+    it with the same type, get_config(), serialize() output, state and outputs."""
+    loaded = keras.saving.load_model(FIXTURE / "every_quantizer.keras")
+    data = np.load(FIXTURE / "every_quantizer.npz")
+    np.testing.assert_array_equal(np.asarray(loaded(data["x"], training=False)), data["y"])
+    expected = json.loads((FIXTURE / "every_quantizer_configs.json").read_text())
+    configs = {layer.name: layer.get_config() for layer in loaded.layers}
+    assert json.loads(json.dumps(configs)) == expected["get_config"]
+    quantizers = {layer.name: layer for layer in loaded.layers if isinstance(layer, q.Quantizer)}
+    serialized = {name: q.serialize(layer) for name, layer in quantizers.items()}
+    assert json.loads(json.dumps(serialized)) == expected["serialize"]
+    for name, layer in quantizers.items():
+        assert type(layer) is getattr(q, expected["serialize"][name]["class_name"])
+    dense = loaded.get_layer("dense_magnitude_aware_sign")
+    assert dense.input_quantizer is q.ste_sign and dense.kernel_quantizer is q.magnitude_aware_sign
+    assert type(loaded.get_layer("dense_class_instances").kernel_quantizer) is q.MultiBaseSign
+    assert float(loaded.get_layer("pact_layer").alpha.numpy()) == pytest.approx(1.75)
+    assert float(loaded.get_layer("ir_net_ede_layer").progress.numpy()) == pytest.approx(0.4)
+
+
+def test_quantizers_inside_quant_dense(tmp_path):
+    from kbnn import layers
+
     inputs = keras.Input((5,))
     out = layers.QuantDense(3, input_quantizer=shifted_sign, kernel_quantizer=ScaledHeaviside(scale=2.0), name="qd")(inputs)
     model = keras.Model(inputs, out)

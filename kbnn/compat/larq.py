@@ -26,12 +26,11 @@ import keras
 from kbnn import constraints as kbnn_constraints
 from kbnn import layers as kbnn_layers
 from kbnn import quantizers as kq
+from kbnn.compat.errors import LarqImportError
+from kbnn.compat.larq_zoo import load_larq_zoo_weights
+from kbnn.initializers import BlurPool
 
 __all__ = ["LarqImportError", "load_larq_model", "load_larq_zoo_weights", "map_larq_config"]
-
-
-class LarqImportError(ValueError):
-    """A Larq model uses something kbnn cannot map (the message names it and what to do)."""
 
 
 # Larq quantizer class → (kbnn class, {larq arg: kbnn arg}); None: the identity (NoOp).
@@ -213,8 +212,6 @@ def _initializer(obj):
     """Larq Zoo's `blurpool_initializer` function → kbnn's BlurPool initializer."""
     if isinstance(obj, dict) and obj.get("class_name") == "function" and \
             obj.get("config") == "blurpool_initializer":
-        from kbnn.models.quicknet import BlurPool
-
         return keras.saving.serialize_keras_object(BlurPool())
     return obj
 
@@ -289,8 +286,6 @@ def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> di
 
 
 def _custom_objects(lambda_layers: dict) -> dict[str, Any]:
-    from kbnn.models.quicknet import BlurPool
-
     functions = {k: v for k, v in lambda_layers.items() if callable(v)}
 
     class KbnnMappedLambda(keras.layers.Layer):
@@ -481,45 +476,3 @@ def _savedmodel_to_h5(directory: Path, out: str) -> None:
             g.attrs["weight_names"] = [w.encode() for w in wn]
             for w, (_, value) in zip(wn, weights.get(k, [])):
                 g.create_dataset(w, data=np.asarray(value))
-
-
-def load_larq_zoo_weights(model: keras.Model, path: str | os.PathLike) -> keras.Model:
-    """Copies the weights of a Larq Zoo / tf-keras ``.h5`` weight file (``model.save_weights``
-    or a full ``model.save`` file) into ``model``, layer by layer in order, as tf-keras'
-    ``load_weights`` does: the i-th layer with weights in the file goes to the i-th layer with
-    weights of ``model`` (kbnn's zoo models keep Larq Zoo's layer order). Every shape is
-    checked; a mismatch names both layers. Returns ``model``."""
-    import h5py
-    import numpy as np
-
-    path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise LarqImportError(f"Cannot read {path} as an HDF5 weight file: {e}") from e
-    with f:
-        group = f["model_weights"] if "model_weights" in f else f
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("layer_names", [])]
-        if not names:
-            raise LarqImportError(f"{path} is not a tf-keras weight file (no layer_names).")
-        saved = []
-        for n in names:
-            g = group[n]
-            wn = [w.decode() if isinstance(w, bytes) else str(w) for w in g.attrs.get("weight_names", [])]
-            if wn:
-                saved.append((n, [np.asarray(g[w]) for w in wn]))
-    targets = [layer for layer in model.layers if layer.weights]
-    if len(targets) != len(saved):
-        raise LarqImportError(
-            f"{path} has weights for {len(saved)} layers, the model {model.name!r} has "
-            f"{len(targets)} layers with weights: the architectures differ (include_top, "
-            "input channels or the model variant?).")
-    for layer, (saved_name, arrays) in zip(targets, saved):
-        if len(layer.weights) != len(arrays) or any(
-                tuple(w.shape) != a.shape for w, a in zip(layer.weights, arrays)):
-            raise LarqImportError(
-                f"Layer {layer.name!r} weights {[tuple(w.shape) for w in layer.weights]} do not "
-                f"match {saved_name!r} in {path}: {[a.shape for a in arrays]}.")
-        for w, a in zip(layer.weights, arrays):
-            w.assign(a)
-    return model

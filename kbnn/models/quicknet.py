@@ -15,36 +15,16 @@ Larq Zoo's weight files load into these models: ``QuickNet(weights="quicknet_wei
 from __future__ import annotations
 
 import keras
-import numpy as np
 
+from kbnn.compat.larq_zoo import load_larq_zoo_weights
 from kbnn.constraints import WeightClip
+from kbnn.initializers import BlurPool
 from kbnn.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from kbnn.models._common import check_input_shape, check_num_classes
 from kbnn.quantizers import SteSign
 
+# BlurPool lives in kbnn.initializers (the Larq importer maps to it too); re-exported here.
 __all__ = ["BlurPool", "QuickNet", "QuickNetSmall", "QuickNetLarge"]
-
-
-@keras.saving.register_keras_serializable(package="kbnn")
-class BlurPool(keras.initializers.Initializer):
-    """Depthwise blur kernel of anti-aliased pooling (Zhang, ICML 2019): the outer product of a
-    binomial row ([1, 1], [1, 2, 1] or [1, 4, 6, 4, 1]) normalised to sum 1, for every channel.
-    Shape: (k, k, channels, 1)."""
-
-    _ROWS = {2: [1, 1], 3: [1, 2, 1], 5: [1, 4, 6, 4, 1]}
-
-    def __call__(self, shape, dtype=None):
-        k, channels = shape[0], shape[2]
-        if k not in self._ROWS or shape[1] != k:
-            raise ValueError(f"BlurPool supports square 2, 3 or 5 kernels. Received: shape={shape}")
-        row = np.asarray(self._ROWS[k], dtype="float64")
-        kernel = np.outer(row, row)
-        kernel /= kernel.sum()
-        kernel = np.repeat(kernel[:, :, None], channels, axis=-1).reshape(shape)
-        return keras.ops.convert_to_tensor(kernel, dtype=dtype or "float32")
-
-    def get_config(self):
-        return {}
 
 
 def _quicknet(name, section_blocks, section_filters, input_shape, num_classes, include_top,
@@ -96,8 +76,6 @@ def _quicknet(name, section_blocks, section_filters, input_shape, num_classes, i
         x = keras.layers.Activation("softmax", dtype="float32", name="head_softmax")(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        from kbnn.compat import load_larq_zoo_weights
-
         load_larq_zoo_weights(model, weights)
     return model
 

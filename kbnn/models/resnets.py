@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 
 from kbnn.blocks import bireal_block, real_to_binary_block
+from kbnn.compat.larq_zoo import load_larq_zoo_weights
 from kbnn.constraints import WeightClip
 from kbnn.layers import BitPlaneInput, QuantConv2D
 from kbnn.models._common import DEFAULT, check_input_shape, check_num_classes, kernel_constraint_for
@@ -126,8 +127,6 @@ def BiRealNet18(
             )
     model = keras.Model(inputs, _head(x, num_classes), name=name)
     if weights is not None:
-        from kbnn.compat import load_larq_zoo_weights
-
         load_larq_zoo_weights(model, weights)
     return model
 
@@ -243,8 +242,6 @@ def _larq_zoo_r2b(name, input_shape, num_classes, include_top, weights, stem_fil
         x = keras.layers.Activation("softmax", dtype="float32", name="head_softmax")(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        from kbnn.compat import load_larq_zoo_weights
-
         load_larq_zoo_weights(model, weights)
     return model
 
