@@ -39,10 +39,13 @@ import re
 
 import numpy as np
 
+from kbnn.convert.flatbuffer import model_bytes, read_model
+from kbnn.convert.schema import TFLITE_BUILTIN_OPS, TFLITE_TENSOR_TYPES
+
 INT8_TYPES = ("float32", "int8")
 
-_TENSOR_FLOAT32, _TENSOR_INT8 = 0, 9
-_QUANTIZE, _DEQUANTIZE = 114, 6  # BuiltinOperator codes
+_TENSOR_FLOAT32, _TENSOR_INT8 = TFLITE_TENSOR_TYPES["float32"], TFLITE_TENSOR_TYPES["int8"]
+_QUANTIZE, _DEQUANTIZE = TFLITE_BUILTIN_OPS["QUANTIZE"], TFLITE_BUILTIN_OPS["DEQUANTIZE"]
 _BINARY_OPS = ("KbnnBconv2d", "KbnnBFullyConnected")
 
 
@@ -137,18 +140,6 @@ def iter_batches(representative_dataset, inputs):
 # ----------------------------------------------------------------------------------------
 
 
-def _model_object(content: bytes):
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    return flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-
-
-def _model_bytes(model) -> bytes:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
 def _is_constant(model, t) -> bool:
     buf = model.buffers[t.buffer] if 0 < t.buffer < len(model.buffers) else None
     return buf is not None and buf.data is not None and len(buf.data) > 0
@@ -163,22 +154,10 @@ def _activation_tensors(model) -> list:
 def calibrate(content: bytes, batches) -> dict:
     """``{tensor index: (min, max)}`` of the float activations of the float kbnn model ``content``
     over ``batches`` (lists of arrays, one per input), run with the kbnn delegate."""
-    from kbnn import interpreter as kint
+    import kbnn_runtime as kr
 
-    tensors = _activation_tensors(_model_object(content))
-    litert = kint._runtime()
-    resolver = getattr(litert, "OpResolverType", None)
-    if resolver is None:  # tf.lite
-        import tensorflow as tf
-
-        resolver = tf.lite.experimental.OpResolverType
-    try:
-        interp = litert.Interpreter(
-            model_content=content, experimental_delegates=[kint.load_delegate(num_threads=1)],
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    except (ValueError, RuntimeError) as e:
-        raise kint._wrap(e) from e
+    tensors = _activation_tensors(read_model(content))
+    interp = kr.stock_interpreter(content, kbnn_threads=1, preserve_all_tensors=True, default_delegates=False)
     details = interp.get_input_details()
     stats: dict = {}
     shapes = None
@@ -193,7 +172,7 @@ def calibrate(content: bytes, batches) -> dict:
         try:
             interp.invoke()
         except (RuntimeError, ValueError) as e:
-            raise kint._wrap(e) from e
+            raise kr.runtime_error(e) from e
         for t in tensors:
             try:
                 v = interp.get_tensor(t)
@@ -203,7 +182,7 @@ def calibrate(content: bytes, batches) -> dict:
                 continue
             lo, hi = float(np.min(v)), float(np.max(v))
             if not (np.isfinite(lo) and np.isfinite(hi)):
-                name = interp._get_tensor_details(t, 0)["name"]
+                name = kr.tensor_name(interp, t)
                 raise RepresentativeDatasetError(
                     f"the float model computes NaN or infinite values in tensor {name!r} on the representative "
                     "data: int8 ranges cannot be set (check the model and the data)")
@@ -220,18 +199,18 @@ def quantize(content: bytes, stats: dict, input_type: str = "float32", output_ty
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.python.convert import mlir_quantize
 
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
     for t, (lo, hi) in stats.items():
         q = schema.QuantizationParametersT()
         q.min, q.max = [lo], [hi]
         g.tensors[t].quantization = q
     types = {"float32": tf.float32, "int8": tf.int8}
-    quantized = mlir_quantize(_model_bytes(model), input_data_type=types[input_type],
+    quantized = mlir_quantize(model_bytes(model), input_data_type=types[input_type],
                               output_data_type=types[output_type])
-    model = _model_object(quantized)
+    model = read_model(quantized)
     fuse_int8(model)
-    return _model_bytes(model)
+    return model_bytes(model)
 
 
 def _op_name(model, op) -> str:
@@ -359,7 +338,7 @@ def layer_tensors(content: bytes, layer_names, output_layers, chosen, scopes=Non
     """Indices of the float activation tensors of the builtin ops of the layers ``chosen`` in the
     float model ``content``: their outputs and non-constant inputs. Only these get calibration
     ranges, so TF's quantizer makes only these ops int8 and leaves the others float."""
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
     chosen = set(chosen)
     tensors = set()
@@ -382,9 +361,9 @@ def op_types(content: bytes, layer_names, output_layers, scopes=None) -> dict:
     output is a model output (directly or through a DEQUANTIZE) belongs to that output's layer
     (``output_layers``, in model output order).
     """
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
-    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", 2: "bitpacked"}
+    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", TFLITE_TENSOR_TYPES["bitpacked"]: "bitpacked"}
     found: dict = {}
     for op, layers in _op_layers(model, set(layer_names), output_layers, scopes):
         out = int(op.outputs[0])

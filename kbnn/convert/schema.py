@@ -37,6 +37,8 @@ OUTPUT_TYPES = ("float32", "bitpacked", "int8")
 # TensorType enum value (FLOAT32=0, INT32=2, INT8=9).
 OUTPUT_TF_TYPES = {"float32": "float", "bitpacked": "int32", "int8": "int8"}
 TFLITE_TENSOR_TYPES = {"float32": 0, "bitpacked": 2, "int8": 9}
+# TFLite BuiltinOperator codes of the builtins the int8 conversion rewrites around the kbnn ops.
+TFLITE_BUILTIN_OPS = {"DEQUANTIZE": 6, "QUANTIZE": 114}
 
 
 @dataclasses.dataclass(frozen=True)
