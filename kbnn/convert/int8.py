@@ -69,6 +69,31 @@ def interface_type(value, what: str) -> str:
 # ----------------------------------------------------------------------------------------
 
 
+def _checked_array(i: int, name: str, shape, a) -> np.ndarray:
+    """Input ``name`` of representative batch ``i`` as float32, checked against the input ``shape``."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiub":
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: dtype {a.dtype} is not a real number type "
+            "(give float32 data as the model takes it)")
+    want = tuple(shape[1:])
+    if a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape)):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: shape {a.shape} has no batch dimension; the "
+            f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)")
+    if a.ndim != len(want) + 1 or any(w is not None and w != d for w, d in zip(want, a.shape[1:])):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: shape {a.shape} does not match the model input "
+            f"[batch, {', '.join(str(w) for w in want)}]")
+    if a.shape[0] == 0:
+        raise RepresentativeDatasetError(f"representative batch {i}, input {name!r} is empty (batch 0)")
+    a = a.astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r} contains NaN or infinite values")
+    return a
+
+
 def iter_batches(representative_dataset, inputs):
     """Validated batches of ``representative_dataset``: lists of float32 arrays, one per input.
 
@@ -104,29 +129,7 @@ def iter_batches(representative_dataset, inputs):
             raise RepresentativeDatasetError(
                 f"representative batch {i} has {len(arrays)} array(s); the model has {len(inputs)} input(s) "
                 f"{names} (yield a list with one array per input)")
-        out = []
-        for (name, shape, _), a in zip(inputs, arrays):
-            a = np.asarray(a)
-            if a.dtype.kind not in "fiub":
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: dtype {a.dtype} is not a real number type "
-                    "(give float32 data as the model takes it)")
-            want = tuple(shape[1:])
-            if a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape)):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: shape {a.shape} has no batch dimension; the "
-                    f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)")
-            if a.ndim != len(want) + 1 or any(w is not None and w != d for w, d in zip(want, a.shape[1:])):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: shape {a.shape} does not match the model input "
-                    f"[batch, {', '.join(str(w) for w in want)}]")
-            if a.shape[0] == 0:
-                raise RepresentativeDatasetError(f"representative batch {i}, input {name!r} is empty (batch 0)")
-            a = a.astype(np.float32)
-            if not np.all(np.isfinite(a)):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r} contains NaN or infinite values")
-            out.append(a)
+        out = [_checked_array(i, name, shape, a) for (name, shape, _), a in zip(inputs, arrays)]
         count += 1
         yield out
     if count == 0:
