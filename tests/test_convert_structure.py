@@ -19,7 +19,8 @@ def _modules():
 
 def _docstring_lines(node) -> int:
     first = node.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+    is_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    if is_doc and isinstance(first.value.value, str):
         return first.end_lineno - first.lineno + 1
     return 0
 
@@ -89,7 +90,8 @@ def test_no_import_circle_in_the_converter():
              if p.stem != "__init__"}
 
     def reaches(start, goal, seen=()):
-        return any(n == goal or (n not in seen and reaches(n, goal, seen + (n,))) for n in graph.get(start, ()))
+        nexts = graph.get(start, ())
+        return any(n == goal or (n not in seen and reaches(n, goal, seen + (n,))) for n in nexts)
 
     circles = [m for m in graph if reaches(m, m)]
     assert circles == [], f"modules of kbnn/convert in an import circle: {circles}"

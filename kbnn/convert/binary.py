@@ -147,7 +147,10 @@ def _signs_and_alpha(layer, skip_quantizers):
 
 
 def _conv_attrs(layer, signs) -> dict:
-    cin = int(layer.input.shape[-1]) if not called_more_than_once(layer) else int(signs.shape[2] * layer.groups)
+    if called_more_than_once(layer):
+        cin = int(signs.shape[2] * layer.groups)
+    else:
+        cin = int(layer.input.shape[-1])
     kh, kw = layer.kernel_size
     return dict(
         channels_in=cin, filter_height=int(kh), filter_width=int(kw),
@@ -181,8 +184,8 @@ def single_op_params(node: Node, skip_quantizers: bool = False) -> tuple[OpParam
     if isinstance(layer, QuantConv2D):
         if layer.data_format != "channels_last":
             return None, "data_format channels_first (the kernels are NHWC)"
-        return OpParams(StepKind.BCONV2D, _conv_attrs(layer, signs), np.transpose(signs, (3, 0, 1, 2)),  # OHWI
-                        alpha, bias, activation, post), ""
+        ohwi = np.transpose(signs, (3, 0, 1, 2))
+        return OpParams(StepKind.BCONV2D, _conv_attrs(layer, signs), ohwi, alpha, bias, activation, post), ""
     in_shape = layer.input.shape if not called_more_than_once(layer) else None
     if in_shape is None or len(in_shape) != 2:
         return None, "QuantDense on an input of rank != 2 (KbnnBFullyConnected takes [N, K])"

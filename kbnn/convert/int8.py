@@ -160,7 +160,8 @@ def calibrate(content: bytes, batches) -> dict:
     import kbnn_runtime as kr
 
     tensors = _activation_tensors(read_model(content))
-    interp = kr.stock_interpreter(content, kbnn_threads=1, preserve_all_tensors=True, default_delegates=False)
+    interp = kr.stock_interpreter(content, kbnn_delegate=True, delegate_threads=1, preserve_all_tensors=True,
+                                  default_delegates=False)
     details = interp.get_input_details()
     stats: dict = {}
     shapes = None
@@ -366,7 +367,7 @@ def op_types(content: bytes, layer_names, output_layers, scopes=None) -> dict:
     """
     model = read_model(content)
     g = model.subgraphs[0]
-    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", TFLITE_TENSOR_TYPES["bitpacked"]: "bitpacked"}
+    type_names = {v: k for k, v in TFLITE_TENSOR_TYPES.items()}  # float32 / bitpacked / int8
     found: dict = {}
     for op, layers in _op_layers(model, set(layer_names), output_layers, scopes):
         out = int(op.outputs[0])

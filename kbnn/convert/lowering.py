@@ -139,8 +139,8 @@ def _fold(graph: Graph, steps: dict, node: Node, p, pack) -> Step:
                   post_activation=p.post_activation, channels_out=int(p.alpha.shape[0]))
     if p.kind == StepKind.BMULTI:
         bases = p.bases.fold(mult, bias, pack)
-        fields.update(bases=bases, bias=bases.bias, weights=np.concatenate([w.ravel() for w in bases.weight_sets]),
-                      multiplier=np.concatenate(bases.scales))
+        fields.update(bases=bases, bias=bases.bias, multiplier=np.concatenate(bases.scales),
+                      weights=np.concatenate([w.ravel() for w in bases.weight_sets]))
     else:
         signs = p.weights_signs
         fields["weights"] = np.asarray(pack.pack_filters(signs) if p.kind == StepKind.BCONV2D
@@ -183,10 +183,12 @@ def _choose_output_types(graph: Graph, steps: dict, output_types: str) -> None:
                     and cons and all(binary_consumer(c) for c in cons)):
                 st.output_type = "bitpacked"
                 bitpacked.add(st.output_key)
-        elif isinstance(st, KerasStep) and node.inputs and node.inputs[0] in bitpacked and binary_consumer(node):
+        elif not isinstance(st, KerasStep):
+            continue
+        elif node.inputs and node.inputs[0] in bitpacked and binary_consumer(node):
             steps[node.key] = _bitpacked_step(node)
             bitpacked.add(node.out())
-        elif isinstance(st, KerasStep) and any(k in bitpacked for k in node.inputs):  # pragma: no cover
+        elif any(k in bitpacked for k in node.inputs):  # pragma: no cover
             raise AssertionError(f"bitpacked tensor reached float node {node.key}")
 
 

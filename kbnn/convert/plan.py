@@ -90,7 +90,8 @@ class KerasStep(Step):
         row.weight_bytes = int(sum(int(np.prod(v.shape)) * 4 for v in layer.weights))
         row.weight_bits = 32 if layer.weights else None
         if self.reason:
-            row.status, row.op, row.reason = "float (not lowered)", "builtin (float, quantized values)", self.reason
+            row.status, row.reason = "float (not lowered)", self.reason
+            row.op = "builtin (float, quantized values)"
         elif isinstance(layer, BitPlaneInput):
             users = [c.node.name for c in plan if c.kind == StepKind.BMULTI and c.node.inputs
                      and c.node.inputs[0][0] == layer.name]

@@ -50,7 +50,8 @@ def _int8_bytes(data: bytes, lowered, request: Int8Request, log: NativeLog, verb
     return data
 
 
-def _check_precisions(report: ConversionReport, model_name: str, request: Int8Request, stacklevel: int) -> None:
+def _check_precisions(report: ConversionReport, model_name: str, request: Int8Request,
+                      stacklevel: int) -> None:
     """A choice of which no layer became int8 raises; non-binary layers left float warn."""
     chosen = request.chosen
     if chosen is not None and not any(r.precision == "int8" for r in report.layers if r.name in chosen):
@@ -72,7 +73,8 @@ def to_int8(data: bytes, lowered, request: Int8Request, log: NativeLog, verbose:
     """The int8 file of the float file ``data``; fills ``lowered.report``'s int8 columns."""
     data = _int8_bytes(data, lowered, request, log, verbose)
     report = lowered.report
-    mark_precisions(report, lowered.graph, data, f"{request.input_type}/{request.output_type}", lowered.scopes)
+    interface = f"{request.input_type}/{request.output_type}"
+    mark_precisions(report, lowered.graph, data, interface, lowered.scopes)
     report.int8_choice = "all" if request.chosen is None else (
         request.choice if isinstance(request.choice, str) else "list")
     _check_precisions(report, lowered.model.name, request, stacklevel + 1)

@@ -267,7 +267,8 @@ def stock_interpreter(content: bytes, *, num_threads: int | None = None, kbnn_de
     if not kbnn_delegate:
         return litert.Interpreter(**kwargs)
     try:
-        return litert.Interpreter(experimental_delegates=[load_delegate(num_threads=delegate_threads)], **kwargs)
+        delegates = [load_delegate(num_threads=delegate_threads)]
+        return litert.Interpreter(experimental_delegates=delegates, **kwargs)
     except (ValueError, RuntimeError) as e:
         raise runtime_error(e) from e
 
