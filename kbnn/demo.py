@@ -317,9 +317,9 @@ class _FloatInterpreter:
     """The stock interpreter without the kbnn delegate (float builtins run on XNNPACK)."""
 
     def __init__(self, content: bytes, num_threads: int = 1):
-        from kbnn.interpreter import _runtime
+        from kbnn.interpreter import stock_interpreter
 
-        self.interpreter = _runtime().Interpreter(model_content=content, num_threads=num_threads)
+        self.interpreter = stock_interpreter(content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
 
     def predict(self, x):

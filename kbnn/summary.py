@@ -358,7 +358,7 @@ def _bitplane_fed(model) -> dict:
     """``{layer name: bits}`` of the layers whose input is a ``BitPlaneInput`` output (the model's
     call graph, as ``kbnn.convert`` reads it; empty for models without a static graph)."""
     try:
-        from kbnn.convert.lowering import extract_graph
+        from kbnn.convert.graph import extract_graph
 
         graph = extract_graph(model)
     except Exception:  # noqa: BLE001 - subclassed models: no graph, no bit-plane inputs to find

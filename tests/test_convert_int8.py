@@ -13,6 +13,7 @@ import pytest
 
 import kbnn
 from kbnn.convert import int8 as q8
+from kbnn.convert.flatbuffer import read_model
 from kbnn.layers import QuantConv2D
 from keras_util import randomize_batchnorm
 from test_convert import needs_interpreter
@@ -52,7 +53,7 @@ def _convert(model, rep, **kw):
 
 def _ops(content):
     """[(op name, [input tensor indices], [output tensor indices])] of the main subgraph."""
-    model = q8._model_object(content)
+    model = read_model(content)
     return model, [(q8._op_name(model, op), [int(t) for t in op.inputs], [int(t) for t in op.outputs])
                    for op in model.subgraphs[0].operators]
 

@@ -162,6 +162,7 @@ def test_int8_report_is_derived_from_the_file():
     int8: the report must say so (it named only 2 layers, missing quant_conv2d, whose tensors
     TF named `quant_conv2d_1/...` like the next layer)."""
     from kbnn.convert import int8 as q8
+    from kbnn.convert.flatbuffer import read_model
 
     x = np.random.default_rng(0).random((16, 12, 12, 1), dtype=np.float32)
     model = _readme_like()
@@ -169,7 +170,7 @@ def test_int8_report_is_derived_from_the_file():
         warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
         data, report = kbnn.convert(model, representative_dataset=[x], return_report=True, progress=False)
     first = model.layers[0].name
-    m = q8._model_object(data)
+    m = read_model(data)
     g = m.subgraphs[0]
     int8_convs = [op for op in g.operators if not m.operatorCodes[op.opcodeIndex].customCode
                   and max(m.operatorCodes[op.opcodeIndex].builtinCode,

@@ -39,10 +39,13 @@ import re
 
 import numpy as np
 
+from kbnn.convert.flatbuffer import model_bytes, read_model
+from kbnn.convert.schema import TFLITE_BUILTIN_OPS, TFLITE_TENSOR_TYPES
+
 INT8_TYPES = ("float32", "int8")
 
-_TENSOR_FLOAT32, _TENSOR_INT8 = 0, 9
-_QUANTIZE, _DEQUANTIZE = 114, 6  # BuiltinOperator codes
+_TENSOR_FLOAT32, _TENSOR_INT8 = TFLITE_TENSOR_TYPES["float32"], TFLITE_TENSOR_TYPES["int8"]
+_QUANTIZE, _DEQUANTIZE = TFLITE_BUILTIN_OPS["QUANTIZE"], TFLITE_BUILTIN_OPS["DEQUANTIZE"]
 _BINARY_OPS = ("KbnnBconv2d", "KbnnBFullyConnected")
 
 
@@ -64,6 +67,31 @@ def interface_type(value, what: str) -> str:
 # ----------------------------------------------------------------------------------------
 # Representative data
 # ----------------------------------------------------------------------------------------
+
+
+def _checked_array(i: int, name: str, shape, a) -> np.ndarray:
+    """Input ``name`` of representative batch ``i`` as float32, checked against the input ``shape``."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiub":
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: dtype {a.dtype} is not a real number type "
+            "(give float32 data as the model takes it)")
+    want = tuple(shape[1:])
+    if a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape)):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: shape {a.shape} has no batch dimension; the "
+            f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)")
+    if a.ndim != len(want) + 1 or any(w is not None and w != d for w, d in zip(want, a.shape[1:])):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r}: shape {a.shape} does not match the model input "
+            f"[batch, {', '.join(str(w) for w in want)}]")
+    if a.shape[0] == 0:
+        raise RepresentativeDatasetError(f"representative batch {i}, input {name!r} is empty (batch 0)")
+    a = a.astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise RepresentativeDatasetError(
+            f"representative batch {i}, input {name!r} contains NaN or infinite values")
+    return a
 
 
 def iter_batches(representative_dataset, inputs):
@@ -101,29 +129,7 @@ def iter_batches(representative_dataset, inputs):
             raise RepresentativeDatasetError(
                 f"representative batch {i} has {len(arrays)} array(s); the model has {len(inputs)} input(s) "
                 f"{names} (yield a list with one array per input)")
-        out = []
-        for (name, shape, _), a in zip(inputs, arrays):
-            a = np.asarray(a)
-            if a.dtype.kind not in "fiub":
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: dtype {a.dtype} is not a real number type "
-                    "(give float32 data as the model takes it)")
-            want = tuple(shape[1:])
-            if a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape)):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: shape {a.shape} has no batch dimension; the "
-                    f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)")
-            if a.ndim != len(want) + 1 or any(w is not None and w != d for w, d in zip(want, a.shape[1:])):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r}: shape {a.shape} does not match the model input "
-                    f"[batch, {', '.join(str(w) for w in want)}]")
-            if a.shape[0] == 0:
-                raise RepresentativeDatasetError(f"representative batch {i}, input {name!r} is empty (batch 0)")
-            a = a.astype(np.float32)
-            if not np.all(np.isfinite(a)):
-                raise RepresentativeDatasetError(
-                    f"representative batch {i}, input {name!r} contains NaN or infinite values")
-            out.append(a)
+        out = [_checked_array(i, name, shape, a) for (name, shape, _), a in zip(inputs, arrays)]
         count += 1
         yield out
     if count == 0:
@@ -135,18 +141,6 @@ def iter_batches(representative_dataset, inputs):
 # ----------------------------------------------------------------------------------------
 # Calibration and quantization
 # ----------------------------------------------------------------------------------------
-
-
-def _model_object(content: bytes):
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    return flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-
-
-def _model_bytes(model) -> bytes:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _is_constant(model, t) -> bool:
@@ -163,22 +157,11 @@ def _activation_tensors(model) -> list:
 def calibrate(content: bytes, batches) -> dict:
     """``{tensor index: (min, max)}`` of the float activations of the float kbnn model ``content``
     over ``batches`` (lists of arrays, one per input), run with the kbnn delegate."""
-    from kbnn import interpreter as kint
+    import kbnn_runtime as kr
 
-    tensors = _activation_tensors(_model_object(content))
-    litert = kint._runtime()
-    resolver = getattr(litert, "OpResolverType", None)
-    if resolver is None:  # tf.lite
-        import tensorflow as tf
-
-        resolver = tf.lite.experimental.OpResolverType
-    try:
-        interp = litert.Interpreter(
-            model_content=content, experimental_delegates=[kint.load_delegate(num_threads=1)],
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    except (ValueError, RuntimeError) as e:
-        raise kint._wrap(e) from e
+    tensors = _activation_tensors(read_model(content))
+    interp = kr.stock_interpreter(content, kbnn_delegate=True, delegate_threads=1, preserve_all_tensors=True,
+                                  default_delegates=False)
     details = interp.get_input_details()
     stats: dict = {}
     shapes = None
@@ -193,7 +176,7 @@ def calibrate(content: bytes, batches) -> dict:
         try:
             interp.invoke()
         except (RuntimeError, ValueError) as e:
-            raise kint._wrap(e) from e
+            raise kr.runtime_error(e) from e
         for t in tensors:
             try:
                 v = interp.get_tensor(t)
@@ -203,7 +186,7 @@ def calibrate(content: bytes, batches) -> dict:
                 continue
             lo, hi = float(np.min(v)), float(np.max(v))
             if not (np.isfinite(lo) and np.isfinite(hi)):
-                name = interp._get_tensor_details(t, 0)["name"]
+                name = kr.tensor_name(interp, t)
                 raise RepresentativeDatasetError(
                     f"the float model computes NaN or infinite values in tensor {name!r} on the representative "
                     "data: int8 ranges cannot be set (check the model and the data)")
@@ -220,18 +203,18 @@ def quantize(content: bytes, stats: dict, input_type: str = "float32", output_ty
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.python.convert import mlir_quantize
 
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
     for t, (lo, hi) in stats.items():
         q = schema.QuantizationParametersT()
         q.min, q.max = [lo], [hi]
         g.tensors[t].quantization = q
     types = {"float32": tf.float32, "int8": tf.int8}
-    quantized = mlir_quantize(_model_bytes(model), input_data_type=types[input_type],
+    quantized = mlir_quantize(model_bytes(model), input_data_type=types[input_type],
                               output_data_type=types[output_type])
-    model = _model_object(quantized)
+    model = read_model(quantized)
     fuse_int8(model)
-    return _model_bytes(model)
+    return model_bytes(model)
 
 
 def _op_name(model, op) -> str:
@@ -359,7 +342,7 @@ def layer_tensors(content: bytes, layer_names, output_layers, chosen, scopes=Non
     """Indices of the float activation tensors of the builtin ops of the layers ``chosen`` in the
     float model ``content``: their outputs and non-constant inputs. Only these get calibration
     ranges, so TF's quantizer makes only these ops int8 and leaves the others float."""
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
     chosen = set(chosen)
     tensors = set()
@@ -382,9 +365,9 @@ def op_types(content: bytes, layer_names, output_layers, scopes=None) -> dict:
     output is a model output (directly or through a DEQUANTIZE) belongs to that output's layer
     (``output_layers``, in model output order).
     """
-    model = _model_object(content)
+    model = read_model(content)
     g = model.subgraphs[0]
-    type_names = {_TENSOR_FLOAT32: "float32", _TENSOR_INT8: "int8", 2: "bitpacked"}
+    type_names = {v: k for k, v in TFLITE_TENSOR_TYPES.items()}  # float32 / bitpacked / int8
     found: dict = {}
     for op, layers in _op_layers(model, set(layer_names), output_layers, scopes):
         out = int(op.outputs[0])

@@ -1,6 +1,7 @@
-"""Lowering passes: the Keras graph → a plan of kbnn ops and kept Keras layers → a TF function.
+"""Stage 2 of the converter: the model :class:`~kbnn.convert.graph.Graph` -> the plan, one typed
+:class:`~kbnn.convert.plan.Step` per node (kbnn ops, folded layers and kept Keras layers).
 
-Graph extraction uses only public Keras API:
+The graph comes from :mod:`kbnn.convert.graph`, which uses only public Keras API:
 
 * Functional models: ``model.get_config()`` — each entry of ``config["layers"]`` names the
   layer and lists its ``inbound_nodes`` whose arguments hold serialized Keras tensors with
@@ -34,344 +35,33 @@ Passes (in order):
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import keras
 import numpy as np
 
-from kbnn import quantizers as qz
 from kbnn.convert import multibase
+from kbnn.convert.binary import (  # noqa: F401 - binary_input_reason/binary_kernel: kbnn.convert.lowering API
+    binary_input_reason,
+    binary_kernel,
+    bn_transform,
+    fusable_activation,
+    single_op_params,
+)
+from kbnn.convert.graph import Graph, Node, TensorKey, called_more_than_once, extract_graph  # noqa: F401
+from kbnn.convert.plan import (
+    BConv2DStep,
+    BFCStep,
+    BFlattenStep,
+    BinaryOpStep,
+    BMaxPoolStep,
+    BMultiStep,
+    FoldedStep,
+    KerasStep,
+    Step,
+    StepKind,
+)
 from kbnn.layers.base import QuantLayerMixin
-from kbnn.layers.convolutional import QuantConv2D
-from kbnn.layers.core import QuantDense
 
-TensorKey = tuple  # (layer_name, node_index, tensor_index)
-
-
-# ----------------------------------------------------------------------------------------
-# Graph extraction
-# ----------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Node:
-    """One call of a layer in the model graph."""
-
-    key: tuple  # (layer_name, node_index)
-    layer: Any
-    args: Any  # call arguments with TensorKey placeholders
-    kwargs: dict
-    inputs: list  # TensorKeys in argument order
-
-    @property
-    def name(self) -> str:
-        return self.key[0]
-
-    def out(self, index: int = 0) -> TensorKey:
-        return (self.key[0], self.key[1], index)
-
-
-class _Ref:
-    """A placeholder for a graph tensor inside call arguments."""
-
-    def __init__(self, key):
-        self.key = tuple(key)
-
-
-@dataclasses.dataclass
-class Graph:
-    nodes: list  # topological order, InputLayers excluded
-    inputs: list  # [(TensorKey, shape, dtype)]
-    outputs: list  # [TensorKey]
-    consumers: dict  # TensorKey -> [Node]
-
-    def node(self, key) -> Node:
-        return self._by_key[key]
-
-    def __post_init__(self):
-        self._by_key = {n.key: n for n in self.nodes}
-
-
-def _as_triples(value):
-    if value and not isinstance(value[0], (list, tuple)):
-        return [value]
-    return [list(v) for v in value]
-
-
-def _replace_tensors(obj, inputs):
-    if isinstance(obj, dict):
-        if obj.get("class_name") == "__keras_tensor__":
-            key = tuple(obj["config"]["keras_history"])
-            inputs.append(key)
-            return _Ref(key)
-        return {k: _replace_tensors(v, inputs) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_replace_tensors(v, inputs) for v in obj]
-    return obj
-
-
-def extract_graph(model: keras.Model) -> Graph:
-    """The model's call graph (see the module docstring for the public API used)."""
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError(
-            "kbnn.convert needs a Functional or Sequential model with a known input (give it a "
-            f"keras.Input). Received: model={model.name!r}"
-        )
-    model_inputs = list(model.inputs)
-    if isinstance(model, keras.Sequential):
-        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-        in_key = ("__input__", 0, 0)
-        nodes, prev = [], in_key
-        for layer in layers:
-            node = Node((layer.name, 0), layer, [_Ref(prev)], {}, [prev])
-            nodes.append(node)
-            prev = node.out()
-        inputs = [(in_key, tuple(model_inputs[0].shape), model_inputs[0].dtype)]
-        outputs = [prev]
-    else:
-        config = model.get_config()
-        if "layers" not in config or "input_layers" not in config:
-            raise ValueError(
-                "kbnn.convert supports Functional and Sequential models (subclassed models have no "
-                f"static graph). Received: {type(model).__name__}"
-            )
-        in_triples = _as_triples(config["input_layers"])
-        out_triples = _as_triples(config["output_layers"])
-        pending = []
-        input_names = set()
-        for entry in config["layers"]:
-            layer = model.get_layer(entry["name"])
-            if isinstance(layer, keras.layers.InputLayer):
-                input_names.add(entry["name"])
-                continue
-            for i, inbound in enumerate(entry.get("inbound_nodes", [])):
-                ins: list = []
-                args = _replace_tensors(inbound.get("args", []), ins)
-                kwargs = _replace_tensors(inbound.get("kwargs", {}), ins)
-                pending.append(Node((entry["name"], i), layer, args, kwargs, ins))
-        inputs = []
-        for (name, ni, ti), kt in zip(in_triples, model_inputs):
-            inputs.append(((name, ni, ti), tuple(kt.shape), kt.dtype))
-        outputs = [tuple(t) for t in out_triples]
-        # Topological order (the config is already ordered; this also guards shared layers).
-        available = {k[:2] for k, _, _ in inputs}
-        nodes = []
-        while pending:
-            ready = [n for n in pending if all(k[:2] in available for k in n.inputs)]
-            if not ready:  # pragma: no cover - malformed config
-                raise ValueError(f"Cannot order the graph of {model.name!r}: unresolved {pending[0].key}")
-            for node in ready:
-                nodes.append(node)
-                pending.remove(node)
-                available.add(node.key)
-    consumers: dict = {}
-    for node in nodes:
-        for k in node.inputs:
-            consumers.setdefault(k, [])
-            if node not in consumers[k]:
-                consumers[k].append(node)
-    return Graph(nodes, inputs, outputs, consumers)
-
-
-def _multi_node(layer) -> bool:
-    try:
-        layer.output  # noqa: B018
-        return False
-    except (AttributeError, ValueError, RuntimeError):
-        return True
-
-
-# ----------------------------------------------------------------------------------------
-# Binary layer analysis
-# ----------------------------------------------------------------------------------------
-
-_SIGN_CLASSES = (qz.SteSign, qz.ApproxSign, qz.SwishSign, qz.StochasticSign)
-_SIGN_FUNCTIONS = (qz.ste_sign, qz.approx_sign, qz.swish_sign, qz.ir_net_ede, qz.sign)
-
-
-def _describe(q) -> str:
-    if q is None:
-        return "None"
-    return type(q).__name__ if isinstance(q, keras.layers.Layer) else getattr(q, "__name__", repr(q))
-
-
-def binary_input_reason(quantizer) -> str | None:
-    """``None`` when ``quantizer`` is an allowlisted sign (sign(0)=+1) at inference, else why not."""
-    if quantizer is None:
-        return "the input is not quantized (weights-only binarization)"
-    ok = isinstance(quantizer, _SIGN_CLASSES) or quantizer in _SIGN_FUNCTIONS
-    if isinstance(quantizer, qz.IRNetEDE):
-        ok = not quantizer.libra_pb
-        if not ok:
-            return "input quantizer IRNetEDE(libra_pb=True) standardizes its input (not a plain sign)"
-    if not ok:
-        return (f"input quantizer {_describe(quantizer)} (precision {qz.precision_of(quantizer)}) is not "
-                "a 1-bit sign the binary kernels implement")
-    probe = np.array([[-2.0, -0.5, -1e-6, 0.0, 1e-6, 0.5, 2.0]], np.float32)
-    got = np.asarray(keras.ops.convert_to_numpy(quantizer(keras.ops.convert_to_tensor(probe))))
-    if not np.array_equal(got, np.where(probe >= 0, 1.0, -1.0)):  # pragma: no cover - a changed quantizer
-        return f"input quantizer {_describe(quantizer)} does not evaluate to sign(x) with sign(0)=+1"
-    return None
-
-
-def binary_kernel(layer) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """``(signs, alpha, reason)``: the quantized kernel as +-1 signs and per-output-channel alpha.
-
-    The kernel quantizer is evaluated on the layer's kernel; every output channel (last axis)
-    must hold exactly ``{-alpha_c, +alpha_c}`` with ``alpha_c > 0``.
-    """
-    if layer.kernel_quantizer is None:
-        return None, None, "the kernel is not quantized"
-    wq = np.asarray(keras.ops.convert_to_numpy(layer.quantized_weight("kernel_quantizer")), np.float32)
-    flat = wq.reshape(-1, wq.shape[-1])
-    alpha = np.abs(flat).max(axis=0)
-    if not np.all(alpha > 0) or not np.all(np.abs(flat) == alpha[None, :]):
-        return None, None, (f"kernel quantizer {_describe(layer.kernel_quantizer)} does not give "
-                            "per-output-channel {-alpha, +alpha} values")
-    return np.where(wq >= 0, 1.0, -1.0).astype(np.float32), alpha.astype(np.float32), None
-
-
-def _activation_name(fn) -> str | None:
-    if fn is None:
-        return "linear"
-    try:
-        name = keras.activations.serialize(fn)
-    except Exception:  # noqa: BLE001
-        return None
-    if isinstance(name, dict):
-        name = name.get("config", name.get("class_name"))
-    return name if isinstance(name, str) else None
-
-
-def _fusable_activation(layer) -> str | None:
-    """"RELU"/"RELU6" if ``layer`` is an activation layer we can fuse, else None."""
-    if isinstance(layer, keras.layers.ReLU):
-        if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-            return None
-        if layer.max_value is None:
-            return "RELU"
-        return "RELU6" if float(layer.max_value) == 6.0 else None
-    if isinstance(layer, keras.layers.Activation):
-        return {"relu": "RELU", "relu6": "RELU6"}.get(_activation_name(layer.activation))
-    return None
-
-
-def _bn_transform(layer) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-channel ``(multiplier, bias)`` of an inference-mode normalization layer, or None."""
-    if hasattr(layer, "folded_multiplier_and_bias"):
-        m, b = layer.folded_multiplier_and_bias()
-        return np.asarray(m, np.float32), np.asarray(b, np.float32)
-    if type(layer) is not keras.layers.BatchNormalization:
-        return None
-    axis = layer.axis if isinstance(layer.axis, int) else (layer.axis[0] if len(layer.axis) == 1 else None)
-    if axis is None:
-        return None
-    if axis != -1:
-        try:
-            rank = len(layer.input.shape)
-        except (AttributeError, ValueError, RuntimeError):  # a shared layer: several inputs
-            return None
-        if axis != rank - 1:
-            return None
-    mean = np.asarray(layer.moving_mean.numpy(), np.float64)
-    var = np.asarray(layer.moving_variance.numpy(), np.float64)
-    gamma = np.asarray(layer.gamma.numpy(), np.float64) if layer.scale else np.ones_like(mean)
-    beta = np.asarray(layer.beta.numpy(), np.float64) if layer.center else np.zeros_like(mean)
-    s = gamma / np.sqrt(var + layer.epsilon)
-    return s.astype(np.float32), (beta - mean * s).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------
-# Plan
-# ----------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Step:
-    """What happens to one graph node."""
-
-    node: Node
-    kind: str  # "keras" | "bconv2d" | "bfc" | "bmulti" | "bmaxpool" | "bflatten" | "folded"
-    reason: str = ""  # why a Quant layer was not lowered
-    folded_into: str = ""
-    folded: list = dataclasses.field(default_factory=list)  # nodes folded into this op
-    output_key: TensorKey | None = None  # tensor the op's result stands for
-    output_type: str = "float32"  # "float32" | "bitpacked"
-    input_bitpacked: bool = False
-    weights: np.ndarray | None = None  # packed int32
-    multiplier: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    attrs: dict = dataclasses.field(default_factory=dict)
-    post_activation: Any = None  # float activation applied after the op (forces float output)
-    channels_out: int = 0
-    # "bmulti" (kbnn/convert/multibase.py): a sum of binary products over (activation, weight) bases.
-    terms: list = dataclasses.field(default_factory=list)  # (activation base, weight base) pairs
-    act_spec: dict | None = None
-    multi_op: str = ""  # "bconv2d" | "bfc"
-    weight_sets: list = dataclasses.field(default_factory=list)  # packed weights per weight base
-    scales: list = dataclasses.field(default_factory=list)  # per weight base: folded s * alpha_m [Cout]
-    # Residual fusion (KbnnBconv2dResidual): on the conv step, the other input of the Add folded
-    # into it; on the Add step, the conv step that runs at the Add's place (its residual input is
-    # only available there). input_bits: the conv reads the sign output of the fused op that
-    # produced its float input instead of quantizing it.
-    residual_key: TensorKey | None = None
-    runs: Any = None
-    input_bits: bool = False
-
-
-def _lower_candidate(node: Node, skip_quantizers: bool = False) -> tuple[dict | None, str]:
-    """Binary-op parameters for a QuantConv2D/QuantDense node, or (None, reason).
-
-    ``skip_quantizers``: only the op attributes (multibase.py supplies the bases itself).
-    """
-    layer = node.layer
-    if not isinstance(layer, (QuantConv2D, QuantDense)):
-        return None, f"{type(layer).__name__} has no binary kbnn op"
-    if layer.compute_dtype != "float32":
-        return None, f"compute dtype {layer.compute_dtype} (only float32 models lower)"
-    if skip_quantizers:
-        signs = np.ones(tuple(layer.kernel.shape), np.float32)
-        alpha = np.ones(signs.shape[-1], np.float32)
-    else:
-        reason = binary_input_reason(layer.input_quantizer)
-        if reason:
-            return None, reason
-        signs, alpha, reason = binary_kernel(layer)
-        if reason:
-            return None, reason
-    act = _activation_name(layer.activation)
-    params: dict = {"alpha": alpha, "bias": (np.asarray(layer.bias.numpy(), np.float32) if layer.use_bias
-                                             else np.zeros_like(alpha)),
-                    "activation": "NONE", "post_activation": None}
-    if act in ("relu", "relu6"):
-        params["activation"] = act.upper()
-    elif act != "linear":
-        params["post_activation"] = layer.activation
-    if isinstance(layer, QuantConv2D):
-        if layer.data_format != "channels_last":
-            return None, "data_format channels_first (the kernels are NHWC)"
-        cin = int(layer.input.shape[-1]) if not _multi_node(layer) else int(signs.shape[2] * layer.groups)
-        kh, kw = layer.kernel_size
-        params["weights_signs"] = np.transpose(signs, (3, 0, 1, 2))  # OHWI
-        params["attrs"] = dict(
-            channels_in=cin, filter_height=int(kh), filter_width=int(kw),
-            stride_height=int(layer.strides[0]), stride_width=int(layer.strides[1]),
-            dilation_height=int(layer.dilation_rate[0]), dilation_width=int(layer.dilation_rate[1]),
-            padding=layer.padding.upper(), pad_values=int(layer.pad_values or 0) if layer.padding == "same" else 1,
-            groups=int(layer.groups),
-        )
-        params["kind"] = "bconv2d"
-    else:
-        in_shape = layer.input.shape if not _multi_node(layer) else None
-        if in_shape is None or len(in_shape) != 2:
-            return None, "QuantDense on an input of rank != 2 (KbnnBFullyConnected takes [N, K])"
-        params["weights_signs"] = np.transpose(signs)  # [Cout, K]
-        params["attrs"] = dict(input_size=int(in_shape[-1]))
-        params["kind"] = "bfc"
-    return params, ""
+_STEP_CLASSES = {StepKind.BCONV2D: BConv2DStep, StepKind.BFC: BFCStep, StepKind.BMULTI: BMultiStep}
 
 
 def build_plan(graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True) -> list[Step]:
@@ -382,19 +72,28 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None, fuse_resi
     """
     if pack is None:
         from kbnn.convert import reference_ops as pack  # noqa: N813 - packing is pure NumPy
-    outputs = set(graph.outputs)
-    steps = {n.key: Step(node=n, kind="keras") for n in graph.nodes}
+    steps = {n.key: KerasStep(node=n) for n in graph.nodes}
+    candidates = _analyse(graph, steps)
+    for key, params in candidates.items():
+        steps[key] = _fold(graph, steps, steps[key].node, params, pack)
+    _choose_output_types(graph, steps, output_types)
+    if fuse_residual:
+        _fuse_residual_adds(graph, steps)
+    return [steps[n.key] for n in graph.nodes]
+
+
+def _analyse(graph: Graph, steps: dict) -> dict:
+    """Pass 1: the binary-op parameters of every lowerable layer (``{node key: OpParams}``); the
+    other quantized layers (and nested models holding some) get their reasons in ``steps``."""
     candidates = {}
     for node in graph.nodes:
         if isinstance(node.layer, QuantLayerMixin):
             if multibase.is_multi(graph, node):
-                params, reason = multibase.candidate(graph, node, _lower_candidate)
+                params, reason = multibase.candidate(graph, node)
             else:
-                params, reason = _lower_candidate(node)
+                params, reason = single_op_params(node)
             if params is None:
-                quantized = node.layer.input_quantizer is not None or any(
-                    getattr(node.layer, arg) is not None for arg in node.layer._weight_quantizers)
-                steps[node.key].reason = reason if quantized else ""
+                steps[node.key].reason = reason if _is_quantized(node.layer) else ""
             else:
                 candidates[node.key] = params
         elif isinstance(node.layer, keras.Model):
@@ -403,95 +102,127 @@ def build_plan(graph: Graph, *, output_types: str = "auto", pack=None, fuse_resi
                 steps[node.key].reason = (
                     f"nested model: its quantized layers {inner} are not lowered (build the model "
                     "without nesting to lower them)")
+    return candidates
 
-    def sole_consumer(key):
-        cons = graph.consumers.get(key, [])
-        if key in outputs or len(cons) != 1:
-            return None
-        return cons[0]
 
-    # Pass 2: folding.
-    for key, p in candidates.items():
-        step = steps[key]
-        node = step.node
-        mult, bias = p["alpha"].astype(np.float64), p["bias"].astype(np.float64)
-        out = node.out()
-        act = p["activation"]
-        if act == "NONE" and p["post_activation"] is None:
-            nxt = sole_consumer(out)
-            bn = _bn_transform(nxt.layer) if nxt is not None and len(nxt.inputs) == 1 else None
-            if bn is not None:
-                s, b = (np.asarray(v, np.float64) for v in bn)
-                mult, bias = mult * s, bias * s + b
-                steps[nxt.key].kind, steps[nxt.key].folded_into = "folded", node.name
-                step.folded.append(nxt)
-                out = nxt.out()
-            nxt = sole_consumer(out)
-            fused = _fusable_activation(nxt.layer) if nxt is not None and len(nxt.inputs) == 1 else None
-            if fused:
-                act = fused
-                steps[nxt.key].kind, steps[nxt.key].folded_into = "folded", node.name
-                step.folded.append(nxt)
-                out = nxt.out()
-        step.kind = p["kind"]
-        step.multiplier, step.bias = mult.astype(np.float32), bias.astype(np.float32)
-        step.attrs = dict(p["attrs"], activation=act)
-        step.post_activation = p["post_activation"]
-        step.output_key = out
-        step.channels_out = int(p["alpha"].shape[0])
-        if step.kind == "bmulti":
-            multibase.finish_step(step, p, mult, bias, pack)
-            continue
-        signs = p["weights_signs"]
-        step.weights = np.asarray(pack.pack_filters(signs) if step.kind == "bconv2d" else pack.pack_dense(signs))
+def _sole_consumer(graph: Graph, key):
+    cons = graph.consumers.get(key, [])
+    if key in graph.outputs or len(cons) != 1:
+        return None
+    return cons[0]
 
-    # Pass 3: which consumers take binary data.
+
+def _fold(graph: Graph, steps: dict, node: Node, p, pack) -> Step:
+    """Pass 2: a directly following batch norm (only consumer) and then ReLU/ReLU6 fold into the
+    op's per-channel multiplier / bias / activation; returns the op's step (the folded nodes'
+    steps become :class:`FoldedStep`)."""
+    mult, bias = p.alpha.astype(np.float64), p.bias.astype(np.float64)
+    out, act, folded = node.out(), p.activation, []
+    if act == "NONE" and p.post_activation is None:
+        nxt = _sole_consumer(graph, out)
+        bn = bn_transform(nxt.layer) if nxt is not None and len(nxt.inputs) == 1 else None
+        if bn is not None:
+            s, b = (np.asarray(v, np.float64) for v in bn)
+            mult, bias = mult * s, bias * s + b
+            steps[nxt.key] = FoldedStep(node=nxt, folded_into=node.name)
+            folded.append(nxt)
+            out = nxt.out()
+        nxt = _sole_consumer(graph, out)
+        fused = fusable_activation(nxt.layer) if nxt is not None and len(nxt.inputs) == 1 else None
+        if fused:
+            act = fused
+            steps[nxt.key] = FoldedStep(node=nxt, folded_into=node.name)
+            folded.append(nxt)
+            out = nxt.out()
+    fields = dict(node=node, output_key=out, folded=folded, attrs=dict(p.attrs, activation=act),
+                  multiplier=mult.astype(np.float32), bias=bias.astype(np.float32),
+                  post_activation=p.post_activation, channels_out=int(p.alpha.shape[0]))
+    if p.kind == StepKind.BMULTI:
+        bases = p.bases.fold(mult, bias, pack)
+        fields.update(bases=bases, bias=bases.bias, multiplier=np.concatenate(bases.scales),
+                      weights=np.concatenate([w.ravel() for w in bases.weight_sets]))
+    else:
+        signs = p.weights_signs
+        fields["weights"] = np.asarray(pack.pack_filters(signs) if p.kind == StepKind.BCONV2D
+                                       else pack.pack_dense(signs))
+    return _STEP_CLASSES[p.kind](**fields)
+
+
+def _binary_consumer_test(graph: Graph, steps: dict):
+    """``(node) -> bool``: whether ``node`` consumes binary data — a lowered binary op reading it
+    as its data input, or a pool / flatten whose own consumers all do (recursively)."""
     memo: dict = {}
 
     def binary_consumer(node: Node) -> bool:
         if node.key in memo:
             return memo[node.key]
         memo[node.key] = False
-        st = steps[node.key]
         ok = False
-        if st.kind in ("bconv2d", "bfc"):
+        if isinstance(steps[node.key], BinaryOpStep):
             ok = node.inputs[0] == node.inputs[-1]  # the data input only
         elif _poolable(node.layer) or _flattenable(node.layer):
             cons = graph.consumers.get(node.out(), [])
-            ok = node.out() not in outputs and bool(cons) and all(binary_consumer(c) for c in cons)
+            ok = node.out() not in graph.outputs and bool(cons) and all(binary_consumer(c) for c in cons)
         memo[node.key] = ok
         return ok
 
+    return binary_consumer
+
+
+def _choose_output_types(graph: Graph, steps: dict, output_types: str) -> None:
+    """Pass 3: a binary op emits bitpacked words when every consumer of its output takes binary
+    data; max-pooling / flatten on bitpacked data become bitpacked ops."""
+    binary_consumer = _binary_consumer_test(graph, steps)
     bitpacked: set = set()
     for node in graph.nodes:
         st = steps[node.key]
-        if st.kind in ("bconv2d", "bfc"):
+        if isinstance(st, BinaryOpStep):
             st.input_bitpacked = node.inputs[0] in bitpacked
             cons = graph.consumers.get(st.output_key, [])
-            if (output_types == "auto" and st.post_activation is None and st.output_key not in outputs
+            if (output_types == "auto" and st.post_activation is None and st.output_key not in graph.outputs
                     and cons and all(binary_consumer(c) for c in cons)):
                 st.output_type = "bitpacked"
                 bitpacked.add(st.output_key)
-        elif st.kind == "keras" and node.inputs and node.inputs[0] in bitpacked and binary_consumer(node):
-            layer = node.layer
-            if _poolable(layer):
-                st.kind = "bmaxpool"
-                st.attrs = dict(
-                    filter_height=int(layer.pool_size[0]), filter_width=int(layer.pool_size[1]),
-                    stride_height=int(layer.strides[0]), stride_width=int(layer.strides[1]),
-                    padding=layer.padding.upper())
-            else:
-                st.kind = "bflatten"
-            st.output_key, st.output_type, st.input_bitpacked = node.out(), "bitpacked", True
+        elif not isinstance(st, KerasStep):
+            continue
+        elif node.inputs and node.inputs[0] in bitpacked and binary_consumer(node):
+            steps[node.key] = _bitpacked_step(node)
             bitpacked.add(node.out())
-        elif st.kind == "keras" and any(k in bitpacked for k in node.inputs):  # pragma: no cover
+        elif any(k in bitpacked for k in node.inputs):  # pragma: no cover
             raise AssertionError(f"bitpacked tensor reached float node {node.key}")
-    if fuse_residual:
-        _fuse_residual_adds(graph, steps, sole_consumer)
-    return [steps[n.key] for n in graph.nodes]
 
 
-def _fuse_residual_adds(graph: Graph, steps: dict, sole_consumer) -> None:
+def _bitpacked_step(node: Node) -> Step:
+    layer = node.layer
+    if not _poolable(layer):
+        return BFlattenStep(node=node)
+    return BMaxPoolStep(node=node, attrs=dict(
+        filter_height=int(layer.pool_size[0]), filter_width=int(layer.pool_size[1]),
+        stride_height=int(layer.strides[0]), stride_width=int(layer.strides[1]),
+        padding=layer.padding.upper()))
+
+
+def _residual_add(graph: Graph, steps: dict, st: Step):
+    """``(add node, other input)`` of a residual ``Add`` that the conv step ``st`` can absorb, or None."""
+    if not isinstance(st, BConv2DStep) or st.output_type != "float32" or st.post_activation is not None:
+        return None
+    add = _sole_consumer(graph, st.output_key)
+    if add is None or type(add.layer) is not keras.layers.Add or len(add.inputs) != 2:
+        return None
+    if add.inputs[0] == add.inputs[1] or not isinstance(steps[add.key], KerasStep):
+        return None
+    other = add.inputs[1] if add.inputs[0] == st.output_key else add.inputs[0]
+    if called_more_than_once(add.layer):
+        return None  # a shared Add layer: its per-call input shapes are not at hand
+    shapes = [tuple(t.shape) for t in add.layer.input] if isinstance(add.layer.input, list) else []
+    if len(shapes) != 2 or shapes[0] != shapes[1] or None in shapes[0][1:]:
+        return None  # broadcasting adds stay builtins
+    if any(getattr(t, "dtype", "float32") != "float32" for t in add.layer.input):
+        return None
+    return add, other
+
+
+def _fuse_residual_adds(graph: Graph, steps: dict) -> None:
     """Pass 4: a Bi-Real block's shortcut add and the re-binarization of its sum, fused.
 
     A binary conv step with float output whose sole consumer is a two-input ``keras.layers.Add``
@@ -505,30 +236,17 @@ def _fuse_residual_adds(graph: Graph, steps: dict, sole_consumer) -> None:
     fused_outputs = set()
     for node in graph.nodes:
         st = steps[node.key]
-        if st.kind != "bconv2d" or st.output_type != "float32" or st.post_activation is not None:
+        found = _residual_add(graph, steps, st)
+        if found is None:
             continue
-        add = sole_consumer(st.output_key)
-        if add is None or type(add.layer) is not keras.layers.Add or len(add.inputs) != 2:
-            continue
-        if add.inputs[0] == add.inputs[1] or steps[add.key].kind != "keras":
-            continue
-        other = add.inputs[1] if add.inputs[0] == st.output_key else add.inputs[0]
-        if _multi_node(add.layer):
-            continue  # a shared Add layer: its per-call input shapes are not at hand
-        shapes = [tuple(t.shape) for t in add.layer.input] if isinstance(add.layer.input, list) else []
-        if len(shapes) != 2 or shapes[0] != shapes[1] or None in shapes[0][1:]:
-            continue  # broadcasting adds stay builtins
-        if any(getattr(t, "dtype", "float32") != "float32" for t in add.layer.input):
-            continue
-        st.residual_key = other
+        add, st.residual_key = found
         st.folded.append(add)
         st.output_key = add.out()
-        add_step = steps[add.key]
-        add_step.kind, add_step.folded_into, add_step.runs = "folded", node.name, st
+        steps[add.key] = FoldedStep(node=add, folded_into=node.name, runs=st)
         fused_outputs.add(add.out())
     for node in graph.nodes:
         st = steps[node.key]
-        if st.kind in ("bconv2d", "bfc") and not st.input_bitpacked and node.inputs[0] in fused_outputs:
+        if isinstance(st, BinaryOpStep) and not st.input_bitpacked and node.inputs[0] in fused_outputs:
             st.input_bits = True
 
 
@@ -537,7 +255,7 @@ def _poolable(layer) -> bool:
 
 
 def _flattenable(layer) -> bool:
-    if type(layer) is not keras.layers.Flatten or _multi_node(layer):
+    if type(layer) is not keras.layers.Flatten or called_more_than_once(layer):
         return False
     shape = layer.input.shape
     return (len(shape) == 4 and getattr(layer, "data_format", "channels_last") == "channels_last"

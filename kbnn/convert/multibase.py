@@ -34,10 +34,14 @@ Keras' zero padding is the free +1 padding. Other combinations are reported as n
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 
 from kbnn import quantizers as qz
+from kbnn.convert.binary import OpParams, binary_input_reason, binary_kernel, single_op_params
+from kbnn.convert.plan import StepKind
 from kbnn.layers.bitplane import BitPlaneInput
 from kbnn.layers.convolutional import QuantConv2D
 from kbnn.layers.core import QuantDense
@@ -68,8 +72,6 @@ def activation_bases(graph, node):
                           "statistics; use mode='shift' or 'residual' for activations")
         th, betas = q.activation_parameters()
         return dict(mode=q.mode, thresholds=th, betas=[float(b) for b in betas], c0=0.0), ""
-    from kbnn.convert.lowering import binary_input_reason
-
     reason = binary_input_reason(q)
     if reason:
         return None, reason
@@ -88,8 +90,6 @@ def weight_bases(layer):
         if not np.allclose(approx, wq, rtol=1e-5, atol=1e-6 * float(np.abs(wq).max() + 1e-30)):
             return None, None, "MultiBaseSign weight bases do not reproduce the quantized kernel"  # pragma: no cover
         return signs, alphas, None
-    from kbnn.convert.lowering import binary_kernel
-
     signs, alpha, reason = binary_kernel(layer)
     if reason:
         return None, None, reason
@@ -107,11 +107,23 @@ def is_multi(graph, node) -> bool:
     return prod is not None and isinstance(prod.layer, BitPlaneInput)
 
 
-def candidate(graph, node, single_op_params):
-    """Parameters of a ``bmulti`` step, or ``(None, reason)``.
+def _pad_values(layer, attrs, act):
+    """The kernels' ``pad_values`` (1 or 0) that reproduce Keras' padding of ``A``, or a reason."""
+    if attrs["padding"] != "SAME":
+        return 1, ""
+    pad = float(layer.pad_values or 0.0)
+    if pad == act["c0"] + sum(act["betas"]):
+        return 1, ""
+    if pad == 0.0 and act["c0"] == 0.0:
+        return 0, ""
+    return None, (f"padding with {pad} is not expressible by padding every binary base "
+                  "with +1 or 0 (use pad_values=0.0)")
 
-    ``single_op_params(node, skip_quantizers=True)`` is the single-op analysis of lowering.py,
-    reused for the op attributes (strides, padding, ...); the bases come from this module.
+
+def candidate(graph, node) -> tuple[OpParams | None, str]:
+    """Parameters of a ``StepKind.BMULTI`` step (``bases``: a :class:`Decomposition`), or
+    ``(None, reason)``. The op attributes (strides, padding, ...) come from the single-op analysis
+    (:func:`kbnn.convert.binary.single_op_params`); the bases come from this module.
     """
     layer = node.layer
     if layer.compute_dtype != "float32":
@@ -125,43 +137,72 @@ def candidate(graph, node, single_op_params):
     params, reason = single_op_params(node, skip_quantizers=True)
     if params is None:
         return None, reason
-    attrs = dict(params["attrs"])
-    if params["kind"] == "bconv2d":
-        if attrs["padding"] == "SAME":
-            pad = float(layer.pad_values or 0.0)
-            if pad == act["c0"] + sum(act["betas"]):
-                attrs["pad_values"] = 1
-            elif pad == 0.0 and act["c0"] == 0.0:
-                attrs["pad_values"] = 0
-            else:
-                return None, (f"padding with {pad} is not expressible by padding every binary base "
-                              "with +1 or 0 (use pad_values=0.0)")
-        else:
-            attrs["pad_values"] = 1
+    attrs = dict(params.attrs)
+    if params.kind == StepKind.BCONV2D:
+        attrs["pad_values"], reason = _pad_values(layer, attrs, act)
+        if reason:
+            return None, reason
         ohwi = [np.transpose(s, (3, 0, 1, 2)) for s in signs]
         window_sums = np.stack([s.reshape(-1, s.shape[-1]).sum(axis=0) for s in signs])  # [M, Cout]
     else:
         ohwi = [np.transpose(s) for s in signs]
         window_sums = np.stack([s.sum(axis=0) for s in signs])
-    params.update(kind="bmulti", op=params["kind"], attrs=attrs, act=act, weight_signs=ohwi,
-                  weight_alphas=alphas.astype(np.float64), window_sums=window_sums.astype(np.float64),
-                  alpha=np.ones(alphas.shape[1], np.float32))
-    return params, ""
+    bases = Decomposition(act, params.kind, ohwi, alphas.astype(np.float64), window_sums.astype(np.float64))
+    return dataclasses.replace(params, kind=StepKind.BMULTI, attrs=attrs, weights_signs=None,
+                               alpha=np.ones(alphas.shape[1], np.float32), bases=bases), ""
 
 
-def finish_step(step, p, mult, bias, pack):
-    """Fill a ``bmulti`` step from the folded ``(mult, bias)`` (batch norm scale and shift of the
-    layer's output, the layer's own bias included), per output channel."""
-    act, alphas = p["act"], p["weight_alphas"]
-    step.act_spec = act
-    step.multi_op = p["op"]
-    step.weight_sets = [np.asarray(pack.pack_filters(w) if p["op"] == "bconv2d" else pack.pack_dense(w))
-                        for w in p["weight_signs"]]
-    step.scales = [(mult * alphas[m]).astype(np.float32) for m in range(len(step.weight_sets))]
-    step.bias = np.asarray(mult * act["c0"] * (alphas * p["window_sums"]).sum(axis=0) + bias, np.float32)
-    step.terms = [(n, m) for n in range(len(act["betas"])) for m in range(len(step.weight_sets))]
-    step.weights = np.concatenate([w.ravel() for w in step.weight_sets])
-    step.multiplier = np.concatenate(step.scales)
+@dataclasses.dataclass
+class Decomposition:
+    """A layer as activation bases (``act``: mode, betas, c0, ...) times weight bases (signs in the
+    op's layout, per-channel alphas, window sums), before the output transform is folded in."""
+
+    act: dict
+    op: StepKind  # BCONV2D or BFC: the binary op of each product
+    weight_signs: list
+    weight_alphas: np.ndarray  # [M, Cout]
+    window_sums: np.ndarray  # [M, Cout]
+
+    def fold(self, mult, bias, pack) -> Bases:
+        """The :class:`Bases` with the folded ``(mult, bias)`` (batch norm scale and shift of the
+        layer's output, the layer's own bias included), per output channel; weights packed."""
+        alphas = self.weight_alphas
+        weight_sets = [np.asarray(pack.pack_filters(w) if self.op == StepKind.BCONV2D else pack.pack_dense(w))
+                       for w in self.weight_signs]
+        scales = [(mult * alphas[m]).astype(np.float32) for m in range(len(weight_sets))]
+        const = np.asarray(mult * self.act["c0"] * (alphas * self.window_sums).sum(axis=0) + bias, np.float32)
+        terms = [(n, m) for n in range(len(self.act["betas"])) for m in range(len(weight_sets))]
+        return Bases(self.act, self.op, weight_sets, scales, const, terms)
+
+
+@dataclasses.dataclass
+class Bases:
+    """A lowered multi-base layer: ``y = act(sum_m scales[m] * sum_n beta_n dot(v_n, B_m) + bias)``."""
+
+    act_spec: dict
+    op: StepKind  # BCONV2D or BFC
+    weight_sets: list  # packed weights per weight base
+    scales: list  # per weight base: folded s * alpha_m [Cout]
+    bias: np.ndarray  # the folded constant [Cout]
+    terms: list  # (activation base, weight base) pairs
+
+    def emit(self, x, attrs, post_activation, ops, tf):
+        """The TF graph of the layer on its float input ``x`` (:func:`run_bases`)."""
+        return run_bases(self, attrs, post_activation, x, ops, tf)
+
+    def describe(self) -> str:
+        """The report's op text, e.g. ``KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions``."""
+        name = "KbnnBconv2d" if self.op == StepKind.BCONV2D else "KbnnBFullyConnected"
+        kind = "convolutions" if self.op == StepKind.BCONV2D else "products"
+        spec = self.act_spec
+        n = len(spec["betas"])
+        if spec["mode"] == "bitplane":
+            acts = f"{n} stacked bit planes"
+        elif n == 1:
+            acts = f"1 activation base ({spec['mode']})"
+        else:
+            acts = f"{n} stacked activation bases ({spec['mode']})"
+        return f"{name} x{len(self.weight_sets)} over {acts} = {len(self.terms)} binary {kind} + Mul/Add"
 
 
 def stacked_bases(spec, x, tf):
@@ -187,8 +228,24 @@ def stacked_bases(spec, x, tf):
     return tf.reshape(z, [-1] + list(x.shape[1:]))
 
 
-def run_step(step, x, ops, tf):
-    """The TF graph of a ``bmulti`` step on the float input ``x``.
+def _weighted_sum(bases, dot, betas, tf):
+    """``sum_n beta_n dot_n`` of one weight base's products over the stacked activation bases."""
+    n_bases = len(betas)
+    if n_bases == 1:
+        return dot if betas[0] == 1.0 else dot * tf.constant(betas[0], tf.float32)
+    per_base = tf.reshape(dot, [n_bases, -1])
+    if bases.act_spec["mode"] == "bitplane":  # integers times powers of two: exact in any order
+        t = tf.reduce_sum(per_base * tf.constant(np.asarray(betas, np.float32)[:, None]), axis=0)
+    else:
+        parts = tf.unstack(per_base, axis=0)
+        t = parts[0] * tf.constant(betas[0], tf.float32)
+        for part, beta in zip(parts[1:], betas[1:]):
+            t = t + part * tf.constant(beta, tf.float32)
+    return tf.reshape(t, [-1] + list(dot.shape[1:]))
+
+
+def run_bases(bases, a, post_activation, x, ops, tf):
+    """The TF graph of a multi-base layer (:class:`Bases`, op attributes ``a``) on the float input ``x``.
 
     The ``N`` activation bases are stacked along the batch axis and quantized once; each weight
     base is one binary op over that stack with multiplier 1 and bias 0, so its float output is
@@ -198,53 +255,24 @@ def run_step(step, x, ops, tf):
     per-channel scale ``s * alpha_m``, the sum over weight bases (fixed order), the constant, the
     activation: the same float ops in TF and TFLite, hence bit-exact between them.
     """
-    betas = [float(b) for b in step.act_spec["betas"]]
-    n_bases = len(betas)
-    packed = ops.quantize(stacked_bases(step.act_spec, x, tf))
-    a = step.attrs
+    betas = [float(b) for b in bases.act_spec["betas"]]
+    packed = ops.quantize(stacked_bases(bases.act_spec, x, tf))
     total = None
-    for w, scale in zip(step.weight_sets, step.scales):
+    for w, scale in zip(bases.weight_sets, bases.scales):
         ones, zeros = tf.ones([w.shape[0]], tf.float32), tf.zeros([w.shape[0]], tf.float32)
-        if step.multi_op == "bconv2d":
+        if bases.op == StepKind.BCONV2D:
             attrs = {k: v for k, v in a.items() if k != "activation"}
             dot = ops.bconv2d(packed, tf.constant(w), ones, zeros, **attrs, activation="NONE", T="float")
         else:
             dot = ops.bfully_connected(packed, tf.constant(w), ones, zeros, input_size=a["input_size"],
                                        activation="NONE", T="float")
-        if n_bases == 1:
-            t = dot if betas[0] == 1.0 else dot * tf.constant(betas[0], tf.float32)
-        else:
-            per_base = tf.reshape(dot, [n_bases, -1])
-            if step.act_spec["mode"] == "bitplane":  # integers times powers of two: exact in any order
-                t = tf.reduce_sum(per_base * tf.constant(np.asarray(betas, np.float32)[:, None]), axis=0)
-            else:
-                parts = tf.unstack(per_base, axis=0)
-                t = parts[0] * tf.constant(betas[0], tf.float32)
-                for part, beta in zip(parts[1:], betas[1:]):
-                    t = t + part * tf.constant(beta, tf.float32)
-            t = tf.reshape(t, [-1] + list(dot.shape[1:]))
-        t = t * tf.constant(scale)
+        t = _weighted_sum(bases, dot, betas, tf) * tf.constant(scale)
         total = t if total is None else total + t
-    y = total + tf.constant(step.bias)
+    y = total + tf.constant(bases.bias)
     if a["activation"] == "RELU":
         y = tf.nn.relu(y)
     elif a["activation"] == "RELU6":
         y = tf.nn.relu6(y)
-    if step.post_activation is not None:
-        y = step.post_activation(y)
+    if post_activation is not None:
+        y = post_activation(y)
     return y
-
-
-def describe(step) -> str:
-    """The report's op text, e.g. ``KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions``."""
-    name = "KbnnBconv2d" if step.multi_op == "bconv2d" else "KbnnBFullyConnected"
-    kind = "convolutions" if step.multi_op == "bconv2d" else "products"
-    spec = step.act_spec
-    n = len(spec["betas"])
-    if spec["mode"] == "bitplane":
-        acts = f"{n} stacked bit planes"
-    elif n == 1:
-        acts = f"1 activation base ({spec['mode']})"
-    else:
-        acts = f"{n} stacked activation bases ({spec['mode']})"
-    return f"{name} x{len(step.weight_sets)} over {acts} = {len(step.terms)} binary {kind} + Mul/Add"

@@ -21,7 +21,10 @@ from kbnn_runtime.interpreter import (  # noqa: F401
     delegate_path,
     explain_error,
     load_delegate,
+    runtime_error,
     runtime_name,
+    stock_interpreter,
+    tensor_name,
 )
 from kbnn_runtime.benchmark import BenchmarkResult, OpTiming, benchmark  # noqa: F401
 from kbnn_runtime.model_check import check_model  # noqa: F401

@@ -35,7 +35,10 @@ __all__ = [
     "explain_error",
     "kernel_isa",
     "load_delegate",
+    "runtime_error",
     "runtime_name",
+    "stock_interpreter",
+    "tensor_name",
 ]
 
 LIBRARY_NAME = "libkbnn_delegate.so"
@@ -214,6 +217,7 @@ class _TfLiteRuntime:
     def __init__(self, tf):
         self.Interpreter = tf.lite.Interpreter
         self.load_delegate = tf.lite.experimental.load_delegate
+        self.OpResolverType = tf.lite.experimental.OpResolverType
 
 
 def load_delegate(num_threads: int | None = None, kernel: str | None = None):
@@ -236,6 +240,49 @@ def load_delegate(num_threads: int | None = None, kernel: str | None = None):
         return litert.load_delegate(path, options)
     except ValueError as e:
         raise KbnnDelegateError(f"Could not create the kbnn delegate from {path}: {e}") from e
+
+
+def stock_interpreter(content: bytes, *, num_threads: int | None = None, kbnn_delegate: bool = False,
+                      delegate_threads: int | None = None, preserve_all_tensors: bool = False,
+                      default_delegates: bool = True):
+    """A stock interpreter (the runtime :func:`runtime_name` names) on the model bytes ``content``,
+    for callers that need its raw API, e.g. every intermediate tensor (int8 calibration) or no kbnn
+    delegate at all (a float twin on XNNPACK).
+
+    Args:
+      num_threads: the interpreter's threads (None: the runtime's default).
+      kbnn_delegate: attach the kbnn delegate (:func:`load_delegate` with ``delegate_threads``);
+        a failure to create the interpreter then raises as :func:`runtime_error` maps it.
+      preserve_all_tensors: keep every intermediate tensor readable after ``invoke``.
+      default_delegates: False: no default delegate (XNNPACK) takes over the builtins.
+    """
+    litert = _runtime()
+    kwargs: dict = {"model_content": content}
+    if num_threads is not None:
+        kwargs["num_threads"] = num_threads
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
+    if not default_delegates:
+        kwargs["experimental_op_resolver_type"] = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if not kbnn_delegate:
+        return litert.Interpreter(**kwargs)
+    try:
+        delegates = [load_delegate(num_threads=delegate_threads)]
+        return litert.Interpreter(experimental_delegates=delegates, **kwargs)
+    except (ValueError, RuntimeError) as e:
+        raise runtime_error(e) from e
+
+
+def tensor_name(interpreter, index: int) -> str:
+    """The name of tensor ``index`` of a stock interpreter (:func:`stock_interpreter`)."""
+    return interpreter._get_tensor_details(index, 0)["name"]
+
+
+def runtime_error(e: BaseException, delegate_attached: bool = False) -> BaseException:
+    """The kbnn exception for an error a stock interpreter raised: kbnn delegate messages ->
+    :class:`KbnnDelegateError` (or :class:`DelegateMissingError`), the rest ->
+    :class:`RuntimeFailureError`; raise it ``from e``."""
+    return _wrap(e, delegate_attached)
 
 
 _UNRESOLVED = re.compile(r"Encountered unresolved custom op: (\w+)")
