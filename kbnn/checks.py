@@ -1,7 +1,7 @@
 """Model-level checks for quantizer misuse that no single layer can see on its own.
 
 :func:`model_mistakes` walks a Functional or Sequential model's graph (the converter's public-API
-graph extraction, ``kbnn.convert.lowering.extract_graph``) and returns one message per mistake
+graph extraction, ``kbnn.convert.graph.extract_graph``) and returns one message per mistake
 that makes a model silently useless:
 
 * a ``BitPlaneInput`` feeding (directly, or through shape-only layers such as ``ZeroPadding2D``
@@ -15,19 +15,23 @@ that makes a model silently useless:
 ``kbnn.summary`` warns with these messages (:class:`ModelMistakeWarning`), ``kbnn.convert``
 raises ``ConversionError``. The quantized layers also raise / warn on their own where they can
 see the mistake (a direct ``BitPlaneInput`` input when the model is built; the quantizer when the
-layer is constructed).
+layer is constructed). The messages and the sign test live in :mod:`kbnn.layers.mistakes`, which
+the layers import; this module is above the layers and the converter's graph extraction.
 """
 
 from __future__ import annotations
 
 import keras
 
-__all__ = ["ModelMistakeWarning", "model_mistakes", "bitplane_sign_message", "weights_mode_input_message"]
+from kbnn.layers.mistakes import (
+    ModelMistakeWarning,
+    binarizes,
+    bitplane_sign_message,
+    weights_mode_input_message,
+)
 
-
-class ModelMistakeWarning(UserWarning):
-    """A model is built in a way that makes it silently useless (see :mod:`kbnn.checks`)."""
-
+__all__ = ["ModelMistakeWarning", "model_mistakes", "binarizes", "bitplane_sign_message",
+           "weights_mode_input_message"]
 
 # Layers that move or select values without changing their sign: a BitPlaneInput output stays a
 # non-negative integer through them.
@@ -41,55 +45,15 @@ _PASS_THROUGH = tuple(
 )
 
 
-def _describe(q) -> str:
-    if isinstance(q, keras.layers.Layer):
-        return type(q).__name__
-    return getattr(q, "__name__", repr(q))
-
-
-def binarizes(quantizer) -> bool:
-    """Whether ``quantizer`` is a plain sign (``sign(x) = +1`` for every ``x >= 0``): the sign
-    classes and functions of :mod:`kbnn.quantizers` (``IRNetEDE`` without ``libra_pb``)."""
-    from kbnn import quantizers as qz
-
-    classes = (qz.SteSign, qz.ApproxSign, qz.SwishSign, qz.StochasticSign, qz.MagnitudeAwareSign)
-    functions = (qz.ste_sign, qz.approx_sign, qz.swish_sign, qz.ir_net_ede, qz.sign, qz.stochastic_sign,
-                 qz.magnitude_aware_sign)
-    if isinstance(quantizer, qz.IRNetEDE):
-        return not quantizer.libra_pb
-    return isinstance(quantizer, classes) or any(quantizer is f for f in functions)
-
-
-def bitplane_sign_message(consumer, bitplane_name: str, bits: int, via=()) -> str:
-    path = f" (through {', '.join(via)})" if via else ""
-    return (f"layer {consumer.name!r} ({type(consumer).__name__}) binarizes its input with "
-            f"input_quantizer={_describe(consumer.input_quantizer)}, but its input is the output of "
-            f"BitPlaneInput {bitplane_name!r}{path}: the non-negative integers 0..{(1 << bits) - 1}, whose "
-            "sign is always +1, so the layer's output is the same for every input and training stays at "
-            f"chance. Fix: remove the input_quantizer of {consumer.name!r} (input_quantizer=None; keep its "
-            "binary kernel_quantizer): BitPlaneInput feeds a binary-weight layer that computes "
-            "sum_n 2^(n-1) (x^n . w^b), and kbnn.convert lowers the pair to one binary convolution per "
-            "bit plane")
-
-
-def weights_mode_input_message(layer_name: str, class_name: str) -> str:
-    return (f"layer {layer_name!r} ({class_name}) uses MultiBaseSign(mode='weights') as its input_quantizer. "
-            "mode='weights' (ABC-Net weight bases) is for kernels: it fits per-channel scales with a "
-            "least-squares solve on every batch, which no kbnn op computes (TF's converter writes the TF "
-            "op MatrixSolve, which no kbnn interpreter runs). Fix: input_quantizer=MultiBaseSign(bases, "
-            "mode='shift') or mode='residual' (ABC-Net / HORQ activation bases), and MultiBaseSign(bases) "
-            "as the kernel_quantizer")
-
-
 def model_mistakes(model) -> list[str]:
     """One message per mistake found in ``model`` (an empty list for a sound or unwalkable model)."""
-    from kbnn.convert import lowering
+    from kbnn.convert.graph import extract_graph
     from kbnn.layers.base import QuantLayerMixin
     from kbnn.layers.bitplane import BitPlaneInput
     from kbnn.quantizers import MultiBaseSign
 
     try:
-        graph = lowering.extract_graph(model)
+        graph = extract_graph(model)
     except Exception:  # noqa: BLE001 - no static graph (subclassed models, layers without get_config):
         return []  # the layers' own checks are all there is
     found = []

@@ -335,7 +335,7 @@ def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *
 
 def _measure_latency(model, result: ModelSummary, num_threads: int, runs: int, warmup: int) -> None:
     from kbnn import convert as kconvert
-    from kbnn.benchmark import attribute_ops, benchmark
+    from kbnn_runtime.benchmark import attribute_ops, benchmark  # = kbnn.benchmark
 
     data, report = kconvert(model, progress=False, return_report=True, batch_size=1)
     bench = benchmark(data, num_threads=num_threads, runs=runs, warmup=warmup)

@@ -110,27 +110,11 @@ def _reachable(graph: dict[str, set[str]], starts: set[str]) -> set[str]:
     return seen
 
 
-# Cycles outside the model zoo / importer / quantizers part of issue 21, tolerated here until the
-# parts that own those modules remove them: the converter's lowering and multi-base modules
-# import each other (item 1) and the deferred imports between kbnn.checks and the layers, and
-# between the package, kbnn.summary and the converter. The test fails as soon as one of them
-# changes, so that this list cannot outlive the cycles it names.
-KNOWN_CYCLES = [
-    {"kbnn.checks", "kbnn.convert.lowering", "kbnn.convert.multibase", "kbnn.layers.base",
-     "kbnn.layers.convolutional", "kbnn.layers.core"},
-    {"kbnn", "kbnn.analysis", "kbnn.convert", "kbnn.convert.converter", "kbnn.convert.int8",
-     "kbnn.summary"},
-]
-
-
 def test_kbnn_modules_import_each_other_without_a_cycle():
     graph = import_graph(ROOT / "kbnn")
     assert "kbnn.compat.larq" in graph and "kbnn.models.quicknet" in graph
     groups = cyclic_groups(graph)
-    new = [sorted(g) for g in groups if g not in KNOWN_CYCLES]
-    assert not new, f"import cycles in kbnn/ (modules that import one another): {new}"
-    gone = [sorted(g) for g in KNOWN_CYCLES if g not in groups]
-    assert not gone, f"these cycles are gone or changed: update KNOWN_CYCLES: {gone}"
+    assert not groups, f"import cycles in kbnn/ (modules that import one another): {[sorted(g) for g in groups]}"
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

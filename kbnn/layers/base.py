@@ -89,7 +89,7 @@ class QuantLayerMixin:
         self.pad_values = self._validate_pad_values(pad_values)
         q = self.input_quantizer
         if isinstance(q, quantizers_lib.MultiBaseSign) and q.mode == "weights":
-            from kbnn.checks import ModelMistakeWarning, weights_mode_input_message
+            from kbnn.layers.mistakes import ModelMistakeWarning, weights_mode_input_message
 
             warnings.warn(weights_mode_input_message(self.name, type(self).__name__), ModelMistakeWarning,
                           stacklevel=3)
@@ -100,7 +100,7 @@ class QuantLayerMixin:
         x = args[0] if args else kwargs.get("inputs")
         tag = getattr(x, "_kbnn_bitplane", None)
         if tag is not None:
-            from kbnn.checks import binarizes, bitplane_sign_message
+            from kbnn.layers.mistakes import binarizes, bitplane_sign_message
 
             if binarizes(self.input_quantizer):
                 raise ValueError(bitplane_sign_message(self, tag[0], tag[1]))
