@@ -3,8 +3,7 @@
 #include <string>
 
 #include "kbnn/bitpack.h"
-#include "bmaxpool2d_params.h"
-#include "kbnn/bmaxpool2d.h"
+#include "bmaxpool2d_kernel.h"
 #include "kbnn_op.h"
 #include "registry.h"
 #include "tensor_util.h"
@@ -23,24 +22,16 @@ class KbnnBMaxPool2d : public KbnnOp {
       return kTfLiteError;
     }
     node.RecordChannels(out_t, o.channels);
-    if (!pool_ || built_for_ != in.shape) {
-      pool_.reset();
-      Status st = BMaxPool2D::Create(MakeBMaxPool2DParams(o, in.shape, o.channels, node), &pool_);
-      if (!st.ok()) return node.Error(st.message());
-      built_for_ = in.shape;
-    }
-    return node.SetOutput(out_t, kTfLiteInt32,
-                          {in.shape[0], pool_->output_height(), pool_->output_width(),
-                           PackedWords(o.channels)});
+    // The input has PackedWords(channels) words per pixel: the output has as many.
+    return pool_.Prepare(node, o, in.shape, o.channels, out_t);
   }
 
   Status Invoke(const NodeContext&, const void* in, void* out, ThreadPool* pool) override {
-    if (!pool_) return Status::Internal("not prepared");
-    return pool_->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
+    return pool_.Run(in, out, pool);
   }
 
  private:
-  std::unique_ptr<BMaxPool2D> pool_;
+  BMaxPool2DKernel pool_;
 };
 
 }  // namespace

@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "kbnn/bitpack.h"
-#include "bmaxpool2d_params.h"
-#include "kbnn/bmaxpool2d.h"
+#include "bmaxpool2d_kernel.h"
 #include "lce_op.h"
 #include "registry.h"
 #include "tensor_util.h"
@@ -21,32 +20,22 @@ class LceBMaxPool2d : public LceOp {
 
   TfLiteStatus PrepareOp(const NodeContext& node, const TensorInfo& in, int in_t,
                          int out_t) override {
-    const LceOptions& o = opt_;
     const std::vector<int>& shape = in.shape;
     if (in.type != kTfLiteInt32 || shape.size() != 4) {
       return node.Error(std::string("input must be a rank-4 int32 (bitpacked) tensor, got ") +
                         TypeName(in.type) + " " + ShapeString(shape));
     }
     if (const int known = node.KnownChannels(in_t)) node.RecordChannels(out_t, known);
-    if (!pool_ || built_for_ != shape) {
-      // Pooling is a word-wise AND: every bit of the words, padding bits included, is pooled.
-      const int channels = shape[3] * static_cast<int>(kBitsPerWord);
-      pool_.reset();
-      Status st = BMaxPool2D::Create(MakeBMaxPool2DParams(o, shape, channels, node), &pool_);
-      if (!st.ok()) return node.Error(st.message());
-      built_for_ = shape;
-    }
-    return node.SetOutput(out_t, kTfLiteInt32,
-                          {shape[0], pool_->output_height(), pool_->output_width(), shape[3]});
+    // Pooling is a word-wise AND: every bit of the words, padding bits included, is pooled.
+    return pool_.Prepare(node, opt_, shape, shape[3] * static_cast<int>(kBitsPerWord), out_t);
   }
 
   Status Invoke(const NodeContext&, const void* in, void* out, ThreadPool* pool) override {
-    if (!pool_) return Status::Internal("not prepared");
-    return pool_->Run(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), pool);
+    return pool_.Run(in, out, pool);
   }
 
  private:
-  std::unique_ptr<BMaxPool2D> pool_;
+  BMaxPool2DKernel pool_;
 };
 
 }  // namespace
