@@ -60,8 +60,7 @@ class LceBconv2d : public LceOp {
   TfLiteStatus PrepareOp(const NodeContext& node, const TensorInfo& in, int in_t,
                          int out_t) override {
     if (PrepareConv(node, in, in_t, out_t) != kTfLiteOk) return kTfLiteError;
-    TensorInfo first;  // input 0 as the partition records it now
-    if (node.Info(in_t, &first)) node.ArmPaddingCheck(first.shape, opt_.channels_in);
+    node.ArmPaddingCheck(in.shape, opt_.channels_in);
     return kTfLiteOk;
   }
 
