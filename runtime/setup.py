@@ -29,7 +29,7 @@ from kbnn_build import (  # noqa: E402
     KERNELS, OUT_OF_TREE_COMMANDS, CMakeBuild, CMakeLibrary, PlatformWheel)
 
 # What of kernels/ the delegate's CMake build reads (tests, benchmarks, the TF op library: not).
-SDIST_KERNELS = ["CMakeLists.txt", "README.md", "cmake", "include", "src", "tflite"]
+SDIST_KERNELS = ["CMakeLists.txt", "README.md", "cmake", "common", "include", "src", "tflite"]
 SDIST_KERNELS_SKIP = shutil.ignore_patterns("*_test.cc", "__pycache__")
 
 

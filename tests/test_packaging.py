@@ -98,6 +98,7 @@ def test_sdists_carry_their_sources_and_publishable_metadata(tmp_path):
     # The runtime sdist builds from itself: the delegate's kernels/ is inside it.
     for name in ("kbnn_build.py", "LICENSE", "README.md", "kbnn_runtime/_version.py",
                  "kernels/CMakeLists.txt", "kernels/tflite/delegate.cc", "kernels/tflite/exports.map",
+                 "kernels/tflite/ops/kbnn_bconv2d.cc", "kernels/common/bconv2d_options.h",
                  "kernels/src/ops/bconv2d.cc", "kernels/include/kbnn/kbnn.h", "kernels/cmake/arm.cmake"):
         assert name in names, f"{name} missing from {runtime_sdist.name}"
     assert not any(n.startswith(("kernels/tests/", "kernels/bench/", "kernels/tf/")) for n in names)
@@ -106,7 +107,8 @@ def test_sdists_carry_their_sources_and_publishable_metadata(tmp_path):
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
         pkg_info = t.extractfile(f"kbnn-{version}/PKG-INFO").read().decode()
     for name in ("setup.py", "LICENSE", "runtime/kbnn_build.py", "runtime/kbnn_runtime/_version.py",
-                 "kernels/tf/kbnn_tf_ops.cc", "kernels/CMakeLists.txt", "kbnn/_lib/__init__.py"):
+                 "kernels/tf/kbnn_tf_ops.cc", "kernels/common/bconv2d_options.h", "kernels/CMakeLists.txt",
+                 "kbnn/_lib/__init__.py"):
         assert name in names, f"{name} missing from {kbnn_sdist.name}"
     assert not any(n.startswith("tests/") for n in names)
     assert f"Requires-Dist: kbnn-runtime=={version}\n" in pkg_info

@@ -1,5 +1,6 @@
 """The kbnn TF op library (kernels/tf) against NumPy / float TensorFlow references."""
 
+import ctypes
 import math
 import os
 import pathlib
@@ -11,7 +12,6 @@ import tensorflow as tf
 from kbnn import ops
 from kbnn.convert import schema
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,12 +37,14 @@ def test_native_libraries_are_installed():
     assert ops.library_path().is_file(), ops.BUILD_HINT
     assert (lib_dir / "_kbnn_tf_ops.so").is_file(), ops.BUILD_HINT
     assert not (lib_dir / "libkbnn_delegate.so").exists(), "the delegate belongs to kbnn_runtime/_lib"
-    delegate_wired = (ROOT / "kernels" / "tflite" / "CMakeLists.txt").is_file() and (
-        "add_subdirectory(tflite)" in (ROOT / "kernels" / "CMakeLists.txt").read_text()
-    )
-    if delegate_wired:
-        runtime_lib = pathlib.Path(kbnn_runtime.__file__).resolve().parent / "_lib" / "libkbnn_delegate.so"
-        assert runtime_lib.is_file(), ops.BUILD_HINT
+    # A checkout always builds the delegate (kernels/tflite): its library must be in kbnn_runtime/_lib
+    # and export the plugin entry points stock runtimes look up.
+    runtime_lib = pathlib.Path(kbnn_runtime.__file__).resolve().parent / "_lib" / "libkbnn_delegate.so"
+    assert runtime_lib.is_file(), ops.BUILD_HINT
+    delegate = ctypes.CDLL(str(runtime_lib))
+    for symbol in ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate",
+                   "kbnn_delegate_schema_json"):
+        assert hasattr(delegate, symbol), f"{runtime_lib} does not export {symbol}"
 
 
 def test_missing_library_message(monkeypatch, tmp_path):

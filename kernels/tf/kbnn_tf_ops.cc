@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bconv2d_options.h"
 #include "kbnn/bconv2d.h"
 #include "kbnn/bfully_connected.h"
 #include "kbnn/bitpack.h"
@@ -288,11 +289,8 @@ TfStatus CheckTransformInputs(InferenceContext* c, const char* op, int first, in
   return ::absl::OkStatus();
 }
 
-struct ConvAttrs {
-  int channels_in = 0, filter_height = 0, filter_width = 0;
-  int stride_height = 1, stride_width = 1, dilation_height = 1, dilation_width = 1;
-  int pad_values = 1, groups = 1;
-  ::kbnn::Padding padding = ::kbnn::Padding::kValid;
+// The convolution geometry (kernels/common/bconv2d_options.h) and the output attrs.
+struct ConvAttrs : ::kbnn::BConv2DOptions {
   ::kbnn::OutputParams output;
 };
 
@@ -694,22 +692,9 @@ class Bconv2dOp : public OpKernel {
     std::lock_guard<std::mutex> lock(mu_);
     if (conv_ == nullptr || !key_.Matches(key_shape, filter, multiplier, bias)) {
       conv_.reset();
-      ::kbnn::BConv2DParams p;
-      p.batch = static_cast<int>(in.dim_size(0));
-      p.input_height = static_cast<int>(in.dim_size(1));
-      p.input_width = static_cast<int>(in.dim_size(2));
-      p.channels_in = attrs_.channels_in;
-      p.channels_out = static_cast<int>(cout);
-      p.filter_height = attrs_.filter_height;
-      p.filter_width = attrs_.filter_width;
-      p.stride_height = attrs_.stride_height;
-      p.stride_width = attrs_.stride_width;
-      p.dilation_height = attrs_.dilation_height;
-      p.dilation_width = attrs_.dilation_width;
-      p.padding = attrs_.padding;
-      p.pad_value = attrs_.pad_values;
-      p.groups = attrs_.groups;
-      p.output = attrs_.output;
+      ::kbnn::BConv2DParams p = ::kbnn::MakeBConv2DParams(
+          attrs_, static_cast<int>(in.dim_size(0)), static_cast<int>(in.dim_size(1)),
+          static_cast<int>(in.dim_size(2)), static_cast<int>(cout), attrs_.output);
       p.residual = p.sign_output = Residual;
       p.num_threads = SharedPool(ctx)->num_threads();
       if (p.batch == 0 || p.input_height == 0 || p.input_width == 0) {

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bconv2d_options.h"
 #include "kbnn/status.h"
 #include "kbnn/types.h"
 
@@ -28,15 +29,12 @@ enum class LceActivation { kNone = 0, kRelu = 1, kReluN1To1 = 2, kRelu6 = 3 };
 
 constexpr int kLceOpVersion = 1;  // the only op version LCE 0.16 writes
 
-struct LceOptions {
+// The geometry base: filter_height / filter_width are read for LceBMaxPool2d only (LceBconv2d
+// takes them from its filter tensor), groups stays 1 (LceBconv2d infers it from the filter).
+struct LceOptions : BConv2DOptions {
+  LceOptions() { pad_values = 0; }
   LceKind kind = LceKind::kQuantize;
   const char* name = "";  // the custom op name (static string)
-  int channels_in = 0;
-  int filter_height = 0, filter_width = 0;  // bmaxpool only (bconv: the filter tensor)
-  int stride_height = 1, stride_width = 1;
-  int dilation_height = 1, dilation_width = 1;
-  Padding padding = Padding::kValid;
-  int pad_values = 0;
   LceActivation activation = LceActivation::kNone;
 };
 

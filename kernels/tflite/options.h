@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bconv2d_options.h"
 #include "kbnn/schema_generated.h"
 #include "kbnn/status.h"
 #include "kbnn/types.h"
@@ -22,20 +23,15 @@ enum class OpKind {
   kBconv2dResidual,  // KbnnBconv2dResidual: float output + residual input + bitpacked output
 };
 
-// The union of the attrs of all kbnn ops, already range-checked.
-struct OpOptions {
+// The union of the attrs of all kbnn ops, already range-checked. The convolution geometry
+// (channels_in, filter, strides, dilations, padding, pad_values, groups) is the base part;
+// bmaxpool2d uses its filter, strides and padding.
+struct OpOptions : BConv2DOptions {
   OpKind kind = OpKind::kQuantize;
   const schema::OpDef* def = nullptr;
   int version = 0;
   int channels = 0;  // dequantize, bmaxpool2d
-  int channels_in = 0;
   int input_size = 0;
-  int filter_height = 0, filter_width = 0;
-  int stride_height = 1, stride_width = 1;
-  int dilation_height = 1, dilation_width = 1;
-  Padding padding = Padding::kValid;
-  int pad_values = 1;
-  int groups = 1;
   OutputParams output;  // type, activation, clamp, int8 params
 };
 

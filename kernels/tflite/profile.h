@@ -1,0 +1,43 @@
+#pragma once
+// Delegate option profile=<id>: per-node invoke time (steady clock, ns) accumulated over all the
+// partitions of a delegate, keyed by the node's index in the interpreter's execution plan, and
+// readable by id through kbnn_delegate_profile_json / kbnn_delegate_profile_reset (profile.cc).
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kbnn {
+namespace delegate {
+
+class Profile {
+ public:
+  struct NodeTime {
+    int node;        // index in the execution plan
+    const char* op;  // custom op name
+    uint64_t ns;
+  };
+  // Adds one invoke of a partition: one time per node.
+  void Add(const std::vector<NodeTime>& times);
+  // {"nodes": [{"node": i, "op": "KbnnBconv2d", "ns": total, "count": n}, ...]}
+  std::string Json();
+  void Reset();
+
+ private:
+  struct Entry {
+    std::string op;
+    uint64_t ns = 0;
+    uint64_t count = 0;
+  };
+  std::mutex mutex_;
+  std::map<int, Entry> nodes_;
+};
+
+// The latest delegate created with an id owns it: Register replaces, Unregister removes the id
+// only while `profile` still owns it. Register may throw std::bad_alloc.
+void RegisterProfile(const std::string& id, Profile* profile);
+void UnregisterProfile(const std::string& id, const Profile* profile);
+
+}  // namespace delegate
+}  // namespace kbnn
