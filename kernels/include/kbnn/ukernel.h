@@ -21,11 +21,11 @@ using BgemmSegmentedUkernelFn = void (*)(size_t mr, size_t nr, size_t segments, 
                                          const uint32_t* const* a, const uint32_t* b, int32_t* c,
                                          size_t c_stride);
 struct BgemmUkernel {
-  const char* name;
-  BgemmUkernelFn fn;
-  int mr;
-  int nr;
-  const char* isa;
+  const char* name = nullptr;
+  BgemmUkernelFn fn = nullptr;
+  int mr = 0;
+  int nr = 0;
+  const char* isa = nullptr;
   bool k_major_panel = false;  // b is [k_words][NR] (see above), not [NR][k_words]
   BgemmSegmentedUkernelFn fn_segmented = nullptr;  // same kernel reading segmented A rows
 };
