@@ -57,52 +57,47 @@ bool HasNeonArmv7() {
 }
 #endif
 
-// The ISAs' rows, each set field by field (every field left out keeps its default: nullptr
-// microkernel = the portable loops).
+// The ISAs' rows, each a function that sets IsaConfig's fields by name (a field left out keeps
+// its default: nullptr microkernel = the portable one).
+
+// A binary GEMM microkernel's description (BgemmUkernel's first fields, in their order).
 constexpr BgemmUkernel Bgemm(const char* name, BgemmUkernelFn fn, int mr, int nr,
                              const char* isa) {
-  BgemmUkernel u;
-  u.name = name;
-  u.fn = fn;
-  u.mr = mr;
-  u.nr = nr;
-  u.isa = isa;
-  return u;
+  return BgemmUkernel{name, fn, mr, nr, isa};
+}
+
+// A row with one binary GEMM microkernel for every k and no other microkernels.
+constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm) {
+  IsaConfig c;
+  c.isa = isa;
+  c.available = available;
+  c.bgemm = bgemm;
+  c.bgemm_small_k = bgemm;
+  return c;
 }
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
 constexpr IsaConfig NeonAarch64Config() {
-  IsaConfig c;
-  c.isa = "neon";
-  c.available = AlwaysAvailable;
-  c.bgemm = Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon");
-  c.bgemm_small_k = c.bgemm;
-  return c;
+  return Isa("neon", AlwaysAvailable,
+             Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
 }
 #endif
 
 #if defined(KBNN_HAVE_NEON_ARMV7)
 constexpr IsaConfig NeonArmv7Config() {
-  IsaConfig c;
-  c.isa = "neon";
-  c.available = HasNeonArmv7;
-  c.bgemm = Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon");
-  c.bgemm_small_k = c.bgemm;
-  return c;
+  return Isa("neon", HasNeonArmv7,
+             Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"));
 }
 #endif
 
 #if defined(KBNN_HAVE_X86_AVX512)
 // 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
 constexpr IsaConfig Avx512Config() {
-  IsaConfig c;
-  c.isa = "avx512";
-  c.available = HasAvx512Vpopcnt;
-  c.bgemm = Bgemm("b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32,
-                  "avx512");
-  c.bgemm.k_major_panel = true;
-  c.bgemm.fn_segmented = kbnn_b32_bgemm_8x32__avx512vpopcnt_seg;
-  c.bgemm_small_k = c.bgemm;
+  BgemmUkernel gemm = Bgemm("b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt,
+                            8, 32, "avx512");
+  gemm.k_major_panel = true;
+  gemm.fn_segmented = kbnn_b32_bgemm_8x32__avx512vpopcnt_seg;
+  IsaConfig c = Isa("avx512", HasAvx512Vpopcnt, gemm);
   c.bitpack_f32 = kbnn_f32_bitpack__avx512;
   c.output_f32 = kbnn_output_f32__avx512;
   c.output_int8 = kbnn_output_int8__avx512;
@@ -116,10 +111,8 @@ constexpr IsaConfig Avx512Config() {
 // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1 layer), where
 // scalar POPCNT is faster (measured with kbnn_bench --ukernels).
 constexpr IsaConfig Avx2Config() {
-  IsaConfig c;
-  c.isa = "avx2";
-  c.available = HasAvx2;
-  c.bgemm = Bgemm("b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2");
+  IsaConfig c =
+      Isa("avx2", HasAvx2, Bgemm("b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2"));
   c.bgemm_small_k = Bgemm("b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt");
   c.small_k_max_words = 1;
   c.bitpack_f32 = kbnn_f32_bitpack__avx2;
@@ -128,12 +121,8 @@ constexpr IsaConfig Avx2Config() {
 #endif
 
 constexpr IsaConfig ScalarConfig() {
-  IsaConfig c;
-  c.isa = "scalar";
-  c.available = AlwaysAvailable;
-  c.bgemm = Bgemm("b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar");
-  c.bgemm_small_k = c.bgemm;
-  return c;
+  return Isa("scalar", AlwaysAvailable,
+             Bgemm("b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"));
 }
 
 constexpr IsaConfig kIsaTable[] = {
@@ -155,13 +144,7 @@ constexpr IsaConfig kIsaTable[] = {
 constexpr char kReferenceName[] = "reference";
 
 // Forced ISA: nullptr = none, &kForceReference = reference, else a table row.
-constexpr IsaConfig ReferenceMarker() {
-  IsaConfig c;
-  c.isa = kReferenceName;
-  c.available = AlwaysAvailable;
-  return c;
-}
-constexpr IsaConfig kForceReference = ReferenceMarker();
+constexpr IsaConfig kForceReference = Isa(kReferenceName, AlwaysAvailable, BgemmUkernel());
 std::atomic<const IsaConfig*> g_forced{nullptr};
 
 const IsaConfig* FindAvailable(const char* isa) {

@@ -104,6 +104,18 @@ std::vector<OutputParams> Activations() {
   return v;
 }
 
+// The params of a float / int8 / fused call on the case's arrays.
+OutputUkernelParams ParamsOf(const Case& c, size_t out_stride, const OutputParams& o) {
+  OutputUkernelParams params;
+  params.k = c.k;
+  params.acc_stride = c.acc_stride;
+  params.out_stride = out_stride;
+  params.output = o;
+  params.multiplier = c.m.data();
+  params.bias = c.b.data();
+  return params;
+}
+
 TEST(OutputUkernel, MatchesScalarFormulas) {
   const std::vector<const IsaConfig*> isas = IsasWithOutputKernels();
   if (isas.empty()) GTEST_SKIP() << "no ISA with output transform microkernels on this CPU/build";
@@ -117,13 +129,7 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
         for (OutputParams o : Activations()) {
           // float
           const size_t ys = n + 3;
-          OutputUkernelParams params;
-          params.k = c.k;
-          params.acc_stride = c.acc_stride;
-          params.out_stride = ys;
-          params.output = o;
-          params.multiplier = c.m.data();
-          params.bias = c.b.data();
+          const OutputUkernelParams params = ParamsOf(c, ys, o);
           std::vector<float> y(rows * ys, -123.0f);
           isa->output_f32(rows, n, 0, c.acc.data(), corr.data(), y.data(), params);
           for (size_t i = 0; i < rows; ++i) {
@@ -211,11 +217,7 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
             }
             std::vector<uint32_t> out(rows * os, 0u);
             for (size_t i = 0; i < rows; ++i) out[i * os + words] = 0xdeadbeefu;
-            OutputUkernelParams pb;
-            pb.k = c.k;
-            pb.acc_stride = c.acc_stride;
-            pb.out_stride = os;
-            pb.output = o;
+            OutputUkernelParams pb = ParamsOf(c, os, o);
             pb.threshold = thr.data();
             pb.flip = flip.data();
             isa->output_bits(rows, n, 0, c.acc.data(), corr.data(), out.data(), pb);
@@ -254,13 +256,7 @@ TEST(OutputUkernel, ChannelOffset) {
       OutputParams o;
       o.activation = Activation::kRelu6;
       // acc of the block: its first n columns (channel 0 of the block).
-      OutputUkernelParams at;
-      at.k = c.k;
-      at.acc_stride = c.acc_stride;
-      at.out_stride = total;
-      at.output = o;
-      at.multiplier = c.m.data();
-      at.bias = c.b.data();
+      const OutputUkernelParams at = ParamsOf(c, total, o);
       OutputUkernelParams shifted = at;
       shifted.multiplier = c.m.data() + kChannel;
       shifted.bias = c.b.data() + kChannel;
