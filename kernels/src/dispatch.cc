@@ -57,44 +57,94 @@ bool HasNeonArmv7() {
 }
 #endif
 
-const IsaConfig kIsaTable[] = {
+// The ISAs' rows, each a function that sets IsaConfig's fields by name (a field left out keeps
+// its default: nullptr microkernel = the portable one).
+
+// A binary GEMM microkernel's description (BgemmUkernel's first fields, in their order).
+constexpr BgemmUkernel Bgemm(const char* name, BgemmUkernelFn fn, int mr, int nr,
+                             const char* isa) {
+  return BgemmUkernel{name, fn, mr, nr, isa};
+}
+
+// A row with one binary GEMM microkernel for every k and no other microkernels.
+constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm) {
+  IsaConfig c;
+  c.isa = isa;
+  c.available = available;
+  c.bgemm = bgemm;
+  c.bgemm_small_k = bgemm;
+  return c;
+}
+
 #if defined(KBNN_HAVE_NEON_AARCH64)
-    {"neon", AlwaysAvailable,
-     {"b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"},
-     {"b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"}, 0},
+constexpr IsaConfig NeonAarch64Config() {
+  return Isa("neon", AlwaysAvailable,
+             Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+}
+#endif
+
+#if defined(KBNN_HAVE_NEON_ARMV7)
+constexpr IsaConfig NeonArmv7Config() {
+  return Isa("neon", HasNeonArmv7,
+             Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"));
+}
+#endif
+
+#if defined(KBNN_HAVE_X86_AVX512)
+// 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
+constexpr IsaConfig Avx512Config() {
+  BgemmUkernel gemm = Bgemm("b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt,
+                            8, 32, "avx512");
+  gemm.k_major_panel = true;
+  gemm.fn_segmented = kbnn_b32_bgemm_8x32__avx512vpopcnt_seg;
+  IsaConfig c = Isa("avx512", HasAvx512Vpopcnt, gemm);
+  c.bitpack_f32 = kbnn_f32_bitpack__avx512;
+  c.output_f32 = kbnn_output_f32__avx512;
+  c.output_int8 = kbnn_output_int8__avx512;
+  c.output_bits = kbnn_output_bits__avx512;
+  c.output_f32_residual = kbnn_output_f32_residual__avx512;
+  return c;
+}
+#endif
+
+#if defined(KBNN_HAVE_X86_AVX2)
+// 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1 layer), where
+// scalar POPCNT is faster (measured with kbnn_bench --ukernels).
+constexpr IsaConfig Avx2Config() {
+  IsaConfig c =
+      Isa("avx2", HasAvx2, Bgemm("b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2"));
+  c.bgemm_small_k = Bgemm("b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt");
+  c.small_k_max_words = 1;
+  c.bitpack_f32 = kbnn_f32_bitpack__avx2;
+  return c;
+}
+#endif
+
+constexpr IsaConfig ScalarConfig() {
+  return Isa("scalar", AlwaysAvailable,
+             Bgemm("b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"));
+}
+
+constexpr IsaConfig kIsaTable[] = {
+#if defined(KBNN_HAVE_NEON_AARCH64)
+    NeonAarch64Config(),
 #endif
 #if defined(KBNN_HAVE_NEON_ARMV7)
-    {"neon", HasNeonArmv7,
-     {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"},
-     {"b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"}, 0},
+    NeonArmv7Config(),
 #endif
 #if defined(KBNN_HAVE_X86_AVX512)
-    // 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
-    {"avx512", HasAvx512Vpopcnt,
-     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
-      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
-     {"b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512", true,
-      kbnn_b32_bgemm_8x32__avx512vpopcnt_seg},
-     0, kbnn_f32_bitpack__avx512, kbnn_output_f32__avx512, kbnn_output_int8__avx512,
-     kbnn_output_bits__avx512, kbnn_output_f32_residual__avx512},
+    Avx512Config(),
 #endif
 #if defined(KBNN_HAVE_X86_AVX2)
-    // 4x8 pair-streaming AVX2 everywhere except k_words == 1 (<= 32 channels of a 1x1
-    // layer), where scalar POPCNT is faster (measured with kbnn_bench --ukernels).
-    {"avx2", HasAvx2,
-     {"b32_bgemm_4x8__avx2", kbnn_b32_bgemm_4x8__avx2, 4, 8, "avx2"},
-     {"b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt"}, 1,
-     kbnn_f32_bitpack__avx2},
+    Avx2Config(),
 #endif
-    {"scalar", AlwaysAvailable,
-     {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"},
-     {"b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"}, 0},
+    ScalarConfig(),
 };
 
 constexpr char kReferenceName[] = "reference";
 
 // Forced ISA: nullptr = none, &kForceReference = reference, else a table row.
-const IsaConfig kForceReference = {kReferenceName, AlwaysAvailable, {}, {}, 0};
+constexpr IsaConfig kForceReference = Isa(kReferenceName, AlwaysAvailable, BgemmUkernel());
 std::atomic<const IsaConfig*> g_forced{nullptr};
 
 const IsaConfig* FindAvailable(const char* isa) {

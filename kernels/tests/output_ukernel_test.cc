@@ -1,6 +1,6 @@
-// The ISAs' output transform microkernels (IsaConfig::output_*) against the scalar formulas of
-// src/common.h, on edge values: +-0, +-inf and NaN multipliers and biases, half-way int8 ties,
-// every activation, the padding correction, tails of n % 16 and n % 32.
+// The ISAs' output transform microkernels (IsaConfig::output_*) and the portable ones against
+// the scalar formulas of src/common.h, on edge values: +-0, +-inf and NaN multipliers and biases,
+// half-way int8 ties, every activation, the padding correction, tails of n % 16 and n % 32.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "kbnn/dispatch.h"
+#include "ukernels/ukernels.h"
 
 namespace kbnn {
 namespace {
@@ -20,8 +21,21 @@ using internal::FloatOutput;
 using internal::Int8FromFloat;
 using internal::ThresholdBit;
 
+// The portable kernels (ukernels/output-scalar.cc) that every ISA falls back to, as a row.
+const IsaConfig* PortableOutputKernels() {
+  static const IsaConfig config = [] {
+    IsaConfig c;
+    c.isa = "portable";
+    c.output_f32 = kbnn_output_f32__scalar;
+    c.output_int8 = kbnn_output_int8__scalar;
+    c.output_bits = kbnn_output_bits__scalar;
+    return c;
+  }();
+  return &config;
+}
+
 std::vector<const IsaConfig*> IsasWithOutputKernels() {
-  std::vector<const IsaConfig*> out;
+  std::vector<const IsaConfig*> out{PortableOutputKernels()};
   for (const std::string& isa : AvailableIsas()) {
     const IsaConfig* c = nullptr;
     if (SetForcedIsa(isa.c_str()).ok() && ResolveKernel(KernelChoice::kAuto, &c).ok() && c != nullptr && c->output_f32 != nullptr) {
@@ -90,6 +104,18 @@ std::vector<OutputParams> Activations() {
   return v;
 }
 
+// The params of a float / int8 / fused call on the case's arrays.
+OutputUkernelParams ParamsOf(const Case& c, size_t out_stride, const OutputParams& o) {
+  OutputUkernelParams params;
+  params.k = c.k;
+  params.acc_stride = c.acc_stride;
+  params.out_stride = out_stride;
+  params.output = o;
+  params.multiplier = c.m.data();
+  params.bias = c.b.data();
+  return params;
+}
+
 TEST(OutputUkernel, MatchesScalarFormulas) {
   const std::vector<const IsaConfig*> isas = IsasWithOutputKernels();
   if (isas.empty()) GTEST_SKIP() << "no ISA with output transform microkernels on this CPU/build";
@@ -103,9 +129,9 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
         for (OutputParams o : Activations()) {
           // float
           const size_t ys = n + 3;
+          const OutputUkernelParams params = ParamsOf(c, ys, o);
           std::vector<float> y(rows * ys, -123.0f);
-          isa->output_f32(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), c.m.data(),
-                          c.b.data(), o, y.data(), ys);
+          isa->output_f32(rows, n, 0, c.acc.data(), corr.data(), y.data(), params);
           for (size_t i = 0; i < rows; ++i) {
             for (size_t j = 0; j < ys; ++j) {
               const float got = y[i * ys + j];
@@ -126,8 +152,9 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
             q.int8_scale = scale;
             q.int8_zero_point = -3;
             std::vector<int8_t> y8(rows * ys, 99);
-            isa->output_int8(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), c.m.data(),
-                             c.b.data(), q, y8.data(), ys);
+            OutputUkernelParams pq = params;
+            pq.output = q;
+            isa->output_int8(rows, n, 0, c.acc.data(), corr.data(), y8.data(), pq);
             for (size_t i = 0; i < rows; ++i) {
               for (size_t j = 0; j < ys; ++j) {
                 if (j >= n) {
@@ -148,13 +175,14 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
             for (float& v : r) v = ur(rng);
             r[0] = -0.0f;
             const size_t words = (n + 31) / 32, ss = words + 1;
+            OutputUkernelParams pr = params;
+            pr.sign_stride = ss;
             for (int with_r = 0; with_r < 2; ++with_r) {
               std::vector<float> yr(rows * ys, -123.0f);
               std::vector<uint32_t> sign(rows * ss, 0u);
               for (size_t i = 0; i < rows; ++i) sign[i * ss + words] = 0xdeadbeefu;
-              isa->output_f32_residual(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(),
-                                       c.m.data(), c.b.data(), o, with_r ? r.data() : nullptr, ys,
-                                       yr.data(), ys, sign.data(), ss);
+              isa->output_f32_residual(rows, n, 0, c.acc.data(), corr.data(),
+                                       with_r ? r.data() : nullptr, yr.data(), sign.data(), pr);
               for (size_t i = 0; i < rows; ++i) {
                 ASSERT_EQ(sign[i * ss + words], 0xdeadbeefu) << "wrote past the row's words";
                 for (size_t j = 0; j < ys; ++j) {
@@ -189,8 +217,10 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
             }
             std::vector<uint32_t> out(rows * os, 0u);
             for (size_t i = 0; i < rows; ++i) out[i * os + words] = 0xdeadbeefu;
-            isa->output_bits(rows, n, c.acc.data(), c.acc_stride, c.k, corr.data(), thr.data(),
-                             flip.data(), out.data(), os);
+            OutputUkernelParams pb = ParamsOf(c, os, o);
+            pb.threshold = thr.data();
+            pb.flip = flip.data();
+            isa->output_bits(rows, n, 0, c.acc.data(), corr.data(), out.data(), pb);
             for (size_t i = 0; i < rows; ++i) {
               ASSERT_EQ(out[i * os + words], 0xdeadbeefu) << "wrote past the row's words";
               for (size_t j = 0; j < words * 32; ++j) {
@@ -199,6 +229,73 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
                 ASSERT_EQ(bit, want) << "bits n=" << n << " i=" << i << " j=" << j;
               }
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// A call's `channel` indexes the params' per-channel arrays, the correction rows and the
+// outputs; a block at channel 32 equals the same block computed at channel 0 on shifted arrays.
+TEST(OutputUkernel, ChannelOffset) {
+  std::mt19937 rng(11);
+  constexpr size_t kChannel = 32;
+  for (const IsaConfig* isa : IsasWithOutputKernels()) {
+    SCOPED_TRACE(isa->isa);
+    for (size_t n : {1, 17, 40, 64}) {
+      const size_t rows = 3, total = kChannel + n;
+      const Case c = MakeCase(rng, rows, total);
+      std::vector<std::vector<int32_t>> corr_full(rows);
+      std::vector<const int32_t*> corr(rows), corr0(rows);
+      for (size_t i = 0; i < rows; ++i) {
+        corr_full[i] = c.corr[i].empty() ? std::vector<int32_t>(total, 6) : c.corr[i];
+        corr[i] = corr_full[i].data();
+        corr0[i] = corr_full[i].data() + kChannel;
+      }
+      OutputParams o;
+      o.activation = Activation::kRelu6;
+      // acc of the block: its first n columns (channel 0 of the block).
+      const OutputUkernelParams at = ParamsOf(c, total, o);
+      OutputUkernelParams shifted = at;
+      shifted.multiplier = c.m.data() + kChannel;
+      shifted.bias = c.b.data() + kChannel;
+      std::vector<float> y(rows * total, -1.0f), want(rows * total, -1.0f);
+      isa->output_f32(rows, n, kChannel, c.acc.data(), corr.data(), y.data(), at);
+      isa->output_f32(rows, n, 0, c.acc.data(), corr0.data(), want.data() + kChannel, shifted);
+      ASSERT_EQ(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)), 0) << "float n=" << n;
+      std::vector<int32_t> dots(rows * total, -1), dots_want(rows * total, -1);
+      kbnn_output_i32__scalar(rows, n, kChannel, c.acc.data(), corr.data(), dots.data(), at);
+      for (size_t i = 0; i < rows; ++i) {
+        for (size_t j = 0; j < n; ++j) {
+          dots_want[i * total + kChannel + j] =
+              c.k - 2 * c.acc[i * c.acc_stride + j] - corr_full[i][kChannel + j];
+        }
+      }
+      ASSERT_EQ(dots, dots_want) << "int32 dot n=" << n;
+      if (isa->output_bits != nullptr) {
+        std::vector<int32_t> thr(total);
+        std::vector<uint32_t> flip((total + 31) / 32, 0u);
+        for (size_t j = 0; j < total; ++j) {
+          const BitThreshold t = ComputeBitThreshold(c.m[j], c.b[j], o, c.k);
+          thr[j] = t.threshold;
+          flip[j / 32] |= t.flip << (j % 32);
+        }
+        const size_t words = (total + 31) / 32;
+        OutputUkernelParams pb = at;
+        pb.out_stride = words;
+        pb.threshold = thr.data();
+        pb.flip = flip.data();
+        std::vector<uint32_t> bits(rows * words, 0u);
+        isa->output_bits(rows, n, kChannel, c.acc.data(), corr.data(), bits.data(), pb);
+        for (size_t i = 0; i < rows; ++i) {
+          ASSERT_EQ(bits[i * words], 0u) << "wrote below the block's channel";
+          for (size_t j = 0; j < n; ++j) {
+            const size_t ch = kChannel + j;
+            const BitThreshold t{thr[ch], (flip[ch / 32] >> (ch % 32)) & 1u};
+            const int32_t dot = c.k - 2 * c.acc[i * c.acc_stride + j] - corr_full[i][ch];
+            ASSERT_EQ((bits[i * words + ch / 32] >> (ch % 32)) & 1u, ThresholdBit(dot, t))
+                << "bits n=" << n << " i=" << i << " j=" << j;
           }
         }
       }

@@ -9,13 +9,13 @@
 
 namespace kbnn {
 
-// One row of the dispatch table.
+// One row of the dispatch table (src/dispatch.cc sets each row's fields by name).
 struct IsaConfig {
-  const char* isa;           // "avx512", "avx2", "scalar", "neon", ...
-  bool (*available)();       // run-time CPU check
-  BgemmUkernel bgemm;        // default binary GEMM microkernel
-  BgemmUkernel bgemm_small_k;  // used when k_words <= small_k_max_words
-  int small_k_max_words;
+  const char* isa = "";               // "avx512", "avx2", "scalar", "neon", ...
+  bool (*available)() = nullptr;      // run-time CPU check
+  BgemmUkernel bgemm;                 // default binary GEMM microkernel
+  BgemmUkernel bgemm_small_k;         // used when k_words <= small_k_max_words
+  int small_k_max_words = 0;
   // Optional float bitpacking microkernel (QuantizeFloat's full words); nullptr: portable loop.
   F32BitpackUkernelFn bitpack_f32 = nullptr;
   // Optional output transform microkernels (bconv2d); nullptr: the portable loops.

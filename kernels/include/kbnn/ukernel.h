@@ -21,11 +21,11 @@ using BgemmSegmentedUkernelFn = void (*)(size_t mr, size_t nr, size_t segments, 
                                          const uint32_t* const* a, const uint32_t* b, int32_t* c,
                                          size_t c_stride);
 struct BgemmUkernel {
-  const char* name;
-  BgemmUkernelFn fn;
-  int mr;
-  int nr;
-  const char* isa;
+  const char* name = nullptr;
+  BgemmUkernelFn fn = nullptr;
+  int mr = 0;
+  int nr = 0;
+  const char* isa = nullptr;
   bool k_major_panel = false;  // b is [k_words][NR] (see above), not [NR][k_words]
   BgemmSegmentedUkernelFn fn_segmented = nullptr;  // same kernel reading segmented A rows
 };
@@ -35,36 +35,52 @@ struct BgemmUkernel {
 // No alignment is guaranteed for x or out.
 using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out);
 
-// Output transform microkernels of an output block: `rows` rows of n channels, from the
-// popcounts acc[i * acc_stride + j] of dot products of length k. corr: nullptr, or one pointer per
-// row (nullptr or n values: the SAME zero-padding correction):
-//   dot[i][j] = k - 2 * acc[i * acc_stride + j] - corr[i][j]
-// Float output: y[i * y_stride + j] = Activate(float(m[j] * float(dot)) + b[j], o), bit-exact
-// with the scalar formula in src/common.h (two roundings, no FMA).
-using OutputF32UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                                    int32_t k, const int32_t* const* corr, const float* m,
-                                    const float* b, const OutputParams& o, float* y,
-                                    size_t y_stride);
-// Fused Bi-Real epilogue, float output: v = the float output above, then v += r[i * r_stride + j]
-// when r is not nullptr (one float add), y[i * y_stride + j] = v, and when sign is not nullptr
-// bit j % 32 of sign[i * sign_stride + j / 32] |= (v < 0) (sign starts at a channel that is a
-// multiple of 32; the words are OR'ed into, the caller zeroes them).
-using OutputF32ResidualUkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc,
-                                            size_t acc_stride, int32_t k,
-                                            const int32_t* const* corr, const float* m,
-                                            const float* b, const OutputParams& o,
-                                            const float* r, size_t r_stride, float* y,
-                                            size_t y_stride, uint32_t* sign, size_t sign_stride);
-// Int8 output: y[i * y_stride + j] = Int8FromFloat(the float output above, o) (src/common.h).
-using OutputInt8UkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                                     int32_t k, const int32_t* const* corr, const float* m,
-                                     const float* b, const OutputParams& o, int8_t* y,
-                                     size_t y_stride);
-// Bitpacked output: bit j of row i = (dot[i][j] < threshold[j]) ^ (bit j of flip), OR'ed into
-// out[i * out_stride + j / 32] bit j % 32. threshold, flip and out start at a channel that is a
-// multiple of 32.
-using OutputBitsUkernelFn = void (*)(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                                     int32_t k, const int32_t* const* corr,
-                                     const int32_t* threshold, const uint32_t* flip,
-                                     uint32_t* out, size_t out_stride);
+// Output transform microkernels. Their per-op constants are one struct, filled once when the op
+// is created (as XNNPACK passes its microkernels a params struct); a call names only its block.
+// Channel-indexed arrays cover all channels_out; a call's block starts at `channel`.
+struct OutputUkernelParams {
+  int32_t k = 0;            // the dot product length
+  size_t acc_stride = 0;    // int32 popcounts per accumulator row
+  size_t out_stride = 0;    // elements per output row (words when bitpacked); also the residual's
+  size_t sign_stride = 0;   // words per row of the fused sign output
+  OutputParams output;      // activation, int8 scale and zero point
+  const float* multiplier = nullptr;   // float / int8 output: channels_out values
+  const float* bias = nullptr;         // float / int8 output: channels_out values
+  const int32_t* threshold = nullptr;  // bitpacked output: channels_out values
+  const uint32_t* flip = nullptr;      // bitpacked output: PackedWords(channels_out) words
+};
+
+// A call transforms `rows` rows of n channels [channel, channel + n), from the popcounts
+// acc[i * acc_stride + j] of dot products of length k. corr: nullptr, or one pointer per row
+// (nullptr or the row's SAME zero-padding correction, indexed by channel like the params' arrays):
+//   dot[i][j] = k - 2 * acc[i * acc_stride + j] - corr[i][channel + j]
+// The output pointers are the block's first row at channel 0; the kernel writes its channels.
+// Float output: y[i * out_stride + channel + j] = Activate(float(m * float(dot)) + b, o) with
+// m = multiplier[channel + j], b = bias[channel + j], bit-exact with the scalar formula in
+// src/common.h (two roundings, no FMA).
+using OutputF32UkernelFn = void (*)(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                    const int32_t* const* corr, float* y,
+                                    const OutputUkernelParams& params);
+// Fused Bi-Real epilogue, float output: v = the float output above, then v += the residual
+// r[i * out_stride + channel + j] when r is not nullptr (one float add), y[...] = v, and when
+// sign is not nullptr bit (channel + j) % 32 of sign[i * sign_stride + (channel + j) / 32] |=
+// (v < 0) (channel is a multiple of 32; the words are OR'ed into, the caller zeroes them).
+using OutputF32ResidualUkernelFn = void (*)(size_t rows, size_t n, size_t channel,
+                                            const int32_t* acc, const int32_t* const* corr,
+                                            const float* r, float* y, uint32_t* sign,
+                                            const OutputUkernelParams& params);
+// Int8 output: y[i * out_stride + channel + j] = Int8FromFloat(the float output above, o)
+// (src/common.h).
+using OutputInt8UkernelFn = void (*)(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                     const int32_t* const* corr, int8_t* y,
+                                     const OutputUkernelParams& params);
+// Int32 dot product output: y[i * out_stride + channel + j] = dot[i][j].
+using OutputI32UkernelFn = void (*)(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                    const int32_t* const* corr, int32_t* y,
+                                    const OutputUkernelParams& params);
+// Bitpacked output: bit c = channel + j of row i = (dot[i][j] < threshold[c]) ^ (bit c of flip),
+// OR'ed into out[i * out_stride + c / 32] bit c % 32. channel is a multiple of 32.
+using OutputBitsUkernelFn = void (*)(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                     const int32_t* const* corr, uint32_t* out,
+                                     const OutputUkernelParams& params);
 }  // namespace kbnn

@@ -72,19 +72,20 @@ inline void LoadChunk(size_t j, size_t n, const float* m, const float* b, __mmas
 }  // namespace
 
 // Channel chunks of 64 outer (multiplier and bias stay in registers), rows inner.
-void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                             int32_t k, const int32_t* const* corr, const float* m,
-                             const float* b, const OutputParams& o, float* y, size_t y_stride) {
-  const __m512i vk = _mm512_set1_epi32(k);
-  const Act act(o);
+void kbnn_output_f32__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                             const int32_t* const* corr, float* y, const OutputUkernelParams& p) {
+  const __m512i vk = _mm512_set1_epi32(p.k);
+  const Act act(p.output);
+  const float* m = p.multiplier + channel;
+  const float* b = p.bias + channel;
   for (size_t j = 0; j < n; j += 64) {
     __mmask16 mask[4];
     __m512 vm[4], vb[4];
     LoadChunk(j, n, m, b, mask, vm, vb);
     for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, j);
-      float* out = y + i * y_stride + j;
+      const int32_t* a = acc + i * p.acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, channel + j);
+      float* out = y + i * p.out_stride + channel + j;
       for (int v = 0; v < 4; ++v) {
         if (mask[v] == 0) break;
         const __m512 dot =
@@ -97,23 +98,23 @@ void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t a
 }
 
 // As kbnn_output_f32__avx512, plus the residual add and the sign bits in the same pass.
-void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
-                                      size_t acc_stride, int32_t k, const int32_t* const* corr,
-                                      const float* m, const float* b, const OutputParams& o,
-                                      const float* r, size_t r_stride, float* y, size_t y_stride,
-                                      uint32_t* sign, size_t sign_stride) {
-  const __m512i vk = _mm512_set1_epi32(k);
+void kbnn_output_f32_residual__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                      const int32_t* const* corr, const float* r, float* y,
+                                      uint32_t* sign, const OutputUkernelParams& p) {
+  const __m512i vk = _mm512_set1_epi32(p.k);
   const __m512 zero = _mm512_setzero_ps();
-  const Act act(o);
+  const Act act(p.output);
+  const float* m = p.multiplier + channel;
+  const float* b = p.bias + channel;
   for (size_t j = 0; j < n; j += 64) {
     __mmask16 mask[4];
     __m512 vm[4], vb[4];
     LoadChunk(j, n, m, b, mask, vm, vb);
     for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, j);
-      float* out = y + i * y_stride + j;
-      const float* res = r != nullptr ? r + i * r_stride + j : nullptr;
+      const int32_t* a = acc + i * p.acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, channel + j);
+      float* out = y + i * p.out_stride + channel + j;
+      const float* res = r != nullptr ? r + i * p.out_stride + channel + j : nullptr;
       uint32_t bits[2] = {0u, 0u};
       for (int v = 0; v < 4; ++v) {
         if (mask[v] == 0) break;
@@ -126,7 +127,7 @@ void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
         bits[v >> 1] |= neg << (16 * (v & 1));
       }
       if (sign != nullptr) {
-        uint32_t* s = sign + i * sign_stride + j / 32;
+        uint32_t* s = sign + i * p.sign_stride + (channel + j) / 32;
         s[0] |= bits[0];
         if (j + 32 < n) s[1] |= bits[1];
       }
@@ -134,11 +135,13 @@ void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
   }
 }
 
-void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                              int32_t k, const int32_t* const* corr, const float* m,
-                              const float* b, const OutputParams& o, int8_t* y, size_t y_stride) {
-  const __m512i vk = _mm512_set1_epi32(k);
+void kbnn_output_int8__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, int8_t* y, const OutputUkernelParams& p) {
+  const OutputParams& o = p.output;
+  const __m512i vk = _mm512_set1_epi32(p.k);
   const Act act(o);
+  const float* m = p.multiplier + channel;
+  const float* b = p.bias + channel;
   const __m512 scale = _mm512_set1_ps(o.int8_scale);
   const __m512 half = _mm512_set1_ps(0.5f), neg_half = _mm512_set1_ps(-0.5f);
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -149,7 +152,8 @@ void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t 
     for (size_t j = 0; j < n; j += 16) {
       const __mmask16 mask = TailMask(n - j);
       const __m512 x = _mm512_div_ps(
-          FloatOut(acc + i * acc_stride + j, RowCorr(corr, i, j), m + j, b + j, vk, act, mask),
+          FloatOut(acc + i * p.acc_stride + j, RowCorr(corr, i, channel + j), m + j, b + j, vk, act,
+                   mask),
           scale);
       // std::round (half away from zero), exactly: t = trunc(x); x - t is exact; step t away
       // from zero when |x - t| >= 0.5. NaN -> 0 (zeroed before the clamps, which would return
@@ -164,16 +168,19 @@ void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t 
       r = _mm512_max_ps(_mm512_min_ps(r, lim), nlim);
       __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(r), zp);
       q = _mm512_max_epi32(_mm512_min_epi32(q, qmax), qmin);
-      _mm512_mask_cvtepi32_storeu_epi8(y + i * y_stride + j, mask, q);
+      _mm512_mask_cvtepi32_storeu_epi8(y + i * p.out_stride + channel + j, mask, q);
     }
   }
 }
 
 // Channel chunks of 32 outer (thresholds and flip word in registers), rows inner.
-void kbnn_output_bits__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                              int32_t k, const int32_t* const* corr, const int32_t* threshold,
-                              const uint32_t* flip, uint32_t* out, size_t out_stride) {
-  const __m512i vk = _mm512_set1_epi32(k);
+void kbnn_output_bits__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, uint32_t* out,
+                              const OutputUkernelParams& p) {
+  const __m512i vk = _mm512_set1_epi32(p.k);
+  const int32_t* threshold = p.threshold + channel;
+  const uint32_t* flip = p.flip + channel / 32;
+  out += channel / 32;
   for (size_t j = 0; j < n; j += 32) {
     const __mmask16 m0 = TailMask(n - j);
     const __mmask16 m1 = n - j > 16 ? TailMask(n - j - 16) : static_cast<__mmask16>(0);
@@ -182,13 +189,13 @@ void kbnn_output_bits__avx512(size_t rows, size_t n, const int32_t* acc, size_t 
     const uint32_t valid = static_cast<uint32_t>(m0) | (static_cast<uint32_t>(m1) << 16);
     const uint32_t f = flip[j / 32] & valid;
     for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, j);
+      const int32_t* a = acc + i * p.acc_stride + j;
+      const int32_t* c = RowCorr(corr, i, channel + j);
       const __m512i d0 = Dot(a, c, vk, m0);
       const __m512i d1 = Dot(a + 16, c ? c + 16 : nullptr, vk, m1);
       const uint32_t lo = _mm512_mask_cmplt_epi32_mask(m0, d0, t0);
       const uint32_t hi = _mm512_mask_cmplt_epi32_mask(m1, d1, t1);
-      out[i * out_stride + j / 32] |= (lo | (hi << 16)) ^ f;
+      out[i * p.out_stride + j / 32] |= (lo | (hi << 16)) ^ f;
     }
   }
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Prototypes of every binary GEMM microkernel (signature: kbnn::BgemmUkernelFn).
+// Prototypes of every microkernel (signatures: kbnn/ukernel.h).
 #include <cstddef>
 #include <cstdint>
 
@@ -24,19 +24,25 @@ KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 void kbnn_f32_bitpack__avx2(size_t words, const float* x, uint32_t* out);
 void kbnn_f32_bitpack__avx512(size_t words, const float* x, uint32_t* out);
 
-void kbnn_output_f32__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                             int32_t k, const int32_t* const* corr, const float* m,
-                             const float* b, const OutputParams& o, float* y, size_t y_stride);
-void kbnn_output_f32_residual__avx512(size_t rows, size_t n, const int32_t* acc,
-                                      size_t acc_stride, int32_t k, const int32_t* const* corr,
-                                      const float* m, const float* b, const OutputParams& o,
-                                      const float* r, size_t r_stride, float* y, size_t y_stride,
-                                      uint32_t* sign, size_t sign_stride);
-void kbnn_output_int8__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                              int32_t k, const int32_t* const* corr, const float* m,
-                              const float* b, const OutputParams& o, int8_t* y, size_t y_stride);
-void kbnn_output_bits__avx512(size_t rows, size_t n, const int32_t* acc, size_t acc_stride,
-                              int32_t k, const int32_t* const* corr, const int32_t* threshold,
-                              const uint32_t* flip, uint32_t* out, size_t out_stride);
+void kbnn_output_f32__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                             const int32_t* const* corr, float* y, const OutputUkernelParams& p);
+void kbnn_output_int8__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, int8_t* y, const OutputUkernelParams& p);
+void kbnn_output_bits__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, uint32_t* out,
+                              const OutputUkernelParams& p);
+void kbnn_output_i32__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                             const int32_t* const* corr, int32_t* y,
+                             const OutputUkernelParams& p);
+void kbnn_output_f32__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                             const int32_t* const* corr, float* y, const OutputUkernelParams& p);
+void kbnn_output_f32_residual__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                      const int32_t* const* corr, const float* r, float* y,
+                                      uint32_t* sign, const OutputUkernelParams& p);
+void kbnn_output_int8__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, int8_t* y, const OutputUkernelParams& p);
+void kbnn_output_bits__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                              const int32_t* const* corr, uint32_t* out,
+                              const OutputUkernelParams& p);
 
 }  // namespace kbnn
