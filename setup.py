@@ -59,7 +59,7 @@ EXTRAS_REQUIRE = {
         "pytest>=8,<10",
         "scikit-learn>=1.5,<2",
         "matplotlib>=3.8,<4",
-        # tests/tflite_builder.py writes .tflite files and flexbuffer options by hand.
+        # tests/support/tflite_builder.py writes .tflite files and flexbuffer options by hand.
         "flatbuffers>=24.3.25,<26",
     ],
     "demo": [

@@ -8,7 +8,7 @@ size, the models of the runtime parity matrix, a bit-plane and a multi-base mode
 conversion variants that take different code paths (default, float outputs, no residual fusion,
 static batch, int8 with a representative dataset, int8 stem only; the zoo models default and int8
 stem only, to keep the run short). Weights come from fixed seeds,
-and batch-norm statistics are randomized (tests/keras_util.py) so that folding is exercised.
+and batch-norm statistics are randomized (tests/support/keras_util.py) so that folding is exercised.
 
 A behaviour-preserving change of the converter must leave every hash unchanged. ``--only NAME``
 restricts the run to the cases whose name contains NAME.
@@ -38,7 +38,7 @@ from kbnn.quantizers import MultiBaseSign  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from keras_util import randomize_batchnorm  # noqa: E402
+from support.keras_util import randomize_batchnorm  # noqa: E402
 from runtime_parity_models import MODELS as PARITY_MODELS  # noqa: E402
 
 

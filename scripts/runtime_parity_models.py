@@ -31,7 +31,7 @@ import kbnn  # noqa: E402
 from kbnn.layers import QuantConv2D, QuantDense  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from keras_util import randomize_batchnorm as _randomize_bn  # noqa: E402
+from support.keras_util import randomize_batchnorm as _randomize_bn  # noqa: E402
 
 BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
 BATCHES = (1, 3)

@@ -14,7 +14,7 @@ def delegate_env():
     tflite_builder.delegate_library() honours an existing KBNN_DELEGATE_PATH (the ASan run sets
     one), else takes the installed copy, else builds one. The old value is restored afterwards.
     """
-    import tflite_builder as tb
+    from support import tflite_builder as tb
 
     path = tb.delegate_library()
     old = os.environ.get("KBNN_DELEGATE_PATH")

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Script-driven (a shell script, a subprocess build or training): `-m "not integration"` leaves it out.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "test_aarch64_e2e.sh"
 DOWNLOAD_FAILED = 3  # the script's exit code when Debian / PyPI cannot be reached

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Script-driven (a shell script, a subprocess build or training): `-m "not integration"` leaves it out.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOAD_FAILED = 3
 

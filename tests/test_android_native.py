@@ -9,7 +9,7 @@ and require the same predictions as the x86 runtimes:
 * the float twin (builtin ops, XNNPACK) vs ai_edge_litert's x86 Interpreter;
 * the kbnn model with the aarch64 libkbnn_delegate.so attached through
   ``tflite_plugin_create_delegate`` vs ``kbnn.Interpreter`` on x86;
-* a KbnnBconv2d model assembled by tests/tflite_builder.py (no converter needed) on the aarch64
+* a KbnnBconv2d model assembled by tests/support/tflite_builder.py (no converter needed) on the aarch64
   delegate vs its NumPy reference, bit-exact.
 
 Skips (with the reason) only when the wheel cannot be downloaded, the cross tools are missing, or
@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Script-driven (a shell script, a subprocess build or training): `-m "not integration"` leaves it out.
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "android_demo" / "scripts" / "test_native.sh"
@@ -125,16 +128,17 @@ def test_float_twin_matches_x86(harness, assets):
     assert len(set(preds.tolist())) > 1, "degenerate model: one class for every sample"
 
 
-def _aarch64_delegate() -> Path | None:
+@pytest.fixture(scope="module")
+def aarch64_delegate(harness) -> Path:
+    """The aarch64 libkbnn_delegate.so that test_native.sh cross-built beside the harness from
+    kernels/tflite (the script itself fails when it is missing); not finding it is a failure."""
     found = sorted(NATIVE.rglob("libkbnn_delegate.so"))
-    return found[0] if found else None
+    assert found, f"test_native.sh built {harness} but no aarch64 libkbnn_delegate.so under {NATIVE}"
+    return found[0]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_kbnn_model_matches_x86_interpreter(harness, assets, threads):
-    delegate = _aarch64_delegate()
-    if delegate is None:
-        pytest.skip("kernels/tflite (libkbnn_delegate.so) is not part of this checkout yet")
+def test_kbnn_model_matches_x86_interpreter(harness, aarch64_delegate, assets, threads):
     import kbnn
     from kbnn import ops
 
@@ -147,7 +151,7 @@ def test_kbnn_model_matches_x86_interpreter(harness, assets, threads):
 
     x = _samples(assets)
     expected = np.asarray(kbnn.Interpreter(str(model)).predict(x)).reshape(len(x), -1)
-    preds, outs = _run_harness(harness, model, assets / make_assets.SAMPLES_BIN, delegate, threads)
+    preds, outs = _run_harness(harness, model, assets / make_assets.SAMPLES_BIN, aarch64_delegate, threads)
     np.testing.assert_array_equal(preds, expected.argmax(1))
     np.testing.assert_allclose(outs, expected, rtol=1e-5, atol=1e-6)
     labels = np.asarray(__import__("json").loads((assets / make_assets.SAMPLES_JSON).read_text())["labels"])
@@ -155,13 +159,10 @@ def test_kbnn_model_matches_x86_interpreter(harness, assets, threads):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_builder_bconv2d_on_aarch64_delegate(harness, tmp_path, threads):
-    delegate = _aarch64_delegate()
-    if delegate is None:
-        pytest.skip("kernels/tflite (libkbnn_delegate.so) is not part of this checkout yet")
+def test_builder_bconv2d_on_aarch64_delegate(harness, aarch64_delegate, tmp_path, threads):
     sys.path.insert(0, str(ROOT / "tests"))
     try:
-        import tflite_builder as tb
+        from support import tflite_builder as tb
     finally:
         sys.path.pop(0)
 
@@ -181,7 +182,7 @@ def test_builder_bconv2d_on_aarch64_delegate(harness, tmp_path, threads):
     samples = tmp_path / "x.bin"
     tb.pack(x).astype("<i4").tofile(samples)
 
-    _, outs = _run_harness(harness, model, samples, delegate, threads)
+    _, outs = _run_harness(harness, model, samples, aarch64_delegate, threads)
     np.testing.assert_array_equal(outs.reshape(expected.shape), expected)
 
 

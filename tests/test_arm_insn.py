@@ -48,6 +48,7 @@ def selftest(tmp_path_factory):
     return exe, runs
 
 
+@pytest.mark.integration
 @needs_tools
 @pytest.mark.parametrize("mode", ["tb", "insn"])
 def test_plugin_counts_the_known_loop_exactly(selftest, mode):
@@ -64,6 +65,7 @@ def test_plugin_counts_the_known_loop_exactly(selftest, mode):
     assert sum(c for c, m in counts.by_addr.values() if m not in loop) == pytest.approx(0, abs=1e-12)
 
 
+@pytest.mark.integration
 @needs_tools
 def test_block_and_instruction_counting_agree(selftest):
     _, runs = selftest
@@ -72,6 +74,7 @@ def test_block_and_instruction_counting_agree(selftest):
         assert tb.by_addr == insn.by_addr
 
 
+@pytest.mark.integration
 @needs_tools
 def test_attribution_to_symbols_sums_to_the_total(selftest):
     exe, runs = selftest
@@ -112,6 +115,7 @@ def test_window_file_must_add_up(tmp_path):
         arm_insn.read_window(bad)
 
 
+@pytest.mark.integration
 @needs_tools
 def test_tiny_model_on_the_aarch64_wheel(tmp_path):
     """The benchmark's own path on a tiny kbnn model and its float twin: guest_invoke.py under

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import kbnn
 from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
-from keras_util import randomize_batchnorm
+from support.keras_util import randomize_batchnorm
 from test_convert import _builtin_ops, _custom_ops, needs_interpreter
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import kbnn
 from kbnn.convert import reference_ops
 from kbnn.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
-from keras_util import randomize_batchnorm as _randomize_bn
+from support.keras_util import randomize_batchnorm as _randomize_bn
 
 BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
 

@@ -15,7 +15,7 @@ import kbnn
 from kbnn.convert import int8 as q8
 from kbnn.convert.flatbuffer import read_model
 from kbnn.layers import QuantConv2D
-from keras_util import randomize_batchnorm
+from support.keras_util import randomize_batchnorm
 from test_convert import needs_interpreter
 
 pytestmark = needs_interpreter

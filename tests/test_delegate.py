@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
-import tflite_builder as tb
-from tflite_builder import FLOAT32, INT32, INT8
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT32, INT8
 
 RNG = np.random.default_rng(1234)
 

@@ -1,6 +1,6 @@
 """kbnn training under tf.distribute matches single-device training (docs/distributed.md).
 
-The training runs in subprocesses (tests/distributed_harness.py): logical CPU devices and a
+The training runs in subprocesses (tests/support/distributed_harness.py): logical CPU devices and a
 MultiWorkerMirroredStrategy must be set up before TensorFlow initializes, once per process.
 Each case trains the same tiny model from the same weights on the same global batches for
 3 steps under the strategy and on one device; the tests check the weights agree.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-HARNESS = HERE / "distributed_harness.py"
+HARNESS = HERE / "support" / "distributed_harness.py"
 ROOT = HERE.parent
 
 # Float tolerance on every weight (kernels, BN parameters and moving statistics, optimizer-
@@ -58,6 +58,7 @@ def mirrored(tmp_path_factory, delegate_env):
     return json.loads(out.read_text())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("case", ["case_bop_adam", "bop", "shiftadamax", "distiller"])
 def test_mirrored_strategy_matches_single_device(mirrored, case):
     """MirroredStrategy on 2 logical CPUs: same weights as one device after 3 steps.
@@ -80,12 +81,14 @@ def test_mirrored_strategy_matches_single_device(mirrored, case):
     assert 0 < result["history"]["flip_ratio"][0] <= 1
 
 
+@pytest.mark.integration
 def test_unsynchronized_batch_norm_does_not_match(mirrored):
     """Per-replica batch statistics are a different computation: the comparison catches it."""
     result = mirrored["cases"]["unsynchronized"]
     assert result["max_abs_diff"] > 100 * ATOL, result
 
 
+@pytest.mark.integration
 def test_mirrored_model_saves_reloads_and_converts(mirrored):
     out = mirrored["save_reload_convert"]
     assert out["reload_max_abs_diff"] == 0.0
@@ -95,6 +98,7 @@ def test_mirrored_model_saves_reloads_and_converts(mirrored):
     assert out["tflite_max_abs_diff"] < 1e-5
 
 
+@pytest.mark.integration
 def test_multi_worker_mirrored_strategy_two_processes(tmp_path, delegate_env):
     """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 (TF_CONFIG), one CPU replica each.
 

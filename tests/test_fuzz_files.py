@@ -1,4 +1,4 @@
-"""Issue 22, item 7: file-level fuzz of the runtime (tests/fuzz_files.py). Mutated .tflite files
+"""Issue 22, item 7: file-level fuzz of the runtime (tests/support/fuzz_files.py). Mutated .tflite files
 (LCE fixtures and hand-built kbnn models: option bytes, shapes, output shapes, dtypes, quantization
 scales / zero points, builtin options, operator inputs) run in child processes; every case must be
 rejected with a clear exception or give identical results for reference vs optimized kernels,
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fuzz_files
-import tflite_builder as tb
-from crash_models import CASES as CRASH_CASES
-from tflite_builder import FLOAT32, INT8, INT32, fb
+from support import fuzz_files
+from support import tflite_builder as tb
+from support.crash_models import CASES as CRASH_CASES
+from support.tflite_builder import FLOAT32, INT8, INT32, fb
 
 import kbnn_runtime
 
@@ -140,7 +140,7 @@ def test_fuzz_harness_reports_a_crash_and_goes_on(tmp_path):
 
 
 def test_fuzz_crash_generator_files_are_rejected(tmp_path):
-    """The crash files of tests/crash_models.py (no kbnn op) through the harness: all rejected."""
+    """The crash files of tests/support/crash_models.py (no kbnn op) through the harness: all rejected."""
     cases = []
     for i, (name, (build, _)) in enumerate(sorted(CRASH_CASES.items())):
         path = tmp_path / f"case{i:05d}.tflite"

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import crash_models
-import tflite_builder as tb
-from tflite_builder import FLOAT32, INT32, fb
+from support import crash_models
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT32, fb
 
 import kbnn_runtime
 from kbnn_runtime import cli

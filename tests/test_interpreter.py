@@ -5,8 +5,8 @@ each must surface as a Python exception with a clear message, and the process mu
 import numpy as np
 import pytest
 
-import tflite_builder as tb
-from tflite_builder import FLOAT32, INT32
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT32
 
 RNG = np.random.default_rng(7)
 

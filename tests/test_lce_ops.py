@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tflite_builder as tb
-from tflite_builder import FLOAT32, INT32, INT8
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT32, INT8
 
 FIXTURES = Path(__file__).parent / "fixtures" / "larq"
 LCE_FILES = [("mixed", ""), ("mixed", ".int8"), ("chain", ""), ("chain", ".int8"),

@@ -10,7 +10,7 @@ import tensorflow as tf
 import kbnn
 from kbnn.layers import QuantConv2D, QuantDense
 from kbnn.quantizers import MultiBaseSign, abc_shifts
-from keras_util import randomize_batchnorm
+from support.keras_util import randomize_batchnorm
 from test_convert import _custom_ops, needs_interpreter
 
 

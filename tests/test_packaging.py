@@ -79,6 +79,7 @@ def test_one_version_for_both_distributions():
     assert kbnn.__version__ == kbnn_runtime.__version__ == version
 
 
+@pytest.mark.integration
 def test_sdists_carry_their_sources_and_publishable_metadata(tmp_path):
     src = _copy_checkout(tmp_path / "src")
     out = tmp_path / "dist"
@@ -137,6 +138,7 @@ def test_check_dist_names_a_path_and_a_direct_reference(tmp_path):
     assert "not manylinux_*" in text and "no License-Expression" in text
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("g++") is None or shutil.which("cmake") is None,
                     reason="needs g++ and cmake")
 def test_pip_install_runtime_writes_nothing_into_the_source_tree(tmp_path):

@@ -161,6 +161,7 @@ def test_kbnn_benchmark_cli_shares_the_runtime_options(demo, capsys):
 # -- soak, LeakSanitizer, the runtime-only venv -----------------------------------------------------
 
 
+@pytest.mark.integration
 def test_soak_resident_memory_flat(demo):
     """10,000 invokes and 1,000 create/destroy cycles with the delegate: RSS growth <= 4 MiB."""
     model, _, _ = demo
@@ -173,6 +174,7 @@ def test_soak_resident_memory_flat(demo):
     print(json.dumps(r))
 
 
+@pytest.mark.integration
 def test_soak_detects_growth(demo):
     """The soak check can fail: with a 0 MiB allowance and a leak injected per cycle it reports."""
     model, _, _ = demo
@@ -204,6 +206,7 @@ def _run_script(name, *args, timeout=1800):
     return out
 
 
+@pytest.mark.integration
 def test_delegate_leak_sanitizer():
     """1,000 create/destroy cycles x 10 invokes of the delegate under LeakSanitizer: no leak; the
     negative control (one delegate not destroyed) is reported."""
@@ -211,6 +214,7 @@ def test_delegate_leak_sanitizer():
     assert "no leak reported" in out and "delegate LSan OK" in out
 
 
+@pytest.mark.integration
 def test_runtime_only_venv(runtime_demo_model):
     """The acceptance: a new venv without TensorFlow, ./runtime built and installed, same outputs."""
     out = _run_script("test_runtime_venv.sh", str(runtime_demo_model))

@@ -2,10 +2,10 @@
 holding no kbnn op: each carries a value the runtime does not validate (issue 22). kbnn's model
 check (kbnn_runtime.model_check) must turn every one of them into a clear Python exception.
 
-    python tests/crash_models.py OUT_DIR      # writes OUT_DIR/<name>.tflite for every case
+    python tests/support/crash_models.py OUT_DIR      # writes OUT_DIR/<name>.tflite for every case
 
 ``CASES`` maps a name to (builder, words the error message must contain). Built with
-tests/tflite_builder.py (TensorFlow's flatbuffer schema; only the tests need it).
+tests/support/tflite_builder.py (TensorFlow's flatbuffer schema; only the tests need it).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tflite_builder as tb  # noqa: E402
-from tflite_builder import FLOAT32, INT8, INT32, fb  # noqa: E402
+if not __package__:  # run as a script: tests/ (the folder of the support package) on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support import tflite_builder as tb  # noqa: E402
+from support.tflite_builder import FLOAT32, INT8, INT32, fb  # noqa: E402
 
 
 def mean_wrong_output_shape() -> bytes:

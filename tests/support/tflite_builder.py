@@ -228,7 +228,7 @@ def add_bconv(mb, x_t, n, h, w, filters, multiplier, bias, out_shape=None, T=0, 
 # ---------------------------------------------------------------------------------------------
 # The delegate library for tests.
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 _LIB_CACHE = {}
 
 

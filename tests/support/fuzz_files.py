@@ -1,7 +1,7 @@
 """File-level fuzz of the kbnn runtime (issue 22): structure-aware mutations of .tflite files, each
 survivor run with differential checks. Used by tests/test_fuzz_files.py; also a command:
 
-    python tests/fuzz_files.py run CASE_DIR          # the child: runs every case, one JSON line each
+    python tests/support/fuzz_files.py run CASE_DIR          # the child: runs every case, one JSON line each
 
 Mutations (in place, located with kbnn_runtime.model_check's bounds-checked flatbuffer reader):
 custom option bytes (kbnn / LCE ops), tensor shapes (model outputs included), tensor dtypes,
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-_RUNTIME = str(Path(__file__).resolve().parents[1] / "runtime")
+_RUNTIME = str(Path(__file__).resolve().parents[2] / "runtime")
 
 
 # --- locating mutable fields ------------------------------------------------------------------

@@ -4,9 +4,9 @@
 because TensorFlow's logical devices and a MultiWorkerMirroredStrategy must be configured
 before TensorFlow initializes, once per process.
 
-    python tests/distributed_harness.py mirrored OUT.json
+    python tests/support/distributed_harness.py mirrored OUT.json
         2 logical CPUs, MirroredStrategy vs the default (single-device) strategy, every case.
-    python tests/distributed_harness.py worker OUT.json      (TF_CONFIG set by the caller)
+    python tests/support/distributed_harness.py worker OUT.json      (TF_CONFIG set by the caller)
         one MultiWorkerMirroredStrategy worker, training with a custom loop (Keras 3's fit
         does not run multi-worker, docs/distributed.md); the chief (index 0) also trains the
         single-device reference and writes the comparison.
