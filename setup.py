@@ -54,8 +54,16 @@ INSTALL_REQUIRES = [
     "h5py>=3.10,<4",
 ]
 
+# The formatter and linter of scripts/format.sh, pinned exactly: another version formats differently.
+DEV_REQUIRES = [
+    "ruff==0.17.5",
+    "clang-format==23.1.3",
+]
+
 EXTRAS_REQUIRE = {
+    "dev": DEV_REQUIRES,
     "test": [
+        *DEV_REQUIRES,  # scripts/test.sh's "style" step runs them
         "pytest>=8,<10",
         "scikit-learn>=1.5,<2",
         "matplotlib>=3.8,<4",

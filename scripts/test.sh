@@ -32,6 +32,14 @@ python3 -m pip install -q --disable-pip-version-check "setuptools>=77" wheel "cm
   "tensorflow-cpu>=2.21,<2.22"
 python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e ./runtime -e ".[test]"
 
+step "style (ruff check, ruff format --check, clang-format --dry-run -Werror)"
+# Fix with: bash scripts/format.sh (then hand-edit what ruff check still reports).
+if ! PYTHON=python3 bash scripts/format.sh --check; then
+  echo "style check failed: run 'bash scripts/format.sh' and commit the result" \
+       "(see docs/architecture.md, \"Tests\")" >&2
+  exit 1
+fi
+
 if [ -x kernels/scripts/ci.sh ]; then
   step "C++ kernels: native + sanitizers"
   bash kernels/scripts/ci.sh
