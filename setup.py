@@ -33,7 +33,13 @@ ROOT = pathlib.Path(__file__).resolve().parent
 # The CMake glue is kbnn-runtime's (runtime/kbnn_build.py): one copy for both distributions.
 sys.path.insert(0, str(ROOT / "runtime"))
 from kbnn_build import (  # noqa: E402
-    OUT_OF_TREE_COMMANDS, CMakeBuild, CMakeLibrary, PlatformWheel, delegate_wired, read_version)
+    OUT_OF_TREE_COMMANDS,
+    CMakeBuild,
+    CMakeLibrary,
+    PlatformWheel,
+    delegate_wired,
+    read_version,
+)
 
 VERSION = read_version(ROOT / "runtime")
 
@@ -92,8 +98,9 @@ class KbnnBuild(CMakeBuild):
 
     def run(self):
         # Asked before building (build_ext.run() clears self.inplace while it builds).
-        self._delegate_too = (bool(self.inplace) and not getattr(self, "editable_mode", False)
-                              and delegate_wired())
+        self._delegate_too = (
+            bool(self.inplace) and not getattr(self, "editable_mode", False) and delegate_wired()
+        )
         super().run()
 
     def _cmake_options(self):

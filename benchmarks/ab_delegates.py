@@ -24,10 +24,10 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare  # noqa: E402
+import compare
 
 
 def _interpreter(content: bytes, library: str, threads: int):
@@ -60,7 +60,10 @@ def measure(content: bytes, libraries: dict, x, threads: int, rounds: int, runs:
         for name, interp in interps.items():
             times, outputs[name] = _run(interp, x, runs)
             samples[name] += times
-    return {name: (statistics.median(s), float(np.percentile(s, 10)), outputs[name]) for name, s in samples.items()}
+    return {
+        name: (statistics.median(s), float(np.percentile(s, 10)), outputs[name])
+        for name, s in samples.items()
+    }
 
 
 def main(argv=None) -> int:
@@ -91,7 +94,9 @@ def main(argv=None) -> int:
         for threads in args.threads:
             r = measure(content, {"A": args.a, "B": args.b}, x, threads, args.rounds, args.runs)
             (ma, pa, oa), (mb, pb, ob) = r["A"], r["B"]
-            print(f"{name:10s} {threads:7d} {ma:9.3f} {mb:9.3f} {mb / ma:6.3f} {pa:9.3f} {pb:9.3f}", flush=True)
+            print(
+                f"{name:10s} {threads:7d} {ma:9.3f} {mb:9.3f} {mb / ma:6.3f} {pa:9.3f} {pb:9.3f}", flush=True
+            )
             if not np.array_equal(oa, ob):
                 print(f"  OUTPUTS DIFFER: max |A-B| = {np.max(np.abs(oa - ob)):.3g}")
                 status = 1

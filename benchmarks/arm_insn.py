@@ -78,11 +78,16 @@ class ToolMissing(RuntimeError):
 
 
 def check_tools() -> None:
-    for tool, package in (("qemu-aarch64", "qemu-user"), ("gcc", "gcc"),
-                          ("aarch64-linux-gnu-nm", "binutils-aarch64-linux-gnu (g++-aarch64-linux-gnu)")):
+    for tool, package in (
+        ("qemu-aarch64", "qemu-user"),
+        ("gcc", "gcc"),
+        ("aarch64-linux-gnu-nm", "binutils-aarch64-linux-gnu (g++-aarch64-linux-gnu)"),
+    ):
         if not shutil.which(tool):
-            raise ToolMissing(f"{tool} not found: apt-get install {package} "
-                              "(bash scripts/install_system_deps.sh installs it)")
+            raise ToolMissing(
+                f"{tool} not found: apt-get install {package} "
+                "(bash scripts/install_system_deps.sh installs it)"
+            )
 
 
 # ---- 1. the plugin -----------------------------------------------------------------------------------
@@ -91,16 +96,32 @@ def build_plugin(out_dir: Path = WORK) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "libkbnn_insn_count.so"
     if not lib.exists() or lib.stat().st_mtime < PLUGIN_SRC.stat().st_mtime:
-        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-fvisibility=hidden", str(PLUGIN_SRC),
-                        "-o", str(lib), "-lpthread"], check=True)
+        subprocess.run(
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-O2",
+                "-Wall",
+                "-fvisibility=hidden",
+                str(PLUGIN_SRC),
+                "-o",
+                str(lib),
+                "-lpthread",
+            ],
+            check=True,
+        )
     return lib
 
 
 # ---- 2. the aarch64 site -------------------------------------------------------------------------------
 def site_ready() -> bool:
-    return ((SITE / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so").is_file()
-            and (SITE / "ai_edge_litert").is_dir() and (SYSROOT / "usr" / "bin" / "python3.11").is_file()
-            and any(SITE.glob("ai_edge_litert-1.4.0.dist-info")))
+    return (
+        (SITE / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so").is_file()
+        and (SITE / "ai_edge_litert").is_dir()
+        and (SYSROOT / "usr" / "bin" / "python3.11").is_file()
+        and any(SITE.glob("ai_edge_litert-1.4.0.dist-info"))
+    )
 
 
 def prepare_site(reuse: bool) -> None:
@@ -117,12 +138,19 @@ def prepare_site(reuse: bool) -> None:
     env = dict(os.environ, PYTHON=sys.executable, KBNN_AARCH64_LITERT=LITERT, KBNN_DIST=str(dist))
     if not (demo / "expected.npy").is_file():
         print(f"the demo model for the wheel check: scripts/runtime_demo_model.py {demo}", flush=True)
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "runtime_demo_model.py"), str(demo)],
-                       check=True, env=env, cwd=ROOT)
-    print("the aarch64 wheel: scripts/test_aarch64_runtime_wheel.sh (build_wheels.sh, install, check)",
-          flush=True)
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "test_aarch64_runtime_wheel.sh"), str(demo)],
-                          env=env, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "runtime_demo_model.py"), str(demo)],
+            check=True,
+            env=env,
+            cwd=ROOT,
+        )
+    print(
+        "the aarch64 wheel: scripts/test_aarch64_runtime_wheel.sh (build_wheels.sh, install, check)",
+        flush=True,
+    )
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test_aarch64_runtime_wheel.sh"), str(demo)], env=env, cwd=ROOT
+    )
     if proc.returncode == DOWNLOAD_FAILED:
         raise SystemExit("downloading the arm64 sysroot / aarch64 wheels failed (Debian or PyPI unreachable)")
     if proc.returncode != 0 or not site_ready():
@@ -140,10 +168,12 @@ def convert(model_name: str, variants, out_dir: Path) -> dict:
     import kbnn
 
     model, twin = compare.build(model_name)
-    makers = {"kbnn": lambda: kbnn.convert(model, progress=False),
-              "kbnn-int8stem": lambda: compare.kbnn_int8(model, int8_layers="stem"),
-              "int8": lambda: compare.tflite_int8(twin),
-              "float": lambda: compare.tflite_float(twin)}
+    makers = {
+        "kbnn": lambda: kbnn.convert(model, progress=False),
+        "kbnn-int8stem": lambda: compare.kbnn_int8(model, int8_layers="stem"),
+        "int8": lambda: compare.tflite_int8(twin),
+        "float": lambda: compare.tflite_float(twin),
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for v in variants:
@@ -157,39 +187,70 @@ def convert(model_name: str, variants, out_dir: Path) -> dict:
 
 def qemu_env() -> dict:
     """The guest's environment, as scripts/test_aarch64_runtime_wheel.sh runs it."""
-    return {"PATH": "/usr/bin:/bin", "HOME": str(BUILD), "PYTHONPATH": str(SITE),
-            "PYTHONHOME": str(SYSROOT / "usr"), "PYTHONDONTWRITEBYTECODE": "1",
-            "QEMU_LD_PREFIX": str(SYSROOT)}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(BUILD),
+        "PYTHONPATH": str(SITE),
+        "PYTHONHOME": str(SYSROOT / "usr"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "QEMU_LD_PREFIX": str(SYSROOT),
+    }
 
 
-def qemu_command(cpu: str, plugin: Path, prefix: Path, program: list, mode: str = "tb",
-                 sysroot: Path | None = SYSROOT) -> list:
+def qemu_command(
+    cpu: str, plugin: Path, prefix: Path, program: list, mode: str = "tb", sysroot: Path | None = SYSROOT
+) -> list:
     """qemu-aarch64 with the plugin: windows to PREFIX.0, PREFIX.1, ... (see kbnn_insn_count.c)."""
-    return (["qemu-aarch64", "-cpu", cpu] + (["-L", str(sysroot)] if sysroot else [])
-            + ["-plugin", f"{plugin},out={prefix},mode={mode}"] + [str(p) for p in program])
+    return (
+        ["qemu-aarch64", "-cpu", cpu]
+        + (["-L", str(sysroot)] if sysroot else [])
+        + ["-plugin", f"{plugin},out={prefix},mode={mode}"]
+        + [str(p) for p in program]
+    )
 
 
-def run_guest(cpu: str, plugin: Path, models: dict, out_dir: Path, n: int, m: int, warmup: int,
-              timeout: float | None = None) -> tuple[dict, dict]:
+def run_guest(
+    cpu: str,
+    plugin: Path,
+    models: dict,
+    out_dir: Path,
+    n: int,
+    m: int,
+    warmup: int,
+    timeout: float | None = None,
+) -> tuple[dict, dict]:
     """One qemu-aarch64 process running every model; returns (guest result, {variant: Counts})."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("w.*"):
         old.unlink()
     spec = out_dir / "spec.json"
-    spec.write_text(json.dumps({"n": n, "m": m, "warmup": warmup, "threads": 1,
-                                "models": [{"name": k, "path": str(p), "kbnn": k.startswith("kbnn")}
-                                           for k, p in models.items()]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "n": n,
+                "m": m,
+                "warmup": warmup,
+                "threads": 1,
+                "models": [
+                    {"name": k, "path": str(p), "kbnn": k.startswith("kbnn")} for k, p in models.items()
+                ],
+            }
+        )
+    )
     cmd = qemu_command(cpu, plugin, out_dir / "w", [SYSROOT / "usr" / "bin" / "python3.11", GUEST, spec])
     proc = subprocess.run(cmd, env=qemu_env(), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("KBNN_GUEST_RESULT ")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"the guest failed under qemu-aarch64 -cpu {cpu} (exit {proc.returncode}):\n"
-                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"the guest failed under qemu-aarch64 -cpu {cpu} (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     result = json.loads(lines[-1].split(" ", 1)[1])
     counts = {}
     for name, (w_n, w_m) in result["windows"].items():
-        counts[name] = steady_state(read_window(out_dir / f"w.{w_n}"), read_window(out_dir / f"w.{w_m}"),
-                                    n, m)
+        counts[name] = steady_state(
+            read_window(out_dir / f"w.{w_n}"), read_window(out_dir / f"w.{w_m}"), n, m
+        )
     return result, counts
 
 
@@ -219,9 +280,10 @@ def read_window(path: Path) -> Window:
 @dataclass
 class Counts:
     """Instructions per invoke, steady state: (window M - window N) / (M - N), per address."""
+
     per_invoke: float
     by_addr: dict = field(repr=False)  # address -> (per-invoke count, mnemonic)
-    window_n: float = 0.0              # window N / N and window M / M (whole windows per invoke)
+    window_n: float = 0.0  # window N / N and window M / M (whole windows per invoke)
     window_m: float = 0.0
 
 
@@ -272,8 +334,12 @@ def function_symbols(path: str) -> list:
     syms = []
     for extra in ([], ["-D"]):
         try:
-            out = subprocess.run(["aarch64-linux-gnu-nm", "-C", "--defined-only", "-S", *extra, path],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                ["aarch64-linux-gnu-nm", "-C", "--defined-only", "-S", *extra, path],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
         except (subprocess.CalledProcessError, OSError):
             continue
         for line in out.splitlines():
@@ -308,7 +374,7 @@ def short(name: str, width: int = 96) -> str:
     tail = name.rstrip()
     for suffix in (" const", " &", " &&"):
         if tail.endswith(")" + suffix):
-            tail = tail[:-len(suffix)]
+            tail = tail[: -len(suffix)]
     if tail.endswith(")") and not tail.startswith("("):
         depth = 0
         for i in range(len(tail) - 1, -1, -1):
@@ -317,7 +383,7 @@ def short(name: str, width: int = 96) -> str:
                 if i > 0:
                     name = tail[:i]
                 break
-    return name if len(name) <= width else name[:width - 3] + "..."
+    return name if len(name) <= width else name[: width - 3] + "..."
 
 
 class Attributor:
@@ -354,9 +420,9 @@ class Attributor:
 @dataclass
 class Breakdown:
     total: float
-    components: list   # [(component, per invoke)], largest first
-    functions: list    # [((component, function), per invoke)], largest first
-    mnemonics: list    # [(mnemonic, per invoke)], largest first
+    components: list  # [(component, per invoke)], largest first
+    functions: list  # [((component, function), per invoke)], largest first
+    mnemonics: list  # [(mnemonic, per invoke)], largest first
 
 
 def breakdown(counts: Counts, attributor: Attributor) -> Breakdown:
@@ -389,8 +455,13 @@ def print_table(model: str, results: dict, variants) -> list:
         cells += [f"{r[a].per_invoke / r[b].per_invoke:.2f}x" for a, b in ratios]
         print("  ".join(f"{c:>14}" for c in cells))
         rows.append(f"| {model} | `{cpu}` | " + " | ".join(c.replace("x", "×") for c in cells[1:]) + " |")
-    md_head = (f"| model | -cpu | " + " | ".join(f"{v} insns" for v in variants) + " | "
-               + " | ".join(f"{a}/{b}" for a, b in ratios) + " |")
+    md_head = (
+        "| model | -cpu | "
+        + " | ".join(f"{v} insns" for v in variants)
+        + " | "
+        + " | ".join(f"{a}/{b}" for a, b in ratios)
+        + " |"
+    )
     return [md_head, "|---|---|" + "--:|" * (len(variants) + len(ratios))] + rows
 
 
@@ -407,15 +478,19 @@ def print_breakdown(title: str, b: Breakdown, top: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] + " (an instruction-count proxy)")
     parser.add_argument("models", nargs="+", choices=("cnn32", "bireal18"))
-    parser.add_argument("--cpus", nargs="+", default=list(CPUS),
-                        help="qemu -cpu models (default: %(default)s)")
+    parser.add_argument(
+        "--cpus", nargs="+", default=list(CPUS), help="qemu -cpu models (default: %(default)s)"
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS))
     parser.add_argument("--n", type=int, default=2, help="invokes of the first window (default: 2)")
     parser.add_argument("--m", type=int, default=5, help="invokes of the second window (default: 5)")
     parser.add_argument("--warmup", type=int, default=1, help="invokes before the windows (default: 1)")
     parser.add_argument("--top", type=int, default=12, help="functions and mnemonics listed (default: 12)")
-    parser.add_argument("--reuse-wheel", action="store_true",
-                        help="use build/arm64-runtime-site as it is (else: rebuilt from this checkout)")
+    parser.add_argument(
+        "--reuse-wheel",
+        action="store_true",
+        help="use build/arm64-runtime-site as it is (else: rebuilt from this checkout)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown rows")
     parser.add_argument("--json", help="write every figure (and the breakdowns) to this JSON file")
     args = parser.parse_args(argv)
@@ -430,41 +505,54 @@ def main(argv=None) -> int:
     t0 = time.time()
     plugin = build_plugin()
     prepare_site(args.reuse_wheel)
-    qemu = subprocess.run(["qemu-aarch64", "--version"], capture_output=True,
-                          text=True).stdout.splitlines()[0]
-    print(f"\n{PROXY}\n{qemu}; 1 thread; per invoke = (window of {args.m} invokes - window of {args.n}) / "
-          f"{args.m - args.n}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
+    qemu = subprocess.run(["qemu-aarch64", "--version"], capture_output=True, text=True).stdout.splitlines()[
+        0
+    ]
+    print(
+        f"\n{PROXY}\n{qemu}; 1 thread; per invoke = (window of {args.m} invokes - window of {args.n}) / "
+        f"{args.m - args.n}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        flush=True,
+    )
     markdown, report = [], {}
     for model in args.models:
         paths = convert(model, variants, WORK / model)
         results = {}
         for cpu in args.cpus:
             t = time.time()
-            guest, counts = run_guest(cpu, plugin, paths, WORK / f"{model}-{cpu}", args.n, args.m,
-                                      args.warmup)
+            guest, counts = run_guest(
+                cpu, plugin, paths, WORK / f"{model}-{cpu}", args.n, args.m, args.warmup
+            )
             results[cpu] = counts
             attributor = Attributor(guest["maps"])
             base = attributor.load_base("libkbnn_delegate.so")
             where = f"; libkbnn_delegate.so loaded at {base:#x}" if base is not None else ""
-            print(f"[{model} -cpu {cpu}: {time.time() - t:.0f} s under qemu; "
-                  f"ai-edge-litert {guest['litert']}, Python {guest['python']} {guest['machine']}{where}]",
-                  flush=True)
+            print(
+                f"[{model} -cpu {cpu}: {time.time() - t:.0f} s under qemu; "
+                f"ai-edge-litert {guest['litert']}, Python {guest['python']} {guest['machine']}{where}]",
+                flush=True,
+            )
             for v in variants:
                 b = breakdown(counts[v], attributor)
                 print_breakdown(f"{model} {v} -cpu {cpu}", b, args.top)
-                print(f"  (windows as a whole: {mega(counts[v].window_n)} per invoke over {args.n}, "
-                      f"{mega(counts[v].window_m)} over {args.m})")
+                print(
+                    f"  (windows as a whole: {mega(counts[v].window_n)} per invoke over {args.n}, "
+                    f"{mega(counts[v].window_m)} over {args.m})"
+                )
                 report.setdefault(model, {}).setdefault(cpu, {})[v] = {
-                    "per_invoke": counts[v].per_invoke, "window_n": counts[v].window_n,
+                    "per_invoke": counts[v].per_invoke,
+                    "window_n": counts[v].window_n,
                     "window_m": counts[v].window_m,
-                    "components": b.components, "functions": [[c, f, v2] for (c, f), v2 in b.functions[:50]],
-                    "mnemonics": b.mnemonics[:50]}
+                    "components": b.components,
+                    "functions": [[c, f, v2] for (c, f), v2 in b.functions[:50]],
+                    "mnemonics": b.mnemonics[:50],
+                }
         markdown += print_table(model, results, variants) + [""]
     if args.markdown:
         print("\n" + "\n".join(markdown))
     if args.json:
-        Path(args.json).write_text(json.dumps({"proxy": PROXY, "n": args.n, "m": args.m, "results": report},
-                                              indent=1))
+        Path(args.json).write_text(
+            json.dumps({"proxy": PROXY, "n": args.n, "m": args.m, "results": report}, indent=1)
+        )
     print(f"\n(done in {time.time() - t0:.0f} s; {PROXY})")
     return 0
 

@@ -29,8 +29,12 @@ import warnings
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-VARIANTS = (("float stem, 1 base", "float", 1), ("bit-plane, 1 base", "bitplane", 1),
-            ("bit-plane, 2 bases", "bitplane", 2), ("bit-plane, 3 bases", "bitplane", 3))
+VARIANTS = (
+    ("float stem, 1 base", "float", 1),
+    ("bit-plane, 1 base", "bitplane", 1),
+    ("bit-plane, 2 bases", "bitplane", 2),
+    ("bit-plane, 3 bases", "bitplane", 3),
+)
 
 
 def _uptime() -> str:
@@ -59,10 +63,21 @@ def measure(label, stem, bases, seed, epochs, runs):
     tfl_pred = np.argmax(interp.predict(x_test), -1)
     latency = demo._median_latency_us(interp, x_test[:1], runs=runs)
     s = kbnn.summary(model, print_fn=None)
-    return dict(variant=label, stem=stem, bases=bases, seed=seed, train_s=train_s,
-                keras_acc=float(np.mean(keras_pred == data.y_test)), tflite_acc=float(np.mean(tfl_pred == data.y_test)),
-                agreement=float(np.mean(keras_pred == tfl_pred)), tflite_bytes=len(data_bytes), latency_us=latency,
-                binary_macs=s.binary_macs, float_macs=s.other_macs, not_lowered=[r.name for r in report.not_lowered])
+    return dict(
+        variant=label,
+        stem=stem,
+        bases=bases,
+        seed=seed,
+        train_s=train_s,
+        keras_acc=float(np.mean(keras_pred == data.y_test)),
+        tflite_acc=float(np.mean(tfl_pred == data.y_test)),
+        agreement=float(np.mean(keras_pred == tfl_pred)),
+        tflite_bytes=len(data_bytes),
+        latency_us=latency,
+        binary_macs=s.binary_macs,
+        float_macs=s.other_macs,
+        not_lowered=[r.name for r in report.not_lowered],
+    )
 
 
 def plot(means, path):
@@ -74,8 +89,14 @@ def plot(means, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     ax = axes[0]
     for m in means:
-        ax.errorbar(m["latency_us"], m["tflite_acc"] * 100, yerr=m["tflite_acc_std"] * 100, fmt="o", capsize=3,
-                    label=m["variant"])
+        ax.errorbar(
+            m["latency_us"],
+            m["tflite_acc"] * 100,
+            yerr=m["tflite_acc_std"] * 100,
+            fmt="o",
+            capsize=3,
+            label=m["variant"],
+        )
     ax.legend(fontsize=8, loc="lower right", frameon=False)
     ax.set_xlabel("median latency per image, 1 thread (µs)")
     ax.set_ylabel("test accuracy, TFLite (%)")
@@ -84,8 +105,15 @@ def plot(means, path):
     labels = [m["variant"].replace(", ", "\n") for m in means]
     bars = ax.bar(labels, [m["tflite_bytes"] / 1024 for m in means], color="#1f77b4")
     for bar, m in zip(bars, means):
-        ax.annotate(f"{m['tflite_bytes'] / 1024:.1f} KiB", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", xytext=(0, 3), textcoords="offset points", fontsize=9)
+        ax.annotate(
+            f"{m['tflite_bytes'] / 1024:.1f} KiB",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize=9,
+        )
     ax.set_ylabel(".tflite size (KiB)")
     ax.set_title("model size", fontsize=11)
     ax.tick_params(axis="x", labelsize=8)
@@ -120,33 +148,52 @@ def main(argv=None) -> int:
         for label, stem, bases in VARIANTS:
             r = measure(label, stem, bases, seed, args.epochs, args.runs)
             rows.append(r)
-            print(f"seed {seed}  {label:20s}  keras {r['keras_acc'] * 100:6.2f}%  "
-                  f"tflite {r['tflite_acc'] * 100:6.2f}%  "
-                  f"agree {r['agreement'] * 100:6.2f}%  {r['tflite_bytes']:7,d} B  {r['latency_us']:8.1f} µs  "
-                  f"train {r['train_s']:5.1f} s", flush=True)
+            print(
+                f"seed {seed}  {label:20s}  keras {r['keras_acc'] * 100:6.2f}%  "
+                f"tflite {r['tflite_acc'] * 100:6.2f}%  "
+                f"agree {r['agreement'] * 100:6.2f}%  {r['tflite_bytes']:7,d} B  {r['latency_us']:8.1f} µs  "
+                f"train {r['train_s']:5.1f} s",
+                flush=True,
+            )
     means = []
     for label, stem, bases in VARIANTS:
         sel = [r for r in rows if r["variant"] == label]
         acc = np.array([r["tflite_acc"] for r in sel])
-        means.append(dict(variant=label, stem=stem, bases=bases, tflite_acc=float(acc.mean()),
-                          tflite_acc_std=float(acc.std()),
-                          keras_acc=float(np.mean([r["keras_acc"] for r in sel])),
-                          agreement=float(np.mean([r["agreement"] for r in sel])),
-                          tflite_bytes=int(np.mean([r["tflite_bytes"] for r in sel])),
-                          latency_us=float(np.mean([r["latency_us"] for r in sel])),
-                          binary_macs=sel[0]["binary_macs"], float_macs=sel[0]["float_macs"]))
+        means.append(
+            dict(
+                variant=label,
+                stem=stem,
+                bases=bases,
+                tflite_acc=float(acc.mean()),
+                tflite_acc_std=float(acc.std()),
+                keras_acc=float(np.mean([r["keras_acc"] for r in sel])),
+                agreement=float(np.mean([r["agreement"] for r in sel])),
+                tflite_bytes=int(np.mean([r["tflite_bytes"] for r in sel])),
+                latency_us=float(np.mean([r["latency_us"] for r in sel])),
+                binary_macs=sel[0]["binary_macs"],
+                float_macs=sel[0]["float_macs"],
+            )
+        )
     load = _uptime()
     print(f"\nmean of {len(args.seeds)} seeds, {args.epochs} epochs; end: {load}")
-    print("| variant | test acc. TFLite (std) | Keras | Keras = TFLite | .tflite | latency (1 thread) "
-          "| binary MACs | float MACs |")
+    print(
+        "| variant | test acc. TFLite (std) | Keras | Keras = TFLite | .tflite | latency (1 thread) "
+        "| binary MACs | float MACs |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in means:
-        print(f"| {m['variant']} | {m['tflite_acc'] * 100:.2f} % ({m['tflite_acc_std'] * 100:.2f}) | "
-              f"{m['keras_acc'] * 100:.2f} % | {m['agreement'] * 100:.2f} % | {m['tflite_bytes']:,} B | "
-              f"{m['latency_us']:.1f} µs | {m['binary_macs']:,} | {m['float_macs']:,} |")
+        print(
+            f"| {m['variant']} | {m['tflite_acc'] * 100:.2f} % ({m['tflite_acc_std'] * 100:.2f}) | "
+            f"{m['keras_acc'] * 100:.2f} % | {m['agreement'] * 100:.2f} % | {m['tflite_bytes']:,} B | "
+            f"{m['latency_us']:.1f} µs | {m['binary_macs']:,} | {m['float_macs']:,} |"
+        )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bitplane_bases_digits.json"), "w") as f:
-        json.dump({"rows": rows, "means": means, "epochs": args.epochs, "seeds": args.seeds, "load": load}, f, indent=1)
+        json.dump(
+            {"rows": rows, "means": means, "epochs": args.epochs, "seeds": args.seeds, "load": load},
+            f,
+            indent=1,
+        )
     plot(means, os.path.join(args.out, "bitplane_bases_digits.png"))
     print(f"wrote {args.out}/bitplane_bases_digits.json and .png  ({time.perf_counter() - start:.0f} s)")
     return 0

@@ -52,10 +52,11 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
-              use_bias=False)
+BINARY = dict(
+    input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip", use_bias=False
+)
 CHANNELS = (64, 64, 128, 128, 256, 256)
 
 
@@ -88,8 +89,14 @@ def randomize_bn(model, seed: int = 0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n).astype("float32"), rng.normal(0, 0.1, n).astype("float32"),
-                               rng.normal(0, 0.1, n).astype("float32"), rng.uniform(0.5, 2.0, n).astype("float32")])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, n).astype("float32"),
+                    rng.normal(0, 0.1, n).astype("float32"),
+                    rng.normal(0, 0.1, n).astype("float32"),
+                    rng.uniform(0.5, 2.0, n).astype("float32"),
+                ]
+            )
 
 
 def float_twin(model):
@@ -135,12 +142,20 @@ def kbnn_int8(model, seed: int = 0, int8_layers: str = "all") -> bytes:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data, report = kbnn.convert(model, progress=False, return_report=True,
-                                    representative_dataset=representative_inputs(model, seed),
-                                    int8_layers=int8_layers)
+        data, report = kbnn.convert(
+            model,
+            progress=False,
+            return_report=True,
+            representative_dataset=representative_inputs(model, seed),
+            int8_layers=int8_layers,
+        )
     label = "kbnn-int8" + ("" if int8_layers == "all" else int8_layers)
-    print(f"{label}: int8 layers:", ", ".join(r.name for r in report.int8_layers) or "none",
-          "| float32 layers:", ", ".join(r.name for r in report.layers if r.precision == "float32") or "none")
+    print(
+        f"{label}: int8 layers:",
+        ", ".join(r.name for r in report.int8_layers) or "none",
+        "| float32 layers:",
+        ", ".join(r.name for r in report.layers if r.precision == "float32") or "none",
+    )
     return data
 
 
@@ -185,15 +200,20 @@ def measure(variants: dict, x, threads: int, rounds: int, runs: int, warmup: int
 
     interps = {}
     for name, content in variants.items():
-        interps[name] = (kbnn.Interpreter(content, num_threads=threads).interpreter if name.startswith("kbnn")
-                         else _stock_interpreter(content, threads))
+        interps[name] = (
+            kbnn.Interpreter(content, num_threads=threads).interpreter
+            if name.startswith("kbnn")
+            else _stock_interpreter(content, threads)
+        )
         _timed(interps[name], x, warmup)
     samples = {name: [] for name in variants}
     for _ in range(rounds):
         for name, interp in interps.items():
             samples[name] += _timed(interp, x, runs)
-    return ({name: statistics.median(s) for name, s in samples.items()},
-            {name: float(np.percentile(s, 10)) for name, s in samples.items()})
+    return (
+        {name: statistics.median(s) for name, s in samples.items()},
+        {name: float(np.percentile(s, 10)) for name, s in samples.items()},
+    )
 
 
 def machine() -> str:
@@ -201,8 +221,10 @@ def machine() -> str:
     from kbnn.demo import cpu_model
     from kbnn.interpreter import kernel_isa
 
-    return (f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}; "
-            f"kbnn kernel ISA: {kernel_isa()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}; "
+        f"kbnn kernel ISA: {kernel_isa()}"
+    )
 
 
 MODELS = ("cnn32", "bireal18")
@@ -237,11 +259,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default: 10)")
     parser.add_argument("--runs", type=int, default=10, help="invokes per variant per round (default: 10)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--no-int8", action="store_true",
-                        help="skip the int8 variants (int8 twin, kbnn-int8, kbnn-int8stem)")
-    parser.add_argument("--unfused", action="store_true",
-                        help="also time kbnn converted with fuse_residual=False (separate ADD + KbnnQuantize "
-                             "ops instead of KbnnBconv2dResidual)")
+    parser.add_argument(
+        "--no-int8", action="store_true", help="skip the int8 variants (int8 twin, kbnn-int8, kbnn-int8stem)"
+    )
+    parser.add_argument(
+        "--unfused",
+        action="store_true",
+        help="also time kbnn converted with fuse_residual=False (separate ADD + KbnnQuantize "
+        "ops instead of KbnnBconv2dResidual)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown rows")
     parser.add_argument("--profile-runs", type=int, default=30, help="runs of the kbnn per-op profile")
     args = parser.parse_args(argv)
@@ -251,10 +277,14 @@ def main(argv=None) -> int:
 
     model, twin = build(args.model)
     s = kbnn.summary(model, print_fn=None)
-    print(f"model: {model.name}  input {tuple(model.inputs[0].shape[1:])}  binary MACs: {s.binary_macs:,} "
-          f"({s.binary_macs / 1e9:.3f} G)  other MACs: {s.other_macs:,}")
-    print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"model: {model.name}  input {tuple(model.inputs[0].shape[1:])}  binary MACs: {s.binary_macs:,} "
+        f"({s.binary_macs / 1e9:.3f} G)  other MACs: {s.other_macs:,}"
+    )
+    print(
+        f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     t0 = time.time()
     variants = {"kbnn": kbnn.convert(model, progress=False)}
@@ -267,8 +297,10 @@ def main(argv=None) -> int:
     if not args.no_int8:
         variants["int8"] = tflite_int8(twin)
     sizes = {k: len(v) for k, v in variants.items()}
-    print(f"converted in {time.time() - t0:.1f} s; file sizes: "
-          + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+    print(
+        f"converted in {time.time() - t0:.1f} s; file sizes: "
+        + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items())
+    )
 
     x = np.random.default_rng(1).standard_normal([1] + list(model.inputs[0].shape[1:])).astype("float32")
     medians, p10s = {}, {}
@@ -276,8 +308,12 @@ def main(argv=None) -> int:
         medians[threads], p10s[threads] = measure(variants, x, threads, args.rounds, args.runs, args.warmup)
     table(medians, "median")
     table(p10s, "p10 (least disturbed runs)")
-    print("(", args.rounds * args.runs, "interleaved invokes per cell; ratios > 1: kbnn is faster; "
-          f"load average after: {os.getloadavg()[0]:.2f})")
+    print(
+        "(",
+        args.rounds * args.runs,
+        "interleaved invokes per cell; ratios > 1: kbnn is faster; "
+        f"load average after: {os.getloadavg()[0]:.2f})",
+    )
     if args.markdown:
         markdown(medians, p10s)
 
@@ -297,8 +333,17 @@ def _cells(r: dict) -> list:
     return ms + ratios
 
 
-_HEAD = ("kbnn ms", "kbnn-int8 ms", "kbnn-int8stem ms", "float ms", "int8 ms", "float/kbnn", "int8/kbnn",
-         "int8/kbnn-int8", "int8/kbnn-int8stem")
+_HEAD = (
+    "kbnn ms",
+    "kbnn-int8 ms",
+    "kbnn-int8stem ms",
+    "float ms",
+    "int8 ms",
+    "float/kbnn",
+    "int8/kbnn",
+    "int8/kbnn-int8",
+    "int8/kbnn-int8stem",
+)
 
 
 def table(results: dict, stat: str):
@@ -313,9 +358,12 @@ def table(results: dict, stat: str):
     for threads, r in results.items():
         if "kbnn-unfused" in r:
             u, k = r["kbnn-unfused"], r["kbnn"]
-            print(f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster; "
-                  f"int8/kbnn-unfused {r['int8'] / u:.2f}x)" if r.get("int8") else
-                  f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster)")
+            print(
+                f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster; "
+                f"int8/kbnn-unfused {r['int8'] / u:.2f}x)"
+                if r.get("int8")
+                else f"{threads:>7}  kbnn-unfused {u:.3f} ms (fused kbnn {k:.3f} ms: {u / k:.2f}x faster)"
+            )
 
 
 def markdown(medians: dict, p10s: dict):

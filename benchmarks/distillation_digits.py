@@ -23,8 +23,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30, help="student epochs (teacher: half)")
-    parser.add_argument("--from-scratch", action="store_true",
-                        help="students start from a fresh initialisation instead of the teacher's weights")
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="students start from a fresh initialisation instead of the teacher's weights",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm bars per training run")
     args = parser.parse_args(argv)
 
@@ -33,11 +36,14 @@ def main(argv=None) -> int:
     from kbnn import demo
 
     start = time.perf_counter()
-    res = demo.compare_distillation(seeds=args.seeds, epochs=args.epochs,
-                                     init_from_teacher=not args.from_scratch, progress=args.progress)
+    res = demo.compare_distillation(
+        seeds=args.seeds, epochs=args.epochs, init_from_teacher=not args.from_scratch, progress=args.progress
+    )
     gain = (np.mean(res["distilled"]) - np.mean(res["labels_only"])) * 100
-    print(f"distilled - labels only: {gain:+.2f} points (mean of {len(args.seeds)} seeds, "
-          f"{args.epochs} student epochs, {'fresh init' if args.from_scratch else 'teacher init'}; {time.perf_counter() - start:.0f} s)")
+    print(
+        f"distilled - labels only: {gain:+.2f} points (mean of {len(args.seeds)} seeds, "
+        f"{args.epochs} student epochs, {'fresh init' if args.from_scratch else 'teacher init'}; {time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

@@ -22,11 +22,16 @@ import warnings
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
-def evaluate(seed: int = 0, epochs: int = 30, teacher_epochs: int | None = None, calibration: int = 0,
-             progress: bool = False) -> dict:
+def evaluate(
+    seed: int = 0,
+    epochs: int = 30,
+    teacher_epochs: int | None = None,
+    calibration: int = 0,
+    progress: bool = False,
+) -> dict:
     """Train the demo student (``seed``), convert float-rest and int8-rest, return accuracies (fractions)."""
     import keras
 
@@ -40,25 +45,38 @@ def evaluate(seed: int = 0, epochs: int = 30, teacher_epochs: int | None = None,
     student = demo.train_student(data, epochs, teacher, distill=True, progress=progress)
     x_train, x_test = demo.as_images(data.x_train), demo.as_images(data.x_test)
     n = len(x_train) if calibration <= 0 else min(calibration, len(x_train))
-    rep = [x_train[i:i + 64] for i in range(0, n, 64)]
+    rep = [x_train[i : i + 64] for i in range(0, n, 64)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         float_rest = kbnn.convert(student, progress=False)
-        int8_rest, report = kbnn.convert(student, progress=False, representative_dataset=rep, return_report=True)
+        int8_rest, report = kbnn.convert(
+            student, progress=False, representative_dataset=rep, return_report=True
+        )
     pf = np.argmax(kbnn.Interpreter(float_rest).predict(x_test), -1)
     pq = np.argmax(kbnn.Interpreter(int8_rest).predict(x_test), -1)
     keras_pred = np.argmax(student.predict(x_test, verbose=0), -1)
-    return dict(seed=seed, keras=float(np.mean(keras_pred == data.y_test)), float_rest=float(np.mean(pf == data.y_test)),
-                int8_rest=float(np.mean(pq == data.y_test)), agreement=float(np.mean(pf == pq)),
-                float_bytes=len(float_rest), int8_bytes=len(int8_rest), report=report)
+    return dict(
+        seed=seed,
+        keras=float(np.mean(keras_pred == data.y_test)),
+        float_rest=float(np.mean(pf == data.y_test)),
+        int8_rest=float(np.mean(pq == data.y_test)),
+        agreement=float(np.mean(pf == pq)),
+        float_bytes=len(float_rest),
+        int8_bytes=len(int8_rest),
+        report=report,
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--calibration", type=int, default=0,
-                        help="training images used as representative data (default 0: all)")
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=0,
+        help="training images used as representative data (default 0: all)",
+    )
     args = parser.parse_args(argv)
     worst, diffs = 0.0, []
     for seed in args.seeds:
@@ -69,13 +87,17 @@ def main(argv=None) -> int:
         diff = (r["int8_rest"] - r["float_rest"]) * 100
         worst = max(worst, abs(diff))
         diffs.append(diff)
-        print(f"seed {seed}: test accuracy Keras {r['keras'] * 100:.2f}%  float-rest {r['float_rest'] * 100:.2f}%  "
-              f"int8-rest {r['int8_rest'] * 100:.2f}%  (int8 - float {diff:+.2f} points; identical predictions "
-              f"{r['agreement'] * 100:.2f}%)  sizes {r['float_bytes']:,} / {r['int8_bytes']:,} B  "
-              f"({time.time() - t0:.0f} s)")
-    print(f"int8-rest - float-rest over {len(diffs)} seed(s): mean {np.mean(diffs):+.2f} points, largest "
-          f"|difference| {worst:.2f} points, largest loss {max(0.0, -min(diffs)):.2f} points (bar: int8-rest "
-          "loses at most 0.5 points)")
+        print(
+            f"seed {seed}: test accuracy Keras {r['keras'] * 100:.2f}%  float-rest {r['float_rest'] * 100:.2f}%  "
+            f"int8-rest {r['int8_rest'] * 100:.2f}%  (int8 - float {diff:+.2f} points; identical predictions "
+            f"{r['agreement'] * 100:.2f}%)  sizes {r['float_bytes']:,} / {r['int8_bytes']:,} B  "
+            f"({time.time() - t0:.0f} s)"
+        )
+    print(
+        f"int8-rest - float-rest over {len(diffs)} seed(s): mean {np.mean(diffs):+.2f} points, largest "
+        f"|difference| {worst:.2f} points, largest loss {max(0.0, -min(diffs)):.2f} points (bar: int8-rest "
+        "loses at most 0.5 points)"
+    )
     return 0 if min(diffs) >= -0.5 else 1
 
 

@@ -59,12 +59,20 @@ def main(argv=None) -> int:
         print(f"\n=== training seed {seed} (teacher + student trained in {train_s:.0f} s) ===")
         for metric in metrics:
             with demo._native_stderr_captured():  # the TFLite converter logs every custom op on fd 2
-                report = kbnn.analysis.layer_sensitivity(student, x_test, data.y_test, float_model=teacher,
-                                                         metric=metric, calibration_x=x_train,
-                                                         runs=args.latency_runs)
+                report = kbnn.analysis.layer_sensitivity(
+                    student,
+                    x_test,
+                    data.y_test,
+                    float_model=teacher,
+                    metric=metric,
+                    calibration_x=x_train,
+                    runs=args.latency_runs,
+                )
             print(report.to_text())
-            report.plot(os.path.join(args.out, f"sensitivity_{metric}_seed{seed}.png"),
-                        title=f"layer sensitivity ({metric}), kbnn demo binary CNN, training seed {seed}")
+            report.plot(
+                os.path.join(args.out, f"sensitivity_{metric}_seed{seed}.png"),
+                title=f"layer sensitivity ({metric}), kbnn demo binary CNN, training seed {seed}",
+            )
             results[metric][seed] = report.to_dict()
 
     seeds = list(args.seeds)
@@ -73,17 +81,33 @@ def main(argv=None) -> int:
     for metric in metrics:
         summary[metric] = {"probe_seconds": {s: results[metric][s]["seconds"] for s in seeds}}
         for direction in ("restore", "binarize", "combined"):
-            rankings = {s: (results[metric][s]["ranking"] if direction == "combined"
-                            else results[metric][s]["rankings"][direction]) for s in seeds}
-            rhos = [spearman(rankings[a], rankings[b]) for i, a in enumerate(seeds) for b in seeds[i + 1:]]
+            rankings = {
+                s: (
+                    results[metric][s]["ranking"]
+                    if direction == "combined"
+                    else results[metric][s]["rankings"][direction]
+                )
+                for s in seeds
+            }
+            rhos = [spearman(rankings[a], rankings[b]) for i, a in enumerate(seeds) for b in seeds[i + 1 :]]
             same_top = len({tuple(rankings[s][:1]) for s in seeds}) == 1
             top3 = set.intersection(*(set(rankings[s][:3]) for s in seeds))
-            summary[metric][direction] = {"rankings": rankings, "spearman": rhos, "same_top": same_top,
-                                          "top3_common": sorted(top3)}
-            print(f"{metric:12s} {direction:8s} " + " | ".join(f"seed {s}: {' > '.join(rankings[s])}" for s in seeds)
-                  + f" | Spearman {', '.join(f'{r:+.2f}' for r in rhos)}, same top: {same_top}, "
-                  f"common top-3: {sorted(top3)}")
-        print(f"{metric:12s} probe time: " + ", ".join(f"{summary[metric]['probe_seconds'][s]:.1f} s" for s in seeds))
+            summary[metric][direction] = {
+                "rankings": rankings,
+                "spearman": rhos,
+                "same_top": same_top,
+                "top3_common": sorted(top3),
+            }
+            print(
+                f"{metric:12s} {direction:8s} "
+                + " | ".join(f"seed {s}: {' > '.join(rankings[s])}" for s in seeds)
+                + f" | Spearman {', '.join(f'{r:+.2f}' for r in rhos)}, same top: {same_top}, "
+                f"common top-3: {sorted(top3)}"
+            )
+        print(
+            f"{metric:12s} probe time: "
+            + ", ".join(f"{summary[metric]['probe_seconds'][s]:.1f} s" for s in seeds)
+        )
     with open(os.path.join(args.out, "sensitivity_digits.json"), "w") as f:
         json.dump({"reports": results, "stability": summary}, f, indent=1)
     return 0

@@ -33,10 +33,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import kbnn  # noqa: E402
+import kbnn
 
 REPORTED_TEST_ERROR = {"theano": 0.1140, "torch7": 0.1015}
 
@@ -61,8 +61,15 @@ def _pm1(y, num_classes):
     return 2.0 * keras.utils.to_categorical(y, num_classes) - 1.0
 
 
-def train(epochs: int = 500, batch_size: int = 50, loss: str = "hinge", lr_start: float = 1e-3,
-          lr_end: float = 3e-6, subset: int | None = None, model_path: str | None = None):
+def train(
+    epochs: int = 500,
+    batch_size: int = 50,
+    loss: str = "hinge",
+    lr_start: float = 1e-3,
+    lr_end: float = 3e-6,
+    subset: int | None = None,
+    model_path: str | None = None,
+):
     (x_train, y_train), (x_test, y_test) = load_data(subset)
     model = build_model(loss=loss)
     steps = max(1, epochs * int(np.ceil(len(x_train) / batch_size)))
@@ -71,14 +78,20 @@ def train(epochs: int = 500, batch_size: int = 50, loss: str = "hinge", lr_start
         model.compile(keras.optimizers.Adam(schedule), loss="squared_hinge", metrics=["categorical_accuracy"])
         y_fit, y_val = _pm1(y_train, 10), _pm1(y_test, 10)
     else:
-        model.compile(keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         y_fit, y_val = y_train, y_test
     kbnn.summary(model)
-    model.fit(x_train, y_fit, batch_size=batch_size, epochs=epochs, validation_data=(x_test, y_val), shuffle=True)
+    model.fit(
+        x_train, y_fit, batch_size=batch_size, epochs=epochs, validation_data=(x_test, y_val), shuffle=True
+    )
     scores = model.predict(x_test, batch_size=500, verbose=0)
     error = float(np.mean(np.argmax(scores, axis=1) != y_test))
-    print(f"test error: {100 * error:.2f} %  (paper: {100 * REPORTED_TEST_ERROR['theano']:.2f} % Theano, "
-          f"{100 * REPORTED_TEST_ERROR['torch7']:.2f} % Torch7)")
+    print(
+        f"test error: {100 * error:.2f} %  (paper: {100 * REPORTED_TEST_ERROR['theano']:.2f} % Theano, "
+        f"{100 * REPORTED_TEST_ERROR['torch7']:.2f} % Torch7)"
+    )
     if model_path:
         model.save(model_path)
     return model, error

@@ -32,15 +32,17 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
+import keras
 
-import kbnn  # noqa: E402
+import kbnn
 
 REPORTED_TOP1 = 0.654
 ATTENTION_LAYERS = [f"block{k}b_add" for k in range(1, 9)]
 
 
-def build_fn(input_quantizer, kernel_quantizer, input_shape=(224, 224, 3), num_classes: int = 1000) -> keras.Model:
+def build_fn(
+    input_quantizer, kernel_quantizer, input_shape=(224, 224, 3), num_classes: int = 1000
+) -> keras.Model:
     """One architecture for all three stages: same layer names, different quantizers."""
     return kbnn.models.RealToBinaryNet18(
         input_shape, num_classes, input_quantizer=input_quantizer, kernel_quantizer=kernel_quantizer
@@ -52,8 +54,11 @@ def make_datasets(root: str, batch_size: int = 256, image_size: int = 224):
 
     def load(split, shuffle):
         return keras.utils.image_dataset_from_directory(
-            os.path.join(root, split), image_size=(image_size + 32, image_size + 32), batch_size=None,
-            shuffle=shuffle, label_mode="int",
+            os.path.join(root, split),
+            image_size=(image_size + 32, image_size + 32),
+            batch_size=None,
+            shuffle=shuffle,
+            label_mode="int",
         )
 
     mean = tf.constant([0.485, 0.456, 0.406]) * 255.0
@@ -84,9 +89,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     train, val = make_datasets(args.data, args.batch_size)
     result = kbnn.distillation.real_to_binary_recipe(
-        build_fn, train, epochs=tuple(args.epochs), validation_data=val,
-        optimizer=lambda: keras.optimizers.Adam(args.lr), feature_layers=ATTENTION_LAYERS,
-        alpha_task=1.0, alpha_kd=1.0, alpha_attention=30.0, temperature=1.0, verbose=1,
+        build_fn,
+        train,
+        epochs=tuple(args.epochs),
+        validation_data=val,
+        optimizer=lambda: keras.optimizers.Adam(args.lr),
+        feature_layers=ATTENTION_LAYERS,
+        alpha_task=1.0,
+        alpha_kd=1.0,
+        alpha_attention=30.0,
+        temperature=1.0,
+        verbose=1,
     )
     kbnn.summary(result.student)
     result.student.save(args.save)

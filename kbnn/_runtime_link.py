@@ -20,7 +20,8 @@ except ModuleNotFoundError as e:
         raise ModuleNotFoundError(
             "kbnn needs kbnn-runtime (the interpreter, benchmark and delegate): `pip install ./runtime` "
             "in the kbnn source tree, or reinstall kbnn with `pip install -e ./runtime -e .`.",
-            name="kbnn_runtime") from e
+            name="kbnn_runtime",
+        ) from e
     sys.path.append(str(_checkout))
     import kbnn_runtime
 

@@ -54,7 +54,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -142,9 +143,14 @@ class SensitivityReport:
         """
         if direction is not None:
             if direction not in self.directions:
-                raise ValueError(f"The {direction!r} direction was not run. Received: direction={direction!r}")
-            scored = [(self._signed(r.score(direction)), r.name) for r in self.layers
-                      if r.score(direction) is not None]
+                raise ValueError(
+                    f"The {direction!r} direction was not run. Received: direction={direction!r}"
+                )
+            scored = [
+                (self._signed(r.score(direction)), r.name)
+                for r in self.layers
+                if r.score(direction) is not None
+            ]
             order = sorted(range(len(scored)), key=lambda i: (-scored[i][0], i))
             return [scored[i][1] for i in order]
         ranks: dict[str, list[int]] = {}
@@ -208,12 +214,20 @@ class SensitivityReport:
         rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
         def line(cells):
-            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            return "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            )
 
-        out = [f'Layer sensitivity: "{self.model_name}" ({self.metric_name}, '
-               f'{"higher" if self.higher_is_better else "lower"} is better)', rule, line(header), rule]
+        out = [
+            f'Layer sensitivity: "{self.model_name}" ({self.metric_name}, '
+            f"{'higher' if self.higher_is_better else 'lower'} is better)",
+            rule,
+            line(header),
+            rule,
+        ]
         out += [line(row) for row in table[1:]]
         out.append(rule)
+
         def both(value, as_is):
             if not self.recalibrated or as_is is None:
                 return f"{value:.4f}"
@@ -221,25 +235,39 @@ class SensitivityReport:
 
         if self.quantized_metric is not None:
             value = both(self.quantized_metric, self.quantized_metric_as_is)
-            out.append(f"quantized model {self.metric_name}: {value} "
-                       "(restore Δ = one layer in full precision − the re-estimated value)"
-                       if self.recalibrated else
-                       f"quantized model {self.metric_name}: {self.quantized_metric:.4f} "
-                       "(restore Δ = one layer in full precision − this)")
+            out.append(
+                f"quantized model {self.metric_name}: {value} "
+                "(restore Δ = one layer in full precision − the re-estimated value)"
+                if self.recalibrated
+                else f"quantized model {self.metric_name}: {self.quantized_metric:.4f} "
+                "(restore Δ = one layer in full precision − this)"
+            )
         if self.float_metric is not None:
-            kind = ("float model (derived: the binary model's latent weights)" if self.float_derived
-                    else "float model")
-            out.append(f"{kind} {self.metric_name}: {both(self.float_metric, self.float_metric_as_is)}"
-                       + ("" if self.binarize_note else " (binarize Δ = one layer binarized − "
-                          + ("the re-estimated value)" if self.recalibrated else "this)")))
+            kind = (
+                "float model (derived: the binary model's latent weights)"
+                if self.float_derived
+                else "float model"
+            )
+            out.append(
+                f"{kind} {self.metric_name}: {both(self.float_metric, self.float_metric_as_is)}"
+                + (
+                    ""
+                    if self.binarize_note
+                    else " (binarize Δ = one layer binarized − "
+                    + ("the re-estimated value)" if self.recalibrated else "this)")
+                )
+            )
         if self.binarize_note:
             out.append(f"binarize Δ not reported: {self.binarize_note}")
         if self.model_latency_ms is not None:
             out.append(f"whole-model latency (kbnn delegate, median): {self.model_latency_ms:.4f} ms")
         if any(r.restore_delta is None for r in self.layers) and "restore" in self.directions:
             out.append("restore Δ '-': the layer is full precision in the quantized model")
-        out.append("batch norm statistics re-estimated per variant" if self.recalibrated
-                   else "batch norm statistics as trained (not re-estimated)")
+        out.append(
+            "batch norm statistics re-estimated per variant"
+            if self.recalibrated
+            else "batch norm statistics as trained (not re-estimated)"
+        )
         out.append(f"ranking (most sensitive first): {', '.join(self.ranking())}")
         out.append(f"({self.seconds:.1f} s)")
         return "\n".join(out)
@@ -263,20 +291,27 @@ class SensitivityReport:
         names = [r.name for r in self.layers]
         y = np.arange(len(names))
         panels = len(self.directions) + 1
-        fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels + 1.5, 0.42 * len(names) + 2.0), dpi=110,
-                                 sharey=True)
+        fig, axes = plt.subplots(
+            1, panels, figsize=(3.6 * panels + 1.5, 0.42 * len(names) + 2.0), dpi=110, sharey=True
+        )
         colors = {"restore": "#2ca02c", "binarize": "#d62728"}
-        labels = {"restore": f"Δ{self.metric_name}: layer restored to float",
-                  "binarize": f"Δ{self.metric_name}: layer binarized alone"}
+        labels = {
+            "restore": f"Δ{self.metric_name}: layer restored to float",
+            "binarize": f"Δ{self.metric_name}: layer binarized alone",
+        }
         for ax, direction in zip(axes, self.directions):
             values = [getattr(r, f"{direction}_delta") for r in self.layers]
             ax.barh(y, [0.0 if v is None else v for v in values], color=colors[direction])
-            missing = ("not reported (no trained float twin)" if direction == "binarize" and self.binarize_note
-                       else "float in the quantized model")
+            missing = (
+                "not reported (no trained float twin)"
+                if direction == "binarize" and self.binarize_note
+                else "float in the quantized model"
+            )
             for i, v in enumerate(values):
                 if v is None:
-                    ax.annotate(missing, (0, i), xytext=(3, -3), textcoords="offset points",
-                                fontsize=7, color="gray")
+                    ax.annotate(
+                        missing, (0, i), xytext=(3, -3), textcoords="offset points", fontsize=7, color="gray"
+                    )
             ax.axvline(0, color="black", lw=0.8)
             ax.set_title(labels[direction], fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
@@ -286,8 +321,13 @@ class SensitivityReport:
         ax.set_title("share of binary MACs (%)" + (f" · latency ({unit})" if unit else ""), fontsize=9)
         for i, r in enumerate(self.layers):
             if r.latency_ms is not None:  # the unit of the title, on every label
-                ax.annotate(f"{scale * r.latency_ms:.{digits}f} {unit}", (100 * r.binary_mac_share, i),
-                            xytext=(3, -3), textcoords="offset points", fontsize=7)
+                ax.annotate(
+                    f"{scale * r.latency_ms:.{digits}f} {unit}",
+                    (100 * r.binary_mac_share, i),
+                    xytext=(3, -3),
+                    textcoords="offset points",
+                    fontsize=7,
+                )
         axes[0].set_yticks(y)
         axes[0].set_yticklabels(names, fontsize=8)
         axes[0].invert_yaxis()
@@ -375,7 +415,9 @@ def _quantizer_args(layer) -> list[str]:
 def _layer_configs(config) -> list[dict]:
     layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list):
-        raise ValueError("layer_sensitivity needs a Functional or Sequential model (its config lists its layers).")
+        raise ValueError(
+            "layer_sensitivity needs a Functional or Sequential model (its config lists its layers)."
+        )
     return layers
 
 
@@ -431,9 +473,9 @@ def _variant(model, changes: dict[str, dict]):
         if layer.name not in changes:
             layer.set_weights(source.get_weights())
             continue
-        by_path = {v.path[len(source.path) + 1:]: v for v in source.weights}
+        by_path = {v.path[len(source.path) + 1 :]: v for v in source.weights}
         for variable in layer.weights:
-            original = by_path.get(variable.path[len(layer.path) + 1:])
+            original = by_path.get(variable.path[len(layer.path) + 1 :])
             if original is not None and tuple(original.shape) == tuple(variable.shape):
                 variable.assign(keras.ops.convert_to_numpy(original))
     return clone
@@ -450,8 +492,10 @@ def _recalibrate(model, x_cal) -> None:
 def _predict(model, x, batch_size: int) -> np.ndarray:
     import keras
 
-    outputs = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
-               for i in range(0, len(x), batch_size)]
+    outputs = [
+        keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(outputs, axis=0)
 
 
@@ -461,8 +505,10 @@ def _check_layers(requested, candidates, where):
     names = list(requested)
     unknown = [n for n in names if n not in candidates]
     if unknown:
-        raise ValueError(f"`layers` {unknown} cannot be probed in {where}; candidates: {candidates}. "
-                         f"Received: layers={names!r}")
+        raise ValueError(
+            f"`layers` {unknown} cannot be probed in {where}; candidates: {candidates}. "
+            f"Received: layers={names!r}"
+        )
     return names
 
 
@@ -539,8 +585,14 @@ def layer_sensitivity(
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"`model` must be a built keras.Model. Received: model={model!r}")
     directions = tuple(directions)
-    if not directions or any(d not in _DIRECTIONS for d in directions) or len(set(directions)) != len(directions):
-        raise ValueError(f"`directions` must be a non-empty subset of {_DIRECTIONS}. Received: directions={directions!r}")
+    if (
+        not directions
+        or any(d not in _DIRECTIONS for d in directions)
+        or len(set(directions)) != len(directions)
+    ):
+        raise ValueError(
+            f"`directions` must be a non-empty subset of {_DIRECTIONS}. Received: directions={directions!r}"
+        )
     metric_fn, metric_name, higher = _resolve_metric(metric, higher_is_better)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
@@ -548,7 +600,9 @@ def layer_sensitivity(
     x = np.asarray(x)
     y = np.asarray(y)
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"`x` and `y` must hold the same, non-zero number of samples. Received: {len(x)} and {len(y)}")
+        raise ValueError(
+            f"`x` and `y` must hold the same, non-zero number of samples. Received: {len(x)} and {len(y)}"
+        )
     x_cal = np.asarray(x if calibration_x is None else calibration_x)[:calibration_samples]
 
     binary = [layer.name for layer in model.layers if _is_binary_layer(layer)]
@@ -559,14 +613,28 @@ def layer_sensitivity(
         )
     full_precision = []
     if float_layers and "binarize" in directions:
-        full_precision = [layer.name for layer in model.layers if layer.name not in binary and (
-            _quant_class(layer) is not None or (hasattr(layer, "_weight_quantizers") and
-                                                list(layer._weight_quantizers) == ["kernel_quantizer"]))]
-    candidates = [layer.name for layer in model.layers if layer.name in binary or layer.name in full_precision]
+        full_precision = [
+            layer.name
+            for layer in model.layers
+            if layer.name not in binary
+            and (
+                _quant_class(layer) is not None
+                or (
+                    hasattr(layer, "_weight_quantizers")
+                    and list(layer._weight_quantizers) == ["kernel_quantizer"]
+                )
+            )
+        ]
+    candidates = [
+        layer.name for layer in model.layers if layer.name in binary or layer.name in full_precision
+    ]
     names = _check_layers(layers, candidates, f"model {model.name!r}")
     if default_quantizers is None:
         default_quantizers = {"input_quantizer": "ste_sign", "kernel_quantizer": "ste_sign"}
-    if not isinstance(default_quantizers, dict) or set(default_quantizers) - {"input_quantizer", "kernel_quantizer"}:
+    if not isinstance(default_quantizers, dict) or set(default_quantizers) - {
+        "input_quantizer",
+        "kernel_quantizer",
+    }:
         raise ValueError(
             "`default_quantizers` must be a dict with keys among 'input_quantizer', 'kernel_quantizer'. "
             f"Received: default_quantizers={default_quantizers!r}"
@@ -585,8 +653,13 @@ def layer_sensitivity(
 
     binary_names = [n for n in names if n in binary]
     float_names = [n for n in names if n not in binary]
-    quantized_args = {n: {a: keras.saving.serialize_keras_object(getattr(model.get_layer(n), a))
-                          for a in _quantizer_args(model.get_layer(n))} for n in binary_names}
+    quantized_args = {
+        n: {
+            a: keras.saving.serialize_keras_object(getattr(model.get_layer(n), a))
+            for a in _quantizer_args(model.get_layer(n))
+        }
+        for n in binary_names
+    }
     rows = {n: LayerSensitivity(name=n, class_name=type(model.get_layer(n)).__name__) for n in names}
 
     # Full precision of a probed layer: no quantizers, or those of the float model's layer of the
@@ -633,8 +706,9 @@ def layer_sensitivity(
                     f"float weights, never trained as a float network: its {metric_name} "
                     f"{float_metric:.4f} is worse than the binary model's {reference:.4f}, so binarizing "
                     "one of its layers would read as a gain. Pass the trained float twin as float_model= "
-                    "to measure what binarizing costs")
-        for n in (names if not binarize_note else []):
+                    "to measure what binarizing costs"
+                )
+        for n in names if not binarize_note else []:
             row = rows[n]
             if n in quantized_args:
                 change = quantized_args[n]

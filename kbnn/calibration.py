@@ -124,8 +124,9 @@ def recalibrate_batchnorm(model, x, *, batch_size: int = 256, max_samples: int |
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
     if max_samples is not None:
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-            raise ValueError("`max_samples` must be a positive int or None. "
-                             f"Received: max_samples={max_samples!r}")
+            raise ValueError(
+                f"`max_samples` must be a positive int or None. Received: max_samples={max_samples!r}"
+            )
         if isinstance(x, dict):
             x = {k: v[:max_samples] for k, v in x.items()}
         elif isinstance(x, (list, tuple)):

@@ -32,7 +32,8 @@ functions have no state to anneal. No private Keras API is used.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -209,8 +210,7 @@ class HyperparameterScheduler(keras.callbacks.Callback):
             )
         if isinstance(target, str) and target != "quantizers":
             raise ValueError(
-                "`target` must be an object, a list of objects or 'quantizers'. "
-                f"Received: target={target!r}"
+                f"`target` must be an object, a list of objects or 'quantizers'. Received: target={target!r}"
             )
         self.schedule = schedule
         self.hyperparameter = hyperparameter
@@ -423,8 +423,14 @@ def _binary_weights(model) -> list[_BinaryWeight]:
             found.append((layer, arg, attr, variable))
     names = [layer.name for layer, *_ in found]
     watched = [
-        _BinaryWeight(layer.name if names.count(layer.name) == 1 and len(layer._weight_quantizers) == 1
-                      else f"{layer.name}/{attr}", variable, layer, arg)
+        _BinaryWeight(
+            layer.name
+            if names.count(layer.name) == 1 and len(layer._weight_quantizers) == 1
+            else f"{layer.name}/{attr}",
+            variable,
+            layer,
+            arg,
+        )
         for layer, arg, attr, variable in found
     ]
     for variable in model.weights:
@@ -478,10 +484,14 @@ class FlipRatio(keras.callbacks.Callback):
             binary weight.
     """
 
-    def __init__(self, update_freq: str = "epoch", log_dir=None, per_layer: bool = True, prefix: str = "flip_ratio"):
+    def __init__(
+        self, update_freq: str = "epoch", log_dir=None, per_layer: bool = True, prefix: str = "flip_ratio"
+    ):
         super().__init__()
         if update_freq not in _UPDATE_FREQS:
-            raise ValueError(f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}")
+            raise ValueError(
+                f"`update_freq` must be one of {_UPDATE_FREQS}. Received: update_freq={update_freq!r}"
+            )
         if isinstance(log_dir, keras.callbacks.TensorBoard):
             log_dir = log_dir.log_dir
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
@@ -537,8 +547,9 @@ class FlipRatio(keras.callbacks.Callback):
         )
         with self._writer.as_default():
             for key, value in values.items():
-                tf.summary.write(f"{tag_prefix}_{key}", tf.constant(value, tf.float32), step=step,
-                                 metadata=metadata)
+                tf.summary.write(
+                    f"{tag_prefix}_{key}", tf.constant(value, tf.float32), step=step, metadata=metadata
+                )
         self._writer.flush()
 
     def on_train_begin(self, logs=None):
@@ -549,8 +560,11 @@ class FlipRatio(keras.callbacks.Callback):
                 "1-bit kernels of kbnn quantized layers (kernel_quantizer='ste_sign', ...) and "
                 "variables tagged with kbnn.variables.tag_precision(variable, 1)."
             )
-        self._global_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) if getattr(
-            self.model, "optimizer", None) is not None else 0
+        self._global_step = (
+            int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            if getattr(self.model, "optimizer", None) is not None
+            else 0
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_signs = self._signs()
@@ -587,9 +601,19 @@ class FlipRatio(keras.callbacks.Callback):
             self._writer = None
 
 
-def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | None = None, log_scale: bool = True,
-                    prefix: str = "flip_ratio", ax=None, label: str | None = None, title: str | None = None,
-                    color=None):
+def plot_flip_ratio(
+    source,
+    path=None,
+    *,
+    per_layer: bool = True,
+    steps: bool | None = None,
+    log_scale: bool = True,
+    prefix: str = "flip_ratio",
+    ax=None,
+    label: str | None = None,
+    title: str | None = None,
+    color=None,
+):
     """Plot flip ratios (matplotlib, Agg when it writes a file) from a fit.
 
     Args:
@@ -646,7 +670,7 @@ def plot_flip_ratio(source, path=None, *, per_layer: bool = True, steps: bool | 
     draw(prefix, lw=2.2, label=label or "all binary weights", color=color)
     if per_layer:
         for key in sorted(k for k in series if k.startswith(prefix + "/")):
-            draw(key, lw=1.0, alpha=0.7, label=key[len(prefix) + 1:])
+            draw(key, lw=1.0, alpha=0.7, label=key[len(prefix) + 1 :])
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel("step" if use_steps else "epoch")

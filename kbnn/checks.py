@@ -30,17 +30,41 @@ from kbnn.layers.mistakes import (
     weights_mode_input_message,
 )
 
-__all__ = ["ModelMistakeWarning", "model_mistakes", "binarizes", "bitplane_sign_message",
-           "weights_mode_input_message"]
+__all__ = [
+    "ModelMistakeWarning",
+    "model_mistakes",
+    "binarizes",
+    "bitplane_sign_message",
+    "weights_mode_input_message",
+]
 
 # Layers that move or select values without changing their sign: a BitPlaneInput output stays a
 # non-negative integer through them.
 _PASS_THROUGH = tuple(
     getattr(keras.layers, name)
-    for name in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
-                 "Cropping3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "UpSampling1D",
-                 "UpSampling2D", "UpSampling3D", "Reshape", "Flatten", "Permute", "Dropout",
-                 "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Identity", "ActivityRegularization")
+    for name in (
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "MaxPooling3D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "Reshape",
+        "Flatten",
+        "Permute",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "Identity",
+        "ActivityRegularization",
+    )
     if hasattr(keras.layers, name)
 )
 

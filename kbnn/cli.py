@@ -1,12 +1,12 @@
 """The ``kbnn`` command line.
 
-    kbnn demo [--epochs N] [--seed S] [--out DIR] [--quiet]
-                                                  distil, convert and run a binary CNN on digits
-    kbnn summary model.keras [--custom-objects M]  bit-aware summary of a saved model
-    kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io] [--int8-layers stem]]
-                 [--custom-objects MODULE[:ATTR]] convert to TFLite with bitpacked kbnn ops
-    kbnn benchmark m.tflite [--threads N] [--runs R] [--warmup W] [--kernel K]
-                                                  median/p10/p90 invoke time and per kbnn op
+kbnn demo [--epochs N] [--seed S] [--out DIR] [--quiet]
+                                              distil, convert and run a binary CNN on digits
+kbnn summary model.keras [--custom-objects M]  bit-aware summary of a saved model
+kbnn convert model.keras m.tflite [--strict] [--representative-data x.npy [--int8-io] [--int8-layers stem]]
+             [--custom-objects MODULE[:ATTR]] convert to TFLite with bitpacked kbnn ops
+kbnn benchmark m.tflite [--threads N] [--runs R] [--warmup W] [--kernel K]
+                                              median/p10/p90 invoke time and per kbnn op
 """
 
 from __future__ import annotations
@@ -56,13 +56,16 @@ def load_custom_objects(specs) -> dict:
     for spec in specs:
         module_name, _, attr = spec.partition(":")
         if not module_name or (":" in spec and not attr):
-            raise _CliError(f"--custom-objects {spec!r}: expected MODULE or MODULE:ATTR (e.g. "
-                            "my_pkg.quantizers or my_pkg.quantizers:CUSTOM_OBJECTS)")
+            raise _CliError(
+                f"--custom-objects {spec!r}: expected MODULE or MODULE:ATTR (e.g. "
+                "my_pkg.quantizers or my_pkg.quantizers:CUSTOM_OBJECTS)"
+            )
         try:
             module = importlib.import_module(module_name)
-        except Exception as e:  # noqa: BLE001 - any import failure is the user's module's
-            raise _CliError(f"--custom-objects {spec!r}: could not import {module_name!r}: "
-                            f"{type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise _CliError(
+                f"--custom-objects {spec!r}: could not import {module_name!r}: {type(e).__name__}: {e}"
+            ) from e
         if not attr:
             continue
         if not hasattr(module, attr):
@@ -71,14 +74,17 @@ def load_custom_objects(specs) -> dict:
         if isinstance(value, dict):
             bad = [k for k in value if not isinstance(k, str)]
             if bad:
-                raise _CliError(f"--custom-objects {spec!r}: the dict's keys must be names (str). "
-                                f"Received: {bad!r}")
+                raise _CliError(
+                    f"--custom-objects {spec!r}: the dict's keys must be names (str). Received: {bad!r}"
+                )
             objects.update(value)
         elif callable(value) and hasattr(value, "__name__"):
             objects[value.__name__] = value
         else:
-            raise _CliError(f"--custom-objects {spec!r}: {attr!r} must be a dict {{name: class or "
-                            f"function}}, a class or a function. Received: {type(value).__name__}")
+            raise _CliError(
+                f"--custom-objects {spec!r}: {attr!r} must be a dict {{name: class or "
+                f"function}}, a class or a function. Received: {type(value).__name__}"
+            )
     return objects
 
 
@@ -93,21 +99,29 @@ def _load_model(command: str, path: str, specs, **kwargs):
     custom = load_custom_objects(specs)
     try:
         return keras.saving.load_model(path, custom_objects=custom or None, **kwargs)
-    except Exception as e:  # noqa: BLE001 - report any load failure as a clear CLI error
-        hint = ("" if specs else " (a model with user-defined quantizers or layers needs "
-                "--custom-objects MODULE[:ATTR], see `kbnn " + command + " --help`)")
+    except Exception as e:
+        hint = (
+            ""
+            if specs
+            else " (a model with user-defined quantizers or layers needs "
+            "--custom-objects MODULE[:ATTR], see `kbnn " + command + " --help`)"
+        )
         raise _CliError(f"could not load {path!r} as a Keras model: {e}{hint}") from e
 
 
 def _check_output_path(path: str) -> None:
     """Fails before a conversion whose result could not be written."""
     if os.path.isdir(path):
-        raise _CliError(f"the output {path!r} is a directory: give a file name, e.g. "
-                        f"{os.path.join(path, 'model.tflite')!r}")
+        raise _CliError(
+            f"the output {path!r} is a directory: give a file name, e.g. "
+            f"{os.path.join(path, 'model.tflite')!r}"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise _CliError(f"the output's directory {os.path.dirname(path) or parent!r} does not exist: "
-                        "create it first (mkdir -p)")
+        raise _CliError(
+            f"the output's directory {os.path.dirname(path) or parent!r} does not exist: "
+            "create it first (mkdir -p)"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise _CliError(f"the output's directory {os.path.dirname(path) or parent!r} is not writable")
 
@@ -142,14 +156,24 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         try:
             data = np.load(args.representative_data, allow_pickle=False)
         except (OSError, ValueError) as e:
-            print(f"kbnn convert: could not read {args.representative_data!r} as a .npy array of model "
-                  f"inputs [N, ...]: {e}", file=sys.stderr)
+            print(
+                f"kbnn convert: could not read {args.representative_data!r} as a .npy array of model "
+                f"inputs [N, ...]: {e}",
+                file=sys.stderr,
+            )
             return 2
-        batches = [data[i:i + 64] for i in range(0, len(data), 64)] if data.ndim > 0 else []
-        layers = args.int8_layers if args.int8_layers in ("all", "stem") else [
-            n.strip() for n in args.int8_layers.split(",") if n.strip()]
-        int8 = dict(representative_dataset=batches, inference_input_type="int8" if args.int8_io else "float32",
-                    inference_output_type="int8" if args.int8_io else "float32", int8_layers=layers)
+        batches = [data[i : i + 64] for i in range(0, len(data), 64)] if data.ndim > 0 else []
+        layers = (
+            args.int8_layers
+            if args.int8_layers in ("all", "stem")
+            else [n.strip() for n in args.int8_layers.split(",") if n.strip()]
+        )
+        int8 = dict(
+            representative_dataset=batches,
+            inference_input_type="int8" if args.int8_io else "float32",
+            inference_output_type="int8" if args.int8_io else "float32",
+            int8_layers=layers,
+        )
     elif args.int8_io or args.int8_layers != "all":
         flag = "--int8-io" if args.int8_io else "--int8-layers"
         print(f"kbnn convert: {flag} needs --representative-data", file=sys.stderr)
@@ -157,9 +181,16 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", kbnn.convert.ConversionWarning)
         try:
-            _, report = kbnn.convert(model, args.output, strict=args.strict, progress=not args.quiet,
-                                     return_report=True, fuse_residual=not args.no_fuse_residual,
-                                     verbose=args.verbose, **int8)
+            _, report = kbnn.convert(
+                model,
+                args.output,
+                strict=args.strict,
+                progress=not args.quiet,
+                return_report=True,
+                fuse_residual=not args.no_fuse_residual,
+                verbose=args.verbose,
+                **int8,
+            )
         except kbnn.convert.ConversionError as e:
             print(f"kbnn convert: {e}", file=sys.stderr)
             return 1
@@ -187,11 +218,16 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _add_custom_objects_argument(p) -> None:
-    p.add_argument("--custom-objects", action="append", metavar="MODULE[:ATTR]", default=[],
-                   help="for models with user-defined quantizers/layers (repeatable): MODULE is imported "
-                        "(objects it registers with @keras.saving.register_keras_serializable load by "
-                        "themselves); MODULE:ATTR also passes ATTR, a dict {name: object} or one class / "
-                        "function, as Keras' custom_objects. The current directory is importable")
+    p.add_argument(
+        "--custom-objects",
+        action="append",
+        metavar="MODULE[:ATTR]",
+        default=[],
+        help="for models with user-defined quantizers/layers (repeatable): MODULE is imported "
+        "(objects it registers with @keras.saving.register_keras_serializable load by "
+        "themselves); MODULE:ATTR also passes ATTR, a dict {name: object} or one class / "
+        "function, as Keras' custom_objects. The current directory is importable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,10 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="distil a binary CNN on scikit-learn's digits, convert it and run it with TFLite",
     )
-    p.add_argument("--epochs", type=int, default=30,
-                   help="distillation epochs of the binary student; the float teacher gets half (default: 30)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=30,
+        help="distillation epochs of the binary student; the float teacher gets half (default: 30)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", default=".", help="directory for m.tflite and the chart (default: current directory)")
+    p.add_argument(
+        "--out", default=".", help="directory for m.tflite and the chart (default: current directory)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
@@ -222,23 +264,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="path of the .tflite file to write")
     p.add_argument("--strict", action="store_true", help="fail if a quantized layer cannot be lowered")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report")
-    p.add_argument("--verbose", action="store_true",
-                   help="also print what TensorFlow's converter writes (kept off the terminal by default)")
-    p.add_argument("--representative-data", metavar="X.npy",
-                   help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])")
-    p.add_argument("--int8-io", action="store_true", help="with --representative-data: int8 model input/output")
-    p.add_argument("--int8-layers", default="all", metavar="all|stem|NAME,...",
-                   help="with --representative-data: which non-binary layers become int8: all (default), stem "
-                        "(the float layers before the first binary layer; the rest stays float, residual adds "
-                        "stay fused) or comma-separated layer names")
-    p.add_argument("--no-fuse-residual", action="store_true",
-                   help="keep residual adds as ADD + KbnnQuantize ops (no KbnnBconv2dResidual), e.g. for "
-                        "a delegate built before that op existed")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print what TensorFlow's converter writes (kept off the terminal by default)",
+    )
+    p.add_argument(
+        "--representative-data",
+        metavar="X.npy",
+        help="int8 non-binary layers, calibrated on these inputs (a .npy array [N, ...])",
+    )
+    p.add_argument(
+        "--int8-io", action="store_true", help="with --representative-data: int8 model input/output"
+    )
+    p.add_argument(
+        "--int8-layers",
+        default="all",
+        metavar="all|stem|NAME,...",
+        help="with --representative-data: which non-binary layers become int8: all (default), stem "
+        "(the float layers before the first binary layer; the rest stays float, residual adds "
+        "stay fused) or comma-separated layer names",
+    )
+    p.add_argument(
+        "--no-fuse-residual",
+        action="store_true",
+        help="keep residual adds as ADD + KbnnQuantize ops (no KbnnBconv2dResidual), e.g. for "
+        "a delegate built before that op existed",
+    )
     _add_custom_objects_argument(p)
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("benchmark", help="time a .tflite model: whole-model invoke and per kbnn op "
-                       "(also `kbnn-run m.tflite --benchmark`, without TensorFlow)")
+    p = sub.add_parser(
+        "benchmark",
+        help="time a .tflite model: whole-model invoke and per kbnn op "
+        "(also `kbnn-run m.tflite --benchmark`, without TensorFlow)",
+    )
     p.add_argument("model", help="path to a .tflite file")
     add_common_arguments(p, default_threads=1)
     add_benchmark_arguments(p)

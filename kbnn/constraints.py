@@ -13,6 +13,7 @@ from keras import ops
 
 __all__ = ["WeightClip", "get", "serialize", "deserialize"]
 
+
 @keras.saving.register_keras_serializable(package="kbnn")
 class WeightClip(keras.constraints.Constraint):
     """Clips latent weights to ``[-clip_value, clip_value]`` after every update.

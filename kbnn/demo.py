@@ -55,9 +55,7 @@ def load_digits_data(test_fraction: float = 0.25, seed: int = 0) -> DigitsData:
     digits = load_digits()
     x = (digits.data.astype("float32") / 8.0) - 1.0  # pixel values 0..16 -> [-1, 1]
     y = digits.target.astype("int64")
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     return DigitsData(x_tr, y_tr, x_te, y_te)
 
 
@@ -170,7 +168,9 @@ FEATURE_LAYERS = tuple(f"block{i + 1}_add" for i in range(len(CNN_FILTERS)))
 FLOAT_ACTIVATION = "hard_tanh"
 
 
-def build_digits_cnn(binary: bool = True, filters=CNN_FILTERS, num_classes: int = 10, name: str | None = None):
+def build_digits_cnn(
+    binary: bool = True, filters=CNN_FILTERS, num_classes: int = 10, name: str | None = None
+):
     """A small Bi-Real CNN for 8×8 digits; ``binary=False`` gives its float twin (the teacher).
 
     ``stem`` (float 3×3 conv, 32 channels) → BN → four :func:`kbnn.blocks.bireal_block` (binary
@@ -206,8 +206,9 @@ def _tqdm_callback(desc: str, epochs: int, enabled: bool = True):
 
     class TqdmEpochs(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not enabled, leave=True,
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=epochs, desc=desc, unit="epoch", disable=not enabled, leave=True, dynamic_ncols=True
+            )
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -224,7 +225,9 @@ def _tqdm_callback(desc: str, epochs: int, enabled: bool = True):
 def _optimizer(lr: float, epochs: int, steps_per_epoch: int):
     import keras
 
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps_per_epoch), alpha=0.01)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr, decay_steps=max(1, epochs * steps_per_epoch), alpha=0.01
+    )
     return keras.optimizers.Adam(schedule)
 
 
@@ -232,20 +235,41 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, verbose=0, batch_size=256), axis=-1) == y))
 
 
-def train_teacher(data: DigitsData, epochs: int, *, batch_size: int = 32, lr: float = 3e-3, progress: bool = True):
+def train_teacher(
+    data: DigitsData, epochs: int, *, batch_size: int = 32, lr: float = 3e-3, progress: bool = True
+):
     """The float teacher (the CNN with its quantizers off), trained on the task loss."""
     teacher = build_digits_cnn(binary=False)
     steps = -(-len(data.x_train) // batch_size)
-    teacher.compile(optimizer=_optimizer(lr, epochs, steps), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
-    teacher.fit(as_images(data.x_train), data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                shuffle=True, callbacks=[_tqdm_callback("teacher (float)", epochs, progress)])
+    teacher.compile(
+        optimizer=_optimizer(lr, epochs, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    teacher.fit(
+        as_images(data.x_train),
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[_tqdm_callback("teacher (float)", epochs, progress)],
+    )
     return teacher
 
 
-def train_student(data: DigitsData, epochs: int, teacher=None, *, distill: bool = True, batch_size: int = 32,
-                  lr: float = 3e-3, alpha_kd: float = 1.0, alpha_attention: float = 10.0, temperature: float = 2.0,
-                  init_from_teacher: bool = True, progress: bool = True):
+def train_student(
+    data: DigitsData,
+    epochs: int,
+    teacher=None,
+    *,
+    distill: bool = True,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    alpha_kd: float = 1.0,
+    alpha_attention: float = 10.0,
+    temperature: float = 2.0,
+    init_from_teacher: bool = True,
+    progress: bool = True,
+):
     """The binary CNN: distilled from ``teacher`` (``distill=True``) or trained on labels only.
 
     Both variants start from the teacher's weights when ``init_from_teacher`` (copied by layer
@@ -262,14 +286,27 @@ def train_student(data: DigitsData, epochs: int, teacher=None, *, distill: bool 
     if distill:
         if teacher is None:
             raise ValueError("`distill=True` needs a teacher. Received: teacher=None")
-        trainer = Distiller(student, teacher, feature_pairs=[(n, n) for n in FEATURE_LAYERS], alpha_kd=alpha_kd,
-                            alpha_attention=alpha_attention, temperature=temperature)
+        trainer = Distiller(
+            student,
+            teacher,
+            feature_pairs=[(n, n) for n in FEATURE_LAYERS],
+            alpha_kd=alpha_kd,
+            alpha_attention=alpha_attention,
+            temperature=temperature,
+        )
         desc = "student (binary, distilled)"
     else:
         trainer, desc = student, "student (binary, labels only)"
     trainer.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    trainer.fit(as_images(data.x_train), data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                shuffle=True, callbacks=[_tqdm_callback(desc, epochs, progress)])
+    trainer.fit(
+        as_images(data.x_train),
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[_tqdm_callback(desc, epochs, progress)],
+    )
     if teacher is not None:
         teacher.trainable = True  # Distiller froze it while it ran
     return student
@@ -347,8 +384,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_chart(path: str, float_bytes: int, kbnn_bytes: int, float_us: float, kbnn_us: float,
-                title: str = "kbnn demo: binary CNN on digits (8×8)", int8_twin=None, kbnn_int8=None) -> str:
+def write_chart(
+    path: str,
+    float_bytes: int,
+    kbnn_bytes: int,
+    float_us: float,
+    kbnn_us: float,
+    title: str = "kbnn demo: binary CNN on digits (8×8)",
+    int8_twin=None,
+    kbnn_int8=None,
+) -> str:
     """Two bar charts (``.tflite`` size and median 1-thread latency): float twin vs kbnn, plus the
     int8 twin and the kbnn int8-rest model when given as ``(bytes, µs)`` pairs."""
     import matplotlib
@@ -378,17 +423,37 @@ def write_chart(path: str, float_bytes: int, kbnn_bytes: int, float_us: float, k
     vs = "best of float/int8 twin" if int8_twin is not None else "float twin"
     fig, axes = plt.subplots(1, 2, figsize=(11 if len(labels) > 2 else 9, 4.4), dpi=110)
     panels = [
-        (axes[0], sizes, "KiB", "model size (.tflite)",
-         f"{base_bytes / best_bytes:.1f}× smaller than the {vs}", "{:.1f} KiB"),
-        (axes[1], times, "µs per image", "median latency, 1 thread, batch 1",
-         f"{base_us / best_us:.2f}× " + ("faster" if best_us <= base_us else "slower (!)") + f" than the {vs}",
-         "{:.0f} µs"),
+        (
+            axes[0],
+            sizes,
+            "KiB",
+            "model size (.tflite)",
+            f"{base_bytes / best_bytes:.1f}× smaller than the {vs}",
+            "{:.1f} KiB",
+        ),
+        (
+            axes[1],
+            times,
+            "µs per image",
+            "median latency, 1 thread, batch 1",
+            f"{base_us / best_us:.2f}× "
+            + ("faster" if best_us <= base_us else "slower (!)")
+            + f" than the {vs}",
+            "{:.0f} µs",
+        ),
     ]
     for ax, values, unit, heading, ratio, fmt in panels:
         bars = ax.bar(labels, values, color=colors, width=0.55)
         for bar, v in zip(bars, values):
-            ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", xytext=(0, 3), textcoords="offset points", fontsize=10)
+            ax.annotate(
+                fmt.format(v),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                xytext=(0, 3),
+                textcoords="offset points",
+                fontsize=10,
+            )
         ax.set_ylabel(unit)
         ax.set_title(f"{heading}\nkbnn: {ratio}", fontsize=11)
         ax.set_ylim(0, max(values) * 1.18)
@@ -434,8 +499,15 @@ class CnnDemoResult:
         return self.keras_accuracy
 
 
-def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int = 0, out: str = ".",
-                 progress: bool = True, latency_runs: int = 300, print_fn=print) -> CnnDemoResult:
+def run_cnn_demo(
+    epochs: int = 30,
+    teacher_epochs: int | None = None,
+    seed: int = 0,
+    out: str = ".",
+    progress: bool = True,
+    latency_runs: int = 300,
+    print_fn=print,
+) -> CnnDemoResult:
     """Teacher → distilled binary CNN → ``kbnn.convert`` → ``kbnn.Interpreter``; print a report.
 
     Args:
@@ -459,8 +531,10 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     keras.utils.set_random_seed(seed)
     data = load_digits_data(seed=seed)
     x_test = as_images(data.x_test)
-    print_fn(f"kbnn demo: binary CNN (Bi-Real blocks) on scikit-learn digits, 8×8 "
-             f"({len(data.x_train)} train / {len(data.x_test)} test images)")
+    print_fn(
+        f"kbnn demo: binary CNN (Bi-Real blocks) on scikit-learn digits, 8×8 "
+        f"({len(data.x_train)} train / {len(data.x_test)} test images)"
+    )
     print_fn(f"TFLite runtime: {kbnn.interpreter.runtime_name()}")
     isa, cpu = kbnn.interpreter.kernel_isa(), cpu_model()
     print_fn(f"kbnn kernel ISA: {isa}   CPU: {cpu}")
@@ -484,10 +558,15 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
         # int8: the student's non-binary layers, and the whole float twin (post-training
         # quantization), both calibrated on the training images.
         x_train = as_images(data.x_train)
-        rep = [x_train[i:i + 64] for i in range(0, len(x_train), 64)]
-        int8_path, int8_twin_path = os.path.join(out, "m_int8.tflite"), os.path.join(out, "m_int8_twin.tflite")
+        rep = [x_train[i : i + 64] for i in range(0, len(x_train), 64)]
+        int8_path, int8_twin_path = (
+            os.path.join(out, "m_int8.tflite"),
+            os.path.join(out, "m_int8_twin.tflite"),
+        )
         int8_bytes = len(kbnn.convert(student, int8_path, progress=False, representative_dataset=rep))
-        int8_twin_bytes = len(kbnn.convert(teacher, int8_twin_path, progress=False, representative_dataset=rep))
+        int8_twin_bytes = len(
+            kbnn.convert(teacher, int8_twin_path, progress=False, representative_dataset=rep)
+        )
     kbnn_bytes = os.path.getsize(tflite_path)
     if report.not_lowered:
         print_fn(f"warning: layers not lowered to kbnn ops: {[r.name for r in report.not_lowered]}")
@@ -509,12 +588,21 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
     float_us = _median_latency_us(float_interp, one, runs=latency_runs)
     int8_us = _median_latency_us(int8_interp, one, runs=latency_runs)
     twin8_us = _median_latency_us(twin8_interp, one, runs=latency_runs)
-    accuracies = (f"test accuracy: binary {np.mean(tflite_pred == y) * 100:.1f}% (int8 rest "
-                  f"{np.mean(int8_pred == y) * 100:.1f}%), float twin {np.mean(float_pred == y) * 100:.1f}% "
-                  f"(int8 {np.mean(twin8_pred == y) * 100:.1f}%)")
-    chart_path = write_chart(os.path.join(out, "kbnn_demo.png"), float_bytes, kbnn_bytes, float_us, kbnn_us,
-                             title=f"kbnn demo: binary CNN on digits (8×8); kbnn kernels: {isa}, {cpu}\n{accuracies}",
-                             int8_twin=(int8_twin_bytes, twin8_us), kbnn_int8=(int8_bytes, int8_us))
+    accuracies = (
+        f"test accuracy: binary {np.mean(tflite_pred == y) * 100:.1f}% (int8 rest "
+        f"{np.mean(int8_pred == y) * 100:.1f}%), float twin {np.mean(float_pred == y) * 100:.1f}% "
+        f"(int8 {np.mean(twin8_pred == y) * 100:.1f}%)"
+    )
+    chart_path = write_chart(
+        os.path.join(out, "kbnn_demo.png"),
+        float_bytes,
+        kbnn_bytes,
+        float_us,
+        kbnn_us,
+        title=f"kbnn demo: binary CNN on digits (8×8); kbnn kernels: {isa}, {cpu}\n{accuracies}",
+        int8_twin=(int8_twin_bytes, twin8_us),
+        kbnn_int8=(int8_bytes, int8_us),
+    )
 
     result = CnnDemoResult(
         teacher_accuracy=float(np.mean(teacher_pred == y)),
@@ -522,39 +610,72 @@ def run_cnn_demo(epochs: int = 30, teacher_epochs: int | None = None, seed: int 
         tflite_accuracy=float(np.mean(tflite_pred == y)),
         agreement=float(np.mean(keras_pred == tflite_pred)),
         float_tflite_accuracy=float(np.mean(float_pred == y)),
-        kbnn_bytes=kbnn_bytes, float_bytes=float_bytes, kbnn_latency_us=kbnn_us, float_latency_us=float_us,
-        train_seconds=train_seconds, total_seconds=0.0, tflite_path=tflite_path, chart_path=chart_path,
-        int8_accuracy=float(np.mean(int8_pred == y)), int8_bytes=int8_bytes, int8_latency_us=int8_us,
-        int8_twin_accuracy=float(np.mean(twin8_pred == y)), int8_twin_bytes=int8_twin_bytes,
-        int8_twin_latency_us=twin8_us, isa=isa, cpu=cpu, student=student, teacher=teacher,
+        kbnn_bytes=kbnn_bytes,
+        float_bytes=float_bytes,
+        kbnn_latency_us=kbnn_us,
+        float_latency_us=float_us,
+        train_seconds=train_seconds,
+        total_seconds=0.0,
+        tflite_path=tflite_path,
+        chart_path=chart_path,
+        int8_accuracy=float(np.mean(int8_pred == y)),
+        int8_bytes=int8_bytes,
+        int8_latency_us=int8_us,
+        int8_twin_accuracy=float(np.mean(twin8_pred == y)),
+        int8_twin_bytes=int8_twin_bytes,
+        int8_twin_latency_us=twin8_us,
+        isa=isa,
+        cpu=cpu,
+        student=student,
+        teacher=teacher,
     )
     n = len(y)
     lowered = sum(1 for r in report.layers if r.status == "lowered")
     print_fn("")
-    print_fn(f"trained teacher {teacher_epochs} + student {epochs} epochs in {train_seconds:.1f} s; "
-             f"{lowered} layers lowered to kbnn ops")
-    print_fn(f"test accuracy   float teacher (Keras)   {result.teacher_accuracy * 100:6.2f}%   "
-             f"(TFLite: {result.float_tflite_accuracy * 100:.2f}%)")
+    print_fn(
+        f"trained teacher {teacher_epochs} + student {epochs} epochs in {train_seconds:.1f} s; "
+        f"{lowered} layers lowered to kbnn ops"
+    )
+    print_fn(
+        f"test accuracy   float teacher (Keras)   {result.teacher_accuracy * 100:6.2f}%   "
+        f"(TFLite: {result.float_tflite_accuracy * 100:.2f}%)"
+    )
     print_fn(f"                binary CNN (Keras)      {result.keras_accuracy * 100:6.2f}%")
-    print_fn(f"                binary CNN (TFLite)     {result.tflite_accuracy * 100:6.2f}%   "
-             f"(int8 non-binary layers: {result.int8_accuracy * 100:.2f}%; float twin int8: "
-             f"{result.int8_twin_accuracy * 100:.2f}%)")
-    print_fn(f"identical predictions Keras vs TFLite: {result.agreement * 100:.2f}% "
-             f"({int(np.sum(keras_pred == tflite_pred))}/{n} test images)")
-    print_fn(f"model size      float twin {float_bytes:,} B   int8 twin {int8_twin_bytes:,} B   kbnn {kbnn_bytes:,} B   "
-             f"kbnn int8-rest {int8_bytes:,} B   ({float_bytes / kbnn_bytes:.1f}× smaller than float)")
-    print_fn(f"latency (median, batch 1, 1 thread, kbnn kernels {isa})   float twin/XNNPACK {float_us:.1f} µs   "
-             f"int8 twin/XNNPACK {twin8_us:.1f} µs   kbnn {kbnn_us:.1f} µs   kbnn int8-rest {int8_us:.1f} µs   "
-             f"({float_us / kbnn_us:.2f}× {'faster' if kbnn_us <= float_us else 'slower'} than float, "
-             f"{twin8_us / kbnn_us:.2f}× vs int8)")
+    print_fn(
+        f"                binary CNN (TFLite)     {result.tflite_accuracy * 100:6.2f}%   "
+        f"(int8 non-binary layers: {result.int8_accuracy * 100:.2f}%; float twin int8: "
+        f"{result.int8_twin_accuracy * 100:.2f}%)"
+    )
+    print_fn(
+        f"identical predictions Keras vs TFLite: {result.agreement * 100:.2f}% "
+        f"({int(np.sum(keras_pred == tflite_pred))}/{n} test images)"
+    )
+    print_fn(
+        f"model size      float twin {float_bytes:,} B   int8 twin {int8_twin_bytes:,} B   kbnn {kbnn_bytes:,} B   "
+        f"kbnn int8-rest {int8_bytes:,} B   ({float_bytes / kbnn_bytes:.1f}× smaller than float)"
+    )
+    print_fn(
+        f"latency (median, batch 1, 1 thread, kbnn kernels {isa})   float twin/XNNPACK {float_us:.1f} µs   "
+        f"int8 twin/XNNPACK {twin8_us:.1f} µs   kbnn {kbnn_us:.1f} µs   kbnn int8-rest {int8_us:.1f} µs   "
+        f"({float_us / kbnn_us:.2f}× {'faster' if kbnn_us <= float_us else 'slower'} than float, "
+        f"{twin8_us / kbnn_us:.2f}× vs int8)"
+    )
     result.total_seconds = time.perf_counter() - t_start
-    print_fn(f"wrote {tflite_path}, {int8_path}, {float_path}, {int8_twin_path}, {chart_path}   "
-             f"(total {result.total_seconds:.1f} s)")
+    print_fn(
+        f"wrote {tflite_path}, {int8_path}, {float_path}, {int8_twin_path}, {chart_path}   "
+        f"(total {result.total_seconds:.1f} s)"
+    )
     return result
 
 
-def compare_distillation(seeds=(0, 1, 2), epochs: int = 30, teacher_epochs: int | None = None,
-                         init_from_teacher: bool = True, progress: bool = False, print_fn=print) -> dict:
+def compare_distillation(
+    seeds=(0, 1, 2),
+    epochs: int = 30,
+    teacher_epochs: int | None = None,
+    init_from_teacher: bool = True,
+    progress: bool = False,
+    print_fn=print,
+) -> dict:
     """Binary CNN test accuracy with and without distillation, per seed and averaged.
 
     For each seed: one float teacher; then two students with the same initialisation (the
@@ -575,11 +696,14 @@ def compare_distillation(seeds=(0, 1, 2), epochs: int = 30, teacher_epochs: int 
         res["teacher"].append(_accuracy(teacher, x_test, data.y_test))
         for key, distill in (("distilled", True), ("labels_only", False)):
             keras.utils.set_random_seed(seed + 1000)
-            student = train_student(data, epochs, teacher, distill=distill, init_from_teacher=init_from_teacher,
-                                    progress=progress)
+            student = train_student(
+                data, epochs, teacher, distill=distill, init_from_teacher=init_from_teacher, progress=progress
+            )
             res[key].append(_accuracy(student, x_test, data.y_test))
-        print_fn(f"seed {seed}: teacher {res['teacher'][-1] * 100:.2f}%  distilled {res['distilled'][-1] * 100:.2f}%  "
-                 f"labels only {res['labels_only'][-1] * 100:.2f}%")
+        print_fn(
+            f"seed {seed}: teacher {res['teacher'][-1] * 100:.2f}%  distilled {res['distilled'][-1] * 100:.2f}%  "
+            f"labels only {res['labels_only'][-1] * 100:.2f}%"
+        )
     for key in res:
         print_fn(f"mean {key:12s} {np.mean(res[key]) * 100:.2f}%  (std {np.std(res[key]) * 100:.2f})")
     return res
@@ -595,8 +719,13 @@ def run(epochs: int = 30, seed: int = 0, out: str = ".", verbose: int = 1, print
 # --------------------------------------------------------------------------------------------
 
 
-def build_bitplane_cnn(bases: int = 1, stem: str = "bitplane", filters: int = 64, blocks_per_stage: int = 2,
-                       name: str | None = None):
+def build_bitplane_cnn(
+    bases: int = 1,
+    stem: str = "bitplane",
+    filters: int = 64,
+    blocks_per_stage: int = 2,
+    name: str | None = None,
+):
     """A binary CNN for 8×8 digits whose first layer is binary too (no float convolution at all).
 
     ``stem="bitplane"``: :class:`kbnn.layers.BitPlaneInput` (8 bits of the [-1, 1] input) → a
@@ -625,8 +754,14 @@ def build_bitplane_cnn(bases: int = 1, stem: str = "bitplane", filters: int = 64
     inputs = keras.Input((8, 8, 1), name="image")
     if stem == "bitplane":
         x = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes")(inputs)
-        x = QuantConv2D(filters, 3, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
-                        name="stem_conv")(x)
+        x = QuantConv2D(
+            filters,
+            3,
+            padding="same",
+            kernel_quantizer="magnitude_aware_sign",
+            use_bias=False,
+            name="stem_conv",
+        )(x)
     else:
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
@@ -645,16 +780,34 @@ def build_bitplane_cnn(bases: int = 1, stem: str = "bitplane", filters: int = 64
     return keras.Model(inputs, outputs, name=name or f"{stem}_cnn_{bases}b")
 
 
-def train_bitplane_cnn(data: DigitsData, *, bases: int = 1, stem: str = "bitplane", epochs: int = 30,
-                       batch_size: int = 32, lr: float = 3e-3, seed: int = 0, progress: bool = False, **kw):
+def train_bitplane_cnn(
+    data: DigitsData,
+    *,
+    bases: int = 1,
+    stem: str = "bitplane",
+    epochs: int = 30,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = False,
+    **kw,
+):
     """Train :func:`build_bitplane_cnn` on the labels (Adam, cosine decay); returns the model."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = build_bitplane_cnn(bases=bases, stem=stem, **kw)
     steps = -(-len(data.x_train) // batch_size)
-    model.compile(optimizer=_optimizer(lr, epochs, steps), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(as_images(data.x_train), data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True,
-              callbacks=[_tqdm_callback(model.name, epochs, progress)])
+    model.compile(
+        optimizer=_optimizer(lr, epochs, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        as_images(data.x_train),
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[_tqdm_callback(model.name, epochs, progress)],
+    )
     return model

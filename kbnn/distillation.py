@@ -24,7 +24,8 @@ Everything is written with ``keras.ops``; ``Distiller.train_step`` uses ``tf.Gra
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -213,7 +214,9 @@ class Distiller(keras.Model):
             if not isinstance(model, keras.Model):
                 raise ValueError(f"`{arg}` must be a keras.Model. Received: {arg}={model!r}")
         if student is teacher:
-            raise ValueError("`student` and `teacher` must be different models. Received the same model twice.")
+            raise ValueError(
+                "`student` and `teacher` must be different models. Received the same model twice."
+            )
         self.alpha_task = _check_weight(alpha_task, "alpha_task")
         self.alpha_kd = _check_weight(alpha_kd, "alpha_kd")
         self.alpha_attention = _check_weight(alpha_attention, "alpha_attention")
@@ -223,7 +226,9 @@ class Distiller(keras.Model):
         self.from_logits = bool(from_logits)
         pairs = []
         for pair in feature_pairs:
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
+            if not (
+                isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)
+            ):
                 raise ValueError(
                     "`feature_pairs` must be a list of (teacher_layer_name, student_layer_name) "
                     f"string pairs. Received: {pair!r}"
@@ -354,7 +359,9 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model, *, strict: bo
         if not layer.weights:
             continue
         other = src.get(layer.name)
-        if other is None or [tuple(v.shape) for v in other.weights] != [tuple(v.shape) for v in layer.weights]:
+        if other is None or [tuple(v.shape) for v in other.weights] != [
+            tuple(v.shape) for v in layer.weights
+        ]:
             missing.append(layer.name)
             continue
         layer.set_weights(other.get_weights())
@@ -464,8 +471,12 @@ def real_to_binary_recipe(
     if len(epochs) != 3 or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
         raise ValueError(f"`epochs` must be an int or 3 non-negative ints. Received: epochs={epochs!r}")
     if stage3_teacher not in ("stage1", "stage2"):
-        raise ValueError(f"`stage3_teacher` must be 'stage1' or 'stage2'. Received: stage3_teacher={stage3_teacher!r}")
-    fit_kwargs = dict(batch_size=batch_size, validation_data=validation_data, callbacks=callbacks, verbose=verbose)
+        raise ValueError(
+            f"`stage3_teacher` must be 'stage1' or 'stage2'. Received: stage3_teacher={stage3_teacher!r}"
+        )
+    fit_kwargs = dict(
+        batch_size=batch_size, validation_data=validation_data, callbacks=callbacks, verbose=verbose
+    )
     if y is not None:
         fit_kwargs["y"] = y
     pairs = [(n, n) for n in feature_layers]

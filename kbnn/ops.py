@@ -203,8 +203,19 @@ def dequantize(x, channels, name=None):
     return _call("KbnnDequantize", [tf.convert_to_tensor(x, tf.int32)], channels=int(channels), name=name)
 
 
-def _conv_geometry(filter, channels_in, filter_height, filter_width, stride_height, stride_width,  # noqa: A002
-                   dilation_height, dilation_width, padding, pad_values, groups):
+def _conv_geometry(
+    filter,
+    channels_in,
+    filter_height,
+    filter_width,
+    stride_height,
+    stride_width,
+    dilation_height,
+    dilation_width,
+    padding,
+    pad_values,
+    groups,
+):
     """The int32 filter tensor and the geometry attributes shared by the binary convolutions
     (filter_height / filter_width default to the filter's static shape)."""
     import tensorflow as tf
@@ -215,10 +226,17 @@ def _conv_geometry(filter, channels_in, filter_height, filter_width, stride_heig
     if filter_width is None:
         filter_width = _static_dim(filter, 2, "filter_width (filter dimension 2)")
     return filter, dict(
-        channels_in=int(channels_in), filter_height=int(filter_height), filter_width=int(filter_width),
-        stride_height=int(stride_height), stride_width=int(stride_width),
-        dilation_height=int(dilation_height), dilation_width=int(dilation_width),
-        padding=str(padding).upper(), pad_values=int(pad_values), groups=int(groups))
+        channels_in=int(channels_in),
+        filter_height=int(filter_height),
+        filter_width=int(filter_width),
+        stride_height=int(stride_height),
+        stride_width=int(stride_width),
+        dilation_height=int(dilation_height),
+        dilation_width=int(dilation_width),
+        padding=str(padding).upper(),
+        pad_values=int(pad_values),
+        groups=int(groups),
+    )
 
 
 def bconv2d(
@@ -262,8 +280,18 @@ def bconv2d(
     import tensorflow as tf
 
     filter, geometry = _conv_geometry(  # noqa: A001
-        filter, channels_in, filter_height, filter_width, stride_height, stride_width, dilation_height,
-        dilation_width, padding, pad_values, groups)
+        filter,
+        channels_in,
+        filter_height,
+        filter_width,
+        stride_height,
+        stride_width,
+        dilation_height,
+        dilation_width,
+        padding,
+        pad_values,
+        groups,
+    )
     multiplier, bias = _transform(multiplier, bias, lambda: _static_dim(filter, 0, "channels_out"))
     return _call(
         "KbnnBconv2d",
@@ -306,20 +334,37 @@ def bconv2d_residual(
     import tensorflow as tf
 
     filter, geometry = _conv_geometry(  # noqa: A001
-        filter, channels_in, filter_height, filter_width, stride_height, stride_width, dilation_height,
-        dilation_width, padding, pad_values, groups)
+        filter,
+        channels_in,
+        filter_height,
+        filter_width,
+        stride_height,
+        stride_width,
+        dilation_height,
+        dilation_width,
+        padding,
+        pad_values,
+        groups,
+    )
     multiplier, bias = _transform(multiplier, bias, lambda: _static_dim(filter, 0, "channels_out"))
     attrs = _output_attrs(activation, clamp_min, clamp_max, "float32", 1.0, 0)
     for key in ("T", "int8_scale", "int8_zero_point"):
         attrs.pop(key, None)
-    return tuple(_call(
-        "KbnnBconv2dResidual",
-        [tf.convert_to_tensor(x, tf.int32), filter, multiplier, bias,
-         tf.convert_to_tensor(residual, tf.float32)],
-        **geometry,
-        name=name,
-        **attrs,
-    ))
+    return tuple(
+        _call(
+            "KbnnBconv2dResidual",
+            [
+                tf.convert_to_tensor(x, tf.int32),
+                filter,
+                multiplier,
+                bias,
+                tf.convert_to_tensor(residual, tf.float32),
+            ],
+            **geometry,
+            name=name,
+            **attrs,
+        )
+    )
 
 
 def bfully_connected(

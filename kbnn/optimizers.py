@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import ops
@@ -35,9 +36,9 @@ __all__ = ["Bop", "CaseOptimizer", "ShiftAdaMax", "is_binary_variable"]
 # The predicate most CaseOptimizers route on. Registered here (the optimizer is the only
 # place that serializes predicates) so that ``CaseOptimizer.get_config`` can refer to it by
 # the name "kbnn>is_binary_variable".
-is_binary_variable = keras.saving.register_keras_serializable(
-    package="kbnn", name="is_binary_variable"
-)(kbnn_variables.is_binary_variable)
+is_binary_variable = keras.saving.register_keras_serializable(package="kbnn", name="is_binary_variable")(
+    kbnn_variables.is_binary_variable
+)
 
 
 def _no_learning_rate():
@@ -157,9 +158,7 @@ class Bop(_ScheduledHyperparameters, keras.optimizers.Optimizer):
         self._threshold = self._make_hyperparameter(
             threshold, "threshold", lambda x: x >= 0 and math.isfinite(x), ">= 0"
         )
-        self._gamma = self._make_hyperparameter(
-            gamma, "gamma", lambda x: 0 <= x <= 1, "in [0, 1]"
-        )
+        self._gamma = self._make_hyperparameter(gamma, "gamma", lambda x: 0 <= x <= 1, "in [0, 1]")
 
     @property
     def threshold(self):

@@ -13,6 +13,7 @@ from keras import ops
 
 __all__ = ["Bipolar", "get", "serialize", "deserialize"]
 
+
 @keras.saving.register_keras_serializable(package="kbnn")
 class Bipolar(keras.regularizers.Regularizer):
     r"""Bipolar regularizer :math:`\lambda \sum_i (1 - w_i^2)`: pulls latent weights towards ±1.

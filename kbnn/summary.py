@@ -71,7 +71,8 @@ import dataclasses
 import math
 import re
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
@@ -87,17 +88,60 @@ _WORD_BITS = 32
 _NO_MAC_LAYERS = tuple(
     getattr(keras.layers, name)
     for name in (
-        "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization",
-        "UnitNormalization", "Normalization", "Rescaling",
-        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-        "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-        "Flatten", "Reshape", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D",
-        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D",
-        "UpSampling3D", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-        "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization",
-        "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity",
-        "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+        "InputLayer",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "Normalization",
+        "Rescaling",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "MaxPooling3D",
+        "AveragePooling1D",
+        "AveragePooling2D",
+        "AveragePooling3D",
+        "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D",
+        "GlobalMaxPooling3D",
+        "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D",
+        "Flatten",
+        "Reshape",
+        "Permute",
+        "RepeatVector",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianDropout",
+        "GaussianNoise",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "Identity",
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Concatenate",
     )
     if hasattr(keras.layers, name)
 ) + (Quantizer, ShiftBatchNormalization, BitPlaneInput)
@@ -287,8 +331,15 @@ def packed_weight_bytes(shape, bits: int, channel_axis: int = -2) -> int:
     return bits * rows * math.ceil(channels / _WORD_BITS) * (_WORD_BITS // 8)
 
 
-def summary(model: keras.Model, print_fn: Callable[[str], Any] | None = print, *, latency: bool = False,
-            num_threads: int = 1, runs: int = 30, warmup: int = 3) -> ModelSummary:
+def summary(
+    model: keras.Model,
+    print_fn: Callable[[str], Any] | None = print,
+    *,
+    latency: bool = False,
+    num_threads: int = 1,
+    runs: int = 30,
+    warmup: int = 3,
+) -> ModelSummary:
     """Bit-aware summary of a built Keras model.
 
     Args:
@@ -346,7 +397,7 @@ def _measure_latency(model, result: ModelSummary, num_threads: int, runs: int, w
         if row.name in per_layer:
             row.latency_ms = per_layer[row.name]
         elif rep is not None and rep.status == "folded":
-            row.latency_note = "in " + rep.op[len("folded into "):]
+            row.latency_note = "in " + rep.op[len("folded into ") :]
         elif rep is not None and rep.status in ("builtin", "float (not lowered)"):
             row.latency_note = "n/a"
         else:
@@ -526,7 +577,11 @@ def _macs(layer, out_shape, in_prec, bases=None) -> tuple[int | None, int, str]:
         return in_prec == 1 and weight_prec == 1
 
     if isinstance(layer, _SEPARABLE):
-        dw, pw, sp = _find_weight(layer, "depthwise_kernel"), _find_weight(layer, "pointwise_kernel"), _spatial(out_shape, layer)
+        dw, pw, sp = (
+            _find_weight(layer, "depthwise_kernel"),
+            _find_weight(layer, "pointwise_kernel"),
+            _spatial(out_shape, layer),
+        )
         if dw is None or pw is None or sp is None:
             return None, 0, "MACs n/a: unbuilt or unknown output shape"
         positions = math.prod(sp)
@@ -551,8 +606,14 @@ def _macs(layer, out_shape, in_prec, bases=None) -> tuple[int | None, int, str]:
         macs = math.prod(sp) * math.prod(kernel.shape)
         if bases is not None:
             a, w = bases
-            return a * w * macs, a * w * macs, f"{a * w} binary convolutions ({a} activation x {w} weight bases)"
-        prec = _part_precision(layer, "depthwise_precision" if isinstance(layer, _DEPTHWISE) else "kernel_precision", kernel)
+            return (
+                a * w * macs,
+                a * w * macs,
+                f"{a * w} binary convolutions ({a} activation x {w} weight bases)",
+            )
+        prec = _part_precision(
+            layer, "depthwise_precision" if isinstance(layer, _DEPTHWISE) else "kernel_precision", kernel
+        )
         return macs, macs if is_binary(prec) else 0, ""
     if isinstance(layer, _NO_MAC_LAYERS):
         return 0, 0, ""
@@ -572,18 +633,38 @@ def _fmt_shape(shape) -> str:
 
 
 def _format(s: ModelSummary) -> str:
-    header = ["Layer (type)", "Output shape", "In bits", "W bits", "Params (bits:count)", "Memory (B)", "MACs", "Binary MACs"]
+    header = [
+        "Layer (type)",
+        "Output shape",
+        "In bits",
+        "W bits",
+        "Params (bits:count)",
+        "Memory (B)",
+        "MACs",
+        "Binary MACs",
+    ]
     timed = s.benchmark is not None
     if timed:
         header = header + ["Latency (ms)"]
     table = [header]
     for r in s.layers:
         in_txt = r.input_dtype if r.input_precision is None else f"{r.input_precision}-bit"
-        w_txt = "/".join(str(b) for b in r.weight_precisions) or ("-" if not r.params else "/".join(str(b) for b in r.params))
-        table.append([
-            f"{r.name} ({r.class_name})", _fmt_shape(r.output_shape), in_txt, w_txt, _fmt_params(r.params),
-            f"{r.memory_bytes:,}", "n/a" if r.macs is None else f"{r.macs:,}", f"{r.binary_macs:,}",
-        ] + ([f"{r.latency_ms:.3f}" if r.latency_ms is not None else r.latency_note] if timed else []))
+        w_txt = "/".join(str(b) for b in r.weight_precisions) or (
+            "-" if not r.params else "/".join(str(b) for b in r.params)
+        )
+        table.append(
+            [
+                f"{r.name} ({r.class_name})",
+                _fmt_shape(r.output_shape),
+                in_txt,
+                w_txt,
+                _fmt_params(r.params),
+                f"{r.memory_bytes:,}",
+                "n/a" if r.macs is None else f"{r.macs:,}",
+                f"{r.binary_macs:,}",
+            ]
+            + ([f"{r.latency_ms:.3f}" if r.latency_ms is not None else r.latency_note] if timed else [])
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 

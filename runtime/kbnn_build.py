@@ -113,7 +113,8 @@ OUT_OF_TREE_COMMANDS = {"build": OutOfTreeBuild, "egg_info": OutOfTreeEggInfo}
 def delegate_wired() -> bool:
     """kernels/ builds the delegate (kernels/tflite is present and added to the CMake project)."""
     return (KERNELS / "tflite" / "CMakeLists.txt").is_file() and "add_subdirectory(tflite)" in (
-        KERNELS / "CMakeLists.txt").read_text()
+        KERNELS / "CMakeLists.txt"
+    ).read_text()
 
 
 def elf_arch(path) -> str | None:
@@ -184,8 +185,10 @@ class CMakeBuild(build_ext):
         if getattr(self, "_cmake_built", False):
             return self._build_dir
         if not (KERNELS / "CMakeLists.txt").is_file():
-            raise RuntimeError(f"{KERNELS} not found: kbnn's native libraries are built from a kbnn "
-                               "checkout (runtime/ must sit beside kernels/).")
+            raise RuntimeError(
+                f"{KERNELS} not found: kbnn's native libraries are built from a kbnn "
+                "checkout (runtime/ must sit beside kernels/)."
+            )
         cmake = shutil.which("cmake")
         if cmake is None:
             raise RuntimeError("kbnn needs CMake >= 3.16 to build its native libraries (pip install cmake).")
@@ -221,7 +224,11 @@ class CMakeBuild(build_ext):
         subprocess.run(args, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
         names = [ext.target for ext in self.extensions if isinstance(ext, CMakeLibrary)]
-        targets = [arg for name in names + [t for t, _, _ in getattr(self, "_extras", [])] for arg in ("--target", name)]
+        targets = [
+            arg
+            for name in names + [t for t, _, _ in getattr(self, "_extras", [])]
+            for arg in ("--target", name)
+        ]
         subprocess.run([cmake, "--build", str(build_dir), "--parallel", jobs, *targets], check=True)
         self._cmake_built, self._build_dir = True, build_dir
         return build_dir

@@ -22,11 +22,10 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # kbnn_build beside this file
 
-from setuptools import setup  # noqa: E402
-from setuptools.command.sdist import sdist  # noqa: E402
+from setuptools import setup
+from setuptools.command.sdist import sdist
 
-from kbnn_build import (  # noqa: E402
-    KERNELS, OUT_OF_TREE_COMMANDS, CMakeBuild, CMakeLibrary, PlatformWheel)
+from kbnn_build import KERNELS, OUT_OF_TREE_COMMANDS, CMakeBuild, CMakeLibrary, PlatformWheel
 
 # What of kernels/ the delegate's CMake build reads (tests, benchmarks, the TF op library: not).
 SDIST_KERNELS = ["CMakeLists.txt", "README.md", "cmake", "common", "include", "src", "tflite"]
@@ -58,6 +57,10 @@ class SdistWithKernels(sdist):
 
 setup(
     ext_modules=[CMakeLibrary("kbnn_runtime._lib.libkbnn_delegate", "kbnn_delegate", "libkbnn_delegate.so")],
-    cmdclass={"build_ext": DelegateBuild, "bdist_wheel": PlatformWheel, "sdist": SdistWithKernels,
-              **OUT_OF_TREE_COMMANDS},
+    cmdclass={
+        "build_ext": DelegateBuild,
+        "bdist_wheel": PlatformWheel,
+        "sdist": SdistWithKernels,
+        **OUT_OF_TREE_COMMANDS,
+    },
 )

@@ -74,25 +74,33 @@ def check_artifact(path: pathlib.Path, forbid: list, version: str) -> tuple[list
     if meta["Name"] == "kbnn":
         runtime_reqs = [r for r in meta.get_all("Requires-Dist", []) if r.startswith("kbnn-runtime")]
         if runtime_reqs != [f"kbnn-runtime=={version}"]:
-            problems.append(f"{path.name}: kbnn must require kbnn-runtime=={version} by name, "
-                            f"its metadata says {runtime_reqs}")
+            problems.append(
+                f"{path.name}: kbnn must require kbnn-runtime=={version} by name, "
+                f"its metadata says {runtime_reqs}"
+            )
     for name, data in members.items():
         for needle in needles:
             if needle in data:
                 at = data.index(needle)
-                context = data[max(0, at - 40):at + 80].decode("utf-8", "replace")
+                context = data[max(0, at - 40) : at + 80].decode("utf-8", "replace")
                 problems.append(f"{path.name}: {name} holds {needle.decode()!r} (…{context!r}…)")
     tag = "sdist"
     if path.name.endswith(".whl"):
         tag = path.name[:-4].split("-", 2)[2]
         platform = tag.rsplit("-", 1)[1]
         if not platform.startswith("manylinux_"):
-            problems.append(f"{path.name}: platform tag {platform!r} is not manylinux_* "
-                            "(repair the wheel with auditwheel)")
+            problems.append(
+                f"{path.name}: platform tag {platform!r} is not manylinux_* "
+                "(repair the wheel with auditwheel)"
+            )
         if meta["Name"] == "kbnn-runtime" and path.stat().st_size > RUNTIME_WHEEL_LIMIT:
             problems.append(f"{path.name}: {path.stat().st_size} bytes, over {RUNTIME_WHEEL_LIMIT}")
-    row = {"file": path.name, "bytes": path.stat().st_size, "tag": tag,
-           "requires": meta.get_all("Requires-Dist", [])}
+    row = {
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "tag": tag,
+        "requires": meta.get_all("Requires-Dist", []),
+    }
     return problems, row
 
 
@@ -116,8 +124,12 @@ def check(dist: pathlib.Path, forbid: list, version: str) -> tuple[list, list]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dist", type=pathlib.Path)
-    parser.add_argument("--forbid", action="append", default=[],
-                        help="a path of the build machine that no artifact may contain (repeatable)")
+    parser.add_argument(
+        "--forbid",
+        action="append",
+        default=[],
+        help="a path of the build machine that no artifact may contain (repeatable)",
+    )
     args = parser.parse_args(argv)
     version = project_version()
     problems, rows = check(args.dist, args.forbid, version)

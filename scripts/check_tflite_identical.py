@@ -27,29 +27,45 @@ import warnings
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import kbnn  # noqa: E402
-import kbnn.demo  # noqa: E402
-from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense  # noqa: E402
-from kbnn.quantizers import MultiBaseSign  # noqa: E402
+import kbnn
+import kbnn.demo
+from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
+from kbnn.quantizers import MultiBaseSign
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from support.keras_util import randomize_batchnorm  # noqa: E402
 from runtime_parity_models import MODELS as PARITY_MODELS  # noqa: E402
+
+from support.keras_util import randomize_batchnorm  # noqa: E402
 
 
 def _bitplane():
     inp = keras.Input((7, 7, 3))
     x = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes")(inp)
-    x = QuantConv2D(20, 3, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=True,
-                    bias_initializer="random_normal", name="first")(x)
+    x = QuantConv2D(
+        20,
+        3,
+        padding="same",
+        kernel_quantizer="magnitude_aware_sign",
+        use_bias=True,
+        bias_initializer="random_normal",
+        name="first",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
-    x = QuantConv2D(32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                    use_bias=False, name="second")(x)
+    x = QuantConv2D(
+        32,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        use_bias=False,
+        name="second",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn2")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     y = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes_fc")(keras.layers.Flatten()(inp))
@@ -61,20 +77,32 @@ def _bitplane():
 def _multibase():
     inp = keras.Input((6, 6, 24))
     x = keras.layers.Conv2D(24, 1, name="float_in")(inp)
-    x = QuantConv2D(20, 3, padding="same", input_quantizer=MultiBaseSign(3, mode="shift"),
-                    kernel_quantizer=MultiBaseSign(2), use_bias=True, bias_initializer="random_normal",
-                    name="multi")(x)
+    x = QuantConv2D(
+        20,
+        3,
+        padding="same",
+        input_quantizer=MultiBaseSign(3, mode="shift"),
+        kernel_quantizer=MultiBaseSign(2),
+        use_bias=True,
+        bias_initializer="random_normal",
+        name="multi",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.Activation("relu", name="relu")(x)
     x = keras.layers.Flatten()(x)
-    x = QuantDense(12, input_quantizer=MultiBaseSign(2, mode="residual"), kernel_quantizer=MultiBaseSign(2),
-                   name="multi_fc")(x)
+    x = QuantDense(
+        12,
+        input_quantizer=MultiBaseSign(2, mode="residual"),
+        kernel_quantizer=MultiBaseSign(2),
+        name="multi_fc",
+    )(x)
     return keras.Model(inp, keras.layers.Dense(5, name="logits")(x)), (6, 6, 24)
 
 
 def _zoo(builder, shape, **kwargs):
     def build():
         return builder(input_shape=shape, num_classes=10, **kwargs), shape
+
     return build
 
 
@@ -89,7 +117,8 @@ def _demo_mlp():
 def _models():
     m = kbnn.models
     models = {
-        "demo_cnn": _demo_cnn, "demo_mlp": _demo_mlp,
+        "demo_cnn": _demo_cnn,
+        "demo_mlp": _demo_mlp,
         "zoo_binarynet_mlp": _zoo(m.BinaryNetMLP, (28, 28, 1)),
         "zoo_binarynet_cnn": _zoo(m.BinaryNetCNN, (32, 32, 3)),
         "zoo_bireal18": _zoo(m.BiRealNet18, (64, 64, 3)),
@@ -99,7 +128,8 @@ def _models():
         "zoo_quicknet": _zoo(m.QuickNet, (64, 64, 3)),
         "zoo_quicknet_small": _zoo(m.QuickNetSmall, (64, 64, 3)),
         "zoo_quicknet_large": _zoo(m.QuickNetLarge, (64, 64, 3)),
-        "bitplane": _bitplane, "multibase": _multibase,
+        "bitplane": _bitplane,
+        "multibase": _multibase,
     }
     models.update({f"parity_{k}": v for k, v in PARITY_MODELS.items()})
     return models

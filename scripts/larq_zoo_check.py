@@ -33,8 +33,13 @@ import numpy as np  # noqa: E402
 
 import kbnn  # noqa: E402
 
-QUICKNETS = {"quicknet": "QuickNet", "quicknet_small": "QuickNetSmall", "quicknet_large": "QuickNetLarge",
-             "birealnet": "BiRealNet18", "realtobinarynet": "RealToBinaryNet"}
+QUICKNETS = {
+    "quicknet": "QuickNet",
+    "quicknet_small": "QuickNetSmall",
+    "quicknet_large": "QuickNetLarge",
+    "birealnet": "BiRealNet18",
+    "realtobinarynet": "RealToBinaryNet",
+}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -86,52 +91,75 @@ def check(d, name, lce_python, tmp):
         models["kbnn.models." + QUICKNETS[name]] = m
         layers = np.load(os.path.join(d, name + "_layers.npz"))
         # Same position and class in both models (the heads differ in Flatten layers).
-        keys = [k for k in sorted(layers.files) if int(k[5:8]) < len(m.layers)
-                and type(m.layers[int(k[5:8])]).__name__ == k[9:]]
+        keys = [
+            k
+            for k in sorted(layers.files)
+            if int(k[5:8]) < len(m.layers) and type(m.layers[int(k[5:8])]).__name__ == k[9:]
+        ]
         idx = [int(k[5:8]) for k in keys]
         probe = keras.Model(m.input, [m.layers[i].output for i in idx])
-        xl = x[:len(layers[keys[0]])]  # make_fixtures.py stores the layers of every input (once: the first)
+        xl = x[: len(layers[keys[0]])]  # make_fixtures.py stores the layers of every input (once: the first)
         outs = probe(xl, training=False)
         worst = max((rel(o, layers[k]), k) for o, k in zip(outs, keys))
         print(f"  layer by layer ({len(keys)} layers): worst relative max|diff| {worst[0]:.2e} at {worst[1]}")
-        print(f"  teacher-forced layer by layer: worst relative max|diff| {teacher_forced(m, layers, keys, xl):.2e}")
+        print(
+            f"  teacher-forced layer by layer: worst relative max|diff| {teacher_forced(m, layers, keys, xl):.2e}"
+        )
     try:
         # Larq Zoo's Lambda layers (Real-to-Binary nets) are identities.
         import h5py
 
         with h5py.File(os.path.join(d, name + ".h5"), "r") as f:
             cfg = json.loads(f.attrs["model_config"])
-        lambdas = {l["config"]["name"]: "identity" for l in cfg["config"]["layers"]
-                   if l["class_name"] == "Lambda"}
-        models["load_larq_model"] = kbnn.compat.load_larq_model(os.path.join(d, name + ".h5"),
-                                                                lambda_layers=lambdas)
+        lambdas = {
+            l["config"]["name"]: "identity" for l in cfg["config"]["layers"] if l["class_name"] == "Lambda"
+        }
+        models["load_larq_model"] = kbnn.compat.load_larq_model(
+            os.path.join(d, name + ".h5"), lambda_layers=lambdas
+        )
     except Exception as e:  # reported, not fatal: the note lists what does not map
         print(f"  load_larq_model: {type(e).__name__}: {str(e)[:300]}")
     for what, m in models.items():
         y = np.asarray(logits_model(m)(x, training=False))
-        print(f"  {what}: logits relative max|diff| {rel(y, larq):.2e}, argmax equal "
-              f"{bool((y.argmax(-1) == larq.argmax(-1)).all())}")
+        print(
+            f"  {what}: logits relative max|diff| {rel(y, larq):.2e}, argmax equal "
+            f"{bool((y.argmax(-1) == larq.argmax(-1)).all())}"
+        )
     lce_file = os.path.join(d, name + "_logits.tflite")
     it = kbnn.Interpreter(lce_file, num_threads=1)
     y = np.stack([np.asarray(it.predict(v[None]))[0] for v in x])
-    print(f"  LCE file in kbnn.Interpreter vs LCE interpreter: relative max|diff| "
-          f"{rel(y, data['lce']):.2e}, argmax equal {bool((y.argmax(-1) == data['lce'].argmax(-1)).all())}")
+    print(
+        f"  LCE file in kbnn.Interpreter vs LCE interpreter: relative max|diff| "
+        f"{rel(y, data['lce']):.2e}, argmax equal {bool((y.argmax(-1) == data['lce'].argmax(-1)).all())}"
+    )
     if models:
         what, m = next(iter(models.items()))
         path = os.path.join(tmp, name + "_kbnn.tflite")
         kbnn.convert(logits_model(m), path, progress=False)
         y = np.asarray(kbnn.Interpreter(path, num_threads=1).predict(x))
-        print(f"  kbnn.convert({what}): relative max|diff| {rel(y, larq):.2e}, argmax equal "
-              f"{bool((y.argmax(-1) == larq.argmax(-1)).all())}")
+        print(
+            f"  kbnn.convert({what}): relative max|diff| {rel(y, larq):.2e}, argmax equal "
+            f"{bool((y.argmax(-1) == larq.argmax(-1)).all())}"
+        )
     if lce_python:
-        out = subprocess.run([lce_python, os.path.join(HERE, "lce_benchmark.py"), lce_file, "5"],
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [lce_python, os.path.join(HERE, "lce_benchmark.py"), lce_file, "5"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         lce = json.loads(out)
         kbnn_s = time_kbnn(lce_file, x[:1])
-        print(f"  1 thread, LCE's file: LCE interpreter {lce['min_s'] * 1e3:.1f} ms "
-              f"({lce['min_s_xnnpack'] * 1e3:.1f} ms with use_xnnpack=True), kbnn.Interpreter "
-              f"{kbnn_s * 1e3:.1f} ms -> {lce['min_s'] / kbnn_s:.1f}x "
-              f"({lce['min_s_xnnpack'] / kbnn_s:.1f}x)")
+        print(
+            f"  1 thread, LCE's file: LCE interpreter {lce['min_s'] * 1e3:.1f} ms "
+            f"({lce['min_s_xnnpack'] * 1e3:.1f} ms with use_xnnpack=True), kbnn.Interpreter "
+            f"{kbnn_s * 1e3:.1f} ms -> {lce['min_s'] / kbnn_s:.1f}x "
+            f"({lce['min_s_xnnpack'] / kbnn_s:.1f}x)"
+        )
 
 
 def main(argv):
@@ -139,7 +167,7 @@ def main(argv):
     if "--lce-python" in argv:
         i = argv.index("--lce-python")
         lce_python = argv[i + 1]
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     if len(argv) != 1:
         sys.exit(__doc__)
     d = argv[0]

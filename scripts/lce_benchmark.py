@@ -3,14 +3,15 @@ scripts/make_lce_env.sh; used by scripts/larq_zoo_check.py). Prints one JSON lin
 
     /work/lce-venv/bin/lce-python scripts/lce_benchmark.py MODEL.tflite [RUNS]
 """
+
 import json
 import os
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import numpy as np  # noqa: E402
-from larq_compute_engine.tflite.python.interpreter import Interpreter  # noqa: E402
+import numpy as np
+from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 
 def time_once(content, runs, **kw):
@@ -29,9 +30,17 @@ def main(path, runs=3):
     with open(path, "rb") as f:
         content = f.read()
     # LCE's defaults (its float ops on TFLite's builtin kernels) and with XNNPACK for them.
-    print(json.dumps({"model": path, "threads": 1, "runs": int(runs),
-                      "min_s": time_once(content, runs),
-                      "min_s_xnnpack": time_once(content, runs, use_xnnpack=True)}))
+    print(
+        json.dumps(
+            {
+                "model": path,
+                "threads": 1,
+                "runs": int(runs),
+                "min_s": time_once(content, runs),
+                "min_s_xnnpack": time_once(content, runs, use_xnnpack=True),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def same(y, expected, tolerance, what):
     assert y.shape == expected.shape and y.dtype == expected.dtype, (what, y.shape, y.dtype, expected.shape)
     if tolerance is None:
         if not np.array_equal(y, expected):
-            raise AssertionError(f"{what}: differs from kbnn.Interpreter, max |diff| "
-                                 f"{np.abs(y - expected).max():.3g}")
+            raise AssertionError(
+                f"{what}: differs from kbnn.Interpreter, max |diff| {np.abs(y - expected).max():.3g}"
+            )
         return 0.0
     diff = float(np.abs(y - expected).max())
     assert diff <= tolerance, f"{what}: max |diff| {diff:.3g} > {tolerance}"
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> None:
     if "--tolerance" in args:
         i = args.index("--tolerance")
         tolerance = float(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     if in_process:
         args.remove("--in-process")
     if len(args) != 1:
@@ -93,6 +94,7 @@ def main(argv: list[str]) -> None:
     import numpy as np
 
     import kbnn_runtime
+
     import_s = time.perf_counter() - t0
 
     x, expected = np.load(x_path), np.load(os.path.join(directory, "expected.npy"))
@@ -105,8 +107,10 @@ def main(argv: list[str]) -> None:
         diffs.append(same(interpreter.predict(x), expected, tolerance, f"batch {len(x)}, {threads} threads"))
         diffs.append(same(interpreter.predict(x[:1]), expected[:1], tolerance, f"batch 1, {threads} threads"))
     # Every kernel ISA of the platform is in the library (run-time dispatch): each gives the same.
-    kernels = ["reference", "scalar"] + {"x86_64": ["avx2"] if cpu_has("avx2") else [],
-                                         "aarch64": ["neon"]}.get(platform.machine(), [])
+    kernels = ["reference", "scalar"] + {
+        "x86_64": ["avx2"] if cpu_has("avx2") else [],
+        "aarch64": ["neon"],
+    }.get(platform.machine(), [])
     for kernel in kernels:
         y = kbnn_runtime.Interpreter(model, num_threads=1, kernel=kernel).predict(x)
         diffs.append(same(y, expected, tolerance, f"kernel={kernel}"))
@@ -115,21 +119,28 @@ def main(argv: list[str]) -> None:
     ops = sorted({o.op for o in result.ops})
     assert any(op.startswith("KbnnBconv2d") for op in ops), ops  # KbnnBconv2d or KbnnBconv2dResidual
     assert "tensorflow" not in sys.modules, "kbnn_runtime.benchmark imported tensorflow"
-    print(f"kbnn_runtime {kbnn_runtime.__version__} on {platform.machine()}, {interpreter.runtime}, "
-          f"numpy {np.__version__}: {len(x)} images "
-          + ("bit-exact" if tolerance is None else f"max |diff| {max(diffs):.3g}")
-          + f" vs kbnn.Interpreter (x86-64), kernels auto/{'/'.join(kernels)}; per-op profile: "
-          f"{', '.join(ops)}; tensorflow not imported")
+    print(
+        f"kbnn_runtime {kbnn_runtime.__version__} on {platform.machine()}, {interpreter.runtime}, "
+        f"numpy {np.__version__}: {len(x)} images "
+        + ("bit-exact" if tolerance is None else f"max |diff| {max(diffs):.3g}")
+        + f" vs kbnn.Interpreter (x86-64), kernels auto/{'/'.join(kernels)}; per-op profile: "
+        f"{', '.join(ops)}; tensorflow not imported"
+    )
 
     run_cli(model, x_path, expected, tolerance, in_process)
-    figures = {"machine": platform.machine(), "runtime": interpreter.runtime,
-               "benchmark_median_ms_batch1": result.median_ms}
+    figures = {
+        "machine": platform.machine(),
+        "runtime": interpreter.runtime,
+        "benchmark_median_ms_batch1": result.median_ms,
+    }
     if in_process:
         figures.update(import_kbnn_runtime_s=import_s, first_prediction_s=first_s, measured="in process")
     else:
-        figures.update(import_kbnn_runtime_s=sorted(fresh(IMPORT_TIME) for _ in range(5))[2],
-                       first_prediction_s=sorted(fresh(FIRST_PREDICTION, x_path, model) for _ in range(5))[2],
-                       measured="fresh processes, median of 5")
+        figures.update(
+            import_kbnn_runtime_s=sorted(fresh(IMPORT_TIME) for _ in range(5))[2],
+            first_prediction_s=sorted(fresh(FIRST_PREDICTION, x_path, model) for _ in range(5))[2],
+            measured="fresh processes, median of 5",
+        )
     print("figures " + json.dumps(figures))
     print("runtime check OK")
 

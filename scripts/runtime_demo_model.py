@@ -21,8 +21,11 @@ def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     model = os.path.join(out, "m.tflite")
     if not os.path.isfile(model):
-        subprocess.run([sys.executable, "-m", "kbnn", "demo", "--epochs", "1", "--quiet", "--out", out],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "kbnn", "demo", "--epochs", "1", "--quiet", "--out", out],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     import numpy as np
 
     import kbnn

@@ -71,15 +71,17 @@ def main(argv):
     if "--kbnn-interpreter" in args:
         i = args.index("--kbnn-interpreter")
         kbnn_interpreter = args[i + 1]
-        del args[i:i + 2]
+        del args[i : i + 2]
     if len(args) != 2:
         sys.exit(__doc__)
     directory, delegate_so = args
     t0 = time.time()
     with open(os.path.join(directory, "manifest.json")) as f:
         manifest = json.load(f)
-    print(f"tflite_runtime {tflite_runtime.__version__}, numpy {np.__version__}, "
-          f"python {platform.python_version()} on {platform.machine()}; delegate {delegate_so}")
+    print(
+        f"tflite_runtime {tflite_runtime.__version__}, numpy {np.__version__}, "
+        f"python {platform.python_version()} on {platform.machine()}; delegate {delegate_so}"
+    )
     failures, checked = [], 0
     for name, info in manifest["models"].items():
         path = os.path.join(directory, f"{name}.tflite")
@@ -101,12 +103,17 @@ def main(argv):
                     ok = bool(np.allclose(got, want, rtol=TOL, atol=max(TOL, info.get("atol", TOL))))
                     if ok and got.ndim == 2 and got.shape[-1] > 1:
                         ok = np.array_equal(got.argmax(-1), want.argmax(-1))
-                print(f"  {what}: {'bit-exact' if exact else f'tol {TOL:g}'} max|diff|={diff:.3g} "
-                      f"{'ok' if ok else 'FAIL'}")
+                print(
+                    f"  {what}: {'bit-exact' if exact else f'tol {TOL:g}'} max|diff|={diff:.3g} "
+                    f"{'ok' if ok else 'FAIL'}"
+                )
                 if not ok:
-                    failures.append(f"{what}: max|diff|={diff:.3g} ({'bit-exact' if exact else TOL} required)")
-    check_missing_delegate(os.path.join(directory, f"{next(iter(manifest['models']))}.tflite"),
-                           kbnn_interpreter)
+                    failures.append(
+                        f"{what}: max|diff|={diff:.3g} ({'bit-exact' if exact else TOL} required)"
+                    )
+    check_missing_delegate(
+        os.path.join(directory, f"{next(iter(manifest['models']))}.tflite"), kbnn_interpreter
+    )
     print(f"{checked} runs checked in {time.time() - t0:.1f}s")
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))

@@ -24,14 +24,14 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import kbnn  # noqa: E402
-from kbnn.layers import QuantConv2D, QuantDense  # noqa: E402
+import kbnn
+from kbnn.layers import QuantConv2D, QuantDense
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from support.keras_util import randomize_batchnorm as _randomize_bn  # noqa: E402
+from support.keras_util import randomize_batchnorm as _randomize_bn
 
 BIN = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
 BATCHES = (1, 3)
@@ -68,10 +68,17 @@ def bireal():
 
 def binary_dense():
     """Float first layer → two binary dense layers → float last layer."""
-    model = keras.Sequential([
-        keras.Input((20,)), keras.layers.Dense(48), QuantDense(40, **BIN), keras.layers.BatchNormalization(),
-        QuantDense(33, **BIN), keras.layers.BatchNormalization(), keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(48),
+            QuantDense(40, **BIN),
+            keras.layers.BatchNormalization(),
+            QuantDense(33, **BIN),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(3),
+        ]
+    )
     return _randomize_bn(model), (20,)
 
 
@@ -86,8 +93,12 @@ def binary_conv_only():
     return _randomize_bn(keras.Model(inp, x)), (9, 9, 40)
 
 
-MODELS = {"chain_maxpool": chain_maxpool, "bireal": bireal, "binary_dense": binary_dense,
-          "binary_conv_only": binary_conv_only}
+MODELS = {
+    "chain_maxpool": chain_maxpool,
+    "bireal": bireal,
+    "binary_dense": binary_dense,
+    "binary_conv_only": binary_conv_only,
+}
 
 
 def _ops(data: bytes):
@@ -117,8 +128,14 @@ def _lce_fixtures(out_dir: str) -> dict:
     """LCE-converted files (batch 1 only: their graphs have fixed batch reshapes); expected =
     LCE's interpreter output for the first fixture input, the same for every thread count."""
     manifest = {}
-    for name, key in [("chain", "lce"), ("chain.int8", "lce_int8"), ("mixed", "lce"),
-                      ("grouped", "lce"), ("int8out.int8", "lce_int8"), ("qat.int8", "lce_int8_xnnpack")]:
+    for name, key in [
+        ("chain", "lce"),
+        ("chain.int8", "lce_int8"),
+        ("mixed", "lce"),
+        ("grouped", "lce"),
+        ("int8out.int8", "lce_int8"),
+        ("qat.int8", "lce_int8_xnnpack"),
+    ]:
         data = np.load(os.path.join(LCE_FIXTURES, name.split(".")[0] + ".npz"))
         tag = "lce_" + name.replace(".", "_")
         with open(os.path.join(LCE_FIXTURES, name + ".tflite"), "rb") as f:
@@ -134,8 +151,7 @@ def _lce_fixtures(out_dir: str) -> dict:
         atol = 4e-6 * max(1.0, float(np.abs(data[key]).max()))
         if data[key].dtype == np.int8:  # int8 model output: builtin int8 ops may differ by a step
             atol = 1.0
-        manifest[tag] = {"kbnn_output": False, "output_op": last, "ops": ops, "batches": [1],
-                         "atol": atol}
+        manifest[tag] = {"kbnn_output": False, "output_op": last, "ops": ops, "batches": [1], "atol": atol}
         print(f"  {tag}: {len(ops)} ops (Larq Compute Engine file), output from {last}")
     return manifest
 

@@ -59,9 +59,15 @@ def soak(model: str, invokes: int, cycles: int, max_growth: float) -> dict:
     invoke_s = time.perf_counter() - t0
     if not np.array_equal(y, reference):
         raise AssertionError("the prediction changed during the invoke soak")
-    invokes_result = {"invokes": invokes, "rss_start_mib": round(start, 2), "rss_end_mib": samples[-1],
-                      "rss_max_mib": max(samples), "growth_mib": round(max(samples) - start, 2),
-                      "samples_mib": samples, "seconds": round(invoke_s, 2)}
+    invokes_result = {
+        "invokes": invokes,
+        "rss_start_mib": round(start, 2),
+        "rss_end_mib": samples[-1],
+        "rss_max_mib": max(samples),
+        "growth_mib": round(max(samples) - start, 2),
+        "samples_mib": samples,
+        "seconds": round(invoke_s, 2),
+    }
     del interpreter
     gc.collect()
 
@@ -85,12 +91,23 @@ def soak(model: str, invokes: int, cycles: int, max_growth: float) -> dict:
         if i % max(1, cycles // 10) == 0:
             gc.collect()
             samples.append(round(rss_mib(), 2))
-    cycles_result = {"cycles": cycles, "rss_start_mib": round(start, 2), "rss_end_mib": samples[-1],
-                     "rss_max_mib": max(samples), "growth_mib": round(max(samples) - start, 2),
-                     "samples_mib": samples, "seconds": round(time.perf_counter() - t0, 2)}
-    return {"model": model, "runtime": kbnn_runtime.runtime_name(), "invoke_phase": invokes_result,
-            "cycle_phase": cycles_result, "max_growth_mib": max_growth,
-            "ok": invokes_result["growth_mib"] <= max_growth and cycles_result["growth_mib"] <= max_growth}
+    cycles_result = {
+        "cycles": cycles,
+        "rss_start_mib": round(start, 2),
+        "rss_end_mib": samples[-1],
+        "rss_max_mib": max(samples),
+        "growth_mib": round(max(samples) - start, 2),
+        "samples_mib": samples,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return {
+        "model": model,
+        "runtime": kbnn_runtime.runtime_name(),
+        "invoke_phase": invokes_result,
+        "cycle_phase": cycles_result,
+        "max_growth_mib": max_growth,
+        "ok": invokes_result["growth_mib"] <= max_growth and cycles_result["growth_mib"] <= max_growth,
+    }
 
 
 def main(argv=None) -> int:
@@ -110,8 +127,10 @@ def main(argv=None) -> int:
         for phase in ("invoke_phase", "cycle_phase"):
             f = r[phase]
             n = f.get("invokes", f.get("cycles"))
-            print(f"{phase}: {n} in {f['seconds']} s, RSS {f['rss_start_mib']} -> {f['rss_end_mib']} MiB "
-                  f"(max {f['rss_max_mib']}, growth {f['growth_mib']} MiB; samples {f['samples_mib']})")
+            print(
+                f"{phase}: {n} in {f['seconds']} s, RSS {f['rss_start_mib']} -> {f['rss_end_mib']} MiB "
+                f"(max {f['rss_max_mib']}, growth {f['growth_mib']} MiB; samples {f['samples_mib']})"
+            )
         print(f"{r['runtime']}; limit {args.max_growth_mib} MiB growth: {'OK' if r['ok'] else 'FAILED'}")
     return 0 if r["ok"] else 1
 

@@ -4,7 +4,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,13 @@ def runtime_demo_model():
 
     root = pathlib.Path(__file__).resolve().parents[1]
     out = root / "build" / "runtime-demo"
-    proc = subprocess.run([sys.executable, str(root / "scripts" / "runtime_demo_model.py"), str(out)],
-                          cwd=root, capture_output=True, text=True)
-    assert proc.returncode == 0, f"runtime_demo_model.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / "runtime_demo_model.py"), str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, (
+        f"runtime_demo_model.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return out

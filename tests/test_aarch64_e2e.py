@@ -25,8 +25,9 @@ DOWNLOAD_FAILED = 3  # the script's exit code when Debian / PyPI cannot be reach
 
 def test_aarch64_tflite_runtime_e2e():
     env = dict(os.environ, PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=3600)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600
+    )
     out = proc.stdout + proc.stderr
     if proc.returncode == DOWNLOAD_FAILED:
         pytest.skip("downloading the arm64 .debs / aarch64 wheels failed (network?):\n" + out[-2000:])

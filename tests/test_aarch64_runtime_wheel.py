@@ -25,14 +25,21 @@ DOWNLOAD_FAILED = 3
 
 def test_aarch64_runtime_wheel_under_qemu(runtime_demo_model):
     env = dict(os.environ, PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "test_aarch64_runtime_wheel.sh"), str(runtime_demo_model)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test_aarch64_runtime_wheel.sh"), str(runtime_demo_model)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     out = proc.stdout + proc.stderr
     if proc.returncode == DOWNLOAD_FAILED:
         pytest.skip("downloading the arm64 .debs / aarch64 wheels failed (network?):\n" + out[-2000:])
     assert proc.returncode == 0, out[-6000:]
-    version = re.search(r'^__version__ = "([^"]+)"$',
-                        (ROOT / "runtime" / "kbnn_runtime" / "_version.py").read_text(), re.M).group(1)
+    version = re.search(
+        r'^__version__ = "([^"]+)"$', (ROOT / "runtime" / "kbnn_runtime" / "_version.py").read_text(), re.M
+    ).group(1)
     wheel = rf"kbnn_runtime-{re.escape(version)}-py3-none-manylinux_2_\d+_aarch64\.whl"
     assert re.search(rf"release wheel {wheel}", out), out[-6000:]
     assert f"kbnn_runtime {version} on aarch64" in out, out[-6000:]

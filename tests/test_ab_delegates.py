@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import ab_delegates  # noqa: E402
+import ab_delegates
 
 
 def test_same_library_twice_is_refused(tmp_path, capsys):

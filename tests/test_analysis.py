@@ -7,10 +7,9 @@ the labels are the float model's predictions, so the float model scores 1.0 and 
 this layer costs exactly what a NumPy oracle of the binarized forward pass says.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kbnn
 from kbnn.analysis import layer_sensitivity
@@ -35,8 +34,9 @@ def _model(binary: bool):
     inputs = keras.Input((D,))
     h = kbnn.layers.QuantDense(D, use_bias=False, name="inert", **q)(inputs)
     out = kbnn.layers.QuantDense(CLASSES, use_bias=False, name="critical", **q)(h)
-    model = keras.Model(inputs, keras.layers.Activation("softmax", name="softmax")(out),
-                        name="binary" if binary else "float")
+    model = keras.Model(
+        inputs, keras.layers.Activation("softmax", name="softmax")(out), name="binary" if binary else "float"
+    )
     w1, w2, _ = _weights()
     model.set_weights([w1, w2])
     return model
@@ -81,14 +81,16 @@ def test_restore_takes_the_float_layers_quantizers(setup):
     w1, w2, _ = _weights()
     inputs = keras.Input((D,))
     h = kbnn.layers.QuantDense(D, use_bias=False, name="inert")(inputs)
-    out = kbnn.layers.QuantDense(CLASSES, use_bias=False, name="critical",
-                                 input_quantizer=keras.activations.get("hard_tanh"))(h)
+    out = kbnn.layers.QuantDense(
+        CLASSES, use_bias=False, name="critical", input_quantizer=keras.activations.get("hard_tanh")
+    )(h)
     float_model = keras.Model(inputs, keras.layers.Activation("softmax")(out))
     float_model.set_weights([w1, w2])
     oracle = float(np.mean(np.argmax(np.clip(x @ w1, -1, 1) @ w2, -1) == y))
     assert oracle < 1.0
-    report = layer_sensitivity(_model(True), x, y, float_model=float_model, directions=("restore",),
-                               latency=False)
+    report = layer_sensitivity(
+        _model(True), x, y, float_model=float_model, directions=("restore",), latency=False
+    )
     assert report.row("critical").restored_metric == pytest.approx(oracle, abs=1e-12)
     assert report.row("inert").restore_delta == 0.0
     assert report.quantized_metric == pytest.approx(quantized_acc, abs=0)
@@ -117,8 +119,9 @@ def test_full_precision_layers_are_binarized_in_the_float_direction():
     _, w2, x = _weights()
     inputs = keras.Input((D,))
     h = keras.layers.Dense(D, use_bias=False, name="pre")(inputs)
-    out = kbnn.layers.QuantDense(CLASSES, use_bias=False, name="critical", input_quantizer="ste_sign",
-                                 kernel_quantizer="ste_sign")(h)
+    out = kbnn.layers.QuantDense(
+        CLASSES, use_bias=False, name="critical", input_quantizer="ste_sign", kernel_quantizer="ste_sign"
+    )(h)
     model = keras.Model(inputs, keras.layers.Activation("softmax")(out))
     model.set_weights([w0, w2])
     h = x @ w0
@@ -148,8 +151,16 @@ def test_original_model_is_untouched_and_custom_metric(setup):
     def error_rate(y_true, y_pred):
         return float(np.mean(np.argmax(y_pred, -1) != y_true))
 
-    report = layer_sensitivity(model, x, y, metric=error_rate, higher_is_better=False,
-                               directions=("restore",), latency=False, layers=["critical"])
+    report = layer_sensitivity(
+        model,
+        x,
+        y,
+        metric=error_rate,
+        higher_is_better=False,
+        directions=("restore",),
+        latency=False,
+        layers=["critical"],
+    )
     assert [r.name for r in report.layers] == ["critical"]
     assert report.quantized_metric == pytest.approx(1 - quantized_acc)
     assert report.row("critical").restore_delta == pytest.approx(-(1 - quantized_acc))
@@ -162,7 +173,9 @@ def test_original_model_is_untouched_and_custom_metric(setup):
 def test_crossentropy_metric_is_lower_better(setup):
     x, y, _, _ = setup
     w1, w2, _ = _weights()
-    report = layer_sensitivity(_model(True), x, y, float_model=_model(False), metric="crossentropy", latency=False)
+    report = layer_sensitivity(
+        _model(True), x, y, float_model=_model(False), metric="crossentropy", latency=False
+    )
     assert report.metric_name == "crossentropy" and report.higher_is_better is False
 
     def ce(logits):
@@ -183,8 +196,9 @@ def test_batchnorm_recalibration_makes_restore_fair():
     changes their scale. Recalibrated, the variant's BN statistics are those of its own outputs."""
     rng = np.random.default_rng(1)
     inputs = keras.Input((D,))
-    h = kbnn.layers.QuantDense(D, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                               name="bin")(inputs)
+    h = kbnn.layers.QuantDense(
+        D, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="bin"
+    )(inputs)
     h = keras.layers.BatchNormalization(name="bn")(h)
     out = keras.layers.Dense(CLASSES, activation="softmax", name="head")(h)
     model = keras.Model(inputs, out)
@@ -215,8 +229,16 @@ def test_batchnorm_recalibration_makes_restore_fair():
 def test_latency_and_plot(tmp_path, delegate_env):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 32))
-    h = kbnn.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
-                                kernel_quantizer="ste_sign", use_bias=False, name="bconv")(inputs)
+    h = kbnn.layers.QuantConv2D(
+        32,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        use_bias=False,
+        name="bconv",
+    )(inputs)
     h = keras.layers.BatchNormalization(name="bn")(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     out = keras.layers.Dense(3, activation="softmax", name="head")(h)

@@ -59,7 +59,10 @@ def harness() -> Path:
             pytest.skip(f"{tool} is not installed (see android_demo/README.md)")
     if not os.environ.get("KBNN_ANDROID_NATIVE_BUILT"):
         proc = subprocess.run(
-            [str(SCRIPT), "--build-only"], cwd=ROOT, capture_output=True, text=True,
+            [str(SCRIPT), "--build-only"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
             env={**os.environ, "KBNN_ANDROID_BUILD_DIR": str(BUILD)},
         )
         if proc.returncode != 0:
@@ -89,10 +92,23 @@ def _samples(assets: Path) -> np.ndarray:
     return np.fromfile(assets / make_assets.SAMPLES_BIN, dtype="<f4").reshape(-1, 64)
 
 
-def _run_harness(harness: Path, model: Path, samples: Path, delegate: Path | None = None,
-                 threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    cmd = ["qemu-aarch64", "-L", SYSROOT, str(harness), "--model", str(model),
-           "--samples", str(samples), "--threads", str(threads), "--runs", "3"]
+def _run_harness(
+    harness: Path, model: Path, samples: Path, delegate: Path | None = None, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    cmd = [
+        "qemu-aarch64",
+        "-L",
+        SYSROOT,
+        str(harness),
+        "--model",
+        str(model),
+        "--samples",
+        str(samples),
+        "--threads",
+        str(threads),
+        "--runs",
+        "3",
+    ]
     if delegate is not None:
         cmd += ["--delegate", str(delegate)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

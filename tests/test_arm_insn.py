@@ -20,11 +20,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import arm_insn  # noqa: E402
 
-TOOLS = {"qemu-aarch64": "qemu-user", "gcc": "gcc", "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
-         "aarch64-linux-gnu-nm": "binutils-aarch64-linux-gnu"}
+TOOLS = {
+    "qemu-aarch64": "qemu-user",
+    "gcc": "gcc",
+    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
+    "aarch64-linux-gnu-nm": "binutils-aarch64-linux-gnu",
+}
 MISSING = [f"{t} (apt-get install {p})" for t, p in TOOLS.items() if not shutil.which(t)]
-needs_tools = pytest.mark.skipif(bool(MISSING), reason="the ARM instruction-count proxy needs "
-                                + ", ".join(MISSING) + ": bash scripts/install_system_deps.sh")
+needs_tools = pytest.mark.skipif(
+    bool(MISSING),
+    reason="the ARM instruction-count proxy needs "
+    + ", ".join(MISSING)
+    + ": bash scripts/install_system_deps.sh",
+)
 
 A, B = 1000, 4000  # loop iterations of windows 1 and 2
 
@@ -34,14 +42,26 @@ def selftest(tmp_path_factory):
     d = tmp_path_factory.mktemp("arm_insn")
     plugin = arm_insn.build_plugin(d)
     exe = d / "selftest"
-    subprocess.run(["aarch64-linux-gnu-gcc", "-O1", "-static",
-                    str(ROOT / "benchmarks" / "qemu_plugin" / "selftest.c"), "-o", str(exe)], check=True)
+    subprocess.run(
+        [
+            "aarch64-linux-gnu-gcc",
+            "-O1",
+            "-static",
+            str(ROOT / "benchmarks" / "qemu_plugin" / "selftest.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     runs = {}
     for mode in ("tb", "insn"):
         prefix = d / f"w-{mode}"
-        proc = subprocess.run(arm_insn.qemu_command("cortex-a72", plugin, prefix, [exe, A, B], mode=mode,
-                                                    sysroot=None),
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            arm_insn.qemu_command("cortex-a72", plugin, prefix, [exe, A, B], mode=mode, sysroot=None),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         runs[mode] = ([arm_insn.read_window(Path(f"{prefix}.{k}")) for k in range(4)], proc.stdout)
         assert not Path(f"{prefix}.4").exists()
@@ -97,10 +117,14 @@ def test_attribution_to_symbols_sums_to_the_total(selftest):
 
 def test_function_names_lose_their_parameter_lists():
     assert arm_insn.short("kbnn::f(unsigned long, int const*)") == "kbnn::f"
-    assert arm_insn.short("ns::(anonymous namespace)::Op::Emit(unsigned long) const") == \
-        "ns::(anonymous namespace)::Op::Emit"
-    assert arm_insn.short("ns::g(int)::{lambda(int)#1}::operator()(int) const") == \
-        "ns::g(int)::{lambda(int)#1}::operator()"
+    assert (
+        arm_insn.short("ns::(anonymous namespace)::Op::Emit(unsigned long) const")
+        == "ns::(anonymous namespace)::Op::Emit"
+    )
+    assert (
+        arm_insn.short("ns::g(int)::{lambda(int)#1}::operator()(int) const")
+        == "ns::g(int)::{lambda(int)#1}::operator()"
+    )
     assert arm_insn.short("(libc.so.6: no symbol)") == "(libc.so.6: no symbol)"
     assert arm_insn.short("xnn_compute_igemm") == "xnn_compute_igemm"
 
@@ -123,9 +147,11 @@ def test_tiny_model_on_the_aarch64_wheel(tmp_path):
     # checked when the test runs, not at collection: tests/test_aarch64_runtime_wheel.py builds the
     # site earlier in the same session
     if not arm_insn.site_ready():
-        pytest.skip(f"{arm_insn.SITE} (the aarch64 kbnn-runtime wheel beside ai-edge-litert 1.4.0) is "
-                    "missing: scripts/test_aarch64_runtime_wheel.sh builds it (tests/"
-                    "test_aarch64_runtime_wheel.py, earlier in the suite)")
+        pytest.skip(
+            f"{arm_insn.SITE} (the aarch64 kbnn-runtime wheel beside ai-edge-litert 1.4.0) is "
+            "missing: scripts/test_aarch64_runtime_wheel.sh builds it (tests/"
+            "test_aarch64_runtime_wheel.py, earlier in the suite)"
+        )
     import keras
 
     import kbnn
@@ -134,8 +160,9 @@ def test_tiny_model_on_the_aarch64_wheel(tmp_path):
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inp)
     x = keras.layers.BatchNormalization()(x)
-    x = kbnn.layers.QuantConv2D(32, 3, padding="same", input_quantizer="ste_sign",
-                                kernel_quantizer="ste_sign", use_bias=False)(x)
+    x = kbnn.layers.QuantConv2D(
+        32, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False
+    )(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inp, keras.layers.Dense(4)(x))
@@ -145,8 +172,9 @@ def test_tiny_model_on_the_aarch64_wheel(tmp_path):
     paths["kbnn"].write_bytes(kbnn.convert(model, progress=False))
     paths["float"].write_bytes(compare.tflite_float(compare.float_twin(model)))
     plugin = arm_insn.build_plugin(tmp_path)
-    guest, counts = arm_insn.run_guest("cortex-a72", plugin, paths, tmp_path / "run", n=1, m=3, warmup=1,
-                                       timeout=600)
+    guest, counts = arm_insn.run_guest(
+        "cortex-a72", plugin, paths, tmp_path / "run", n=1, m=3, warmup=1, timeout=600
+    )
     assert guest["litert"] == "1.4.0" and guest["machine"] == "aarch64"
     attributor = arm_insn.Attributor(guest["maps"])
     for name, c in counts.items():

@@ -17,8 +17,12 @@ def _model():
     import kbnn
 
     keras.utils.set_random_seed(3)
-    kw = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
-              use_bias=False)
+    kw = dict(
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        use_bias=False,
+    )
     inp = keras.Input((12, 12, 3))
     x = keras.layers.Conv2D(16, 3, padding="same", name="stem")(inp)
     x = kbnn.layers.QuantConv2D(40, 3, padding="same", name="b1", **kw)(x)
@@ -44,7 +48,9 @@ def _kbnn_nodes(data):
     import kbnn
 
     it = kbnn.Interpreter(data, num_threads=1)
-    return {d["index"]: d["op_name"] for d in it.interpreter._get_ops_details() if d["op_name"].startswith("Kbnn")}
+    return {
+        d["index"]: d["op_name"] for d in it.interpreter._get_ops_details() if d["op_name"].startswith("Kbnn")
+    }
 
 
 def test_benchmark_structure(converted):

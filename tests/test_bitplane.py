@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_convert import _builtin_ops, _custom_ops, needs_interpreter
 
 import kbnn
 from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
 from support.keras_util import randomize_batchnorm
-from test_convert import _builtin_ops, _custom_ops, needs_interpreter
 
 
 @pytest.fixture(autouse=True)
@@ -32,16 +32,40 @@ def _np_bitplane(x, bits, lo, hi):
 
 
 # Edge values: the range ends, just outside, exact halves (round half up), +-0.
-EDGES_255 = np.array([-1.0, -0.6, -0.5, -0.49, -0.0, 0.0, 0.49, 0.5, 1.5, 2.5, 127.5, 254.5, 254.6, 255.0,
-                      255.4, 255.5, 256.0, 300.0], np.float32)
+EDGES_255 = np.array(
+    [
+        -1.0,
+        -0.6,
+        -0.5,
+        -0.49,
+        -0.0,
+        0.0,
+        0.49,
+        0.5,
+        1.5,
+        2.5,
+        127.5,
+        254.5,
+        254.6,
+        255.0,
+        255.4,
+        255.5,
+        256.0,
+        300.0,
+    ],
+    np.float32,
+)
 
 
-@pytest.mark.parametrize("bits,value_range,x", [
-    (8, (0.0, 255.0), EDGES_255),
-    (8, (-1.0, 1.0), np.concatenate([np.linspace(-1.2, 1.2, 49), [-1.0, 1.0, 0.0, 1 / 255, -1 / 255]])),
-    (4, (0.0, 1.0), np.concatenate([np.linspace(-0.1, 1.1, 61), np.arange(16) / 15 + 0.5 / 15])),
-    (1, (0.0, 1.0), np.array([-0.1, 0.0, 0.49, 0.5, 0.51, 1.0, 1.2])),
-])
+@pytest.mark.parametrize(
+    "bits,value_range,x",
+    [
+        (8, (0.0, 255.0), EDGES_255),
+        (8, (-1.0, 1.0), np.concatenate([np.linspace(-1.2, 1.2, 49), [-1.0, 1.0, 0.0, 1 / 255, -1 / 255]])),
+        (4, (0.0, 1.0), np.concatenate([np.linspace(-0.1, 1.1, 61), np.arange(16) / 15 + 0.5 / 15])),
+        (1, (0.0, 1.0), np.array([-0.1, 0.0, 0.49, 0.5, 0.51, 1.0, 1.2])),
+    ],
+)
 def test_forward_and_gradient_match_numpy(bits, value_range, x):
     x = np.asarray(x, np.float32)
     layer = BitPlaneInput(bits=bits, value_range=value_range)
@@ -55,8 +79,9 @@ def test_forward_and_gradient_match_numpy(bits, value_range, x):
     np.testing.assert_array_equal(y.numpy(), want)
     levels = (1 << bits) - 1
     inside = (raw >= 0) & (raw <= levels)
-    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), np.where(inside, upstream.numpy() * k, 0.0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(loss, xt).numpy(), np.where(inside, upstream.numpy() * k, 0.0), rtol=1e-6
+    )
 
 
 def test_uint8_input_passes_through_and_planes_sum_to_it():
@@ -75,7 +100,7 @@ def test_conv_on_planes_is_binarynet_bitplane_sum():
     model = keras.Model(inp, y)
     wb = np.where(np.asarray(model.layers[-1].kernel) >= 0, 1.0, -1.0).astype(np.float32)
     planes = [((x.astype(int) >> n) & 1).astype(np.float32) for n in range(8)]
-    want = sum(2.0 ** n * tf.nn.conv2d(p, wb, 1, "VALID").numpy() for n, p in enumerate(planes))
+    want = sum(2.0**n * tf.nn.conv2d(p, wb, 1, "VALID").numpy() for n, p in enumerate(planes))
     np.testing.assert_array_equal(np.asarray(model(x)), want)
 
 
@@ -90,20 +115,44 @@ def test_bad_arguments():
         BitPlaneInput(value_range="0..255")
 
 
-def _model(padding="same", strides=1, bits=8, value_range=(-1.0, 1.0), dense=False, relu=False, head=True,
-           kernel_quantizer="magnitude_aware_sign"):
+def _model(
+    padding="same",
+    strides=1,
+    bits=8,
+    value_range=(-1.0, 1.0),
+    dense=False,
+    relu=False,
+    head=True,
+    kernel_quantizer="magnitude_aware_sign",
+):
     """Bit-plane first layer → BN → binary conv → BN → float head; ``head=False`` ends at the
     outputs of the bit-plane layers (what is bit-exact between TF ops and TFLite)."""
     inp = keras.Input((7, 7, 3))
     x = BitPlaneInput(bits=bits, value_range=value_range, name="planes")(inp)
-    x = QuantConv2D(20, 3, padding=padding, strides=strides, kernel_quantizer=kernel_quantizer,
-                    use_bias=True, bias_initializer="random_normal", name="first")(x)
+    x = QuantConv2D(
+        20,
+        3,
+        padding=padding,
+        strides=strides,
+        kernel_quantizer=kernel_quantizer,
+        use_bias=True,
+        bias_initializer="random_normal",
+        name="first",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     if relu:
         x = keras.layers.ReLU(name="relu")(x)
     first = x
-    x = QuantConv2D(32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                    use_bias=False, name="second")(x)
+    x = QuantConv2D(
+        32,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        use_bias=False,
+        name="second",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn2")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     if dense:
@@ -123,8 +172,12 @@ def _x(batch=4, lo=-1.0, hi=1.0):
 
 
 CASES = {
-    "same": {}, "valid": dict(padding="valid"), "stride2": dict(strides=2), "relu": dict(relu=True),
-    "bits4_unit_range": dict(bits=4, value_range=(0.0, 1.0)), "dense": dict(dense=True),
+    "same": {},
+    "valid": dict(padding="valid"),
+    "stride2": dict(strides=2),
+    "relu": dict(relu=True),
+    "bits4_unit_range": dict(bits=4, value_range=(0.0, 1.0)),
+    "dense": dict(dense=True),
     "abc3_kernel": dict(kernel_quantizer=kbnn.quantizers.MultiBaseSign(3)),
 }
 
@@ -154,7 +207,8 @@ def test_report_names_the_ops_and_planes():
     assert row.status == "lowered"
     assert row.op == "KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
     assert low.report.row("fc_planes").op.startswith(
-        "KbnnBFullyConnected x1 over 8 stacked bit planes = 8 binary products")
+        "KbnnBFullyConnected x1 over 8 stacked bit planes = 8 binary products"
+    )
     assert "bit planes of first" in low.report.row("planes").op
     assert "8 binary convolutions" in low.report.to_text()
 

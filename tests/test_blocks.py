@@ -1,9 +1,8 @@
 """Bi-Real and Real-to-Binary blocks: shapes, arithmetic, gate, serialization."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kbnn  # noqa: F401
 from kbnn.blocks import bireal_block, downsample_shortcut, real_to_binary_block, scaling_gate
@@ -51,7 +50,17 @@ def test_bireal_block_shapes_and_layers():
     assert tuple(z.shape) == (None, 4, 4, 32)
     model = keras.Model(x, z)
     names = [layer.name for layer in model.layers]
-    for part in ("b_conv", "b_bn", "b_add", "d_conv", "d_bn", "d_add", "d_shortcut_pool", "d_shortcut_conv", "d_shortcut_bn"):
+    for part in (
+        "b_conv",
+        "b_bn",
+        "b_add",
+        "d_conv",
+        "d_bn",
+        "d_add",
+        "d_shortcut_pool",
+        "d_shortcut_conv",
+        "d_shortcut_bn",
+    ):
         assert part in names
     assert "b_shortcut_conv" not in names  # identity shortcut
     conv = model.get_layer("b_conv")
@@ -123,7 +132,16 @@ def test_real_to_binary_block_structure_and_arithmetic():
     inp = keras.Input((4, 4, 8))
     model = keras.Model(inp, real_to_binary_block(inp, reduction=4, name="r"))
     names = [layer.name for layer in model.layers]
-    for part in ("r_bn", "r_conv", "r_gate_pool", "r_gate_reduce", "r_gate_expand", "r_scale", "r_prelu", "r_add"):
+    for part in (
+        "r_bn",
+        "r_conv",
+        "r_gate_pool",
+        "r_gate_reduce",
+        "r_gate_expand",
+        "r_scale",
+        "r_prelu",
+        "r_add",
+    ):
         assert part in names
     assert model.get_layer("r_gate_reduce").units == 2
     w = rng.normal(size=(3, 3, 8, 8))

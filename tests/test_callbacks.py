@@ -1,13 +1,12 @@
 """HyperparameterScheduler and ProgressiveQuantization change their targets during fit()."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras import ops
 
 import kbnn
-import kbnn.layers  # noqa: F401  (QuantDense)
+import kbnn.layers
 from kbnn import callbacks, optimizers, quantizers
 
 HAS_DSQ = hasattr(quantizers, "DSQ")
@@ -73,9 +72,7 @@ def test_scheduler_sets_bop_gamma_inside_case_optimizer_each_epoch():
         return np.abs(momentum.numpy()).sum()
 
     gammas = {0: 0.0, 1: 1.0, 2: 0.25}
-    probe = Recorder(
-        lambda: (_value(bop.gamma), momentum_l1(), kernel.numpy().copy()), "on_epoch_end"
-    )
+    probe = Recorder(lambda: (_value(bop.gamma), momentum_l1(), kernel.numpy().copy()), "on_epoch_end")
     scheduler = callbacks.HyperparameterScheduler(lambda epoch: gammas[epoch], "gamma")
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[scheduler, probe])
 
@@ -135,8 +132,14 @@ def test_scheduler_anneals_dsq_alpha():
     model.compile(optimizer="sgd", loss="mse")
     probe = Recorder(lambda: _value(dsq.alpha))
     schedule = lambda epoch: 0.2 * 0.5**epoch  # noqa: E731
-    model.fit(x, y, epochs=3, batch_size=64, verbose=0,
-              callbacks=[callbacks.HyperparameterScheduler(schedule, "alpha", target=dsq), probe])
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=64,
+        verbose=0,
+        callbacks=[callbacks.HyperparameterScheduler(schedule, "alpha", target=dsq), probe],
+    )
     np.testing.assert_allclose(probe.values, [0.2, 0.1, 0.05], rtol=1e-6)
 
 

@@ -59,4 +59,6 @@ def test_bipolar_alias_serialization_and_layer_loss():
     assert float(loss) == pytest.approx(0.5 * np.sum(1 - layer.kernel.numpy() ** 2), rel=1e-5)
     # Config of a kbnn layer keeps the regularizer through a round trip.
     clone = QuantDense.from_config(layer.get_config())
-    assert isinstance(clone.kernel_regularizer, regularizers.Bipolar) and clone.kernel_regularizer.scale == 0.5
+    assert (
+        isinstance(clone.kernel_regularizer, regularizers.Bipolar) and clone.kernel_regularizer.scale == 0.5
+    )

@@ -140,8 +140,14 @@ def test_folding_math_matches_keras_bn():
 
 def test_magnitude_aware_kernel_and_conv_bias_fold():
     inp = keras.Input((6, 6, 8))
-    x = QuantConv2D(16, 3, input_quantizer="approx_sign", kernel_quantizer="magnitude_aware_sign",
-                    use_bias=True, bias_initializer="random_normal")(inp)
+    x = QuantConv2D(
+        16,
+        3,
+        input_quantizer="approx_sign",
+        kernel_quantizer="magnitude_aware_sign",
+        use_bias=True,
+        bias_initializer="random_normal",
+    )(inp)
     x = keras.layers.BatchNormalization()(x)
     model = _randomize_bn(keras.Model(inp, x))
     low, _, _ = _parity(model, _x((6, 6, 8)))
@@ -198,13 +204,16 @@ def test_shared_consumer_forces_float_output():
     out = keras.layers.Add()([a, b])
     low, _, _ = _parity(keras.Model(inp, out), _x((6, 6, 32)))
     assert {st.node.name: st.output_type for st in low.plan if st.kind == "bconv2d"} == {
-        "a": "float32", "b": "float32"}
+        "a": "float32",
+        "b": "float32",
+    }
 
 
 def test_not_lowerable_layers_warn_and_strict_raises():
     inp = keras.Input((8, 8, 4))
-    x = QuantConv2D(8, 3, input_quantizer=kbnn.quantizers.DoReFa(k_bit=2), kernel_quantizer="ste_sign",
-                    name="dorefa2")(inp)
+    x = QuantConv2D(
+        8, 3, input_quantizer=kbnn.quantizers.DoReFa(k_bit=2), kernel_quantizer="ste_sign", name="dorefa2"
+    )(inp)
     x = QuantConv2D(8, 3, input_quantizer=None, kernel_quantizer="ste_sign", name="weights_only")(x)
     x = QuantDepthwiseConv2D(3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign", name="dw")(x)
     x = QuantConv2D(8, 1, input_quantizer="ste_sign", kernel_quantizer="ste_tern", name="tern")(x)
@@ -272,10 +281,17 @@ def test_bireal_and_sequential_parity_reference():
     model = _randomize_bn(keras.Model(inp, keras.layers.Dense(4)(x)))
     low, _, _ = _parity(model, _x((8, 8, 32)))
     assert sum(st.kind == "bconv2d" for st in low.plan) == 2
-    seq = keras.Sequential([
-        keras.Input((20,)), keras.layers.Dense(48), QuantDense(40, **BIN), keras.layers.BatchNormalization(),
-        QuantDense(33, **BIN), keras.layers.BatchNormalization(), keras.layers.Dense(3),
-    ])
+    seq = keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(48),
+            QuantDense(40, **BIN),
+            keras.layers.BatchNormalization(),
+            QuantDense(33, **BIN),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(3),
+        ]
+    )
     low, _, _ = _parity(_randomize_bn(seq), _x((20,), batch=5))
     assert [st.output_type for st in low.plan if st.kind == "bfc"] == ["bitpacked", "float32"]
 
@@ -317,7 +333,9 @@ def test_export_tf_ops_parity_and_custom_ops(tmp_path):
 
 
 @needs_ops
-@pytest.mark.parametrize("case", ["valid", "same0", "same1", "stride2_same0", "dilation2_same1", "groups4_same0"])
+@pytest.mark.parametrize(
+    "case", ["valid", "same0", "same1", "stride2_same0", "dilation2_same1", "groups4_same0"]
+)
 def test_conv_parity_kbnn_ops(case):
     model = _conv_model(CONV_CASES[case], act="relu")
     x = _x((9, 9, 40))
@@ -358,7 +376,11 @@ def _builtin_ops(data: bytes):
 
     names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith("_")}
     model = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(data, 0))
-    return {names.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes if not c.customCode}
+    return {
+        names.get(max(c.builtinCode, c.deprecatedBuiltinCode))
+        for c in model.operatorCodes
+        if not c.customCode
+    }
 
 
 @needs_ops
@@ -455,8 +477,11 @@ def test_zoo_models_end_to_end(name, request):
 
     if os.environ.get("KBNN_NIGHTLY") != "1" and "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("slow: set KBNN_NIGHTLY=1 or pass -m slow")
-    model = _randomize_bn(getattr(kbnn.models, name)(input_shape=(32, 32, 3) if name == "BinaryNetCNN"
-                                                       else (64, 64, 3), num_classes=10))
+    model = _randomize_bn(
+        getattr(kbnn.models, name)(
+            input_shape=(32, 32, 3) if name == "BinaryNetCNN" else (64, 64, 3), num_classes=10
+        )
+    )
     x = _x(tuple(model.inputs[0].shape[1:]), batch=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
@@ -473,15 +498,20 @@ def test_zoo_models_end_to_end(name, request):
 
 @pytest.mark.parametrize("kernel_quantizer", ["libra", "dorefa1", "magnitude_aware_sign"])
 def test_per_channel_alpha_kernel_quantizers_lower(kernel_quantizer):
-    q = {"libra": kbnn.quantizers.IRNetEDE(libra_pb=True),
-         "dorefa1": kbnn.quantizers.DoReFa(k_bit=1, mode="weights")}.get(kernel_quantizer, kernel_quantizer)
+    q = {
+        "libra": kbnn.quantizers.IRNetEDE(libra_pb=True),
+        "dorefa1": kbnn.quantizers.DoReFa(k_bit=1, mode="weights"),
+    }.get(kernel_quantizer, kernel_quantizer)
     inp = keras.Input((6, 6, 8))
-    x = QuantConv2D(16, 3, padding="same", input_quantizer="swish_sign", kernel_quantizer=q, use_bias=False)(inp)
+    x = QuantConv2D(16, 3, padding="same", input_quantizer="swish_sign", kernel_quantizer=q, use_bias=False)(
+        inp
+    )
     x = keras.layers.BatchNormalization()(x)
     low, _, _ = _parity(_randomize_bn(keras.Model(inp, x)), _x((6, 6, 8)))
     assert low.plan[0].kind == "bconv2d"
-    two_bit = QuantConv2D(4, 1, input_quantizer="ste_sign",
-                          kernel_quantizer=kbnn.quantizers.DoReFa(k_bit=2, mode="weights"))
+    two_bit = QuantConv2D(
+        4, 1, input_quantizer="ste_sign", kernel_quantizer=kbnn.quantizers.DoReFa(k_bit=2, mode="weights")
+    )
     two_bit.build((None, 3, 3, 4))
     assert kbnn.convert.lowering.binary_kernel(two_bit)[2] is not None
 
@@ -595,8 +625,9 @@ def test_multi_input_output_order_matches_keras():
     converter chose for its tensors (it returned PartitionedCall:1, :0, :2 for this model)."""
     a = keras.Input((6, 6, 8), name="a")
     b = keras.Input((5,), name="b")
-    conv = QuantConv2D(16, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                       name="zeta")(a)
+    conv = QuantConv2D(
+        16, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="zeta"
+    )(a)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(conv)
     dense = QuantDense(4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", name="alpha")(pooled)
     side = keras.layers.Dense(2, name="mid")(b)
@@ -661,7 +692,9 @@ def test_residual_fusion_skips_what_it_cannot_fuse():
     y2 = keras.layers.Add()([y, y])  # both inputs the conv: not a residual add
     z = QuantConv2D(32, 3, padding="same", **BIN)(y2)
     z = keras.layers.BatchNormalization()(z)
-    z = keras.layers.Add()([z, keras.layers.Dense(32)(keras.layers.GlobalAveragePooling2D(keepdims=True)(y2))])
+    z = keras.layers.Add()(
+        [z, keras.layers.Dense(32)(keras.layers.GlobalAveragePooling2D(keepdims=True)(y2))]
+    )
     model = _randomize_bn(keras.Model(inp, z))  # the second add broadcasts [1, 1, 32]
     low, _, _ = _parity(model, _x((6, 6, 32)))
     assert not any(st.residual_key is not None for st in low.plan)
@@ -683,7 +716,9 @@ def test_residual_fusion_tflite_bit_exact(pad_values):
     got = np.asarray(kbnn.Interpreter(data).predict(x))
     # unfused file: bit-exact (the same float adds); TF-op path and Keras: close (the float stem,
     # pooling and classifier are XNNPACK builtins in TFLite, TF kernels in the TF-op path).
-    np.testing.assert_allclose(got, kbnn.convert.lower(model, backend="kbnn")(x).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got, kbnn.convert.lower(model, backend="kbnn")(x).numpy(), rtol=1e-5, atol=1e-5
+    )
     unfused = kbnn.convert(model, progress=False, fuse_residual=False)
     assert "KbnnBconv2dResidual" not in [n for n, _ in _custom_ops(unfused)]
     np.testing.assert_array_equal(got, np.asarray(kbnn.Interpreter(unfused).predict(x)))
@@ -718,7 +753,9 @@ def test_cli_convert_no_fuse_residual(tmp_path, capsys):
     path = tmp_path / "m.keras"
     model.save(path)
     assert cli.main(["convert", str(path), str(tmp_path / "fused.tflite"), "--quiet"]) == 0
-    assert cli.main(["convert", str(path), str(tmp_path / "plain.tflite"), "--quiet", "--no-fuse-residual"]) == 0
+    assert (
+        cli.main(["convert", str(path), str(tmp_path / "plain.tflite"), "--quiet", "--no-fuse-residual"]) == 0
+    )
     fused = [n for n, _ in _custom_ops((tmp_path / "fused.tflite").read_bytes())]
     plain = [n for n, _ in _custom_ops((tmp_path / "plain.tflite").read_bytes())]
     assert fused.count("KbnnBconv2dResidual") == 2 and fused.count("KbnnQuantize") == 1

@@ -10,18 +10,19 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from test_convert import needs_interpreter
 
 import kbnn
 from kbnn.convert import int8 as q8
 from kbnn.convert.flatbuffer import read_model
 from kbnn.layers import QuantConv2D
 from support.keras_util import randomize_batchnorm
-from test_convert import needs_interpreter
 
 pytestmark = needs_interpreter
 
-QUANT = dict(input_quantizer="approx_sign", kernel_quantizer="magnitude_aware_sign", pad_values=1.0,
-             use_bias=False)
+QUANT = dict(
+    input_quantizer="approx_sign", kernel_quantizer="magnitude_aware_sign", pad_values=1.0, use_bias=False
+)
 
 
 def _model(seed=0, h=6, w=5, c=32):
@@ -54,16 +55,21 @@ def _convert(model, rep, **kw):
 def _ops(content):
     """[(op name, [input tensor indices], [output tensor indices])] of the main subgraph."""
     model = read_model(content)
-    return model, [(q8._op_name(model, op), [int(t) for t in op.inputs], [int(t) for t in op.outputs])
-                   for op in model.subgraphs[0].operators]
+    return model, [
+        (q8._op_name(model, op), [int(t) for t in op.inputs], [int(t) for t in op.outputs])
+        for op in model.subgraphs[0].operators
+    ]
 
 
 def _run_preserving(content, x):
     """Runs the model with all tensors kept readable; returns the interpreter."""
     litert = kbnn.interpreter._runtime()
-    interp = litert.Interpreter(model_content=content, experimental_delegates=[kbnn.load_delegate(num_threads=1)],
-                                experimental_preserve_all_tensors=True,
-                                experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp = litert.Interpreter(
+        model_content=content,
+        experimental_delegates=[kbnn.load_delegate(num_threads=1)],
+        experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     d = interp.get_input_details()[0]
     interp.resize_tensor_input(d["index"], list(x.shape))
     interp.allocate_tensors()
@@ -75,7 +81,7 @@ def _run_preserving(content, x):
 def test_int8_model_structure_and_report(delegate_env):
     model = _model()
     x = _data()
-    content, report = _convert(model, [x[i:i + 32] for i in range(0, 96, 32)])
+    content, report = _convert(model, [x[i : i + 32] for i in range(0, 96, 32)])
     fmodel, ops = _ops(content)
     g = fmodel.subgraphs[0]
     names = [op for op, _, _ in ops]
@@ -97,7 +103,9 @@ def test_int8_model_structure_and_report(delegate_env):
     assert report.row("bconv_bn").status == "folded"
     text = report.to_text()
     assert "dtype" in text.splitlines()[1] and "float32: none" in text
-    assert "int8 (all): 6 non-binary layers compute in int8 (stem, stem_bn, shortcut, add, pool, logits)" in text
+    assert (
+        "int8 (all): 6 non-binary layers compute in int8 (stem, stem_bn, shortcut, add, pool, logits)" in text
+    )
     # The float conversion has no dtype column and stays float.
     _, freport = kbnn.convert(model, progress=False, return_report=True)
     assert not freport.int8 and "dtype" not in freport.to_text() and not freport.int8_layers
@@ -113,8 +121,8 @@ def test_binary_op_matches_numpy_quantized_pipeline(delegate_env):
     content, _ = _convert(model, [x[:48], x[48:]])
     fmodel, ops = _ops(content)
     g = fmodel.subgraphs[0]
-    (_, qin, _), = [o for o in ops if o[0] == "KbnnQuantize"]
-    (_, _, cout), = [o for o in ops if o[0] == "KbnnBconv2d"]
+    ((_, qin, _),) = [o for o in ops if o[0] == "KbnnQuantize"]
+    ((_, _, cout),) = [o for o in ops if o[0] == "KbnnBconv2d"]
     x_test = _data(8, seed=5)
     interp = _run_preserving(content, x_test)
     q_in = interp.get_tensor(qin[0]).astype(np.int64)
@@ -133,7 +141,7 @@ def test_binary_op_matches_numpy_quantized_pipeline(delegate_env):
     dot = np.zeros((n, h, w, kernel.shape[-1]))
     for i in range(3):
         for j in range(3):
-            dot += np.einsum("nhwc,co->nhwo", a[:, i:i + h, j:j + w, :], signs[i, j])
+            dot += np.einsum("nhwc,co->nhwo", a[:, i : i + h, j : j + w, :], signs[i, j])
     bn = model.get_layer("bconv_bn")
     gamma, beta, mean, var = (v.numpy().astype(np.float64) for v in bn.weights)
     s = gamma / np.sqrt(var + bn.epsilon)
@@ -147,7 +155,7 @@ def test_binary_op_matches_numpy_quantized_pipeline(delegate_env):
 def test_int8_outputs_close_to_float_rest(delegate_env):
     model = _model(seed=5)
     x = _data(256, seed=6)
-    int8_content, _ = _convert(model, lambda: (x[i:i + 64] for i in range(0, 256, 64)))
+    int8_content, _ = _convert(model, lambda: (x[i : i + 64] for i in range(0, 256, 64)))
     float_content = kbnn.convert(model, progress=False)
     x_test = _data(64, seed=7)
     yf = kbnn.Interpreter(float_content).predict(x_test)
@@ -177,20 +185,26 @@ def test_int8_interface(delegate_env):
         interp.predict(x_test)  # float data into the int8 input: an error, not a silent cast
 
 
-@pytest.mark.parametrize("rep, match", [
-    ([], "yielded no batches"),
-    (lambda: iter(()), "yielded no batches"),
-    (np.zeros((4, 6, 5, 3), "float32"), "must be an iterable of batches"),
-    (7, "must be an iterable of batches"),
-    ("images", "must be an iterable of input batches"),
-    ([np.zeros((6, 5, 3), "float32")], r"shape \(6, 5, 3\) has no batch dimension.*x\[None\]"),
-    ([np.zeros((2, 5, 6, 3), "float32")], r"shape \(2, 5, 6, 3\) does not match the model input \[batch, 6, 5, 3\]"),
-    ([np.zeros((0, 6, 5, 3), "float32")], "is empty"),
-    ([np.full((2, 6, 5, 3), "a")], "dtype <U1 is not a real number type"),
-    ([np.full((2, 6, 5, 3), np.nan, "float32")], "NaN or infinite"),
-    ([[np.zeros((2, 6, 5, 3))] * 2], r"has 2 array\(s\); the model has 1 input"),
-    ([{"img": np.zeros((2, 6, 5, 3))}], r"without the input\(s\) \['image'\]"),
-])
+@pytest.mark.parametrize(
+    "rep, match",
+    [
+        ([], "yielded no batches"),
+        (lambda: iter(()), "yielded no batches"),
+        (np.zeros((4, 6, 5, 3), "float32"), "must be an iterable of batches"),
+        (7, "must be an iterable of batches"),
+        ("images", "must be an iterable of input batches"),
+        ([np.zeros((6, 5, 3), "float32")], r"shape \(6, 5, 3\) has no batch dimension.*x\[None\]"),
+        (
+            [np.zeros((2, 5, 6, 3), "float32")],
+            r"shape \(2, 5, 6, 3\) does not match the model input \[batch, 6, 5, 3\]",
+        ),
+        ([np.zeros((0, 6, 5, 3), "float32")], "is empty"),
+        ([np.full((2, 6, 5, 3), "a")], "dtype <U1 is not a real number type"),
+        ([np.full((2, 6, 5, 3), np.nan, "float32")], "NaN or infinite"),
+        ([[np.zeros((2, 6, 5, 3))] * 2], r"has 2 array\(s\); the model has 1 input"),
+        ([{"img": np.zeros((2, 6, 5, 3))}], r"without the input\(s\) \['image'\]"),
+    ],
+)
 def test_bad_representative_data(delegate_env, rep, match):
     with pytest.raises(kbnn.convert.RepresentativeDatasetError, match=match):
         _convert(_model(), rep)
@@ -207,7 +221,9 @@ def test_int8_interface_needs_dataset_and_valid_types():
     with pytest.raises(ValueError, match="pass `representative_dataset` too"):
         kbnn.convert(_model(), progress=False, inference_input_type="int8")
     with pytest.raises(ValueError, match="must be 'float32' or 'int8'"):
-        kbnn.convert(_model(), progress=False, representative_dataset=[_data()], inference_output_type="uint8")
+        kbnn.convert(
+            _model(), progress=False, representative_dataset=[_data()], inference_output_type="uint8"
+        )
     assert q8.interface_type(np.int8, "x") == "int8"
     with pytest.raises(ValueError, match="must be 'float32' or 'int8'"):
         q8.interface_type(["int8"], "inference_input_type")
@@ -221,22 +237,69 @@ def test_cli_representative_data(delegate_env, tmp_path, capsys):
     _model().save(model_path)
     np.save(tmp_path / "x.npy", _data(70))
     out = tmp_path / "m_int8.tflite"
-    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
-                     "--int8-io"]) == 0
+    assert (
+        cli.main(
+            [
+                "convert",
+                str(model_path),
+                str(out),
+                "--representative-data",
+                str(tmp_path / "x.npy"),
+                "--int8-io",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "dtype" in text and "model input/output: int8/int8" in text
     assert kbnn.Interpreter(str(out)).input_details[0]["dtype"] == np.int8
     np.save(tmp_path / "bad.npy", _data(4, shape=(5, 5, 3)))
-    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "bad.npy"),
-                     "--quiet"]) == 2
+    assert (
+        cli.main(
+            [
+                "convert",
+                str(model_path),
+                str(out),
+                "--representative-data",
+                str(tmp_path / "bad.npy"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "does not match the model input [batch, 6, 5, 3]" in capsys.readouterr().err
     assert cli.main(["convert", str(model_path), str(out), "--int8-io", "--quiet"]) == 2
     assert "--int8-io needs --representative-data" in capsys.readouterr().err
-    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
-                     "--int8-layers", "stem"]) == 0
+    assert (
+        cli.main(
+            [
+                "convert",
+                str(model_path),
+                str(out),
+                "--representative-data",
+                str(tmp_path / "x.npy"),
+                "--int8-layers",
+                "stem",
+            ]
+        )
+        == 0
+    )
     assert "int8 (stem): 2 non-binary layers compute in int8 (stem, stem_bn)" in capsys.readouterr().out
-    assert cli.main(["convert", str(model_path), str(out), "--representative-data", str(tmp_path / "x.npy"),
-                     "--int8-layers", "stem, nope", "--quiet"]) == 2
+    assert (
+        cli.main(
+            [
+                "convert",
+                str(model_path),
+                str(out),
+                "--representative-data",
+                str(tmp_path / "x.npy"),
+                "--int8-layers",
+                "stem, nope",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "--int8-layers" in (err := capsys.readouterr().err) and "no layer(s) ['nope']" in err
     assert cli.main(["convert", str(model_path), str(out), "--int8-layers", "stem", "--quiet"]) == 2
     assert "--int8-layers needs --representative-data" in capsys.readouterr().err
@@ -272,15 +335,20 @@ def test_int8_stem_structure_and_report(delegate_env):
     assert names.count("114") == 1 and names.count("6") == 1 and names[0] == "114"
     assert [r.name for r in report.int8_layers] == ["stem", "stem_bn"]
     assert report.int8_choice == "stem" and report.row("shortcut").precision == "float32"
-    assert report.row("bconv").op.startswith("KbnnBconv2dResidual") and report.row("bconv").input == "quantize (int8)"
-    assert "int8 (stem): 2 non-binary layers compute in int8 (stem, stem_bn); float32: shortcut, pool, logits" \
+    assert (
+        report.row("bconv").op.startswith("KbnnBconv2dResidual")
+        and report.row("bconv").input == "quantize (int8)"
+    )
+    assert (
+        "int8 (stem): 2 non-binary layers compute in int8 (stem, stem_bn); float32: shortcut, pool, logits"
         in report.to_text()
+    )
 
 
 def test_int8_stem_close_to_float_rest(delegate_env):
     model = _model(seed=13)
     x = _data(256, seed=14)
-    content, _ = _convert(model, lambda: (x[i:i + 64] for i in range(0, 256, 64)), int8_layers="stem")
+    content, _ = _convert(model, lambda: (x[i : i + 64] for i in range(0, 256, 64)), int8_layers="stem")
     float_content = kbnn.convert(model, progress=False)
     x_test = _data(128, seed=15)
     yf = kbnn.Interpreter(float_content).predict(x_test)
@@ -300,7 +368,11 @@ def test_int8_layers_list(delegate_env):
     fmodel, ops = _ops(content)
     assert "KbnnBconv2dResidual" in [op for op, _, _ in ops]
     assert _types(fmodel, ops, "9") == [([9], [9])]  # the classifier is int8
-    assert {r.name for r in report.int8_layers} == {"stem", "stem_bn", "logits"} and report.int8_choice == "list"
+    assert {r.name for r in report.int8_layers} == {
+        "stem",
+        "stem_bn",
+        "logits",
+    } and report.int8_choice == "list"
     # A listed Add that the fusion would fold: the fusion is turned off and the add is int8.
     content, report = _convert(model, rep, int8_layers=["stem", "stem_bn", "shortcut", "add"])
     fmodel, ops = _ops(content)
@@ -309,15 +381,18 @@ def test_int8_layers_list(delegate_env):
     assert {r.name for r in report.int8_layers} == {"stem", "stem_bn", "shortcut", "add"}
 
 
-@pytest.mark.parametrize("value, match", [
-    ("stm", "must be 'all', 'stem' or a list"),
-    (3, "must be 'all', 'stem' or a list"),
-    (["stem", 2], "must be 'all', 'stem' or a list"),
-    ([], "empty list"),
-    (["nope"], r"no layer\(s\) \['nope'\]"),
-    (["bconv"], "binary kbnn ops or folded into one"),
-    (["bconv_bn"], "binary kbnn ops or folded into one"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("stm", "must be 'all', 'stem' or a list"),
+        (3, "must be 'all', 'stem' or a list"),
+        (["stem", 2], "must be 'all', 'stem' or a list"),
+        ([], "empty list"),
+        (["nope"], r"no layer\(s\) \['nope'\]"),
+        (["bconv"], "binary kbnn ops or folded into one"),
+        (["bconv_bn"], "binary kbnn ops or folded into one"),
+    ],
+)
 def test_int8_layers_bad_values(delegate_env, value, match):
     with pytest.raises(ValueError, match=match):
         _convert(_model(), [_data(8)], int8_layers=value)

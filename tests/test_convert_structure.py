@@ -54,8 +54,13 @@ def private_imports(source: str, module: str) -> list:
             for alias in node.names:
                 imported.add(alias.asname or alias.name.split(".")[0])
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported
-                and node.attr.startswith("_") and not node.attr.startswith("__")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in imported
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             found.append(f"{node.value.id}.{node.attr}")
     return found
 
@@ -86,8 +91,11 @@ def test_no_private_names_of_other_modules(path):
 
 
 def test_no_import_circle_in_the_converter():
-    graph = {p.stem: _convert_imports(p.read_text()) & {q.stem for q in _modules()} for p in _modules()
-             if p.stem != "__init__"}
+    graph = {
+        p.stem: _convert_imports(p.read_text()) & {q.stem for q in _modules()}
+        for p in _modules()
+        if p.stem != "__init__"
+    }
 
     def reaches(start, goal, seen=()):
         nexts = graph.get(start, ())
@@ -102,10 +110,18 @@ def test_the_checks_can_fail():
     assert long_functions(f"def f():\n{body}\n") == [("f", MAX_LINES + 1)]
     assert long_functions(f"def f():\n{body}\n", max_lines=MAX_LINES + 1) == []
     assert long_functions(f'def f():\n    """doc\n\n    more"""\n{body}\n') == [("f", MAX_LINES + 1)]
-    bad = ("from kbnn.convert.lowering import _Ref\nfrom kbnn.convert import int8\n"
-           "import kbnn_runtime.interpreter as kint\nx = int8._TENSOR_INT8\ny = kint._wrap\n")
+    bad = (
+        "from kbnn.convert.lowering import _Ref\nfrom kbnn.convert import int8\n"
+        "import kbnn_runtime.interpreter as kint\nx = int8._TENSOR_INT8\ny = kint._wrap\n"
+    )
     assert private_imports(bad, "kbnn.convert.converter") == [
-        "kbnn.convert.lowering._Ref", "int8._TENSOR_INT8", "kint._wrap"]
+        "kbnn.convert.lowering._Ref",
+        "int8._TENSOR_INT8",
+        "kint._wrap",
+    ]
     assert private_imports("from kbnn.convert.plan import Step\nimport os\nos.__name__\n", "m") == []
     assert _convert_imports("from kbnn.convert import plan, multibase\nimport kbnn.convert.graph\n") == {
-        "plan", "multibase", "graph"}
+        "plan",
+        "multibase",
+        "graph",
+    }

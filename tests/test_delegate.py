@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from support import tflite_builder as tb
-from support.tflite_builder import FLOAT32, INT32, INT8
+from support.tflite_builder import FLOAT32, INT32
 
 RNG = np.random.default_rng(1234)
 
@@ -31,6 +31,7 @@ def run(lib, model, inputs, num_threads=None, kernel=None, runtime="litert"):
         from ai_edge_litert.interpreter import Interpreter, load_delegate
     else:
         import tensorflow as tf
+
         Interpreter, load_delegate = tf.lite.Interpreter, tf.lite.experimental.load_delegate
     it = Interpreter(model_content=model, experimental_delegates=[load_delegate(lib, options)])
     details = it.get_input_details()
@@ -123,10 +124,27 @@ def test_bconv2d(lib, case, T, kernel):
     dot = tb.conv_dot(x, filters, (s, s), (d, d), padding, pad_values, groups)
     y = tb.transform(dot, mult, bias, act)
     oc = tb.words(cout) if T == 2 else cout
-    model = quant_bconv_model(n, h, w, cin, filters, mult, bias, (n,) + y.shape[1:3] + (oc,), T=T,
-                              stride_height=s, stride_width=s, dilation_height=d, dilation_width=d,
-                              padding=padding, pad_values=pad_values, groups=groups, activation=act,
-                              int8_scale=0.25, int8_zero_point=3)
+    model = quant_bconv_model(
+        n,
+        h,
+        w,
+        cin,
+        filters,
+        mult,
+        bias,
+        (n,) + y.shape[1:3] + (oc,),
+        T=T,
+        stride_height=s,
+        stride_width=s,
+        dilation_height=d,
+        dilation_width=d,
+        padding=padding,
+        pad_values=pad_values,
+        groups=groups,
+        activation=act,
+        int8_scale=0.25,
+        int8_zero_point=3,
+    )
     (out,) = run(lib, model, [x], num_threads=2, kernel=kernel)
     if T == 0:
         np.testing.assert_array_equal(out, y)
@@ -168,8 +186,20 @@ def test_bmaxpool_quantize_dequantize(lib, k, s, padding):
     xv = RNG.standard_normal((n, h, w, c)).astype(np.float32)
     ref = tb.maxpool_ref(xv, (k, k), (s, s), padding)
     p = mb.tensor((n,) + ref.shape[1:3] + (2,), INT32)
-    mb.custom("KbnnBMaxPool2d", [q], [p], dict(kbnn_version=1, channels=c, filter_height=k, filter_width=k,
-                                               stride_height=s, stride_width=s, padding=padding))
+    mb.custom(
+        "KbnnBMaxPool2d",
+        [q],
+        [p],
+        dict(
+            kbnn_version=1,
+            channels=c,
+            filter_height=k,
+            filter_width=k,
+            stride_height=s,
+            stride_width=s,
+            padding=padding,
+        ),
+    )
     dq = mb.tensor(ref.shape, FLOAT32)
     mb.custom("KbnnDequantize", [p], [dq], dict(kbnn_version=1, channels=c))
     q_out, p_out, dq_out = run(lib, mb.build([x], [q, p, dq]), [xv])
@@ -190,8 +220,12 @@ def chain_model(n=1, h=10, w=10, c=48):
     mb.custom("KbnnQuantize", [x], [q], dict(kbnn_version=1))
     a = tb.add_bconv(mb, q, n, h, w, f1, m1, b1, out_shape=(n, h, w, 2), T=2, padding="SAME")
     p = mb.tensor((n, h // 2, w // 2, 2), INT32)
-    mb.custom("KbnnBMaxPool2d", [a], [p], dict(kbnn_version=1, channels=40, filter_height=2, filter_width=2,
-                                               stride_height=2, stride_width=2))
+    mb.custom(
+        "KbnnBMaxPool2d",
+        [a],
+        [p],
+        dict(kbnn_version=1, channels=40, filter_height=2, filter_width=2, stride_height=2, stride_width=2),
+    )
     y = tb.add_bconv(mb, p, n, h // 2, w // 2, f2, m2, b2, out_shape=(n, h // 2 - 2, w // 2 - 2, 10))
 
     def ref(xv):
@@ -226,8 +260,17 @@ def test_builtin_between_kbnn_ops_two_partitions(lib):
     # Quantize on [n, 4, 4, 20] then a 4x4 VALID bconv = a fully connected layer over the map.
     q2 = mb.tensor((n, 4, 4, 1), INT32)
     mb.custom("KbnnQuantize", [s], [q2], dict(kbnn_version=1))
-    z = tb.add_bconv(mb, q2, n, 4, 4, wts.reshape(7, 4, 4, 20), np.ones(7, np.float32),
-                     np.zeros(7, np.float32), out_shape=(n, 1, 1, 7))
+    z = tb.add_bconv(
+        mb,
+        q2,
+        n,
+        4,
+        4,
+        wts.reshape(7, 4, 4, 20),
+        np.ones(7, np.float32),
+        np.zeros(7, np.float32),
+        out_shape=(n, 1, 1, 7),
+    )
     xv = RNG.standard_normal((n, h, w, c)).astype(np.float32)
     (out,) = run(lib, mb.build([x], [z]), [xv])
     y_ref = tb.transform(tb.conv_dot(xv, f), m, b) + offset
@@ -278,11 +321,14 @@ def test_tf_lite_interpreter(lib):
     np.testing.assert_array_equal(out, ref(xv))
 
 
-@pytest.mark.parametrize("options,needle", [
-    ({"num_threads": "x"}, "num_threads"),
-    ({"kernel": "sse9"}, "kernel"),
-    ({"colour": "red"}, "unknown option"),
-])
+@pytest.mark.parametrize(
+    "options,needle",
+    [
+        ({"num_threads": "x"}, "num_threads"),
+        ({"kernel": "sse9"}, "kernel"),
+        ({"colour": "red"}, "unknown option"),
+    ],
+)
 def test_bad_delegate_options(lib, options, needle):
     from ai_edge_litert.interpreter import load_delegate
 
@@ -311,8 +357,10 @@ def residual_model(n, h, w, cin, filters, mult, bias, res_shape, **attrs):
 
 
 @pytest.mark.parametrize("kernel", ["reference", "scalar", "avx2", "avx512", "auto"])
-@pytest.mark.parametrize("cin,cout,padding,pad_values,act", [
-    (64, 64, "SAME", 1, "NONE"), (40, 72, "SAME", 0, "RELU"), (33, 5, "VALID", 1, "NONE")])
+@pytest.mark.parametrize(
+    "cin,cout,padding,pad_values,act",
+    [(64, 64, "SAME", 1, "NONE"), (40, 72, "SAME", 0, "RELU"), (33, 5, "VALID", 1, "NONE")],
+)
 def test_bconv2d_residual(lib, kernel, cin, cout, padding, pad_values, act):
     skip_unless_isa(kernel)
     n, h, w = 2, 7, 9
@@ -322,8 +370,9 @@ def test_bconv2d_residual(lib, kernel, cin, cout, padding, pad_values, act):
     x = RNG.standard_normal((n, h, w, cin)).astype(np.float32)
     y = tb.transform(tb.conv_dot(x, filters, padding=padding, pad_value=pad_values), mult, bias, act)
     res = RNG.standard_normal(y.shape).astype(np.float32)
-    model = residual_model(n, h, w, cin, filters, mult, bias, y.shape, padding=padding,
-                           pad_values=pad_values, activation=act)
+    model = residual_model(
+        n, h, w, cin, filters, mult, bias, y.shape, padding=padding, pad_values=pad_values, activation=act
+    )
     out, bits = run(lib, model, [x, res], num_threads=2, kernel=kernel)
     want = (y + res).astype(np.float32)
     np.testing.assert_array_equal(out, want)
@@ -332,8 +381,12 @@ def test_bconv2d_residual(lib, kernel, cin, cout, padding, pad_values, act):
 
 def test_bconv2d_residual_bad_residual_shape(lib):
     filters = RNG.standard_normal((8, 3, 3, 32)).astype(np.float32)
-    model = residual_model(1, 6, 6, 32, filters, np.ones(8, np.float32), np.zeros(8, np.float32),
-                           (1, 6, 5, 8), padding="SAME")
-    with pytest.raises(Exception, match=r"residual shape \[1, 6, 5, 8\] must equal the output shape "
-                                        r"\[1, 6, 6, 8\]"):
+    model = residual_model(
+        1, 6, 6, 32, filters, np.ones(8, np.float32), np.zeros(8, np.float32), (1, 6, 5, 8), padding="SAME"
+    )
+    with pytest.raises(
+        Exception,
+        match=r"residual shape \[1, 6, 5, 8\] must equal the output shape "
+        r"\[1, 6, 6, 8\]",
+    ):
         run(lib, model, [np.zeros((1, 6, 6, 32), np.float32), np.zeros((1, 6, 5, 8), np.float32)])

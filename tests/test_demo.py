@@ -35,8 +35,10 @@ def test_binarized_mlp_reaches_90_percent_on_digits():
     start = time.perf_counter()
     result = demo.train_binary_mlp()
     seconds = time.perf_counter() - start
-    print(f"\nbinarized MLP on digits: test accuracy {result.test_accuracy:.4f}, "
-          f"fit {result.train_seconds:.1f} s, total {seconds:.1f} s")
+    print(
+        f"\nbinarized MLP on digits: test accuracy {result.test_accuracy:.4f}, "
+        f"fit {result.train_seconds:.1f} s, total {seconds:.1f} s"
+    )
     assert result.test_accuracy >= 0.90
     # Hidden-layer kernels are binary in the forward pass: sign of the latent weights.
     dense = result.model.get_layer("dense_1")
@@ -84,8 +86,9 @@ def _check_demo_outputs(result, out):
 
 def test_cnn_demo_end_to_end_reduced_budget(tmp_path):
     lines = []
-    result = demo.run_cnn_demo(epochs=6, seed=0, out=str(tmp_path), progress=False, latency_runs=30,
-                               print_fn=lines.append)
+    result = demo.run_cnn_demo(
+        epochs=6, seed=0, out=str(tmp_path), progress=False, latency_runs=30, print_fn=lines.append
+    )
     text = "\n".join(lines)
     print("\n" + text)
     _check_demo_outputs(result, tmp_path)
@@ -94,9 +97,17 @@ def test_cnn_demo_end_to_end_reduced_budget(tmp_path):
     # test below holds the 0.5-point bar).
     assert result.int8_accuracy >= result.tflite_accuracy - 0.01
     assert "identical predictions Keras vs TFLite: 100.00%" in text
-    for needle in ("binary CNN (TFLite)", "model size", "latency (median", "m.tflite",
-                   "TFLite runtime: ai_edge_litert ", f"kbnn kernel ISA: {result.isa}", "int8 twin/XNNPACK",
-                   "kbnn int8-rest", "int8 non-binary layers:"):
+    for needle in (
+        "binary CNN (TFLite)",
+        "model size",
+        "latency (median",
+        "m.tflite",
+        "TFLite runtime: ai_edge_litert ",
+        f"kbnn kernel ISA: {result.isa}",
+        "int8 twin/XNNPACK",
+        "kbnn int8-rest",
+        "int8 non-binary layers:",
+    ):
         assert needle in text
 
 

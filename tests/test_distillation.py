@@ -1,9 +1,8 @@
 """Distillation: attention maps, KD loss, the Distiller and the multi-stage recipe."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kbnn  # noqa: F401
 from kbnn import distillation
@@ -68,7 +67,9 @@ def test_distribution_loss_matches_numpy():
 
     pt, ps = softmax(zt / temperature), softmax(zs / temperature)
     ref = temperature**2 * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
-    got = float(keras.ops.convert_to_numpy(distribution_loss(zt, zs, temperature=temperature, from_logits=True)))
+    got = float(
+        keras.ops.convert_to_numpy(distribution_loss(zt, zs, temperature=temperature, from_logits=True))
+    )
     assert got == pytest.approx(ref, rel=1e-5)
     # Probabilities in (the zoo models end with a softmax) give the same loss.
     got_p = distribution_loss(softmax(zt), softmax(zs), temperature=temperature, from_logits=False)
@@ -81,8 +82,13 @@ def _build(input_quantizer=None, kernel_quantizer=None, name="net"):
     x = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inp)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
     x = QuantConv2D(
-        8, 3, padding="same", use_bias=False, input_quantizer=input_quantizer,
-        kernel_quantizer=kernel_quantizer, name="features",
+        8,
+        3,
+        padding="same",
+        use_bias=False,
+        input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer,
+        name="features",
     )(x)
     x = keras.layers.BatchNormalization(name="features_bn")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
@@ -104,11 +110,17 @@ def _distiller(seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     teacher = _build(name="teacher")
     student = _build("ste_sign", "ste_sign", name="student")
-    kwargs = {"feature_pairs": [("features_bn", "features_bn")], "alpha_kd": 1.0, "alpha_attention": 2.0,
-              "temperature": 2.0, **kwargs}
+    kwargs = {
+        "feature_pairs": [("features_bn", "features_bn")],
+        "alpha_kd": 1.0,
+        "alpha_attention": 2.0,
+        "temperature": 2.0,
+        **kwargs,
+    }
     distiller = Distiller(student, teacher, **kwargs)
-    distiller.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+    distiller.compile(
+        optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return distiller, student, teacher
 
 
@@ -150,7 +162,9 @@ def test_student_saves_and_reloads_alone(tmp_path):
     distiller.student.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.name == "student" and len(loaded.layers) == len(student.layers)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), distiller.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), distiller.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_distiller_rejects_bad_arguments():
@@ -195,7 +209,12 @@ def test_real_to_binary_recipe_three_stages(monkeypatch):
 
     monkeypatch.setattr(distillation.Distiller, "__init__", spy)
     result = real_to_binary_recipe(
-        build_fn, x, y, epochs=(1, 1, 0), batch_size=8, feature_layers=["features_bn"],
+        build_fn,
+        x,
+        y,
+        epochs=(1, 1, 0),
+        batch_size=8,
+        feature_layers=["features_bn"],
         optimizer=lambda: keras.optimizers.Adam(1e-2),
     )
     assert calls == [(None, None), ("ste_sign", None), ("ste_sign", "ste_sign")]

@@ -52,8 +52,13 @@ def _free_ports(n):
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory, delegate_env):
     out = tmp_path_factory.mktemp("mirrored") / "result.json"
-    proc = subprocess.run([sys.executable, str(HARNESS), "mirrored", str(out)], env=_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "mirrored", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return json.loads(out.read_text())
 
@@ -115,8 +120,14 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path, delegate_env):
             log = open(tmp_path / f"worker{index}.log", "w")
             logs.append(log)
             tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-            procs.append(subprocess.Popen([sys.executable, str(HARNESS), "worker", str(out)],
-                                          env=_env(TF_CONFIG=tf_config), stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(HARNESS), "worker", str(out)],
+                    env=_env(TF_CONFIG=tf_config),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         deadline = started + 60
         for proc in procs:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -158,4 +169,7 @@ def test_shift_batch_norm_synchronized_config_and_no_strategy():
     assert clone.synchronized is True
     with pytest.raises(ValueError, match="synchronized"):
         kbnn.layers.ShiftBatchNormalization(synchronized="yes")
-    assert keras.saving.get_registered_object("kbnn>ShiftBatchNormalization") is kbnn.layers.ShiftBatchNormalization
+    assert (
+        keras.saving.get_registered_object("kbnn>ShiftBatchNormalization")
+        is kbnn.layers.ShiftBatchNormalization
+    )

@@ -19,7 +19,7 @@ def strategy_setup() -> str:
     assert blocks, "docs/distributed.md has no python block"
     code = blocks[0]
     assert "with strategy.scope():" in code and "MirroredStrategy" in code
-    return code[:code.index("with strategy.scope():")]
+    return code[: code.index("with strategy.scope():")]
 
 
 def test_mirrored_strategy_example_gives_two_replicas_on_cpu(tmp_path):
@@ -27,7 +27,8 @@ def test_mirrored_strategy_example_gives_two_replicas_on_cpu(tmp_path):
     script.write_text(strategy_setup() + "\nassert strategy.num_replicas_in_sync == 2\n")
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "runtime"), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas: 2" in proc.stdout, proc.stdout[-2000:]

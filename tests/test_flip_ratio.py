@@ -3,10 +3,9 @@
 import glob
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kbnn
 from kbnn.callbacks import FlipRatio, plot_flip_ratio
@@ -14,8 +13,9 @@ from kbnn.callbacks import FlipRatio, plot_flip_ratio
 
 def _dense_model(kernel_quantizer="ste_sign", units=4, inputs=3, name="d"):
     x = keras.Input((inputs,))
-    out = kbnn.layers.QuantDense(units, input_quantizer="ste_sign", kernel_quantizer=kernel_quantizer,
-                                 use_bias=False, name=name)(x)
+    out = kbnn.layers.QuantDense(
+        units, input_quantizer="ste_sign", kernel_quantizer=kernel_quantizer, use_bias=False, name=name
+    )(x)
     return keras.Model(x, out)
 
 
@@ -38,13 +38,13 @@ def test_hand_set_changes_count_exactly():
     start = np.array([[0.5, -0.3, 0.0, 1.0], [2.0, -2.0, 0.1, -0.1], [0.2, 0.2, -0.2, -0.2]], "float32")
     model.get_layer("d").kernel.assign(start)
     step1 = start.copy()
-    step1[0, 0] = 0.0    # +0.5 -> 0: sign(0) = +1, no flip
-    step1[0, 1] = -0.7   # stays negative
-    step1[0, 2] = -0.1   # 0 (+1) -> negative: flip
-    step1[1, 0] = -1.0   # flip
-    step1[2, 3] = 0.3    # flip
+    step1[0, 0] = 0.0  # +0.5 -> 0: sign(0) = +1, no flip
+    step1[0, 1] = -0.7  # stays negative
+    step1[0, 2] = -0.1  # 0 (+1) -> negative: flip
+    step1[1, 0] = -1.0  # flip
+    step1[2, 3] = 0.3  # flip
     step2 = step1.copy()
-    step2[1, 0] = 1.0    # flips back: a step flip, but no net change over the epoch
+    step2[1, 0] = 1.0  # flips back: a step flip, but no net change over the epoch
     cb = FlipRatio(update_freq="step")
     logs = _drive(cb, model, [step1, step2])
     assert cb.step_history["flip_ratio"] == [3 / 12, 1 / 12]
@@ -90,15 +90,18 @@ def _bop_setup(gamma):
     x = rng.choice([-1.0, 1.0], (128, 16)).astype("float32")
     y = rng.integers(0, 4, 128)
     inputs = keras.Input((16,))
-    h = kbnn.layers.QuantDense(32, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                               name="d1")(inputs)
+    h = kbnn.layers.QuantDense(
+        32, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="d1"
+    )(inputs)
     h = keras.layers.BatchNormalization()(h)
-    out = kbnn.layers.QuantDense(4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                                 name="d2")(h)
+    out = kbnn.layers.QuantDense(
+        4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="d2"
+    )(h)
     model = keras.Model(inputs, keras.layers.Activation("softmax")(out))
     opt = kbnn.optimizers.CaseOptimizer(
         (kbnn.optimizers.is_binary_variable, kbnn.optimizers.Bop(threshold=1e-6, gamma=gamma)),
-        default_optimizer=keras.optimizers.Adam(0.01))
+        default_optimizer=keras.optimizers.Adam(0.01),
+    )
     model.compile(opt, "sparse_categorical_crossentropy")
     return model, x, y
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import kbnn_runtime
 from support import fuzz_files
 from support import tflite_builder as tb
 from support.crash_models import CASES as CRASH_CASES
 from support.tflite_builder import FLOAT32, INT8, INT32, fb
-
-import kbnn_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "larq"
@@ -41,17 +40,47 @@ def _kbnn_chain(cin=40, cout=33, h=6, t_out=0, int8_in=False):
     q = mb.tensor((1, h, h, tb.words(cin)), INT32)
     mb.custom("KbnnQuantize", [x], [q], dict(kbnn_version=1))
     f1 = rng.standard_normal((cout, 3, 3, cin)).astype(np.float32)
-    c1 = tb.add_bconv(mb, q, 1, h, h, f1, rng.uniform(0.5, 1.5, cout).astype(np.float32),
-                      rng.standard_normal(cout).astype(np.float32), out_shape=(1, h, h, tb.words(cout)),
-                      T=2, padding="SAME")
+    c1 = tb.add_bconv(
+        mb,
+        q,
+        1,
+        h,
+        h,
+        f1,
+        rng.uniform(0.5, 1.5, cout).astype(np.float32),
+        rng.standard_normal(cout).astype(np.float32),
+        out_shape=(1, h, h, tb.words(cout)),
+        T=2,
+        padding="SAME",
+    )
     p = mb.tensor((1, h // 2, h // 2, tb.words(cout)), INT32)
-    mb.custom("KbnnBMaxPool2d", [c1], [p], dict(kbnn_version=1, channels=cout, filter_height=2,
-                                                filter_width=2, stride_height=2, stride_width=2,
-                                                padding="VALID"))
+    mb.custom(
+        "KbnnBMaxPool2d",
+        [c1],
+        [p],
+        dict(
+            kbnn_version=1,
+            channels=cout,
+            filter_height=2,
+            filter_width=2,
+            stride_height=2,
+            stride_width=2,
+            padding="VALID",
+        ),
+    )
     f2 = rng.standard_normal((8, 2, 2, cout)).astype(np.float32)
-    y = tb.add_bconv(mb, p, 1, h // 2, h // 2, f2, rng.uniform(0.5, 1.5, 8).astype(np.float32),
-                     rng.standard_normal(8).astype(np.float32), out_shape=(1, h // 2 - 1, h // 2 - 1, 8),
-                     T=t_out)
+    y = tb.add_bconv(
+        mb,
+        p,
+        1,
+        h // 2,
+        h // 2,
+        f2,
+        rng.uniform(0.5, 1.5, 8).astype(np.float32),
+        rng.standard_normal(8).astype(np.float32),
+        out_shape=(1, h // 2 - 1, h // 2 - 1, 8),
+        T=t_out,
+    )
     if t_out == 9:
         mb.quantize(y, [1.0], [0])
     return mb.build([x], [y])
@@ -67,9 +96,21 @@ def _kbnn_dense(k=70, cout=12):
     m = mb.tensor((cout,), FLOAT32, rng.uniform(0.5, 1.5, cout))
     b = mb.tensor((cout,), FLOAT32, rng.standard_normal(cout))
     y = mb.tensor((1, cout), FLOAT32, name="y")
-    mb.custom("KbnnBFullyConnected", [q, w, m, b], [y],
-              dict(kbnn_version=1, input_size=k, activation="RELU", clamp_min=float("-inf"),
-                   clamp_max=float("inf"), T=0, int8_scale=1.0, int8_zero_point=0))
+    mb.custom(
+        "KbnnBFullyConnected",
+        [q, w, m, b],
+        [y],
+        dict(
+            kbnn_version=1,
+            input_size=k,
+            activation="RELU",
+            clamp_min=float("-inf"),
+            clamp_max=float("inf"),
+            T=0,
+            int8_scale=1.0,
+            int8_zero_point=0,
+        ),
+    )
     return mb.build([x], [y])
 
 
@@ -91,10 +132,17 @@ def _builtin_int8():
 
 
 def seed_models() -> dict:
-    seeds = {f.stem: f.read_bytes() for f in sorted(FIXTURES.glob("*.tflite"))
-             if f.stem in ("chain", "chain.int8", "grouped", "mixed", "int8out.int8", "qat.int8")}
-    seeds.update(kbnn_chain=_kbnn_chain(), kbnn_chain_int8=_kbnn_chain(int8_in=True, t_out=9),
-                 kbnn_dense=_kbnn_dense(), builtin_int8=_builtin_int8())
+    seeds = {
+        f.stem: f.read_bytes()
+        for f in sorted(FIXTURES.glob("*.tflite"))
+        if f.stem in ("chain", "chain.int8", "grouped", "mixed", "int8out.int8", "qat.int8")
+    }
+    seeds.update(
+        kbnn_chain=_kbnn_chain(),
+        kbnn_chain_int8=_kbnn_chain(int8_in=True, t_out=9),
+        kbnn_dense=_kbnn_dense(),
+        builtin_int8=_builtin_int8(),
+    )
     return seeds
 
 
@@ -112,8 +160,10 @@ def _fuzz(tmp_path, n: int, seed: int):
     print(f"file fuzz: {n} cases, seed {seed}: {dict(counts)}")
     bad = [r for r in results if r["outcome"] not in ("rejected", "identical", "sanitizer_oom")]
     assert len(results) == n, f"{len(results)} results for {n} cases"
-    assert not bad, "\n".join(f"case {r['case']} ({r.get('seed')}: {r.get('mutation')}): {r['outcome']}: "
-                              f"{r.get('error')}" for r in bad[:20])
+    assert not bad, "\n".join(
+        f"case {r['case']} ({r.get('seed')}: {r.get('mutation')}): {r['outcome']}: {r.get('error')}"
+        for r in bad[:20]
+    )
     return counts
 
 
@@ -160,5 +210,8 @@ def test_fuzz_files_seeded_sample(tmp_path):
 def test_fuzz_files_nightly(tmp_path, request):
     if os.environ.get("KBNN_NIGHTLY") != "1" and "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("slow: set KBNN_NIGHTLY=1 or pass -m slow")
-    _fuzz(tmp_path, int(os.environ.get("KBNN_FUZZ_FILES_NIGHTLY", "4000")),
-          seed=int(os.environ.get("KBNN_FUZZ_SEED", "2026")))
+    _fuzz(
+        tmp_path,
+        int(os.environ.get("KBNN_FUZZ_FILES_NIGHTLY", "4000")),
+        seed=int(os.environ.get("KBNN_FUZZ_SEED", "2026")),
+    )

@@ -35,14 +35,17 @@ def _binary_model():
 
 def test_sign_input_quantizer_after_bitplane_input_raises_when_built():
     with pytest.raises(ValueError, match=r"'planes'.*always \+1.*remove the input_quantizer of 'conv'"):
-        keras.Sequential([keras.Input((8, 8, 1)), BitPlaneInput(name="planes"),
-                          QuantConv2D(4, 3, name="conv", **SIGN)])
+        keras.Sequential(
+            [keras.Input((8, 8, 1)), BitPlaneInput(name="planes"), QuantConv2D(4, 3, name="conv", **SIGN)]
+        )
     inp = keras.Input((64,))
     planes = BitPlaneInput(bits=4, value_range=(0.0, 1.0), name="p2")(inp)
     with pytest.raises(ValueError, match=r"'dense' \(QuantDense\).*BitPlaneInput 'p2'.*0\.\.15"):
         QuantDense(4, name="dense", **SIGN)(planes)
     # Without an input quantizer (the documented use) nothing is raised.
-    keras.Sequential([keras.Input((8, 8, 1)), BitPlaneInput(), QuantConv2D(4, 3, kernel_quantizer="ste_sign")])
+    keras.Sequential(
+        [keras.Input((8, 8, 1)), BitPlaneInput(), QuantConv2D(4, 3, kernel_quantizer="ste_sign")]
+    )
 
 
 def _bitplane_through_padding():
@@ -114,16 +117,19 @@ def test_report_says_what_was_checked():
 
 
 def _readme_like(size=12):
-    return keras.Sequential([
-        keras.Input((size, size, 1)),
-        QuantConv2D(32, 3, kernel_quantizer="ste_sign", use_bias=False),
-        keras.layers.BatchNormalization(),
-        QuantConv2D(32, 3, padding="same", pad_values=1.0, use_bias=False, **SIGN),
-        keras.layers.BatchNormalization(),
-        keras.layers.GlobalAveragePooling2D(),
-        QuantDense(10, **SIGN),
-        keras.layers.Activation("softmax"),
-    ], name="readme_like")
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 1)),
+            QuantConv2D(32, 3, kernel_quantizer="ste_sign", use_bias=False),
+            keras.layers.BatchNormalization(),
+            QuantConv2D(32, 3, padding="same", pad_values=1.0, use_bias=False, **SIGN),
+            keras.layers.BatchNormalization(),
+            keras.layers.GlobalAveragePooling2D(),
+            QuantDense(10, **SIGN),
+            keras.layers.Activation("softmax"),
+        ],
+        name="readme_like",
+    )
 
 
 def test_converter_output_is_captured_unless_verbose(capfd):
@@ -131,7 +137,9 @@ def test_converter_output_is_captured_unless_verbose(capfd):
     capfd.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", kbnn.convert.ConversionWarning)
-        _, report = kbnn.convert(_readme_like(), representative_dataset=[x], return_report=True, progress=False)
+        _, report = kbnn.convert(
+            _readme_like(), representative_dataset=[x], return_report=True, progress=False
+        )
     out, err = capfd.readouterr()
     assert "fully_quantize" not in out + err and "XNNPACK" not in out + err
     assert "fully_quantize" in report.converter_log and "--- int8 quantizer ---" in report.converter_log
@@ -172,10 +180,16 @@ def test_int8_report_is_derived_from_the_file():
     first = model.layers[0].name
     m = read_model(data)
     g = m.subgraphs[0]
-    int8_convs = [op for op in g.operators if not m.operatorCodes[op.opcodeIndex].customCode
-                  and max(m.operatorCodes[op.opcodeIndex].builtinCode,
-                          m.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == 3  # CONV_2D
-                  and g.tensors[int(op.outputs[0])].type == q8._TENSOR_INT8]
+    int8_convs = [
+        op
+        for op in g.operators
+        if not m.operatorCodes[op.opcodeIndex].customCode
+        and max(
+            m.operatorCodes[op.opcodeIndex].builtinCode, m.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode
+        )
+        == 3  # CONV_2D
+        and g.tensors[int(op.outputs[0])].type == q8._TENSOR_INT8
+    ]
     assert len(int8_convs) == 1
     assert report.row(first).precision == "int8"
     assert first in [r.name for r in report.int8_layers]
@@ -239,13 +253,22 @@ CUSTOM_OBJECTS = {{"PlainSign": PlainSign}}
 def _custom_model(module, cls_name, path):
     inp = keras.Input((8, 8, 3))
     cls = getattr(module, cls_name)
-    x = QuantConv2D(8, 3, padding="same", pad_values=1.0, input_quantizer=cls(), kernel_quantizer="ste_sign",
-                    name="custom")(inp)
+    x = QuantConv2D(
+        8,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer=cls(),
+        kernel_quantizer="ste_sign",
+        name="custom",
+    )(inp)
     keras.Model(inp, x).save(path)
 
 
-@pytest.mark.parametrize("cls_name, spec", [("ScaledSign", "{mod}"), ("PlainSign", "{mod}:CUSTOM_OBJECTS"),
-                                            ("PlainSign", "{mod}:PlainSign")])
+@pytest.mark.parametrize(
+    "cls_name, spec",
+    [("ScaledSign", "{mod}"), ("PlainSign", "{mod}:CUSTOM_OBJECTS"), ("PlainSign", "{mod}:PlainSign")],
+)
 def test_cli_convert_custom_objects(tmp_path, monkeypatch, capsys, cls_name, spec):
     import importlib
 
@@ -264,8 +287,16 @@ def test_cli_convert_custom_objects(tmp_path, monkeypatch, capsys, cls_name, spe
     if cls_name == "PlainSign":  # not registered: loading needs the objects
         assert cli.main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "a.tflite"), "--quiet"]) == 2
         assert "--custom-objects" in capsys.readouterr().err
-    code = cli.main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "m.tflite"), "--quiet",
-                     "--custom-objects", spec.format(mod=mod)])
+    code = cli.main(
+        [
+            "convert",
+            str(tmp_path / "m.keras"),
+            str(tmp_path / "m.tflite"),
+            "--quiet",
+            "--custom-objects",
+            spec.format(mod=mod),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert (tmp_path / "m.tflite").stat().st_size > 0
@@ -277,9 +308,12 @@ def test_cli_custom_objects_bad_specs(tmp_path, saved_model, capsys, monkeypatch
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "holder.py").write_text("VALUE = 3\n")
-    for spec, message in [("no_such_module_kbnn", "could not import 'no_such_module_kbnn'"),
-                          ("holder:MISSING", "has no attribute 'MISSING'"),
-                          ("holder:VALUE", "must be a dict"), ("holder:", "expected MODULE or MODULE:ATTR")]:
+    for spec, message in [
+        ("no_such_module_kbnn", "could not import 'no_such_module_kbnn'"),
+        ("holder:MISSING", "has no attribute 'MISSING'"),
+        ("holder:VALUE", "must be a dict"),
+        ("holder:", "expected MODULE or MODULE:ATTR"),
+    ]:
         code = cli.main(["convert", str(saved_model), str(tmp_path / "m.tflite"), "--custom-objects", spec])
         err = capsys.readouterr().err
         assert code == 2 and message in err, (spec, err)

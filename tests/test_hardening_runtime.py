@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support import crash_models
-from support import tflite_builder as tb
-from support.tflite_builder import FLOAT32, INT32, fb
-
 import kbnn_runtime
 from kbnn_runtime import cli
 from kbnn_runtime import interpreter as kint
+from support import crash_models
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT32, fb
 
 RNG = np.random.default_rng(22)
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +55,37 @@ def quantize_then(op: str, channels: int, shape: tuple):
         m = mb.tensor((4,), FLOAT32, np.ones(4))
         b = mb.tensor((4,), FLOAT32, np.zeros(4))
         y = mb.tensor((shape[0], 4), FLOAT32, name="y")
-        mb.custom(op, [q, w, m, b], [y], dict(kbnn_version=1, input_size=channels, activation="NONE",
-                                              clamp_min=float("-inf"), clamp_max=float("inf"), T=0,
-                                              int8_scale=1.0, int8_zero_point=0))
+        mb.custom(
+            op,
+            [q, w, m, b],
+            [y],
+            dict(
+                kbnn_version=1,
+                input_size=channels,
+                activation="NONE",
+                clamp_min=float("-inf"),
+                clamp_max=float("inf"),
+                T=0,
+                int8_scale=1.0,
+                int8_zero_point=0,
+            ),
+        )
     elif op == "KbnnBMaxPool2d":
         p = mb.tensor((shape[0], shape[1] // 2, shape[2] // 2, tb.words(channels)), INT32)
-        mb.custom(op, [q], [p], dict(kbnn_version=1, channels=channels, filter_height=2, filter_width=2,
-                                     stride_height=2, stride_width=2, padding="VALID"))
+        mb.custom(
+            op,
+            [q],
+            [p],
+            dict(
+                kbnn_version=1,
+                channels=channels,
+                filter_height=2,
+                filter_width=2,
+                stride_height=2,
+                stride_width=2,
+                padding="VALID",
+            ),
+        )
         y = mb.tensor((shape[0], shape[1] // 2, shape[2] // 2, channels), FLOAT32, name="y")
         mb.custom("KbnnDequantize", [p], [y], dict(kbnn_version=1, channels=channels))
     else:
@@ -85,8 +108,17 @@ def stem_model(cin=3, c=8, h=6):
     q = mb.tensor((1, h, h, tb.words(c)), INT32)
     mb.custom("KbnnQuantize", [s], [q], dict(kbnn_version=1))
     filters = RNG.standard_normal((4, 3, 3, c)).astype(np.float32)
-    y = tb.add_bconv(mb, q, 1, h, h, filters, np.ones(4, np.float32), np.zeros(4, np.float32),
-                     out_shape=(1, h - 2, h - 2, 4))
+    y = tb.add_bconv(
+        mb,
+        q,
+        1,
+        h,
+        h,
+        filters,
+        np.ones(4, np.float32),
+        np.zeros(4, np.float32),
+        out_shape=(1, h - 2, h - 2, 4),
+    )
     return mb.build([x], [y])
 
 
@@ -101,18 +133,22 @@ def stock(model: bytes, shape):
 
 # --- item 1: predict checks every non-batch dimension and the dtype ------------------------------
 
+
 def test_item1_same_class_in_kbnn_and_kbnn_runtime():
     import kbnn
 
     assert kbnn.Interpreter is kbnn_runtime.Interpreter
 
 
-@pytest.mark.parametrize("shape, needle", [
-    ((2, 28, 28, 8), "dimension 1 is 28, the model expects 6"),
-    ((2, 6, 6, 16), "dimension 3 is 16, the model expects 8"),
-    ((2, 6, 6, 5), "dimension 3 is 5, the model expects 8"),
-    ((2, 6, 6), "(4 dimensions), received shape (2, 6, 6)"),
-])
+@pytest.mark.parametrize(
+    "shape, needle",
+    [
+        ((2, 28, 28, 8), "dimension 1 is 28, the model expects 6"),
+        ((2, 6, 6, 16), "dimension 3 is 16, the model expects 8"),
+        ((2, 6, 6, 5), "dimension 3 is 5, the model expects 8"),
+        ((2, 6, 6), "(4 dimensions), received shape (2, 6, 6)"),
+    ],
+)
 def test_item1_predict_refuses_other_sizes_and_channels(shape, needle):
     model, _ = conv_model()
     it = kbnn_runtime.Interpreter(model)
@@ -161,18 +197,23 @@ def test_item1_resize_input_for_dynamic_models():
 
 # --- item 2: the delegate checks channel counts, not only words per pixel ------------------------
 
+
 @pytest.mark.parametrize("channels", [16, 5])
 def test_item2_delegate_refuses_other_channel_counts_kbnn_conv(channels):
     model, _ = conv_model()
     it = stock(model, (1, 6, 6, channels))
     with pytest.raises(RuntimeError) as e:
         it.allocate_tensors()
-    assert (f"node 1 (KbnnBconv2d): bitpacked input tensor 1 carries {channels} channels but the op has "
-            f"channels_in=8: expected 8 channels, got {channels}") in str(e.value)
+    assert (
+        f"node 1 (KbnnBconv2d): bitpacked input tensor 1 carries {channels} channels but the op has "
+        f"channels_in=8: expected 8 channels, got {channels}"
+    ) in str(e.value)
 
 
-@pytest.mark.parametrize("op, attr", [("KbnnBFullyConnected", "input_size"), ("KbnnBMaxPool2d", "channels"),
-                                      ("KbnnDequantize", "channels")])
+@pytest.mark.parametrize(
+    "op, attr",
+    [("KbnnBFullyConnected", "input_size"), ("KbnnBMaxPool2d", "channels"), ("KbnnDequantize", "channels")],
+)
 def test_item2_delegate_refuses_other_channel_counts_other_ops(op, attr):
     shape = (1, 20) if op == "KbnnBFullyConnected" else (1, 4, 4, 20)
     model = quantize_then(op, 20, shape)
@@ -182,17 +223,23 @@ def test_item2_delegate_refuses_other_channel_counts_other_ops(op, attr):
     ok.set_tensor(ok.get_input_details()[0]["index"], x)
     ok.invoke()
     bad = stock(model, (*shape[:-1], 30))  # 30 channels: one 32-bit word, like 20
-    with pytest.raises(RuntimeError, match=f"node 1 \\({op}\\): bitpacked input tensor 1 carries 30 channels "
-                                           f"but the op has {attr}=20: expected 20 channels, got 30"):
+    with pytest.raises(
+        RuntimeError,
+        match=f"node 1 \\({op}\\): bitpacked input tensor 1 carries 30 channels "
+        f"but the op has {attr}=20: expected 20 channels, got 30",
+    ):
         bad.allocate_tensors()
 
 
 def test_item2_lce_file_with_16_channels():
     model = (FIXTURES / "chain.tflite").read_bytes()
     it = stock(model, (1, 12, 12, 16))
-    with pytest.raises(RuntimeError, match="\\(LceBconv2d\\): bitpacked input tensor \\d+ carries 16 "
-                                           "channels "
-                                           "but the op has channels_in=8: expected 8 channels, got 16"):
+    with pytest.raises(
+        RuntimeError,
+        match="\\(LceBconv2d\\): bitpacked input tensor \\d+ carries 16 "
+        "channels "
+        "but the op has channels_in=8: expected 8 channels, got 16",
+    ):
         it.allocate_tensors()
     with pytest.raises(ValueError, match="dimension 3 is 16, the model expects 8"):
         kbnn_runtime.Interpreter(model).predict(np.zeros((1, 12, 12, 16), np.float32))
@@ -208,15 +255,18 @@ def test_item2_kbnn_run_with_16_channels(tmp_path, capsys):
 
 # --- item 3: empty batch ----------------------------------------------------------------------
 
+
 def test_item3_predict_refuses_an_empty_batch():
     model, _ = conv_model()
-    with pytest.raises(ValueError, match="has an empty batch \\(shape \\(0, 6, 6, 8\\)\\): predict needs "
-                                         "at least one"):
+    with pytest.raises(
+        ValueError, match="has an empty batch \\(shape \\(0, 6, 6, 8\\)\\): predict needs at least one"
+    ):
         kbnn_runtime.Interpreter(model).predict(np.zeros((0, 6, 6, 8), np.float32))
 
 
-@pytest.mark.parametrize("make, cin", [(lambda: conv_model()[0], 8), (stem_model, 3)],
-                         ids=["kbnn_only", "xnnpack_stem"])
+@pytest.mark.parametrize(
+    "make, cin", [(lambda: conv_model()[0], 8), (stem_model, 3)], ids=["kbnn_only", "xnnpack_stem"]
+)
 def test_item3_empty_batch_never_reads_an_unset_shape(make, cin):
     """A batch of 0 through the stock interpreter, after a first allocation at batch 1 (what
     predict used to do): an XNNPACK stem leaves the other dims of its output unset, which the
@@ -275,8 +325,13 @@ def crash_files(tmp_path_factory):
 def test_item4_crash_files_give_a_clear_exception_in_a_subprocess(crash_files, which):
     path = os.pathsep.join([RUNTIME_PATH, str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)
-    proc = subprocess.run([sys.executable, "-c", CHILD, which, *map(str, crash_files.values())],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, which, *map(str, crash_files.values())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"the child died (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for name, path in crash_files.items():
@@ -310,13 +365,16 @@ def _quantized(scale, zero_points, dim=0, shape=(1, 4), dtype=tb.INT8):
     return mb.build([x], [q])
 
 
-@pytest.mark.parametrize("args, needle", [
-    (([0.1, 0.2], [0], 1), "2 quantization scales but 1 zero points"),
-    (([0.1, 0.2, 0.3], [0, 0, 0], 1), "3 per-axis scales on quantized_dimension 1"),
-    (([0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0], 5), "quantized_dimension 5"),
-    (([float("inf")], [0]), "scale inf"),
-    (([0.1], [-129]), "zero point -129, outside the int8 range"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (([0.1, 0.2], [0], 1), "2 quantization scales but 1 zero points"),
+        (([0.1, 0.2, 0.3], [0, 0, 0], 1), "3 per-axis scales on quantized_dimension 1"),
+        (([0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0], 5), "quantized_dimension 5"),
+        (([float("inf")], [0]), "scale inf"),
+        (([0.1], [-129]), "zero point -129, outside the int8 range"),
+    ],
+)
 def test_item4_quantization_parameter_checks(args, needle):
     with pytest.raises(kint.ModelCheckError, match=re.escape(needle)):
         kbnn_runtime.Interpreter(_quantized(*args))
@@ -338,8 +396,9 @@ def test_item4_constant_buffer_size_and_reshape_count():
     mb.buffers[-1].data = mb.buffers[-1].data[:8]  # 2 floats for a [4] tensor
     y = mb.tensor((1, 4), FLOAT32, name="y")
     mb.add(x, c, y)
-    with pytest.raises(kint.ModelCheckError,
-                       match="'c'.*constant buffer of 8 bytes; its shape and dtype need 16"):
+    with pytest.raises(
+        kint.ModelCheckError, match="'c'.*constant buffer of 8 bytes; its shape and dtype need 16"
+    ):
         kbnn_runtime.Interpreter(mb.build([x], [y]))
     mb = tb.ModelBuilder()
     x = mb.tensor((1, 6), FLOAT32, name="x")
@@ -365,6 +424,7 @@ def test_item4_reshape_to_a_run_time_shape_is_not_refused():
 
 # --- item 5: messages -------------------------------------------------------------------------
 
+
 def test_item5_op_reading_its_own_output_is_not_a_missing_delegate():
     mb = tb.ModelBuilder()
     x = mb.tensor((1, 4, 4, 8), FLOAT32, name="x")
@@ -373,9 +433,9 @@ def test_item5_op_reading_its_own_output_is_not_a_missing_delegate():
     m = mb.tensor((2,), FLOAT32, np.ones(2))
     b = mb.tensor((2,), FLOAT32, np.zeros(2))
     mb.custom("KbnnBconv2d", [q, f, m, b], [q], tb.bconv_attrs(8, 3, 3, T=2))
-    with pytest.raises(kint.ModelCheckError, match="operator 0 \\(KbnnBconv2d\\) reads its own output "
-                                                   "tensor 1 "
-                                                   "\\('loop'") as e:
+    with pytest.raises(
+        kint.ModelCheckError, match="operator 0 \\(KbnnBconv2d\\) reads its own output tensor 1 \\('loop'"
+    ) as e:
         kbnn_runtime.Interpreter(mb.build([x], [q]))
     assert "Attach the kbnn delegate" not in str(e.value)
 
@@ -418,6 +478,7 @@ def test_item5_channels_first_input_names_the_expected_shape():
 
 
 # --- item 6: kbnn-run --------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def small_model(tmp_path):
@@ -470,13 +531,15 @@ def test_item6_complex_and_wrong_rank_inputs(small_model, tmp_path, capsys):
 
 # --- found by the file fuzz (item 7) ------------------------------------------------------------
 
+
 def _bitpacked_input_conv(cin=40):
     """A KbnnBconv2d reading a bitpacked int32 model input: no kbnn op packed it."""
     mb = tb.ModelBuilder()
     q = mb.tensor((1, 5, 5, tb.words(cin)), INT32, name="x_bits")
     filters = RNG.standard_normal((4, 3, 3, cin)).astype(np.float32)
-    y = tb.add_bconv(mb, q, 1, 5, 5, filters, np.ones(4, np.float32), np.zeros(4, np.float32),
-                     out_shape=(1, 3, 3, 4))
+    y = tb.add_bconv(
+        mb, q, 1, 5, 5, filters, np.ones(4, np.float32), np.zeros(4, np.float32), out_shape=(1, 3, 3, 4)
+    )
     return mb.build([q], [y]), filters
 
 
@@ -486,15 +549,19 @@ def test_item7_padding_bits_of_an_unknown_bitpacked_input_are_checked():
     model, filters = _bitpacked_input_conv()
     x = RNG.standard_normal((2, 5, 5, 40)).astype(np.float32)
     clean = tb.pack(x)
-    outs = [kbnn_runtime.Interpreter(model, num_threads=t, kernel=k).predict(clean)
-            for k, t in (("reference", 1), ("auto", 2))]
+    outs = [
+        kbnn_runtime.Interpreter(model, num_threads=t, kernel=k).predict(clean)
+        for k, t in (("reference", 1), ("auto", 2))
+    ]
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], tb.transform(tb.conv_dot(x, filters), np.ones(4), np.zeros(4)))
     dirty = clean.copy()
     dirty[1, 2, 3, 1] |= np.int32(1 << 20)  # channel 52 of a 40-channel input
     for kernel in ("reference", "auto"):
-        with pytest.raises(kint.KbnnDelegateError, match="bitpacked input tensor 0 has bits set beyond 40 "
-                                                         "channels \\(row 38\\)"):
+        with pytest.raises(
+            kint.KbnnDelegateError,
+            match="bitpacked input tensor 0 has bits set beyond 40 channels \\(row 38\\)",
+        ):
             kbnn_runtime.Interpreter(model, kernel=kernel).predict(dirty)
 
 
@@ -509,10 +576,13 @@ def _pool_model(filter_hw=(2, 2), stride=(2, 2)):
     return mb.build([x], [y])
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(filter_hw=(65538, 2)), "filter_height=65538 for an input of 6"),
-    (dict(stride=(0, 2)), "stride_h=0; it must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(filter_hw=(65538, 2)), "filter_height=65538 for an input of 6"),
+        (dict(stride=(0, 2)), "stride_h=0; it must be >= 1"),
+    ],
+)
 def test_item7_pooling_windows_and_strides_are_checked(kwargs, needle):
     """Found by the fuzz: a MAX_POOL_2D window of 65538 x 22018 kept the stock kernel busy for
     minutes on a 6x6 input."""

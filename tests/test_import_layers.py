@@ -75,7 +75,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -114,7 +114,9 @@ def test_kbnn_modules_import_each_other_without_a_cycle():
     graph = import_graph(ROOT / "kbnn")
     assert "kbnn.compat.larq" in graph and "kbnn.models.quicknet" in graph
     groups = cyclic_groups(graph)
-    assert not groups, f"import cycles in kbnn/ (modules that import one another): {[sorted(g) for g in groups]}"
+    assert not groups, (
+        f"import cycles in kbnn/ (modules that import one another): {[sorted(g) for g in groups]}"
+    )
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -153,8 +155,9 @@ def test_the_cycle_check_accepts_one_way_layers(tmp_path):
         "pkg/initializers.py": "import numpy\n",
         "pkg/compat.py": "from pkg.initializers import BlurPool\nfrom pkg import zoo_weights\n",
         "pkg/zoo_weights.py": "import os\n",
-        "pkg/models.py": ("from .initializers import BlurPool\n\n"
-                          "def build():\n    from .zoo_weights import r\n"),
+        "pkg/models.py": (
+            "from .initializers import BlurPool\n\ndef build():\n    from .zoo_weights import r\n"
+        ),
     }
     graph = import_graph(write_tree(tmp_path, files))
     assert graph["pkg.compat"] == {"pkg.initializers", "pkg.zoo_weights"}

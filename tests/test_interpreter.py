@@ -1,7 +1,6 @@
 """kbnn.Interpreter / kbnn.load_delegate / explain_error, and every error path of the delegate:
 each must surface as a Python exception with a clear message, and the process must survive."""
 
-
 import numpy as np
 import pytest
 
@@ -18,11 +17,13 @@ pytestmark = pytest.mark.usefixtures("delegate_env")
 @pytest.fixture(scope="module")
 def kbnn_mod():
     import kbnn
+
     return kbnn
 
 
-def conv_model(cin=40, cout=8, h=5, conv_attrs=None, filter_shape=None, mult_len=None,
-               quant_options=None, x_type=FLOAT32):
+def conv_model(
+    cin=40, cout=8, h=5, conv_attrs=None, filter_shape=None, mult_len=None, quant_options=None, x_type=FLOAT32
+):
     filters = RNG.standard_normal((cout, 3, 3, cin)).astype(np.float32)
     mult = RNG.uniform(0.5, 1.5, cout).astype(np.float32)
     bias = RNG.standard_normal(cout).astype(np.float32)
@@ -30,8 +31,11 @@ def conv_model(cin=40, cout=8, h=5, conv_attrs=None, filter_shape=None, mult_len
     x = mb.tensor((1, h, h, cin), x_type, name="x")
     q = mb.tensor((1, h, h, tb.words(cin)), INT32)
     mb.custom("KbnnQuantize", [x], [q], dict(kbnn_version=1) if quant_options is None else quant_options)
-    f_t = mb.tensor(filter_shape or (cout, 3, 3, tb.words(cin)), INT32,
-                    np.zeros(filter_shape, np.int32) if filter_shape else tb.pack(filters))
+    f_t = mb.tensor(
+        filter_shape or (cout, 3, 3, tb.words(cin)),
+        INT32,
+        np.zeros(filter_shape, np.int32) if filter_shape else tb.pack(filters),
+    )
     n_m = mult_len or cout
     m_t = mb.tensor((n_m,), FLOAT32, np.resize(mult, n_m))
     b_t = mb.tensor((cout,), FLOAT32, bias)
@@ -99,7 +103,9 @@ def test_without_delegate_tf_lite(kbnn_mod):
     it = tf.lite.Interpreter(model_content=model)
     with pytest.raises(RuntimeError) as info:
         it.allocate_tensors()
-    assert isinstance(kbnn_mod.interpreter.explain_error(info.value), kbnn_mod.interpreter.DelegateMissingError)
+    assert isinstance(
+        kbnn_mod.interpreter.explain_error(info.value), kbnn_mod.interpreter.DelegateMissingError
+    )
 
 
 def test_explain_error_leaves_unrelated_errors(kbnn_mod):
@@ -122,8 +128,11 @@ def test_stock_interpreter_with_load_delegate(kbnn_mod):
 BAD_OPTIONS = [
     ("wrong type", dict(tb.bconv_attrs(40, 3, 3), filter_height="3"), "'filter_height' must be int"),
     ("unknown version", dict(tb.bconv_attrs(40, 3, 3), kbnn_version=99), "unsupported kbnn_version 99"),
-    ("missing attr", {k: v for k, v in tb.bconv_attrs(40, 3, 3).items() if k != "channels_in"},
-     "missing attr 'channels_in'"),
+    (
+        "missing attr",
+        {k: v for k, v in tb.bconv_attrs(40, 3, 3).items() if k != "channels_in"},
+        "missing attr 'channels_in'",
+    ),
     ("bad enum", dict(tb.bconv_attrs(40, 3, 3), padding="FULL"), "padding"),
     ("bad T", dict(tb.bconv_attrs(40, 3, 3), T=1), "attr 'T'"),
     ("huge", dict(tb.bconv_attrs(40, 3, 3), stride_height=2**40), "out of range"),
@@ -163,7 +172,9 @@ def test_output_type_mismatch(kbnn_mod):
     x = mb.tensor((1, 2, 2, 8), FLOAT32, name="x")
     q = mb.tensor((1, 2, 2, 1), FLOAT32)  # should be int32
     mb.custom("KbnnQuantize", [x], [q], dict(kbnn_version=1))
-    with pytest.raises(kbnn_mod.interpreter.KbnnDelegateError, match="has type float32, the op produces int32"):
+    with pytest.raises(
+        kbnn_mod.interpreter.KbnnDelegateError, match="has type float32, the op produces int32"
+    ):
         kbnn_mod.Interpreter(mb.build([x], [q]))
 
 
@@ -263,10 +274,13 @@ def test_tf_lite_fallback_warns(kbnn_mod, monkeypatch):
     assert kbnn_mod.interpreter.runtime_name(module).startswith("tf.lite (tensorflow ")
 
 
-@pytest.mark.parametrize("value, error, needle", [
-    ("tflite", ValueError, "KBNN_RUNTIME='tflite' is not a TFLite runtime kbnn knows"),
-    ("tflite_runtime", ImportError, "pip install tflite-runtime"),
-])
+@pytest.mark.parametrize(
+    "value, error, needle",
+    [
+        ("tflite", ValueError, "KBNN_RUNTIME='tflite' is not a TFLite runtime kbnn knows"),
+        ("tflite_runtime", ImportError, "pip install tflite-runtime"),
+    ],
+)
 def test_bad_runtime_override(kbnn_mod, monkeypatch, value, error, needle):
     import importlib.util
 

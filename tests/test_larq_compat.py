@@ -108,8 +108,14 @@ def _functional(*layers):
 
 
 def _qconv(**cfg):
-    base = {"name": "qc", "filters": 4, "kernel_size": [3, 3], "padding": "same", "groups": 1,
-            "use_bias": False}
+    base = {
+        "name": "qc",
+        "filters": 4,
+        "kernel_size": [3, 3],
+        "padding": "same",
+        "groups": 1,
+        "use_bias": False,
+    }
     base.update(cfg)
     return {"class_name": "QuantConv2D", "module": "larq.layers", "config": base}
 
@@ -118,31 +124,56 @@ def test_map_string_aliases_noop_and_metrics():
     from kbnn.compat import map_larq_config
 
     with pytest.warns(UserWarning, match="flip_ratio"):
-        out = map_larq_config(_functional(_qconv(
-            input_quantizer="ste_sign", kernel_quantizer={"class_name": "NoOp", "config": {"precision": 1}},
-            kernel_constraint="weight_clip", metrics=["flip_ratio"])))
+        out = map_larq_config(
+            _functional(
+                _qconv(
+                    input_quantizer="ste_sign",
+                    kernel_quantizer={"class_name": "NoOp", "config": {"precision": 1}},
+                    kernel_constraint="weight_clip",
+                    metrics=["flip_ratio"],
+                )
+            )
+        )
     cfg = out["config"]["layers"][0]["config"]
     assert out["config"]["layers"][0]["class_name"] == "QuantConv2D"
     assert cfg["input_quantizer"]["class_name"] == "SteSign"
     assert cfg["kernel_quantizer"] is None  # NoOp: identity
     assert cfg["kernel_constraint"]["class_name"] == "WeightClip"
     assert "metrics" not in cfg
-    out = map_larq_config(_functional(_qconv(input_quantizer={
-        "class_name": "DoReFaQuantizer", "config": {"k_bit": 3, "mode": "weights", "metrics": []}})))
+    out = map_larq_config(
+        _functional(
+            _qconv(
+                input_quantizer={
+                    "class_name": "DoReFaQuantizer",
+                    "config": {"k_bit": 3, "mode": "weights", "metrics": []},
+                }
+            )
+        )
+    )
     q = out["config"]["layers"][0]["config"]["input_quantizer"]
     assert q["config"]["k_bit"] == 3 and q["config"]["mode"] == "weights"
 
 
-@pytest.mark.parametrize("layer,needle", [
-    (_qconv(input_quantizer={"class_name": "MyQuantizer", "config": {}}), "'MyQuantizer' has no kbnn"),
-    (_qconv(input_quantizer={"class_name": "SteSign", "config": {"clip": 1}}), "unknown arguments"),
-    (_qconv(kernel_constraint={"module": "larq.constraints", "class_name": "Other", "config": {}}),
-     "constraint 'Other'"),
-    (_qconv(groups=2, metrics=None, frobnicate=True), "frobnicate"),
-    ({"class_name": "QuantLocallyConnected2D", "module": "larq.layers", "config": {"name": "lc"}},
-     "LocallyConnected"),
-    ({"class_name": "QuantFancy", "module": "larq.layers", "config": {"name": "f"}}, "unknown Larq layer"),
-])
+@pytest.mark.parametrize(
+    "layer,needle",
+    [
+        (_qconv(input_quantizer={"class_name": "MyQuantizer", "config": {}}), "'MyQuantizer' has no kbnn"),
+        (_qconv(input_quantizer={"class_name": "SteSign", "config": {"clip": 1}}), "unknown arguments"),
+        (
+            _qconv(kernel_constraint={"module": "larq.constraints", "class_name": "Other", "config": {}}),
+            "constraint 'Other'",
+        ),
+        (_qconv(groups=2, metrics=None, frobnicate=True), "frobnicate"),
+        (
+            {"class_name": "QuantLocallyConnected2D", "module": "larq.layers", "config": {"name": "lc"}},
+            "LocallyConnected",
+        ),
+        (
+            {"class_name": "QuantFancy", "module": "larq.layers", "config": {"name": "f"}},
+            "unknown Larq layer",
+        ),
+    ],
+)
 def test_unmapped_things_are_named(layer, needle):
     from kbnn.compat import LarqImportError, map_larq_config
 
@@ -154,9 +185,12 @@ def test_tf_op_lambda():
     from kbnn.compat import LarqImportError, map_larq_config
 
     def op(fn, kwargs):
-        return {"class_name": "TFOpLambda", "name": "t",
-                "config": {"name": "t", "trainable": True, "dtype": "float32", "function": fn},
-                "inbound_nodes": [["a", 0, 0, kwargs]]}
+        return {
+            "class_name": "TFOpLambda",
+            "name": "t",
+            "config": {"name": "t", "trainable": True, "dtype": "float32", "function": fn},
+            "inbound_nodes": [["a", 0, 0, kwargs]],
+        }
 
     out = map_larq_config(_functional(op("__operators__.add", {"y": ["b", 0, 0], "name": None})))
     layer = out["config"]["layers"][0]
@@ -171,10 +205,18 @@ def test_tf_op_lambda():
 def test_lambda_layers():
     from kbnn.compat import LarqImportError, map_larq_config
 
-    lam = {"class_name": "Lambda", "name": "out",
-           "config": {"name": "out", "trainable": True, "dtype": "float32",
-                      "function": ["4wEAAAAAAAAA", None, None], "function_type": "lambda"},
-           "inbound_nodes": [[["a", 0, 0, {}]]]}
+    lam = {
+        "class_name": "Lambda",
+        "name": "out",
+        "config": {
+            "name": "out",
+            "trainable": True,
+            "dtype": "float32",
+            "function": ["4wEAAAAAAAAA", None, None],
+            "function_type": "lambda",
+        },
+        "inbound_nodes": [[["a", 0, 0, {}]]],
+    }
     lam2 = dict(lam, name="out2", config=dict(lam["config"], name="out2"))
     with pytest.raises(LarqImportError, match="lambda_layers=\\{'out': 'identity', 'out2': 'identity'\\}"):
         map_larq_config(_functional(lam, lam2))

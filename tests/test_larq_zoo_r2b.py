@@ -85,9 +85,11 @@ def test_public_builder(tmp_path):
     assert all(c.kernel_quantizer is not None and c.input_quantizer is not None for c in convs)
     gates = [l.units for l in model.layers if l.name.endswith("_gate_reduce")]
     assert gates[::4] == [8, 8, 16, 32] and not any(
-        l.use_bias for l in model.layers if isinstance(l, keras.layers.Dense) and "_gate_" in l.name)
+        l.use_bias for l in model.layers if isinstance(l, keras.layers.Dense) and "_gate_" in l.name
+    )
     assert [l.name for l in model.layers if isinstance(l, keras.layers.Identity)] == [
-        f"block{k}_out" for k in range(1, 9)]
+        f"block{k}_out" for k in range(1, 9)
+    ]
     notop = kbnn.models.RealToBinaryNet(input_shape=(32, 32, 3), include_top=False)
     assert notop.output_shape == (None, 1, 1, 512)
     # .keras round trip (static gate pooling, identities).
@@ -97,11 +99,13 @@ def test_public_builder(tmp_path):
     np.testing.assert_allclose(keras.models.load_model(path)(x), notop(x), rtol=1e-6, atol=1e-6)
     # Same layers with weights, other shapes: the first mismatching layer is named.
     with pytest.raises(LarqImportError, match="'stem_conv' weights .* do not match"):
-        kbnn.models.RealToBinaryNet(input_shape=(40, 40, 3), num_classes=10,
-                                    weights=FIXTURES / "r2b_tiny_weights.h5")
+        kbnn.models.RealToBinaryNet(
+            input_shape=(40, 40, 3), num_classes=10, weights=FIXTURES / "r2b_tiny_weights.h5"
+        )
     with pytest.raises(LarqImportError, match="architectures differ"):
-        kbnn.models.RealToBinaryNet(input_shape=(32, 32, 3), num_classes=10,
-                                    weights=FIXTURES / "quicknet_tiny_weights.h5")
+        kbnn.models.RealToBinaryNet(
+            input_shape=(32, 32, 3), num_classes=10, weights=FIXTURES / "quicknet_tiny_weights.h5"
+        )
     with pytest.raises(ValueError, match="num_classes"):
         kbnn.models.RealToBinaryNet(num_classes=0)
 
@@ -119,7 +123,9 @@ def test_static_gate_pool():
     v = np.random.default_rng(1).normal(size=(2, 5, 3, 16)).astype("float32")
     np.testing.assert_allclose(gate(v), ref(v), rtol=1e-6)
     dyn = keras.Input((None, None, 16))
-    assert isinstance(keras.Model(dyn, scaling_gate(dyn, 4, pool="static", name="d")).layers[1],
-                      keras.layers.GlobalAveragePooling2D)
+    assert isinstance(
+        keras.Model(dyn, scaling_gate(dyn, 4, pool="static", name="d")).layers[1],
+        keras.layers.GlobalAveragePooling2D,
+    )
     with pytest.raises(ValueError, match="pool"):
         scaling_gate(x, 4, pool="max")

@@ -37,7 +37,13 @@ PAIRS = {
     ),
     kl.QuantConv2DTranspose: (keras.layers.Conv2DTranspose, ("kernel_quantizer",), (2, 5, 4, 4)),
 }
-QUANT_ARGS = {"input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer", "pad_values"}
+QUANT_ARGS = {
+    "input_quantizer",
+    "kernel_quantizer",
+    "depthwise_quantizer",
+    "pointwise_quantizer",
+    "pad_values",
+}
 
 
 def keras_twin(layer, **overrides):
@@ -69,7 +75,9 @@ FORWARD_CASES = [
 
 def _case_id(case):
     cls, kwargs = case
-    return cls.__name__ + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("filters", "units"))
+    return (
+        cls.__name__ + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("filters", "units"))
+    )
 
 
 @pytest.mark.parametrize("case", FORWARD_CASES, ids=[_case_id(c) for c in FORWARD_CASES])
@@ -173,7 +181,10 @@ def test_pad_values_one_with_unknown_spatial_size():
         (lambda: kl.QuantConv2D(2, 3, padding="same", pad_values=0.5), "pad_values=0.5"),
         (lambda: kl.QuantConv2D(2, 3, padding="same", pad_values=True), "pad_values=True"),
         (lambda: kl.QuantConv2D(2, 3, padding="valid", pad_values=1.0), "padding='valid'"),
-        (lambda: kl.QuantConv2DTranspose(2, 3, padding="same", pad_values=1.0), "only supports pad_values=0.0"),
+        (
+            lambda: kl.QuantConv2DTranspose(2, 3, padding="same", pad_values=1.0),
+            "only supports pad_values=0.0",
+        ),
         (lambda: kl.QuantDense(2, pad_values=0.0), "has no `pad_values`"),
         (lambda: kl.QuantDense(2, kernel_quantizer="no_such_quantizer"), "no_such_quantizer"),
     ],
@@ -295,7 +306,9 @@ def test_stateful_quantizer_is_tracked_and_trained():
 
 
 def test_gradients_reach_latent_weights_through_the_ste():
-    layer = kl.QuantConv2D(2, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False)
+    layer = kl.QuantConv2D(
+        2, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False
+    )
     x = tf.constant(rand(2, 5, 5, 3) * 0.8)
     layer.build(x.shape)
     latent = layer.kernel.numpy()
@@ -314,8 +327,12 @@ def test_gradients_reach_latent_weights_through_the_ste():
         tape.watch([wb, xb])
         y_ref = tf.nn.conv2d(xb, wb, 1, "SAME")
         loss_ref = tf.reduce_sum(y_ref * tf.range(1.0, 1.0 + y_ref.shape[-1]))
-    np.testing.assert_allclose(g_kernel, tape.gradient(loss_ref, wb).numpy() * (np.abs(latent) <= 1), atol=1e-5)
-    np.testing.assert_allclose(g_input, tape.gradient(loss_ref, xb).numpy() * (np.abs(x.numpy()) <= 1), atol=1e-5)
+    np.testing.assert_allclose(
+        g_kernel, tape.gradient(loss_ref, wb).numpy() * (np.abs(latent) <= 1), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        g_input, tape.gradient(loss_ref, xb).numpy() * (np.abs(x.numpy()) <= 1), atol=1e-5
+    )
     assert np.all(g_kernel[0, 0, 0, :] == 0) and np.any(g_kernel != 0)
 
 
@@ -329,14 +346,23 @@ def _functional_model():
         3, padding="same", pad_values=1.0, input_quantizer="ste_sign", depthwise_quantizer=ScaledSign()
     )(x)
     x = kl.QuantSeparableConv2D(
-        4, 3, strides=2, padding="same", input_quantizer="ste_sign", depthwise_quantizer="ste_sign",
+        4,
+        3,
+        strides=2,
+        padding="same",
+        input_quantizer="ste_sign",
+        depthwise_quantizer="ste_sign",
         pointwise_quantizer=TwoBit(),
     )(x)
     x = kl.QuantConv2DTranspose(2, 2, strides=2, input_quantizer="ste_sign", kernel_quantizer="ste_sign")(x)
     x = keras.layers.Reshape((8, 16))(x)
-    x = kl.QuantConv1D(3, 3, padding="causal", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign")(x)
+    x = kl.QuantConv1D(
+        3, 3, padding="causal", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign"
+    )(x)
     x = keras.layers.Reshape((8, 3, 1, 1))(x)
-    x = kl.QuantConv3D(2, 2, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign")(x)
+    x = kl.QuantConv3D(
+        2, 2, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign"
+    )(x)
     x = keras.layers.Flatten()(x)
     outputs = kl.QuantDense(
         3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_regularizer="bipolar"
@@ -359,8 +385,11 @@ def _sequential_model():
 def _perturb(model):
     """Make every weight (also quantizer state and BN statistics) non-default."""
     for v in model.weights:
-        v.assign(keras.ops.cast(rand(*v.shape) * 0.5 + (1.0 if "variance" in v.path or "alpha" in v.path else 0.0),
-                                v.dtype))
+        v.assign(
+            keras.ops.cast(
+                rand(*v.shape) * 0.5 + (1.0 if "variance" in v.path or "alpha" in v.path else 0.0), v.dtype
+            )
+        )
 
 
 def _round_trip(model, x, tmp_path):
@@ -420,13 +449,29 @@ def test_fit_lowers_the_loss_and_keeps_latent_weights_float():
     model = keras.Sequential(
         [
             keras.Input((6, 6, 1)),
-            kl.QuantConv2D(8, 3, padding="same", pad_values=1.0, kernel_quantizer="ste_sign",
-                           kernel_constraint="weight_clip", use_bias=False),
+            kl.QuantConv2D(
+                8,
+                3,
+                padding="same",
+                pad_values=1.0,
+                kernel_quantizer="ste_sign",
+                kernel_constraint="weight_clip",
+                use_bias=False,
+            ),
             kl.ShiftBatchNormalization(),
-            kl.QuantConv2D(8, 3, strides=2, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                           kernel_constraint="weight_clip", use_bias=False),
+            kl.QuantConv2D(
+                8,
+                3,
+                strides=2,
+                input_quantizer="ste_sign",
+                kernel_quantizer="ste_sign",
+                kernel_constraint="weight_clip",
+                use_bias=False,
+            ),
             keras.layers.Flatten(),
-            kl.QuantDense(2, input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip"),
+            kl.QuantDense(
+                2, input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip"
+            ),
         ]
     )
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -14,11 +14,18 @@ import numpy as np
 import pytest
 
 from support import tflite_builder as tb
-from support.tflite_builder import FLOAT32, INT32, INT8
+from support.tflite_builder import FLOAT32, INT8, INT32
 
 FIXTURES = Path(__file__).parent / "fixtures" / "larq"
-LCE_FILES = [("mixed", ""), ("mixed", ".int8"), ("chain", ""), ("chain", ".int8"),
-             ("grouped", ""), ("int8out", ""), ("int8out", ".int8")]
+LCE_FILES = [
+    ("mixed", ""),
+    ("mixed", ".int8"),
+    ("chain", ""),
+    ("chain", ".int8"),
+    ("grouped", ""),
+    ("int8out", ""),
+    ("int8out", ".int8"),
+]
 RNG = np.random.default_rng(7)
 
 
@@ -74,8 +81,10 @@ def test_lce_file_in_tf_lite(delegate_env):
     import tensorflow as tf
 
     data = np.load(FIXTURES / "chain.npz")
-    it = tf.lite.Interpreter(model_path=str(FIXTURES / "chain.tflite"),
-                             experimental_delegates=[tf.lite.experimental.load_delegate(delegate_env)])
+    it = tf.lite.Interpreter(
+        model_path=str(FIXTURES / "chain.tflite"),
+        experimental_delegates=[tf.lite.experimental.load_delegate(delegate_env)],
+    )
     it.allocate_tensors()
     inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
     got = []
@@ -88,6 +97,7 @@ def test_lce_file_in_tf_lite(delegate_env):
 
 def test_lce_file_without_delegate_names_the_fix():
     from ai_edge_litert.interpreter import Interpreter
+
     from kbnn.interpreter import DelegateMissingError, explain_error
 
     it = Interpreter(model_path=str(FIXTURES / "chain.tflite"))
@@ -103,10 +113,16 @@ def test_lce_file_without_delegate_names_the_fix():
 
 
 def lce_bconv_opts(cin, stride=(1, 1), dilation=(1, 1), padding="SAME", pad_values=1, act=0):
-    return {"channels_in": cin, "dilation_height_factor": dilation[0],
-            "dilation_width_factor": dilation[1], "fused_activation_function": act,
-            "pad_values": pad_values, "padding": 0 if padding == "SAME" else 1,
-            "stride_height": stride[0], "stride_width": stride[1]}
+    return {
+        "channels_in": cin,
+        "dilation_height_factor": dilation[0],
+        "dilation_width_factor": dilation[1],
+        "fused_activation_function": act,
+        "pad_values": pad_values,
+        "padding": 0 if padding == "SAME" else 1,
+        "stride_height": stride[0],
+        "stride_width": stride[1],
+    }
 
 
 def run(lib, model, x, kernel=None):
@@ -126,9 +142,24 @@ def quant(t, scale, zp):
     t.quantization.zeroPoint = [int(zp)]
 
 
-def lce_bconv_model(x_shape, w, out, *, cin, stride=(1, 1), dilation=(1, 1), padding="SAME",
-                    pad_values=1, act=0, mul=None, bias=None, thresholds=None, out_q=None,
-                    version=1, opts=None):
+def lce_bconv_model(
+    x_shape,
+    w,
+    out,
+    *,
+    cin,
+    stride=(1, 1),
+    dilation=(1, 1),
+    padding="SAME",
+    pad_values=1,
+    act=0,
+    mul=None,
+    bias=None,
+    thresholds=None,
+    out_q=None,
+    version=1,
+    opts=None,
+):
     """float x -> LceQuantize -> LceBconv2d(out: 'float' | 'int8' | 'bitpacked')."""
     mb = tb.ModelBuilder()
     n, h, wd, _ = x_shape
@@ -158,6 +189,7 @@ def lce_bconv_model(x_shape, w, out, *, cin, stride=(1, 1), dilation=(1, 1), pad
             if c.customCode in (b"LceBconv2d", "LceBconv2d"):
                 c.version = version
         import flatbuffers
+
         b = flatbuffers.Builder(1024)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         model = bytes(b.Output())
@@ -168,17 +200,20 @@ def lce_transform(dot, K, mul, bias, act, scale=1.0, zp=0.0):
     """LCE 0.16's float/int8 output transform (core/bconv2d/output_transform.h)."""
     m = (-1.0 * mul.astype(np.float64) / scale).astype(np.float32)
     b = ((bias.astype(np.float64) + K * mul.astype(np.float64)) / scale + zp).astype(np.float32)
-    lo, hi = {0: (-2**31, 2**31 - 1), 1: (0, 2**31 - 1), 2: (-1, 1), 3: (0, 6)}[act]
+    lo, hi = {0: (-(2**31), 2**31 - 1), 1: (0, 2**31 - 1), 2: (-1, 1), 3: (0, 6)}[act]
     lo, hi = max(lo, -K), min(hi, K)
     x = np.clip(K - dot, K - hi, K - lo).astype(np.float32)
     return (x * m + b).astype(np.float32)
 
 
-@pytest.mark.parametrize("case", [
-    dict(cin=40, cout=33, k=(3, 3), stride=(1, 1), padding="SAME", pad_values=1),
-    dict(cin=64, cout=64, k=(3, 3), stride=(2, 2), padding="SAME", pad_values=1, groups=2),
-    dict(cin=7, cout=45, k=(3, 2), stride=(1, 2), dilation=(2, 1), padding="VALID"),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(cin=40, cout=33, k=(3, 3), stride=(1, 1), padding="SAME", pad_values=1),
+        dict(cin=64, cout=64, k=(3, 3), stride=(2, 2), padding="SAME", pad_values=1, groups=2),
+        dict(cin=7, cout=45, k=(3, 2), stride=(1, 2), dilation=(2, 1), padding="VALID"),
+    ],
+)
 @pytest.mark.parametrize("kernel", ["auto", "reference"])
 def test_bconv_bitpacked_thresholds_bit_exact(lib_path, case, kernel):
     groups = case.get("groups", 1)
@@ -187,10 +222,18 @@ def test_bconv_bitpacked_thresholds_bit_exact(lib_path, case, kernel):
     w = RNG.normal(size=(cout, kh, kw, cin // groups)).astype(np.float32)
     K = kh * kw * cin // groups
     thr = RNG.integers(-2, K + 2, size=cout).astype(np.int32)
-    thr[0], thr[-1] = -2**31, 2**31 - 1  # always 1 / always 0
-    model = lce_bconv_model(x.shape, w, "bitpacked", cin=cin, stride=case["stride"],
-                            dilation=case.get("dilation", (1, 1)), padding=case["padding"],
-                            pad_values=case.get("pad_values", 1), thresholds=thr)
+    thr[0], thr[-1] = -(2**31), 2**31 - 1  # always 1 / always 0
+    model = lce_bconv_model(
+        x.shape,
+        w,
+        "bitpacked",
+        cin=cin,
+        stride=case["stride"],
+        dilation=case.get("dilation", (1, 1)),
+        padding=case["padding"],
+        pad_values=case.get("pad_values", 1),
+        thresholds=thr,
+    )
     got = run(lib_path, model, x, kernel)
     dot = tb.conv_dot(x, w, case["stride"], case.get("dilation", (1, 1)), case["padding"], 1, groups)
     acc = (K - dot) / 2
@@ -207,8 +250,9 @@ def test_bconv_float_int8_fused_activation_exact(lib_path, act, out):
     mul = RNG.uniform(-0.3, 0.3, cout).astype(np.float32)
     bias = RNG.normal(size=cout).astype(np.float32)
     q = (0.07, -5)
-    model = lce_bconv_model(x.shape, w, out, cin=cin, padding="SAME", pad_values=1, act=act,
-                            mul=mul, bias=bias, out_q=q)
+    model = lce_bconv_model(
+        x.shape, w, out, cin=cin, padding="SAME", pad_values=1, act=act, mul=mul, bias=bias, out_q=q
+    )
     got = run(lib_path, model, x)
     K = 9 * cin
     dot = tb.conv_dot(x, w, padding="SAME", pad_value=1)
@@ -268,22 +312,34 @@ def test_bmaxpool(lib_path, padding):
     oh = 4 if padding == "SAME" else 3
     ot = mb.tensor((1, oh, oh, 2), INT32)
     mb.custom("LceQuantize", [xt], [qt], None)
-    mb.custom("LceBMaxPool2d", [qt], [ot], {"filter_height": 3, "filter_width": 3,
-                                            "padding": 0 if padding == "SAME" else 1,
-                                            "stride_height": 2, "stride_width": 2})
+    mb.custom(
+        "LceBMaxPool2d",
+        [qt],
+        [ot],
+        {
+            "filter_height": 3,
+            "filter_width": 3,
+            "padding": 0 if padding == "SAME" else 1,
+            "stride_height": 2,
+            "stride_width": 2,
+        },
+    )
     model = mb.build([xt], [ot])
     x = RNG.normal(size=(1, 7, 7, 45)).astype(np.float32) + 0.8
     want = tb.pack(tb.maxpool_ref(x, (3, 3), (2, 2), padding))
     np.testing.assert_array_equal(run(lib_path, model, x), want)
 
 
-@pytest.mark.parametrize("change,needle", [
-    (dict(opts={"channels_in": 8}), "missing option 'stride_height'"),
-    (dict(act=7), "fused_activation_function' = 7"),
-    (dict(opts=dict(lce_bconv_opts(8), padding=5)), "not a TFLite padding"),
-    (dict(opts=dict(lce_bconv_opts(8), pad_values=2)), "pad_values' = 2"),
-    (dict(pad_values=0, out="bitpacked"), "SAME zero-padding"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (dict(opts={"channels_in": 8}), "missing option 'stride_height'"),
+        (dict(act=7), "fused_activation_function' = 7"),
+        (dict(opts=dict(lce_bconv_opts(8), padding=5)), "not a TFLite padding"),
+        (dict(opts=dict(lce_bconv_opts(8), pad_values=2)), "pad_values' = 2"),
+        (dict(pad_values=0, out="bitpacked"), "SAME zero-padding"),
+    ],
+)
 def test_unsupported_lce_options_clear_error(delegate_env, change, needle):
     import kbnn
     from kbnn.interpreter import KbnnDelegateError
@@ -291,8 +347,11 @@ def test_unsupported_lce_options_clear_error(delegate_env, change, needle):
     cin, cout = 8, 4
     w = RNG.normal(size=(cout, 3, 3, cin)).astype(np.float32)
     out = change.pop("out", "float")
-    kw = dict(thresholds=np.zeros(cout, np.int32)) if out == "bitpacked" else dict(
-        mul=np.ones(cout, np.float32), bias=np.zeros(cout, np.float32))
+    kw = (
+        dict(thresholds=np.zeros(cout, np.int32))
+        if out == "bitpacked"
+        else dict(mul=np.ones(cout, np.float32), bias=np.zeros(cout, np.float32))
+    )
     model = lce_bconv_model((1, 5, 5, cin), w, out, cin=cin, **kw, **change)
     with pytest.raises(KbnnDelegateError, match=needle):
         kbnn.Interpreter(model).predict(np.zeros((1, 5, 5, cin), np.float32))
@@ -307,7 +366,9 @@ def test_unsupported_lce_op_version_clear_error(delegate_env):
     w = RNG.normal(size=(4, 3, 3, 8)).astype(np.float32)
     kw = dict(mul=np.ones(4, np.float32), bias=np.zeros(4, np.float32))
     assert _custom_op_versions(lce_bconv_model((1, 5, 5, 8), w, "float", cin=8, **kw)) == [
-        ("LceQuantize", 1), ("LceBconv2d", 1)]
+        ("LceQuantize", 1),
+        ("LceBconv2d", 1),
+    ]
     model = lce_bconv_model((1, 5, 5, 8), w, "float", cin=8, version=2, **kw)
     with pytest.raises(ModelError, match="LceBconv2d has version 2"):
         kbnn.Interpreter(model)

@@ -1,9 +1,8 @@
 """Model zoo: every model builds and trains a step; MAC counts against hand formulas."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kbnn
 from kbnn import models
@@ -14,7 +13,9 @@ def _train_one_step(model, num_classes, batch=2, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, *model.input_shape[1:])).astype("float32")
     y = rng.integers(0, num_classes, size=batch)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", run_eagerly=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", run_eagerly=True
+    )
     before = [v.numpy().copy() for v in model.trainable_variables]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
@@ -43,10 +44,18 @@ def test_model_builds_and_trains_one_step(name, build, num_classes):
 
 def test_first_and_last_layers_stay_real_as_in_the_papers():
     # Bi-Real / Real-to-Binary / XNOR-Net: real stem and classifier, everything else binary.
-    for model in (models.BiRealNet18((32, 32, 3), 10), models.RealToBinaryNet18((32, 32, 3), 10), models.XNORNet((64, 64, 3), 10)):
+    for model in (
+        models.BiRealNet18((32, 32, 3), 10),
+        models.RealToBinaryNet18((32, 32, 3), 10),
+        models.XNORNet((64, 64, 3), 10),
+    ):
         quant = [l for l in model.layers if isinstance(l, (QuantConv2D, QuantDense))]
         assert quant and all(l.input_precision == 1 and l.kernel_precision == 1 for l in quant), model.name
-        real = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense)) and l not in quant]
+        real = [
+            l
+            for l in model.layers
+            if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense)) and l not in quant
+        ]
         first_mac = next(l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense)))
         last_mac = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))][-1]
         assert first_mac in real and last_mac in real, model.name
@@ -165,7 +174,12 @@ def test_macs_real_to_binary_net18_imagenet():
 
 
 def test_macs_xnornet_imagenet():
-    binary = 27 * 27 * 5 * 5 * 96 * 256 + 13 * 13 * 9 * (256 * 384 + 384 * 384 + 384 * 256) + 9216 * 4096 + 4096 * 4096
+    binary = (
+        27 * 27 * 5 * 5 * 96 * 256
+        + 13 * 13 * 9 * (256 * 384 + 384 * 384 + 384 * 256)
+        + 9216 * 4096
+        + 4096 * 4096
+    )
     real = 56 * 56 * 11 * 11 * 3 * 96 + 4096 * 1000
     _check(models.XNORNet((224, 224, 3), 1000), binary, real)
 
@@ -186,7 +200,10 @@ def _load_example(name):
 
 def test_examples_import_and_build_without_data():
     cifar = _load_example("cifar10_binarynet")
-    assert "NOT RUN HERE" in cifar.__doc__ and cifar.REPORTED_TEST_ERROR == {"theano": 0.1140, "torch7": 0.1015}
+    assert "NOT RUN HERE" in cifar.__doc__ and cifar.REPORTED_TEST_ERROR == {
+        "theano": 0.1140,
+        "torch7": 0.1015,
+    }
     model = cifar.build_model((8, 8, 3), 10, loss="hinge")
     assert model.layers[-1].name == "bn_out"  # square hinge on the batch-normalised scores
     assert cifar.build_model((8, 8, 3), 10, loss="xent").layers[-1].name == "softmax"

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_convert import _custom_ops, needs_interpreter
 
 import kbnn
 from kbnn.layers import QuantConv2D, QuantDense
 from kbnn.quantizers import MultiBaseSign, abc_shifts
 from support.keras_util import randomize_batchnorm
-from test_convert import _custom_ops, needs_interpreter
 
 
 @pytest.fixture(autouse=True)
@@ -101,12 +101,18 @@ def test_shift_forward_and_gradients_match_numpy():
     want = sum(b * _sign(a) for b, a in zip(beta, args))
     np.testing.assert_allclose(np.asarray(q(x)), want, rtol=1e-6, atol=1e-6)
     masks = [_mask(a, 1.0) for a in args]
-    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), g * sum(b * m for b, m in zip(beta, masks)),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(tape.gradient(loss, q.thresholds).numpy(),
-                               [-b * np.sum(g * m) for b, m in zip(beta, masks)], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tape.gradient(loss, q.scales).numpy(), [np.sum(g * _sign(a)) for a in args],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(loss, xt).numpy(), g * sum(b * m for b, m in zip(beta, masks)), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        tape.gradient(loss, q.thresholds).numpy(),
+        [-b * np.sum(g * m) for b, m in zip(beta, masks)],
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        tape.gradient(loss, q.scales).numpy(), [np.sum(g * _sign(a)) for a in args], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_residual_forward_and_gradients_match_numpy():
@@ -135,7 +141,9 @@ def test_residual_forward_and_gradients_match_numpy():
         dr_db[n] -= b
     np.testing.assert_allclose(np.asarray(q(x)), out, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), g * dout_dx, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(tape.gradient(loss, q.scales).numpy(), (dout_db * g).sum(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(loss, q.scales).numpy(), (dout_db * g).sum(1), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_bad_arguments_and_config():
@@ -158,17 +166,30 @@ def test_bad_arguments_and_config():
 def _multi_model(act, kern, padding="same", relu=False, dense=False, groups=1, dilation=1, head=True):
     inp = keras.Input((6, 6, 24))
     x = keras.layers.Conv2D(24, 1, name="float_in")(inp)
-    x = QuantConv2D(20, 3, padding=padding, groups=groups, dilation_rate=dilation, input_quantizer=act,
-                    kernel_quantizer=kern, use_bias=True,
-                    bias_initializer="random_normal", name="multi")(x)
+    x = QuantConv2D(
+        20,
+        3,
+        padding=padding,
+        groups=groups,
+        dilation_rate=dilation,
+        input_quantizer=act,
+        kernel_quantizer=kern,
+        use_bias=True,
+        bias_initializer="random_normal",
+        name="multi",
+    )(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     if relu:
         x = keras.layers.Activation("relu", name="relu")(x)
     outs = [x]
     if dense:
         y = keras.layers.Flatten()(x)
-        y = QuantDense(12, input_quantizer=MultiBaseSign(2, mode="residual"), kernel_quantizer=MultiBaseSign(2),
-                       name="multi_fc")(y)
+        y = QuantDense(
+            12,
+            input_quantizer=MultiBaseSign(2, mode="residual"),
+            kernel_quantizer=MultiBaseSign(2),
+            name="multi_fc",
+        )(y)
         outs.append(y)
         x = y
     if not head:
@@ -184,7 +205,15 @@ MULTI = {
     "shift3_w2_relu": (MultiBaseSign(3, mode="shift"), MultiBaseSign(2), "same", True),
     "residual2_w3": (MultiBaseSign(2, mode="residual"), MultiBaseSign(3)),
     "residual3_w2_dense": (MultiBaseSign(3, mode="residual"), MultiBaseSign(2), "valid", False, True),
-    "shift2_w2_groups2_dilation2": (MultiBaseSign(2, mode="shift"), MultiBaseSign(2), "same", False, False, 2, 2),
+    "shift2_w2_groups2_dilation2": (
+        MultiBaseSign(2, mode="shift"),
+        MultiBaseSign(2),
+        "same",
+        False,
+        False,
+        2,
+        2,
+    ),
 }
 
 
@@ -234,17 +263,35 @@ def test_summary_binary_macs_match_converter(case):
         assert row.binary_macs == low.report.row(row.name).binary_macs, row.name
     multi = next(r for r in s.layers if r.name == "multi")
     groups = model.get_layer("multi").groups
-    assert multi.macs == multi.binary_macs == len({st.node.name: st for st in low.plan}["multi"].terms) * (
-        int(np.prod(model.get_layer("multi").output.shape[1:])) * 9 * 24 // groups)
+    assert (
+        multi.macs
+        == multi.binary_macs
+        == len({st.node.name: st for st in low.plan}["multi"].terms)
+        * (int(np.prod(model.get_layer("multi").output.shape[1:])) * 9 * 24 // groups)
+    )
 
 
 def test_not_lowerable_multi_base_layers_are_reported():
     inp = keras.Input((5, 5, 8))
-    x = QuantConv2D(4, 3, input_quantizer=MultiBaseSign(2), kernel_quantizer="ste_sign", name="weights_mode_input")(inp)
-    y = QuantConv2D(4, 3, padding="same", pad_values=1.0, input_quantizer=MultiBaseSign(2, mode="shift"),
-                    kernel_quantizer="ste_sign", name="ones_padding")(inp)
-    z = QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer=MultiBaseSign(2, mode="residual"),
-                    name="activation_mode_kernel")(inp)
+    x = QuantConv2D(
+        4, 3, input_quantizer=MultiBaseSign(2), kernel_quantizer="ste_sign", name="weights_mode_input"
+    )(inp)
+    y = QuantConv2D(
+        4,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer=MultiBaseSign(2, mode="shift"),
+        kernel_quantizer="ste_sign",
+        name="ones_padding",
+    )(inp)
+    z = QuantConv2D(
+        4,
+        3,
+        input_quantizer="ste_sign",
+        kernel_quantizer=MultiBaseSign(2, mode="residual"),
+        name="activation_mode_kernel",
+    )(inp)
     model = keras.Model(inp, [x, y, z])
     model.get_layer("ones_padding").input_quantizer.scales.assign([0.7, 0.2])  # the +1 padding would be 0.9
     low = kbnn.convert.lower(model, backend="reference")
@@ -254,7 +301,9 @@ def test_not_lowerable_multi_base_layers_are_reported():
 
 
 def low_terms(model):
-    return len({st.node.name: st for st in kbnn.convert.lower(model, backend="reference").plan}["multi"].terms)
+    return len(
+        {st.node.name: st for st in kbnn.convert.lower(model, backend="reference").plan}["multi"].terms
+    )
 
 
 @needs_interpreter

@@ -47,7 +47,11 @@ def test_ap2_values_and_straight_through_gradient():
 
 def _layer(channels, **kwargs):
     layer = ShiftBatchNormalization(
-        momentum=0.8, epsilon=1e-3, gamma_initializer="random_normal", beta_initializer="random_normal", **kwargs
+        momentum=0.8,
+        epsilon=1e-3,
+        gamma_initializer="random_normal",
+        beta_initializer="random_normal",
+        **kwargs,
     )
     return layer
 
@@ -81,7 +85,11 @@ def test_inference_uses_moving_statistics_and_powers_of_two():
     for b, v in zip(before, layer.non_trainable_weights):
         np.testing.assert_array_equal(b, v.numpy())
     expected, _, _ = np_shift_bn(
-        x, layer.gamma.numpy(), layer.beta.numpy(), 1e-3, mean=layer.moving_mean.numpy(),
+        x,
+        layer.gamma.numpy(),
+        layer.beta.numpy(),
+        1e-3,
+        mean=layer.moving_mean.numpy(),
         var=layer.moving_variance.numpy(),
     )
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
@@ -118,7 +126,9 @@ def test_gradients_reach_gamma_and_beta():
     grads = tape.gradient(loss, [layer.gamma.value, layer.beta.value])
     assert all(g is not None and np.all(g.numpy() != 0) for g in grads)
     # d/dbeta = sum over the batch of (w + 2 y).
-    np.testing.assert_allclose(grads[1].numpy(), 8 * np.array([1.0, 2.0, 3.0]) + 2 * y.numpy().sum(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        grads[1].numpy(), 8 * np.array([1.0, 2.0, 3.0]) + 2 * y.numpy().sum(0), rtol=1e-5
+    )
 
 
 def test_config_round_trip_and_keras_file(tmp_path):

@@ -1,12 +1,11 @@
 """Bop, CaseOptimizer and ShiftAdaMax against hand-computed values and NumPy references."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 import kbnn
-import kbnn.layers  # noqa: F401  (QuantDense)
+import kbnn.layers
 from kbnn import optimizers, variables
 
 

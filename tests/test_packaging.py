@@ -36,8 +36,16 @@ def _version() -> str:
 
 def _copy_checkout(dest: Path) -> Path:
     """The checkout's tracked and untracked-but-not-ignored files (what a fresh clone holds)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         if src.is_file():
@@ -52,10 +60,10 @@ def _tree(path: Path) -> set:
 
 def _build_sdist(project: Path, out: Path) -> Path:
     """setuptools' PEP 517 build_sdist hook, run in ``project`` (what `python -m build --sdist` calls)."""
-    code = ("import sys, setuptools.build_meta as b; "
-            "print(b.build_sdist(sys.argv[1]))")
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=project, capture_output=True,
-                          text=True, timeout=300)
+    code = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out)], cwd=project, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out / proc.stdout.strip().splitlines()[-1]
 
@@ -70,8 +78,12 @@ def test_one_version_for_both_distributions():
     assert not re.search(r'^version\s*=\s*"', pyproject, re.M)
     setup_py = (ROOT / "setup.py").read_text()
     assert "version=VERSION" in setup_py and 'f"kbnn-runtime=={VERSION}"' in setup_py
-    for path in (ROOT / "setup.py", ROOT / "pyproject.toml", ROOT / "kbnn" / "__init__.py",
-                 ROOT / "runtime" / "kbnn_runtime" / "__init__.py"):
+    for path in (
+        ROOT / "setup.py",
+        ROOT / "pyproject.toml",
+        ROOT / "kbnn" / "__init__.py",
+        ROOT / "runtime" / "kbnn_runtime" / "__init__.py",
+    ):
         assert version not in path.read_text(), f"{path} writes the version {version} itself"
     import kbnn
     import kbnn_runtime
@@ -97,19 +109,36 @@ def test_sdists_carry_their_sources_and_publishable_metadata(tmp_path):
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
         pkg_info = t.extractfile(f"kbnn_runtime-{version}/PKG-INFO").read().decode()
     # The runtime sdist builds from itself: the delegate's kernels/ is inside it.
-    for name in ("kbnn_build.py", "LICENSE", "README.md", "kbnn_runtime/_version.py",
-                 "kernels/CMakeLists.txt", "kernels/tflite/delegate.cc", "kernels/tflite/exports.map",
-                 "kernels/tflite/ops/kbnn_bconv2d.cc", "kernels/common/bconv2d_options.h",
-                 "kernels/src/ops/bconv2d.cc", "kernels/include/kbnn/kbnn.h", "kernels/cmake/arm.cmake"):
+    for name in (
+        "kbnn_build.py",
+        "LICENSE",
+        "README.md",
+        "kbnn_runtime/_version.py",
+        "kernels/CMakeLists.txt",
+        "kernels/tflite/delegate.cc",
+        "kernels/tflite/exports.map",
+        "kernels/tflite/ops/kbnn_bconv2d.cc",
+        "kernels/common/bconv2d_options.h",
+        "kernels/src/ops/bconv2d.cc",
+        "kernels/include/kbnn/kbnn.h",
+        "kernels/cmake/arm.cmake",
+    ):
         assert name in names, f"{name} missing from {runtime_sdist.name}"
     assert not any(n.startswith(("kernels/tests/", "kernels/bench/", "kernels/tf/")) for n in names)
     assert "License-Expression: Apache-2.0" in pkg_info and "Classifier: " in pkg_info
     with tarfile.open(kbnn_sdist) as t:
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
         pkg_info = t.extractfile(f"kbnn-{version}/PKG-INFO").read().decode()
-    for name in ("setup.py", "LICENSE", "runtime/kbnn_build.py", "runtime/kbnn_runtime/_version.py",
-                 "kernels/tf/kbnn_tf_ops.cc", "kernels/common/bconv2d_options.h", "kernels/CMakeLists.txt",
-                 "kbnn/_lib/__init__.py"):
+    for name in (
+        "setup.py",
+        "LICENSE",
+        "runtime/kbnn_build.py",
+        "runtime/kbnn_runtime/_version.py",
+        "kernels/tf/kbnn_tf_ops.cc",
+        "kernels/common/bconv2d_options.h",
+        "kernels/CMakeLists.txt",
+        "kbnn/_lib/__init__.py",
+    ):
         assert name in names, f"{name} missing from {kbnn_sdist.name}"
     assert not any(n.startswith("tests/") for n in names)
     assert f"Requires-Dist: kbnn-runtime=={version}\n" in pkg_info
@@ -139,29 +168,51 @@ def test_check_dist_names_a_path_and_a_direct_reference(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("g++") is None or shutil.which("cmake") is None,
-                    reason="needs g++ and cmake")
+@pytest.mark.skipif(
+    shutil.which("g++") is None or shutil.which("cmake") is None, reason="needs g++ and cmake"
+)
 def test_pip_install_runtime_writes_nothing_into_the_source_tree(tmp_path):
     """Issue 22: `pip install ./runtime` wrote runtime/build, runtime/*.egg-info and the checkout's
     build/ (the CMake tree). The real runtime/ with a one-file stand-in for kernels/ (the setuptools
     and CMake glue is what is tested; scripts/build_wheels.sh builds the real delegate)."""
     src = tmp_path / "checkout"
-    shutil.copytree(ROOT / "runtime", src / "runtime",
-                    ignore=shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "runtime",
+        src / "runtime",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info"),
+    )
     kernels = src / "kernels"
     kernels.mkdir()
-    (kernels / "CMakeLists.txt").write_text(textwrap.dedent("""\
+    (kernels / "CMakeLists.txt").write_text(
+        textwrap.dedent("""\
         cmake_minimum_required(VERSION 3.16)
         project(stand_in LANGUAGES CXX)
         add_library(kbnn_delegate SHARED delegate.cc)
-        """))
+        """)
+    )
     (kernels / "delegate.cc").write_text('extern "C" int kbnn_delegate_kernel_isa() { return 0; }\n')
     before = _tree(src)
     env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL="1")
     env.pop("KBNN_CMAKE_BUILD_DIR", None)
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(tmp_path / "site"), "./runtime"],
-                          cwd=src, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(tmp_path / "site"),
+            "./runtime",
+        ],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "site" / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so").is_file()
     assert _tree(src) - before == set(), f"written into the source tree: {sorted(_tree(src) - before)}"

@@ -125,7 +125,14 @@ ELEMENTWISE_CASES = [
         np_sign,
         lambda x: np_clip_mask(x, 0.5),
     ),
-    ("approx_sign", q.approx_sign, q.ApproxSign, {}, np_sign, lambda x: np.where(np.abs(x) < 1, 2 - 2 * np.abs(x), 0.0)),
+    (
+        "approx_sign",
+        q.approx_sign,
+        q.ApproxSign,
+        {},
+        np_sign,
+        lambda x: np.where(np.abs(x) < 1, 2 - 2 * np.abs(x), 0.0),
+    ),
     ("swish_sign_b5", q.swish_sign, q.SwishSign, {}, np_sign, lambda x: np_signswish_grad(x, 5.0)),
     ("swish_sign_b2", q.swish_sign, q.SwishSign, {"beta": 2.0}, np_sign, lambda x: np_signswish_grad(x, 2.0)),
     (
@@ -235,7 +242,9 @@ def test_swish_sign_gradient_is_the_signswish_derivative(beta):
     assert g[100] == pytest.approx(beta, rel=1e-5)
 
 
-@pytest.mark.parametrize("alpha,lower,upper,k_bit", [(0.2, -1.0, 1.0, 1), (0.1, -1.0, 1.0, 2), (0.5, 0.0, 3.0, 3)])
+@pytest.mark.parametrize(
+    "alpha,lower,upper,k_bit", [(0.2, -1.0, 1.0, 1), (0.1, -1.0, 1.0, 2), (0.5, 0.0, 3.0, 3)]
+)
 def test_dsq_gradient_is_the_derivative_of_the_soft_quantizer(alpha, lower, upper, k_bit):
     n = 2**k_bit - 1
     delta = (upper - lower) / n
@@ -243,18 +252,28 @@ def test_dsq_gradient_is_the_derivative_of_the_soft_quantizer(alpha, lower, uppe
     # matches k = log(2/alpha - 1)/Delta (tanh(k Delta / 2) = 1 - alpha).
     edges = lower + delta * np.arange(n + 1)
     for e in edges:
-        np.testing.assert_allclose(np_dsq_soft(np.array([e - 1e-12, e + 1e-12]), alpha, lower, upper, k_bit), e, atol=1e-9)
+        np.testing.assert_allclose(
+            np_dsq_soft(np.array([e - 1e-12, e + 1e-12]), alpha, lower, upper, k_bit), e, atol=1e-9
+        )
     rng = np.random.default_rng(0)
     x = rng.uniform(lower + 1e-3, upper - 1e-3, 200)
     h = 1e-6
-    finite_diff = (np_dsq_soft(x + h, alpha, lower, upper, k_bit) - np_dsq_soft(x - h, alpha, lower, upper, k_bit)) / (2 * h)
-    _, g = forward_and_grad(lambda v: q.dsq(v, alpha=alpha, lower=lower, upper=upper, k_bit=k_bit), x.astype(np.float32))
+    finite_diff = (
+        np_dsq_soft(x + h, alpha, lower, upper, k_bit) - np_dsq_soft(x - h, alpha, lower, upper, k_bit)
+    ) / (2 * h)
+    _, g = forward_and_grad(
+        lambda v: q.dsq(v, alpha=alpha, lower=lower, upper=upper, k_bit=k_bit), x.astype(np.float32)
+    )
     np.testing.assert_allclose(g, finite_diff, rtol=2e-4, atol=2e-4)
     # The hard forward value is the rounding of the soft value's sign decision.
-    y, _ = forward_and_grad(lambda v: q.dsq(v, alpha=alpha, lower=lower, upper=upper, k_bit=k_bit), x.astype(np.float32))
+    y, _ = forward_and_grad(
+        lambda v: q.dsq(v, alpha=alpha, lower=lower, upper=upper, k_bit=k_bit), x.astype(np.float32)
+    )
     soft = np_dsq_soft(x, alpha, lower, upper, k_bit)
     i = np.clip(np.floor((x - lower) / delta), 0, n - 1)
-    np.testing.assert_allclose(y, np.where(soft >= lower + (i + 0.5) * delta, lower + (i + 1) * delta, lower + i * delta), atol=1e-6)
+    np.testing.assert_allclose(
+        y, np.where(soft >= lower + (i + 0.5) * delta, lower + (i + 1) * delta, lower + i * delta), atol=1e-6
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -275,7 +294,9 @@ def test_magnitude_aware_sign_forward_and_exact_scale_gradient():
         n = w.size // w.shape[-1]
         alpha = np.abs(w64).mean(axis=(0, 1, 2), keepdims=True)
         np.testing.assert_allclose(y, alpha * np_sign(w64), rtol=1e-6)
-        ref = alpha * u64 * np_clip_mask(w64, 1.0) + np.sign(w64) / n * (u64 * np_sign(w64)).sum(axis=(0, 1, 2), keepdims=True)
+        ref = alpha * u64 * np_clip_mask(w64, 1.0) + np.sign(w64) / n * (u64 * np_sign(w64)).sum(
+            axis=(0, 1, 2), keepdims=True
+        )
         np.testing.assert_allclose(g, ref, rtol=1e-5, atol=1e-6)
     # Per channel: scaling one output channel scales only that channel's output.
     w2 = w.copy()
@@ -290,7 +311,10 @@ def test_ste_tern_twn_threshold():
     x = rng.normal(0, 1, (64, 8)).astype(np.float32)
     delta = 0.7 * np.abs(x.astype(np.float64)).mean()
     assert np.min(np.abs(np.abs(x) - delta)) > 1e-5  # no element sits on the threshold
-    for form in (lambda v: q.ste_tern(v, ternary_weight_networks=True), q.SteTern(ternary_weight_networks=True)):
+    for form in (
+        lambda v: q.ste_tern(v, ternary_weight_networks=True),
+        q.SteTern(ternary_weight_networks=True),
+    ):
         y, g = forward_and_grad(form, x)
         np.testing.assert_array_equal(y, np.where(np.abs(x) > delta, np.sign(x), 0.0))
         np.testing.assert_array_equal(g, np_clip_mask(x, 1.0))
@@ -463,7 +487,9 @@ def test_float16_inputs(alias):
     x32 = np.array([-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 3.0], np.float32)
     x = tf.constant(x32)
     ref_layer = q.get(alias)
-    ref_y, ref_g = forward_and_grad(lambda v: ref_layer(v, training=False) if alias == "stochastic_sign" else ref_layer(v), x32)
+    ref_y, ref_g = forward_and_grad(
+        lambda v: ref_layer(v, training=False) if alias == "stochastic_sign" else ref_layer(v), x32
+    )
     # Function form on float16 tensors.
     fn = getattr(q, alias)
     y, g = forward_and_grad(fn, x32.astype(np.float16))
@@ -569,7 +595,10 @@ def test_precision_and_get_edge_cases():
         (lambda: q.IRNetEDE(libra_pb=1), "Received: libra_pb=1"),
         (lambda: q.ir_net_ede(np.ones(2, np.float32), progress=-0.1), "Received: progress=-0.1"),
         (lambda: q.PACT(alpha_initializer=-6.0), "Received: alpha_initializer=-6.0"),
-        (lambda: q.PACT(alpha_initializer="not_an_initializer"), "Received: alpha_initializer='not_an_initializer'"),
+        (
+            lambda: q.PACT(alpha_initializer="not_an_initializer"),
+            "Received: alpha_initializer='not_an_initializer'",
+        ),
         (lambda: q.pact(np.ones(2, np.float32), alpha=0.0), "Received: alpha=0.0"),
         (lambda: q.PACT(k_bit=True), "Received: k_bit=True"),
     ],
@@ -637,7 +666,9 @@ def test_custom_quantizers_round_trip_through_get_and_serialize():
     restored = q.deserialize(q.serialize(custom))
     assert type(restored) is ScaledHeaviside and restored.scale == 3.0
     assert type(q.get(q.serialize(custom))) is ScaledHeaviside
-    np.testing.assert_array_equal(np.asarray(restored(np.array([-1.0, 0.0, 0.5], np.float32))), [0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(
+        np.asarray(restored(np.array([-1.0, 0.0, 0.5], np.float32))), [0.0, 0.0, 3.0]
+    )
 
 
 def test_saved_keras_model_with_custom_and_stateful_quantizers(tmp_path):
@@ -692,8 +723,11 @@ def test_function_quantizer_is_the_layer_form_of_its_function():
     with pytest.raises(ValueError, match="`clip_value` must be a positive number"):
         q.SteSign(-1.0)
     with pytest.raises(TypeError, match=r"names \['beta'\]"):
-        type("Bad", (q.FunctionQuantizer,),
-             {"function": staticmethod(q.ste_sign), "arguments": {"beta": float}})
+        type(
+            "Bad",
+            (q.FunctionQuantizer,),
+            {"function": staticmethod(q.ste_sign), "arguments": {"beta": float}},
+        )
     assert q.DoReFa(3).precision == 3 and q.DoReFa.precision == 2
     assert isinstance(q.SteSign(), q.Quantizer) and not isinstance(q.SteHeaviside(), q.SteSign)
 
@@ -727,7 +761,9 @@ def test_quantizers_inside_quant_dense(tmp_path):
     from kbnn import layers
 
     inputs = keras.Input((5,))
-    out = layers.QuantDense(3, input_quantizer=shifted_sign, kernel_quantizer=ScaledHeaviside(scale=2.0), name="qd")(inputs)
+    out = layers.QuantDense(
+        3, input_quantizer=shifted_sign, kernel_quantizer=ScaledHeaviside(scale=2.0), name="qd"
+    )(inputs)
     model = keras.Model(inputs, out)
     path = tmp_path / "qd.keras"
     model.save(path)
@@ -760,7 +796,9 @@ def test_compiled_training_step_updates_pact_alpha_and_uses_annealed_state():
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("alias", ["ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign", "ste_tern"])
+@pytest.mark.parametrize(
+    "alias", ["ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign", "ste_tern"]
+)
 def test_quantizers_accept_variables_and_pass_gradients(alias):
     """A latent kernel is a variable: quantizing it directly must work and reach it with gradients."""
     v = keras.Variable(np.array([[-0.5], [0.25], [2.0]], "float32"))

@@ -48,16 +48,21 @@ def test_public_builders_and_wrong_weight_file(tmp_path):
 
     small = kbnn.models.QuickNetSmall(input_shape=(64, 64, 3), num_classes=7)
     assert small.output_shape == (None, 7)
-    assert [l.filters for l in small.layers if type(l).__name__ == "QuantConv2D"
-            and l.kernel_quantizer is not None][::4] == [32, 64, 256, 512]
+    assert [
+        l.filters
+        for l in small.layers
+        if type(l).__name__ == "QuantConv2D" and l.kernel_quantizer is not None
+    ][::4] == [32, 64, 256, 512]
     notop = kbnn.models.QuickNetLarge(input_shape=(32, 32, 3), include_top=False)
     assert sum(type(l).__name__ == "Add" for l in notop.layers) == 6 + 8 + 12 + 6
     with pytest.raises(LarqImportError, match="architectures differ"):
-        kbnn.models.QuickNet(input_shape=(32, 32, 3), num_classes=10,
-                             weights=FIXTURES / "quicknet_tiny_weights.h5")
+        kbnn.models.QuickNet(
+            input_shape=(32, 32, 3), num_classes=10, weights=FIXTURES / "quicknet_tiny_weights.h5"
+        )
     with pytest.raises(LarqImportError, match="architectures differ"):
-        kbnn.models.BiRealNet18(input_shape=(32, 32, 3), num_classes=10,
-                                weights=FIXTURES / "quicknet_tiny_weights.h5")
+        kbnn.models.BiRealNet18(
+            input_shape=(32, 32, 3), num_classes=10, weights=FIXTURES / "quicknet_tiny_weights.h5"
+        )
     with pytest.raises(LarqImportError, match="Cannot read"):
         kbnn.models.QuickNet(weights=FIXTURES / "larq_only.npz")
     import h5py

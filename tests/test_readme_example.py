@@ -19,7 +19,7 @@ def readme_section_code(title: str) -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index(f"## {title}")
     end = text.find("\n## ", start + 1)
-    section = text[start:end if end >= 0 else len(text)]
+    section = text[start : end if end >= 0 else len(text)]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert blocks, f"no python code block in README section {title!r}"
     return "\n".join(blocks)
@@ -41,7 +41,7 @@ def test_readme_first_model_runs_as_written(tmp_path, monkeypatch):
         warnings.simplefilter("error", kbnn.checks.ModelMistakeWarning)
         with contextlib.redirect_stdout(out):
             namespace = {"__name__": "readme_example"}
-            exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+            exec(compile(code, "README.md", "exec"), namespace)
     printed = out.getvalue()
     keras_acc = float(re.search(r"^test accuracy: ([0-9.]+)$", printed, re.M).group(1))
     tflite_acc = float(re.search(r"^TFLite test accuracy: ([0-9.]+)$", printed, re.M).group(1))

@@ -21,7 +21,7 @@ def test_moving_statistics_are_the_sample_weighted_batch_statistics():
     x = np.random.default_rng(0).normal(2.0, 3.0, (70, 6)).astype("float32")  # batches of 32, 32, 6
     assert kbnn.recalibrate_batchnorm(model, x, batch_size=32) is model
     h = np.asarray(model.get_layer("dense")(x))
-    batches = [h[i:i + 32] for i in range(0, 70, 32)]
+    batches = [h[i : i + 32] for i in range(0, 70, 32)]
     sizes = np.array([len(b) for b in batches], float)[:, None]
     mean = (sizes * np.stack([b.mean(0) for b in batches])).sum(0) / 70
     var = (sizes * np.stack([b.var(0) for b in batches])).sum(0) / 70
@@ -76,8 +76,9 @@ def _stale_bn_model():
     recalibrated metric differ, and the report must give both."""
     rng = np.random.default_rng(0)
     inp = keras.Input((16,))
-    h = kbnn.layers.QuantDense(4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                               name="bin")(inp)
+    h = kbnn.layers.QuantDense(
+        4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="bin"
+    )(inp)
     h = keras.layers.BatchNormalization(name="bn")(h)
     model = keras.Model(inp, keras.layers.Activation("softmax")(h))
     w = rng.normal(size=(16, 4)).astype("float32")
@@ -98,7 +99,9 @@ def test_sensitivity_reports_as_is_and_recalibrated_baselines():
     text = report.to_text()
     assert f"{as_is:.4f} as is, {report.quantized_metric:.4f} with batch-norm statistics re-estimated" in text
     assert report.to_dict()["quantized_metric_as_is"] == as_is
-    np.testing.assert_array_equal(model.get_layer("bn").moving_mean.numpy(), [6.0, -6.0, 0.0, 0.0])  # untouched
+    np.testing.assert_array_equal(
+        model.get_layer("bn").moving_mean.numpy(), [6.0, -6.0, 0.0, 0.0]
+    )  # untouched
 
 
 def test_derived_float_baseline_worse_than_the_binary_model_is_not_presented_as_a_gain():
@@ -108,8 +111,9 @@ def test_derived_float_baseline_worse_than_the_binary_model_is_not_presented_as_
     rng = np.random.default_rng(4)
     w = rng.normal(size=(16, 4)).astype("float32")
     inp = keras.Input((16,))
-    out = kbnn.layers.QuantDense(4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False,
-                                 name="bin")(inp)
+    out = kbnn.layers.QuantDense(
+        4, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="bin"
+    )(inp)
     model = keras.Model(inp, keras.layers.Activation("softmax")(out))
     model.get_layer("bin").set_weights([w])
     x = (rng.normal(size=(300, 16)) * np.where(rng.random(16) < 0.25, 20.0, 0.05)).astype("float32")
@@ -122,8 +126,9 @@ def test_derived_float_baseline_worse_than_the_binary_model_is_not_presented_as_
     assert "binarize Δ not reported" in report.to_text()
     assert report.quantized_metric == 1.0 and row.restore_delta is not None
     # With the trained float twin the binarize direction is reported (a loss, not a gain).
-    twin = keras.Model(inp, keras.layers.Activation("softmax")(
-        kbnn.layers.QuantDense(4, use_bias=False, name="bin")(inp)))
+    twin = keras.Model(
+        inp, keras.layers.Activation("softmax")(kbnn.layers.QuantDense(4, use_bias=False, name="bin")(inp))
+    )
     twin.get_layer("bin").set_weights([w])
     y_twin = np.argmax(x @ w, -1)
     with_twin = layer_sensitivity(model, x, y_twin, float_model=twin, directions=("binarize",), latency=False)
@@ -133,8 +138,17 @@ def test_derived_float_baseline_worse_than_the_binary_model_is_not_presented_as_
 @pytest.mark.parametrize("latencies, unit", [([0.012, 0.2], "µs"), ([0.5, 2.5], "ms")])
 def test_latency_panel_uses_one_unit(tmp_path, latencies, unit):
     pytest.importorskip("matplotlib")
-    rows = [LayerSensitivity(name=f"l{i}", class_name="QuantConv2D", restore_delta=0.01 * i, restored_metric=0.5,
-                             binary_mac_share=0.5, latency_ms=v) for i, v in enumerate(latencies)]
+    rows = [
+        LayerSensitivity(
+            name=f"l{i}",
+            class_name="QuantConv2D",
+            restore_delta=0.01 * i,
+            restored_metric=0.5,
+            binary_mac_share=0.5,
+            latency_ms=v,
+        )
+        for i, v in enumerate(latencies)
+    ]
     report = SensitivityReport("m", "accuracy", True, ("restore",), 0.5, None, rows)
     fig = report.plot(tmp_path / "p.png")
     ax = fig.axes[-1]
@@ -142,4 +156,6 @@ def test_latency_panel_uses_one_unit(tmp_path, latencies, unit):
     labels = [t.get_text() for t in ax.texts]
     assert len(labels) == 2 and all(label.endswith(f" {unit}") for label in labels)
     scale = 1000.0 if unit == "µs" else 1.0
-    assert [float(label.split()[0]) for label in labels] == pytest.approx([scale * v for v in latencies], rel=1e-2)
+    assert [float(label.split()[0]) for label in labels] == pytest.approx(
+        [scale * v for v in latencies], rel=1e-2
+    )

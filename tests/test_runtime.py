@@ -81,9 +81,13 @@ def test_predict_without_tensorflow_matches_kbnn_interpreter(demo, tmp_path):
     kbnn.Interpreter predicts, and tensorflow is not in sys.modules afterwards."""
     model, x, expected = demo
     np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", NO_TF_SCRIPT, model, str(tmp_path / "x.npy"),
-                           str(tmp_path / "y.npy")], env=runtime_env(only=True), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SCRIPT, model, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        env=runtime_env(only=True),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no tensorflow: ai_edge_litert" in proc.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
@@ -165,8 +169,13 @@ def test_kbnn_benchmark_cli_shares_the_runtime_options(demo, capsys):
 def test_soak_resident_memory_flat(demo):
     """10,000 invokes and 1,000 create/destroy cycles with the delegate: RSS growth <= 4 MiB."""
     model, _, _ = demo
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "soak_runtime.py"), model, "--json"],
-                          env=runtime_env(), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "soak_runtime.py"), model, "--json"],
+        env=runtime_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["invoke_phase"]["invokes"] == 10000 and r["cycle_phase"]["cycles"] == 1000
@@ -178,26 +187,50 @@ def test_soak_resident_memory_flat(demo):
 def test_soak_detects_growth(demo):
     """The soak check can fail: with a 0 MiB allowance and a leak injected per cycle it reports."""
     model, _, _ = demo
-    code = ("import sys, kbnn_runtime, runpy\n"
-            "hoard = []\n"
-            "orig = kbnn_runtime.Interpreter.predict\n"
-            "def leaky(self, *a):\n"
-            "    hoard.append(bytearray(64 * 1024)); hoard[-1][::4096] = b'x' * 16\n"
-            "    return orig(self, *a)\n"
-            "kbnn_runtime.Interpreter.predict = leaky\n"
-            "sys.argv = sys.argv[1:]\n"
-            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts" / "soak_runtime.py"), model,
-                           "--invokes", "200", "--cycles", "200", "--max-growth-mib", "1"],
-                          env=runtime_env(), capture_output=True, text=True, timeout=300)
+    code = (
+        "import sys, kbnn_runtime, runpy\n"
+        "hoard = []\n"
+        "orig = kbnn_runtime.Interpreter.predict\n"
+        "def leaky(self, *a):\n"
+        "    hoard.append(bytearray(64 * 1024)); hoard[-1][::4096] = b'x' * 16\n"
+        "    return orig(self, *a)\n"
+        "kbnn_runtime.Interpreter.predict = leaky\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(ROOT / "scripts" / "soak_runtime.py"),
+            model,
+            "--invokes",
+            "200",
+            "--cycles",
+            "200",
+            "--max-growth-mib",
+            "1",
+        ],
+        env=runtime_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAILED" in proc.stdout
 
 
 def _run_script(name, *args, timeout=1800):
     env = dict(os.environ, PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / name), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / name), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     out = proc.stdout + proc.stderr
     if proc.returncode == 3:
         pytest.skip(f"{name}: a download failed (network?):\n" + out[-2000:])

@@ -54,14 +54,14 @@ def skip_reasons(source: str, filename: str = "<test>") -> list[tuple[int, str]]
 def test_the_scan_finds_forbidden_reasons():
     """The scanner itself: it must see reasons in each call form, or the real check below could
     never fail."""
-    source = '''
+    source = """
 import pytest
 pytestmark = pytest.mark.skipif(True, reason="the op is not yet ported")
 @pytest.mark.skip(reason=f"{x} is not part of this checkout")
 def test_a():
     pytest.skip("waiting: not available yet")
     pytest.importorskip("foo", reason="QEMU is missing")
-'''
+"""
     bad = [(line, text) for line, text in skip_reasons(source) if FORBIDDEN.search(text)]
     assert [line for line, _ in bad] == [3, 4, 6]
     assert any("QEMU" in text for _, text in skip_reasons(source))
@@ -69,11 +69,15 @@ def test_a():
 
 @pytest.mark.parametrize("path", sorted(TESTS.rglob("*.py")), ids=lambda p: str(p.relative_to(TESTS)))
 def test_no_skip_for_work_not_done(path):
-    bad = [f"{path.relative_to(TESTS.parent)}:{line}: {text!r}"
-           for line, text in skip_reasons(path.read_text(encoding="utf-8"), str(path))
-           if FORBIDDEN.search(text)]
-    assert not bad, ("skip reasons must name a condition a user's machine can lack (an ISA, QEMU, "
-                     "a toolchain), not unfinished work:\n" + "\n".join(bad))
+    bad = [
+        f"{path.relative_to(TESTS.parent)}:{line}: {text!r}"
+        for line, text in skip_reasons(path.read_text(encoding="utf-8"), str(path))
+        if FORBIDDEN.search(text)
+    ]
+    assert not bad, (
+        "skip reasons must name a condition a user's machine can lack (an ISA, QEMU, "
+        "a toolchain), not unfinished work:\n" + "\n".join(bad)
+    )
 
 
 def test_helpers_live_in_support():
@@ -87,9 +91,25 @@ def _collect(tmp_path: Path, marker: str) -> subprocess.CompletedProcess:
     test = tmp_path / "test_marker.py"
     test.write_text(f"import pytest\n\n@pytest.mark.{marker}\ndef test_x():\n    pass\n")
     config = TESTS.parent / "pyproject.toml"
-    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-c", str(config), "--rootdir", str(tmp_path), str(test)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(config),
+            "--rootdir",
+            str(tmp_path),
+            str(test),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_integration_marker_is_registered_and_strict(tmp_path):

@@ -124,12 +124,21 @@ def test_text_output_has_key_numbers(hand_model):
     assert len(printed) == 1 and printed[0] == s.to_text() == str(s)
     text = printed[0]
     for needle in [
-        "c2 (QuantConv2D)", "(None, 6, 6, 32)", "1-bit", "float32",
-        "1b:4,608", "32b:64", "165,888", "15,552",
+        "c2 (QuantConv2D)",
+        "(None, 6, 6, 32)",
+        "1-bit",
+        "float32",
+        "1b:4,608",
+        "32b:64",
+        "165,888",
+        "15,552",
         "Total params: 8,120 (1-bit: 7,920, 32-bit: 200)",
-        "Model size: 2,888 bytes", "Float-32 equivalent: 32,480 bytes",
+        "Model size: 2,888 bytes",
+        "Float-32 equivalent: 32,480 bytes",
         f"Compression ratio: {32480 / 2888:.2f}x",  # 11.25x
-        "MACs: 184,420", "binary: 168,768", f"binarized: {100 * 168768 / 184420:.2f}%",  # 91.51%
+        "MACs: 184,420",
+        "binary: 168,768",
+        f"binarized: {100 * 168768 / 184420:.2f}%",  # 91.51%
     ]:
         assert needle in text, needle
 
@@ -219,17 +228,45 @@ _B = {"input_quantizer": "ste_sign"}
     "make, input_shape, macs, params, kernel_bytes, bias_bytes",
     [
         # QuantConv1D dilated: out 16; 16 * 8 * 3 * 4. Kernel (3, 4, 8): 24 rows of 1 word.
-        (lambda: QuantConv1D(8, 3, dilation_rate=2, kernel_quantizer="ste_sign", name="k", **_B),
-         (20, 4), 16 * 8 * 3 * 4, 96, 24 * 4, 8 * 4),
+        (
+            lambda: QuantConv1D(8, 3, dilation_rate=2, kernel_quantizer="ste_sign", name="k", **_B),
+            (20, 4),
+            16 * 8 * 3 * 4,
+            96,
+            24 * 4,
+            8 * 4,
+        ),
         # QuantConv3D: out (3, 4, 4); 48 * 6 * 18 * 3. Kernel (2, 3, 3, 3, 6): 108 rows of 1 word.
-        (lambda: QuantConv3D(6, (2, 3, 3), strides=2, padding="same", kernel_quantizer="ste_sign", name="k", **_B),
-         (5, 8, 8, 3), 48 * 6 * 18 * 3, 324, 108 * 4, 6 * 4),
+        (
+            lambda: QuantConv3D(
+                6, (2, 3, 3), strides=2, padding="same", kernel_quantizer="ste_sign", name="k", **_B
+            ),
+            (5, 8, 8, 3),
+            48 * 6 * 18 * 3,
+            324,
+            108 * 4,
+            6 * 4,
+        ),
         # QuantDepthwiseConv2D: out 4x4x8; 16 * 9 * 4 * 2. Kernel (3, 3, 4, 2) packed along Cin=4: 18 rows.
-        (lambda: QuantDepthwiseConv2D(3, strides=2, depth_multiplier=2, depthwise_quantizer="ste_sign", name="k", **_B),
-         (9, 9, 4), 16 * 9 * 4 * 2, 72, 18 * 4, 8 * 4),
+        (
+            lambda: QuantDepthwiseConv2D(
+                3, strides=2, depth_multiplier=2, depthwise_quantizer="ste_sign", name="k", **_B
+            ),
+            (9, 9, 4),
+            16 * 9 * 4 * 2,
+            72,
+            18 * 4,
+            8 * 4,
+        ),
         # QuantConv2DTranspose: input 4x4; 16 * 9 * 6 * 5. Kernel (3, 3, 5, 6) packed along Cin=6: 45 rows.
-        (lambda: QuantConv2DTranspose(5, 3, strides=2, kernel_quantizer="ste_sign", name="k", **_B),
-         (4, 4, 6), 16 * 9 * 6 * 5, 270, 45 * 4, 5 * 4),
+        (
+            lambda: QuantConv2DTranspose(5, 3, strides=2, kernel_quantizer="ste_sign", name="k", **_B),
+            (4, 4, 6),
+            16 * 9 * 6 * 5,
+            270,
+            45 * 4,
+            5 * 4,
+        ),
     ],
 )
 def test_binary_quant_layers(make, input_shape, macs, params, kernel_bytes, bias_bytes):
@@ -255,7 +292,12 @@ def test_separable_binary_macs_only_in_depthwise_part():
     # input 1-bit, both kernels 1-bit: the depthwise part is binary (6*6 * 9 * 4 = 1296);
     # the pointwise part reads the multi-bit depthwise sums: 6*6 * 4 * 8 = 1152 not binary.
     layer = QuantSeparableConv2D(
-        8, 3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign", pointwise_quantizer="ste_sign", name="k"
+        8,
+        3,
+        input_quantizer="ste_sign",
+        depthwise_quantizer="ste_sign",
+        pointwise_quantizer="ste_sign",
+        name="k",
     )
     row = _single(layer, (8, 8, 4))
     assert (row.macs, row.binary_macs, row.other_macs) == (1296 + 1152, 1296, 1152)
@@ -338,7 +380,9 @@ class Owner(keras.Model):
 
 
 def test_nested_models_walked_recursively():
-    seq = keras.Sequential([keras.Input((12,)), QDense(8, input_bits=1, kernel_bits=1, name="qd"), L.ReLU(name="r")], name="seq")
+    seq = keras.Sequential(
+        [keras.Input((12,)), QDense(8, input_bits=1, kernel_bits=1, name="qd"), L.ReLU(name="r")], name="seq"
+    )
     inp = keras.Input((4, 3))
     x = L.Flatten(name="flat")(inp)
     x = seq(x)

@@ -2,7 +2,6 @@
 
 import ctypes
 import math
-import os
 import pathlib
 
 import numpy as np
@@ -11,7 +10,6 @@ import tensorflow as tf
 
 from kbnn import ops
 from kbnn.convert import schema
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,8 +40,11 @@ def test_native_libraries_are_installed():
     runtime_lib = pathlib.Path(kbnn_runtime.__file__).resolve().parent / "_lib" / "libkbnn_delegate.so"
     assert runtime_lib.is_file(), ops.BUILD_HINT
     delegate = ctypes.CDLL(str(runtime_lib))
-    for symbol in ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate",
-                   "kbnn_delegate_schema_json"):
+    for symbol in (
+        "tflite_plugin_create_delegate",
+        "tflite_plugin_destroy_delegate",
+        "kbnn_delegate_schema_json",
+    ):
         assert hasattr(delegate, symbol), f"{runtime_lib} does not export {symbol}"
 
 
@@ -532,11 +533,14 @@ def test_tflite_conversion_custom_ops():
 
 
 @pytest.mark.parametrize("activation", ["NONE", "RELU"])
-@pytest.mark.parametrize("shape,cout,kw", [
-    ((2, 7, 6, 40), 40, dict(padding="SAME", pad_values=1)),
-    ((1, 9, 9, 64), 96, dict(padding="SAME", pad_values=0, stride_height=2, stride_width=2)),
-    ((1, 5, 5, 33), 70, dict(padding="VALID")),
-])
+@pytest.mark.parametrize(
+    "shape,cout,kw",
+    [
+        ((2, 7, 6, 40), 40, dict(padding="SAME", pad_values=1)),
+        ((1, 9, 9, 64), 96, dict(padding="SAME", pad_values=0, stride_height=2, stride_width=2)),
+        ((1, 5, 5, 33), 70, dict(padding="VALID")),
+    ],
+)
 def test_bconv2d_residual_matches_unfused_ops_and_reference(shape, cout, kw, activation):
     from kbnn.convert import reference_ops
 
@@ -555,8 +559,9 @@ def test_bconv2d_residual_matches_unfused_ops_and_reference(shape, cout, kw, act
     np.testing.assert_array_equal(bits.numpy(), ops.quantize(plain + r).numpy())
     assert bits.shape == tuple(plain.shape[:3]) + ((cout + 31) // 32,)
     # The plain-TF reference of the schema's semantics.
-    ref_out, ref_bits = reference_ops.bconv2d_residual(x, w, m, b, r, channels_in=cin, filter_height=3,
-                                                       filter_width=3, activation=activation, **kw)
+    ref_out, ref_bits = reference_ops.bconv2d_residual(
+        x, w, m, b, r, channels_in=cin, filter_height=3, filter_width=3, activation=activation, **kw
+    )
     # (exact integer dot products on +-1 floats, then the same multiply, add, activation and add)
     np.testing.assert_array_equal(out.numpy(), ref_out.numpy())
     np.testing.assert_array_equal(bits.numpy(), ref_bits.numpy())
@@ -567,13 +572,25 @@ def test_bconv2d_residual_bad_arguments():
     x = ops.quantize(rng.standard_normal((1, 6, 6, 32)).astype(np.float32))
     w = ops.pack_filters(pm1(rng, (8, 3, 3, 32)))
     m, b = np.ones(8, np.float32), np.zeros(8, np.float32)
-    with pytest.raises((tf.errors.InvalidArgumentError, ValueError),
-                       match=r"KbnnBconv2dResidual: residual must have the output's shape"):
+    with pytest.raises(
+        (tf.errors.InvalidArgumentError, ValueError),
+        match=r"KbnnBconv2dResidual: residual must have the output's shape",
+    ):
         ops.bconv2d_residual(x, w, m, b, np.zeros((1, 6, 5, 8), np.float32), channels_in=32, padding="SAME")
-    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=r"KbnnBconv2dResidual: .*residual"):
+    with pytest.raises(
+        (tf.errors.InvalidArgumentError, ValueError), match=r"KbnnBconv2dResidual: .*residual"
+    ):
         ops.bconv2d_residual(x, w, m, b, np.zeros((1, 6, 6), np.float32), channels_in=32, padding="SAME")
     # The raw op has no T attribute: the fused output is float32 only.
     with pytest.raises(TypeError, match="T"):
         ops.load_library().KbnnBconv2dResidual(
-            input=x, filter=w, multiplier=m, bias=b, residual=np.zeros((1, 6, 6, 8), np.float32),
-            channels_in=32, filter_height=3, filter_width=3, T=tf.int32)
+            input=x,
+            filter=w,
+            multiplier=m,
+            bias=b,
+            residual=np.zeros((1, 6, 6, 8), np.float32),
+            channels_in=32,
+            filter_height=3,
+            filter_width=3,
+            T=tf.int32,
+        )

@@ -25,8 +25,9 @@ PIP_UNREACHABLE = 3  # the script's exit code when the venv cannot be installed 
 
 def test_tflite_runtime_venv_parity():
     env = dict(os.environ, PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=1800)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
     out = proc.stdout + proc.stderr
     if proc.returncode == PIP_UNREACHABLE:
         pytest.skip("build/venv-tflite-runtime could not be created (PyPI unreachable?):\n" + out[-2000:])

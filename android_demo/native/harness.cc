@@ -39,10 +39,12 @@ TfLiteInterpreterOptions* TfLiteInterpreterOptionsCreate(void);
 void TfLiteInterpreterOptionsDelete(TfLiteInterpreterOptions* options);
 void TfLiteInterpreterOptionsSetNumThreads(TfLiteInterpreterOptions* options, int32_t num_threads);
 // Declared with TfLiteOpaqueDelegate* in current headers; the runtime stores it as TfLiteDelegate*.
-void TfLiteInterpreterOptionsAddDelegate(TfLiteInterpreterOptions* options, TfLiteDelegate* delegate);
-void TfLiteInterpreterOptionsSetErrorReporter(
-    TfLiteInterpreterOptions* options,
-    void (*reporter)(void* user_data, const char* format, va_list args), void* user_data);
+void TfLiteInterpreterOptionsAddDelegate(TfLiteInterpreterOptions* options,
+                                         TfLiteDelegate* delegate);
+void TfLiteInterpreterOptionsSetErrorReporter(TfLiteInterpreterOptions* options,
+                                              void (*reporter)(void* user_data, const char* format,
+                                                               va_list args),
+                                              void* user_data);
 TfLiteInterpreter* TfLiteInterpreterCreate(const TfLiteModel* model,
                                            const TfLiteInterpreterOptions* optional_options);
 void TfLiteInterpreterDelete(TfLiteInterpreter* interpreter);
@@ -83,7 +85,9 @@ void ReportRuntimeError(void* /*user_data*/, const char* format, va_list args) {
   std::fputc('\n', stderr);
 }
 
-void ReportDelegateError(const char* message) { std::fprintf(stderr, "kbnn delegate: %s\n", message); }
+void ReportDelegateError(const char* message) {
+  std::fprintf(stderr, "kbnn delegate: %s\n", message);
+}
 
 struct Args {
   std::string model;
@@ -123,8 +127,9 @@ Args ParseArgs(int argc, char** argv) {
     }
   }
   if (args.model.empty() || args.samples.empty()) {
-    Fail("usage: kbnn_harness --model M.tflite --samples S.bin [--delegate LIB.so] "
-         "[--threads N] [--runs R]");
+    Fail(
+        "usage: kbnn_harness --model M.tflite --samples S.bin [--delegate LIB.so] "
+        "[--threads N] [--runs R]");
   }
   return args;
 }
@@ -141,8 +146,10 @@ class PluginDelegate {
   PluginDelegate(const std::string& library, int threads) {
     handle_ = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle_ == nullptr) Fail(std::string("dlopen: ") + dlerror());
-    auto create = reinterpret_cast<CreateDelegateFn>(dlsym(handle_, "tflite_plugin_create_delegate"));
-    destroy_ = reinterpret_cast<DestroyDelegateFn>(dlsym(handle_, "tflite_plugin_destroy_delegate"));
+    auto create =
+        reinterpret_cast<CreateDelegateFn>(dlsym(handle_, "tflite_plugin_create_delegate"));
+    destroy_ =
+        reinterpret_cast<DestroyDelegateFn>(dlsym(handle_, "tflite_plugin_destroy_delegate"));
     if (create == nullptr || destroy_ == nullptr) {
       Fail(library + " does not export the tflite_plugin_{create,destroy}_delegate entry points");
     }
@@ -173,7 +180,8 @@ int Run(const Args& args) {
 
   // Declared before the interpreter so it is destroyed after it.
   std::unique_ptr<PluginDelegate> delegate;
-  if (!args.delegate.empty()) delegate = std::make_unique<PluginDelegate>(args.delegate, args.threads);
+  if (!args.delegate.empty())
+    delegate = std::make_unique<PluginDelegate>(args.delegate, args.threads);
 
   TfLiteInterpreterOptions* options = TfLiteInterpreterOptionsCreate();
   TfLiteInterpreterOptionsSetNumThreads(options, args.threads);
@@ -222,7 +230,8 @@ int Run(const Args& args) {
     const auto start = std::chrono::steady_clock::now();
     if (TfLiteInterpreterInvoke(interpreter) != kTfLiteOk) Fail("invoke failed while timing");
     micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::nth_element(micros.begin(), micros.begin() + micros.size() / 2, micros.end());
   std::printf("latency_us median %.1f runs %d threads %d\n", micros[micros.size() / 2], args.runs,

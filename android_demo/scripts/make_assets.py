@@ -108,8 +108,9 @@ def write_samples(out: Path, x: np.ndarray, y: np.ndarray, meta: dict) -> None:
     (out / SAMPLES_JSON).write_text(json.dumps(info, indent=2) + "\n")
 
 
-def make_assets(out: Path, epochs: int = 40, per_class: int = 2, seed: int = 0,
-                skip_kbnn: bool = False, print_fn=print) -> dict:
+def make_assets(
+    out: Path, epochs: int = 40, per_class: int = 2, seed: int = 0, skip_kbnn: bool = False, print_fn=print
+) -> dict:
     """Train both models, convert them and write the assets into ``out``; return the metadata.
 
     The float twin and the samples are written first, so they exist even when the kbnn

@@ -93,12 +93,18 @@ def main(spec_path: str) -> None:
         out = interp.get_tensor(interp.get_output_details()[0]["index"])
         print(f"{model['name']}: output {out.shape} finite={bool(np.isfinite(out).all())}", flush=True)
         del interp
-    import ai_edge_litert
     from importlib.metadata import version
 
-    result = {"windows": windows, "machine": platform.machine(),
-              "litert": version("ai-edge-litert"), "litert_path": os.path.dirname(ai_edge_litert.__file__),
-              "python": platform.python_version(), "maps": file_mappings()}
+    import ai_edge_litert
+
+    result = {
+        "windows": windows,
+        "machine": platform.machine(),
+        "litert": version("ai-edge-litert"),
+        "litert_path": os.path.dirname(ai_edge_litert.__file__),
+        "python": platform.python_version(),
+        "maps": file_mappings(),
+    }
     print("KBNN_GUEST_RESULT " + json.dumps(result), flush=True)
 
 

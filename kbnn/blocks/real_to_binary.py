@@ -34,8 +34,15 @@ from kbnn.blocks.bireal import (
 __all__ = ["real_to_binary_block", "scaling_gate"]
 
 
-def scaling_gate(gate_input, filters: int, *, reduction: int = 8, use_bias: bool = True, pool: str = "global",
-                 name: str | None = None):
+def scaling_gate(
+    gate_input,
+    filters: int,
+    *,
+    reduction: int = 8,
+    use_bias: bool = True,
+    pool: str = "global",
+    name: str | None = None,
+):
     """Squeeze-and-excitation style channel gate of Martinez et al. (ICLR 2020, section 4.3).
 
     ``gate = sigmoid(W2 · relu(W1 · GAP(gate_input) + b1) + b2)``, reshaped to
@@ -201,8 +208,9 @@ def real_to_binary_block(
     if fused:
         y = keras.layers.BatchNormalization(momentum=momentum, name=_part(name, "bn"))(y)
     if reduction is not None:
-        gate = scaling_gate(real_input, filters, reduction=reduction, use_bias=gate_use_bias, pool=gate_pool,
-                            name=name)
+        gate = scaling_gate(
+            real_input, filters, reduction=reduction, use_bias=gate_use_bias, pool=gate_pool, name=name
+        )
         y = keras.layers.Multiply(name=_part(name, "scale"))([y, gate])
     prelu = keras.layers.PReLU(shared_axes=[1, 2], name=_part(name, "prelu"))
     if fused:

@@ -40,16 +40,26 @@ _QUANTIZERS: dict[str, tuple[type | None, dict[str, str]]] = {
     "SwishSign": (kq.SwishSign, {"beta": "beta"}),
     "MagnitudeAwareSign": (kq.MagnitudeAwareSign, {"clip_value": "clip_value"}),
     "SteHeaviside": (kq.SteHeaviside, {"clip_value": "clip_value"}),
-    "SteTern": (kq.SteTern, {"threshold_value": "threshold_value",
-                             "ternary_weight_networks": "ternary_weight_networks",
-                             "clip_value": "clip_value"}),
+    "SteTern": (
+        kq.SteTern,
+        {
+            "threshold_value": "threshold_value",
+            "ternary_weight_networks": "ternary_weight_networks",
+            "clip_value": "clip_value",
+        },
+    ),
     "DoReFa": (kq.DoReFa, {"k_bit": "k_bit", "mode": "mode"}),
     "NoOp": (None, {}),
 }
 _QUANTIZER_ALIASES = {
-    "ste_sign": "SteSign", "approx_sign": "ApproxSign", "swish_sign": "SwishSign",
-    "magnitude_aware_sign": "MagnitudeAwareSign", "ste_heaviside": "SteHeaviside",
-    "ste_tern": "SteTern", "dorefa_quantizer": "DoReFa", "DoReFaQuantizer": "DoReFa",
+    "ste_sign": "SteSign",
+    "approx_sign": "ApproxSign",
+    "swish_sign": "SwishSign",
+    "magnitude_aware_sign": "MagnitudeAwareSign",
+    "ste_heaviside": "SteHeaviside",
+    "ste_tern": "SteTern",
+    "dorefa_quantizer": "DoReFa",
+    "DoReFaQuantizer": "DoReFa",
     "NoOpQuantizer": "NoOp",
 }
 # Keys of a Larq quantizer config that are Keras Layer bookkeeping or training-only metrics.
@@ -69,21 +79,18 @@ _LAYERS = {
 }
 _UNMAPPED_LAYERS = {
     "QuantSeparableConv1D": "kbnn has no QuantSeparableConv1D; rebuild the layer as "
-                            "QuantDepthwiseConv1D-free QuantConv1D blocks or keep it in Larq",
+    "QuantDepthwiseConv1D-free QuantConv1D blocks or keep it in Larq",
     "QuantConv3DTranspose": "kbnn has no QuantConv3DTranspose",
     "QuantLocallyConnected1D": "Keras 3 has no LocallyConnected layers",
     "QuantLocallyConnected2D": "Keras 3 has no LocallyConnected layers",
 }
-_QUANTIZER_KEYS = ("input_quantizer", "kernel_quantizer", "depthwise_quantizer",
-                   "pointwise_quantizer")
-_CONSTRAINT_KEYS = ("kernel_constraint", "bias_constraint", "depthwise_constraint",
-                    "pointwise_constraint")
+_QUANTIZER_KEYS = ("input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer")
+_CONSTRAINT_KEYS = ("kernel_constraint", "bias_constraint", "depthwise_constraint", "pointwise_constraint")
 # tf-keras layer-config keys a kbnn layer does not take, and the value that makes dropping them
 # exact.
 _DROPPABLE = {"groups": 1}
 # tf-keras separable convolutions carry kernel_* arguments they never use (Keras 3 dropped them).
-_UNUSED_BY_CLASS = {"QuantSeparableConv2D": {"kernel_initializer", "kernel_regularizer",
-                                             "kernel_constraint"}}
+_UNUSED_BY_CLASS = {"QuantSeparableConv2D": {"kernel_initializer", "kernel_regularizer", "kernel_constraint"}}
 
 
 def _class_and_config(obj) -> tuple[str, dict]:
@@ -103,7 +110,8 @@ def _quantizer(obj, where: str):
         raise LarqImportError(
             f"{where}: the Larq quantizer {name!r} has no kbnn equivalent (mapped: "
             f"{sorted(_QUANTIZERS)}). Write it as a kbnn quantizer (see kbnn.quantizers) and "
-            "register it, or retrain with a mapped quantizer.")
+            "register it, or retrain with a mapped quantizer."
+        )
     cls, args = _QUANTIZERS[name]
     unknown = set(config) - set(args) - _QUANTIZER_IGNORED
     if unknown:
@@ -124,8 +132,9 @@ def _constraint(obj, where: str):
             raise LarqImportError(f"{where}: Larq constraint {name} has unknown arguments {sorted(unknown)}.")
         return keras.saving.serialize_keras_object(_CONSTRAINTS[name](**config))
     if module.startswith("larq"):
-        raise LarqImportError(f"{where}: the Larq constraint {name!r} has no kbnn equivalent "
-                              f"(mapped: {sorted(_CONSTRAINTS)}).")
+        raise LarqImportError(
+            f"{where}: the Larq constraint {name!r} has no kbnn equivalent (mapped: {sorted(_CONSTRAINTS)})."
+        )
     return obj  # a standard Keras constraint: Keras' loader maps it
 
 
@@ -140,8 +149,11 @@ def _layer(layer: dict) -> dict:
         if module.startswith("larq"):
             raise LarqImportError(f"{where}: unknown Larq layer (mapped: {sorted(_LAYERS)}).")
         keras_cls = getattr(keras.layers, str(name), None)
-        if isinstance(keras_cls, type) and cfg.get("groups", None) == 1 and \
-                "groups" not in inspect.signature(keras_cls.__init__).parameters:
+        if (
+            isinstance(keras_cls, type)
+            and cfg.get("groups", None) == 1
+            and "groups" not in inspect.signature(keras_cls.__init__).parameters
+        ):
             # tf-keras writes groups=1 for DepthwiseConv2D, which Keras 3 does not take.
             layer = dict(layer, config={k: v for k, v in cfg.items() if k != "groups"})
         return layer
@@ -153,17 +165,25 @@ def _layer(layer: dict) -> dict:
     for key in _CONSTRAINT_KEYS:
         if key in new_cfg:
             new_cfg[key] = _constraint(new_cfg[key], f"{where}.{key}")
-    params = set(inspect.signature(cls.__init__).parameters) | {"name", "trainable", "dtype",
-                                                                 "batch_input_shape", "batch_size"}
+    params = set(inspect.signature(cls.__init__).parameters) | {
+        "name",
+        "trainable",
+        "dtype",
+        "batch_input_shape",
+        "batch_size",
+    }
     if new_cfg.pop("metrics", None):
         # Larq's training metrics (flip_ratio) only monitor training.
-        warnings.warn(f"{where}: Larq training metrics {cfg['metrics']!r} are dropped "
-                      "(inference is unaffected).", stacklevel=3)
+        warnings.warn(
+            f"{where}: Larq training metrics {cfg['metrics']!r} are dropped (inference is unaffected).",
+            stacklevel=3,
+        )
     for key in list(new_cfg):
         if key in params:
             continue
         if key in _UNUSED_BY_CLASS.get(name, ()) or (
-                key in _DROPPABLE and new_cfg[key] in (_DROPPABLE[key], [], None)):
+            key in _DROPPABLE and new_cfg[key] in (_DROPPABLE[key], [], None)
+        ):
             del new_cfg[key]
             continue
         raise LarqImportError(f"{where}: argument {key}={new_cfg[key]!r} has no kbnn equivalent.")
@@ -177,8 +197,13 @@ def _layer(layer: dict) -> dict:
 
 # tf-keras TFOpLambda layers (tensor operators written on Keras tensors, e.g. Larq Zoo's
 # `x + residual`) → the equivalent Keras 3 merge layer.
-_TF_OPS = {"__operators__.add": "Add", "math.add": "Add", "math.multiply": "Multiply",
-           "__operators__.sub": "Subtract", "math.subtract": "Subtract"}
+_TF_OPS = {
+    "__operators__.add": "Add",
+    "math.add": "Add",
+    "math.multiply": "Multiply",
+    "__operators__.sub": "Subtract",
+    "math.subtract": "Subtract",
+}
 
 
 def _is_node_ref(v) -> bool:
@@ -191,27 +216,38 @@ def _tf_op_lambda(layer: dict) -> dict:
     where = f"layer {cfg.get('name', '?')!r} (TFOpLambda {fn})"
     nodes = layer.get("inbound_nodes") or []
     if fn not in _TF_OPS or len(nodes) != 1:
-        raise LarqImportError(f"{where}: tf-keras operator layers map only for "
-                              f"{sorted(_TF_OPS)} with one call; rewrite it with a Keras layer.")
+        raise LarqImportError(
+            f"{where}: tf-keras operator layers map only for "
+            f"{sorted(_TF_OPS)} with one call; rewrite it with a Keras layer."
+        )
     node = nodes[0]
     if not (isinstance(node, list) and len(node) == 4 and isinstance(node[3], dict)):
         raise LarqImportError(f"{where}: unexpected inbound node {node!r}.")
     kwargs = {k: v for k, v in node[3].items() if k != "name" or v is not None}
     if set(kwargs) != {"y"} or not _is_node_ref(kwargs["y"]):
-        raise LarqImportError(f"{where}: only `x {fn} y` between two layer outputs maps; "
-                              f"got arguments {sorted(kwargs)}.")
+        raise LarqImportError(
+            f"{where}: only `x {fn} y` between two layer outputs maps; got arguments {sorted(kwargs)}."
+        )
     y = kwargs["y"]
-    return {"class_name": _TF_OPS[fn],
-            "config": {"name": cfg["name"], "trainable": cfg.get("trainable", True),
-                       "dtype": cfg.get("dtype", "float32")},
-            "name": layer.get("name", cfg["name"]),
-            "inbound_nodes": [[[node[0], node[1], node[2], {}], [y[0], y[1], y[2], {}]]]}
+    return {
+        "class_name": _TF_OPS[fn],
+        "config": {
+            "name": cfg["name"],
+            "trainable": cfg.get("trainable", True),
+            "dtype": cfg.get("dtype", "float32"),
+        },
+        "name": layer.get("name", cfg["name"]),
+        "inbound_nodes": [[[node[0], node[1], node[2], {}], [y[0], y[1], y[2], {}]]],
+    }
 
 
 def _initializer(obj):
     """Larq Zoo's `blurpool_initializer` function → kbnn's BlurPool initializer."""
-    if isinstance(obj, dict) and obj.get("class_name") == "function" and \
-            obj.get("config") == "blurpool_initializer":
+    if (
+        isinstance(obj, dict)
+        and obj.get("class_name") == "function"
+        and obj.get("config") == "blurpool_initializer"
+    ):
         return keras.saving.serialize_keras_object(BlurPool())
     return obj
 
@@ -233,7 +269,8 @@ def _all_layers(obj):
     """Every layer config of a model config, nested models included."""
     if isinstance(obj, dict):
         if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
-                obj.get("config"), dict):
+            obj.get("config"), dict
+        ):
             for layer in obj["config"].get("layers", []):
                 yield layer
                 yield from _all_layers(layer)
@@ -252,15 +289,18 @@ def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> di
     Raises :class:`LarqImportError` naming whatever does not map."""
     config = copy.deepcopy(model_config)
     lambda_layers = lambda_layers or {}
-    missing = [l.get("config", {}).get("name", "?") for l in _all_layers(config)
-               if l.get("class_name") == "Lambda"
-               and l.get("config", {}).get("name") not in lambda_layers]
+    missing = [
+        l.get("config", {}).get("name", "?")
+        for l in _all_layers(config)
+        if l.get("class_name") == "Lambda" and l.get("config", {}).get("name") not in lambda_layers
+    ]
     if missing:
         listed = ", ".join(f"{n!r}: 'identity'" for n in missing)
         raise LarqImportError(
             f"Lambda layers {missing} hold Python code stored in the file, which kbnn does not "
             f"run. Say what each computes: load_larq_model(path, lambda_layers={{{listed}}}) "
-            "or functions (Larq Zoo's Real-to-Binary nets use identity Lambdas).")
+            "or functions (Larq Zoo's Real-to-Binary nets use identity Lambdas)."
+        )
 
     def convert(layer):
         kind = layer.get("class_name")
@@ -273,7 +313,8 @@ def map_larq_config(model_config: dict, lambda_layers: dict | None = None) -> di
     def walk(obj):
         if isinstance(obj, dict):
             if obj.get("class_name") in ("Functional", "Sequential", "Model") and isinstance(
-                    obj.get("config"), dict):
+                obj.get("config"), dict
+            ):
                 layers = obj["config"].get("layers", [])
                 obj["config"]["layers"] = [walk(convert(l)) for l in layers]
                 return obj
@@ -341,14 +382,17 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise LarqImportError(f"Cannot read {path} as HDF5 ({e}). Save the Larq model with "
-                              "model.save('model.h5') (tf-keras 2.x).") from e
+        raise LarqImportError(
+            f"Cannot read {path} as HDF5 ({e}). Save the Larq model with "
+            "model.save('model.h5') (tf-keras 2.x)."
+        ) from e
     with f:
         raw = f.attrs.get("model_config")
         if raw is None:
             raise LarqImportError(
                 f"{path} has no model config (a weights-only file?). Build the architecture in "
-                "kbnn and load the weights with model.load_weights, or save the full Larq model.")
+                "kbnn and load the weights with model.load_weights, or save the full Larq model."
+            )
         if "model_weights" not in f:
             raise LarqImportError(f"{path} has no model_weights group.")
         model_config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
@@ -363,11 +407,16 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
             warnings.simplefilter("ignore")
             try:
                 model = keras.models.load_model(
-                    tmp_path, custom_objects=_custom_objects(lambda_layers or {}), compile=False)
+                    tmp_path, custom_objects=_custom_objects(lambda_layers or {}), compile=False
+                )
             except (TypeError, ValueError, KeyError) as e:
                 raise LarqImportError(f"Keras could not rebuild the mapped model from {path}: {e}") from e
-    if isinstance(model, keras.Model) and len(model.inputs) == 1 and len(model.outputs) == 1 \
-            and not isinstance(model, keras.Sequential):
+    if (
+        isinstance(model, keras.Model)
+        and len(model.inputs) == 1
+        and len(model.outputs) == 1
+        and not isinstance(model, keras.Sequential)
+    ):
         # tf-keras configs list single inputs/outputs: take plain tensors (no structure warnings).
         model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     return model
@@ -375,8 +424,16 @@ def load_larq_model(path: str | os.PathLike, lambda_layers: dict | None = None) 
 
 # Keras weight order within a layer, by variable name (covers Dense / Conv* / Depthwise /
 # Separable / BatchNormalization and their Quant* versions).
-_WEIGHT_ORDER = ["kernel", "depthwise_kernel", "pointwise_kernel", "bias", "gamma", "beta",
-                 "moving_mean", "moving_variance"]
+_WEIGHT_ORDER = [
+    "kernel",
+    "depthwise_kernel",
+    "pointwise_kernel",
+    "bias",
+    "gamma",
+    "beta",
+    "moving_mean",
+    "moving_variance",
+]
 
 
 def _proto_fields(buf: bytes):
@@ -403,7 +460,7 @@ def _proto_fields(buf: bytes):
             value, i = varint(i)
         elif wire == 2:
             size, i = varint(i)
-            value, i = buf[i:i + size], i + size
+            value, i = buf[i : i + size], i + size
         elif wire in (1, 5):
             value, i = None, i + (8 if wire == 1 else 4)
         else:
@@ -420,9 +477,11 @@ def _savedmodel_to_h5(directory: Path, out: str) -> None:
 
     meta_path = directory / "keras_metadata.pb"
     if not meta_path.is_file() or not (directory / "variables").is_dir():
-        raise LarqImportError(f"{directory} is not a tf-keras SavedModel directory (no "
-                              "keras_metadata.pb / variables). Save the Larq model with "
-                              "model.save('model.h5') or model.save('dir') in tf-keras.")
+        raise LarqImportError(
+            f"{directory} is not a tf-keras SavedModel directory (no "
+            "keras_metadata.pb / variables). Save the Larq model with "
+            "model.save('model.h5') or model.save('dir') in tf-keras."
+        )
     root_meta = None
     for field, node in _proto_fields(meta_path.read_bytes()):
         if field != 1:
@@ -431,10 +490,14 @@ def _savedmodel_to_h5(directory: Path, out: str) -> None:
         if entries.get(3) == b"root":
             root_meta = json.loads(entries.get(5, b"{}"))
     if not root_meta or "config" not in root_meta:
-        raise LarqImportError(f"{meta_path} has no model config (a subclassed model?); only "
-                              "Functional / Sequential Larq models map.")
-    model_config = root_meta.get("model_config") or {"class_name": root_meta["class_name"],
-                                                     "config": root_meta["config"]}
+        raise LarqImportError(
+            f"{meta_path} has no model config (a subclassed model?); only "
+            "Functional / Sequential Larq models map."
+        )
+    model_config = root_meta.get("model_config") or {
+        "class_name": root_meta["class_name"],
+        "config": root_meta["config"],
+    }
     import tensorflow as tf
     from tensorflow.core.protobuf import trackable_object_graph_pb2
 

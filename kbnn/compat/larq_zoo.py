@@ -47,13 +47,16 @@ def load_larq_zoo_weights(model: keras.Model, path: str | os.PathLike) -> keras.
         raise LarqImportError(
             f"{path} has weights for {len(saved)} layers, the model {model.name!r} has "
             f"{len(targets)} layers with weights: the architectures differ (include_top, "
-            "input channels or the model variant?).")
+            "input channels or the model variant?)."
+        )
     for layer, (saved_name, arrays) in zip(targets, saved):
         if len(layer.weights) != len(arrays) or any(
-                tuple(w.shape) != a.shape for w, a in zip(layer.weights, arrays)):
+            tuple(w.shape) != a.shape for w, a in zip(layer.weights, arrays)
+        ):
             raise LarqImportError(
                 f"Layer {layer.name!r} weights {[tuple(w.shape) for w in layer.weights]} do not "
-                f"match {saved_name!r} in {path}: {[a.shape for a in arrays]}.")
+                f"match {saved_name!r} in {path}: {[a.shape for a in arrays]}."
+            )
         for w, a in zip(layer.weights, arrays):
             w.assign(a)
     return model

@@ -42,8 +42,10 @@ def binary_input_reason(quantizer) -> str | None:
         if not ok:
             return "input quantizer IRNetEDE(libra_pb=True) standardizes its input (not a plain sign)"
     if not ok:
-        return (f"input quantizer {_describe(quantizer)} (precision {qz.precision_of(quantizer)}) is not "
-                "a 1-bit sign the binary kernels implement")
+        return (
+            f"input quantizer {_describe(quantizer)} (precision {qz.precision_of(quantizer)}) is not "
+            "a 1-bit sign the binary kernels implement"
+        )
     probe = np.array([[-2.0, -0.5, -1e-6, 0.0, 1e-6, 0.5, 2.0]], np.float32)
     got = np.asarray(keras.ops.convert_to_numpy(quantizer(keras.ops.convert_to_tensor(probe))))
     if not np.array_equal(got, np.where(probe >= 0, 1.0, -1.0)):  # pragma: no cover - a changed quantizer
@@ -63,8 +65,14 @@ def binary_kernel(layer) -> tuple[np.ndarray | None, np.ndarray | None, str | No
     flat = wq.reshape(-1, wq.shape[-1])
     alpha = np.abs(flat).max(axis=0)
     if not np.all(alpha > 0) or not np.all(np.abs(flat) == alpha[None, :]):
-        return None, None, (f"kernel quantizer {_describe(layer.kernel_quantizer)} does not give "
-                            "per-output-channel {-alpha, +alpha} values")
+        return (
+            None,
+            None,
+            (
+                f"kernel quantizer {_describe(layer.kernel_quantizer)} does not give "
+                "per-output-channel {-alpha, +alpha} values"
+            ),
+        )
     return np.where(wq >= 0, 1.0, -1.0).astype(np.float32), alpha.astype(np.float32), None
 
 
@@ -82,7 +90,7 @@ def activation_name(fn) -> str | None:
 
 
 def fusable_activation(layer) -> str | None:
-    """"RELU"/"RELU6" if ``layer`` is an activation layer we can fuse, else None."""
+    """ "RELU"/"RELU6" if ``layer`` is an activation layer we can fuse, else None."""
     if isinstance(layer, keras.layers.ReLU):
         if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
             return None
@@ -153,10 +161,15 @@ def _conv_attrs(layer, signs) -> dict:
         cin = int(layer.input.shape[-1])
     kh, kw = layer.kernel_size
     return dict(
-        channels_in=cin, filter_height=int(kh), filter_width=int(kw),
-        stride_height=int(layer.strides[0]), stride_width=int(layer.strides[1]),
-        dilation_height=int(layer.dilation_rate[0]), dilation_width=int(layer.dilation_rate[1]),
-        padding=layer.padding.upper(), pad_values=int(layer.pad_values or 0) if layer.padding == "same" else 1,
+        channels_in=cin,
+        filter_height=int(kh),
+        filter_width=int(kw),
+        stride_height=int(layer.strides[0]),
+        stride_width=int(layer.strides[1]),
+        dilation_height=int(layer.dilation_rate[0]),
+        dilation_width=int(layer.dilation_rate[1]),
+        padding=layer.padding.upper(),
+        pad_values=int(layer.pad_values or 0) if layer.padding == "same" else 1,
         groups=int(layer.groups),
     )
 
@@ -189,5 +202,12 @@ def single_op_params(node: Node, skip_quantizers: bool = False) -> tuple[OpParam
     in_shape = layer.input.shape if not called_more_than_once(layer) else None
     if in_shape is None or len(in_shape) != 2:
         return None, "QuantDense on an input of rank != 2 (KbnnBFullyConnected takes [N, K])"
-    return OpParams(StepKind.BFC, dict(input_size=int(in_shape[-1])), np.transpose(signs),  # [Cout, K]
-                    alpha, bias, activation, post), ""
+    return OpParams(
+        StepKind.BFC,
+        dict(input_size=int(in_shape[-1])),
+        np.transpose(signs),  # [Cout, K]
+        alpha,
+        bias,
+        activation,
+        post,
+    ), ""

@@ -23,7 +23,7 @@ from kbnn.checks import model_mistakes
 from kbnn.convert import int8 as q8
 from kbnn.convert import int8_layers as layer_choice
 from kbnn.convert import quantize, tflite
-from kbnn.convert.errors import ConversionError, ConversionWarning  # noqa: F401 - kbnn.convert API
+from kbnn.convert.errors import ConversionError, ConversionWarning
 from kbnn.convert.flatbuffer import io_in_keras_order
 from kbnn.convert.graph import extract_graph
 from kbnn.convert.lowered import LoweredModel, op_backend, run_plan  # noqa: F401 - kbnn.convert API
@@ -86,13 +86,16 @@ def _int8_request(representative_dataset, int8_layers, inference_input_type, inf
     in_type = q8.interface_type(inference_input_type, "inference_input_type")
     out_type = q8.interface_type(inference_output_type, "inference_output_type")
     if representative_dataset is None and (in_type, out_type) != ("float32", "float32"):
-        raise ValueError("An int8 model input/output needs the int8 conversion: pass `representative_dataset` "
-                         f"too. Received: inference_input_type={inference_input_type!r}, "
-                         f"inference_output_type={inference_output_type!r}, representative_dataset=None")
+        raise ValueError(
+            "An int8 model input/output needs the int8 conversion: pass `representative_dataset` "
+            f"too. Received: inference_input_type={inference_input_type!r}, "
+            f"inference_output_type={inference_output_type!r}, representative_dataset=None"
+        )
     if isinstance(representative_dataset, (str, bytes)):
         raise q8.RepresentativeDatasetError(
             "`representative_dataset` must be an iterable of input batches or a callable returning one. "
-            f"Received: {type(representative_dataset).__name__}")
+            f"Received: {type(representative_dataset).__name__}"
+        )
     choice = layer_choice.check_choice(int8_layers, representative_dataset)
     if representative_dataset is None:
         return None
@@ -104,15 +107,22 @@ def _lower_for(model, request, *, output_types, batch_size, fuse_residual) -> Lo
     (``request.chosen``). int8 adds stay int8 builtins (the fused op is float32 only): "all"
     turns the residual fusion off, and so does a listed ``Add`` that it would fold."""
     all_int8 = request is not None and request.choice == "all"
-    lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto",
-                    fuse_residual=fuse_residual and not all_int8)
+    lowered = lower(
+        model,
+        output_types=output_types,
+        batch_size=batch_size,
+        backend="auto",
+        fuse_residual=fuse_residual and not all_int8,
+    )
     if request is None or all_int8:
         return lowered
     rows = {r.name: r for r in lowered.report.layers}
     if not isinstance(request.choice, str) and any(
-            n in rows and rows[n].status == "folded" and rows[n].class_name == "Add" for n in request.choice):
-        lowered = lower(model, output_types=output_types, batch_size=batch_size, backend="auto",
-                        fuse_residual=False)
+        n in rows and rows[n].status == "folded" and rows[n].class_name == "Add" for n in request.choice
+    ):
+        lowered = lower(
+            model, output_types=output_types, batch_size=batch_size, backend="auto", fuse_residual=False
+        )
     request.chosen = layer_choice.select(request.choice, lowered.graph, lowered.report)
     return lowered
 
@@ -121,22 +131,40 @@ def _check_lowerable(model, report: ConversionReport, strict: bool) -> None:
     """Quantizer misuse raises; quantized layers that were not lowered raise (``strict``) or warn."""
     mistakes = model_mistakes(model)
     if mistakes:
-        raise ConversionError(f"model {model.name!r} cannot be converted:\n"
-                              + "\n".join(f"  {m}" for m in mistakes))
+        raise ConversionError(
+            f"model {model.name!r} cannot be converted:\n" + "\n".join(f"  {m}" for m in mistakes)
+        )
     bad = report.not_lowered
     if bad:
         lines = "\n".join(f"  {r.name} ({r.class_name}): {r.reason}" for r in bad)
         if strict:
             raise ConversionError(
-                f"{len(bad)} quantized layer(s) of {model.name!r} cannot be lowered to binary ops:\n{lines}")
+                f"{len(bad)} quantized layer(s) of {model.name!r} cannot be lowered to binary ops:\n{lines}"
+            )
         warnings.warn(
             f"{len(bad)} quantized layer(s) of {model.name!r} are exported as float with their quantized "
-            f"values (not binary ops):\n{lines}", ConversionWarning, stacklevel=3)
+            f"values (not binary ops):\n{lines}",
+            ConversionWarning,
+            stacklevel=3,
+        )
 
 
-def convert(model, path=None, *, strict=False, output_types="auto", batch_size=None, representative_dataset=None,
-            inference_input_type="float32", inference_output_type="float32", progress=True,
-            return_report=False, verbose=False, fuse_residual=True, int8_layers="all"):
+def convert(
+    model,
+    path=None,
+    *,
+    strict=False,
+    output_types="auto",
+    batch_size=None,
+    representative_dataset=None,
+    inference_input_type="float32",
+    inference_output_type="float32",
+    progress=True,
+    return_report=False,
+    verbose=False,
+    fuse_residual=True,
+    int8_layers="all",
+):
     """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
 
     Args:
@@ -202,8 +230,9 @@ def convert(model, path=None, *, strict=False, output_types="auto", batch_size=N
     log = tflite.NativeLog()
     bar = _Progress(progress, 4 if request is None else 5)
     try:
-        lowered = _lower_for(model, request, output_types=output_types, batch_size=batch_size,
-                             fuse_residual=fuse_residual)
+        lowered = _lower_for(
+            model, request, output_types=output_types, batch_size=batch_size, fuse_residual=fuse_residual
+        )
         report = lowered.report
         bar.step("lowered")
         _check_lowerable(model, report, strict)

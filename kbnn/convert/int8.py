@@ -59,8 +59,10 @@ def interface_type(value, what: str) -> str:
     if isinstance(name, str):
         name = {"float": "float32", "tf.float32": "float32", "tf.int8": "int8"}.get(name, name)
     if not isinstance(name, str) or name not in INT8_TYPES:
-        raise ValueError(f"`{what}` must be 'float32' or 'int8' (or tf.float32 / tf.int8 / np.int8). "
-                         f"Received: {what}={value!r}")
+        raise ValueError(
+            f"`{what}` must be 'float32' or 'int8' (or tf.float32 / tf.int8 / np.int8). "
+            f"Received: {what}={value!r}"
+        )
     return name
 
 
@@ -75,22 +77,26 @@ def _checked_array(i: int, name: str, shape, a) -> np.ndarray:
     if a.dtype.kind not in "fiub":
         raise RepresentativeDatasetError(
             f"representative batch {i}, input {name!r}: dtype {a.dtype} is not a real number type "
-            "(give float32 data as the model takes it)")
+            "(give float32 data as the model takes it)"
+        )
     want = tuple(shape[1:])
     if a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape)):
         raise RepresentativeDatasetError(
             f"representative batch {i}, input {name!r}: shape {a.shape} has no batch dimension; the "
-            f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)")
+            f"model takes [batch, {', '.join(str(w) for w in want)}] (use x[None] for one sample)"
+        )
     if a.ndim != len(want) + 1 or any(w is not None and w != d for w, d in zip(want, a.shape[1:])):
         raise RepresentativeDatasetError(
             f"representative batch {i}, input {name!r}: shape {a.shape} does not match the model input "
-            f"[batch, {', '.join(str(w) for w in want)}]")
+            f"[batch, {', '.join(str(w) for w in want)}]"
+        )
     if a.shape[0] == 0:
         raise RepresentativeDatasetError(f"representative batch {i}, input {name!r} is empty (batch 0)")
     a = a.astype(np.float32)
     if not np.all(np.isfinite(a)):
         raise RepresentativeDatasetError(
-            f"representative batch {i}, input {name!r} contains NaN or infinite values")
+            f"representative batch {i}, input {name!r} contains NaN or infinite values"
+        )
     return a
 
 
@@ -110,7 +116,8 @@ def iter_batches(representative_dataset, inputs):
         raise RepresentativeDatasetError(
             "`representative_dataset` must be an iterable of batches (or a callable returning one), e.g. "
             "`[x[i:i + 32] for i in range(0, 256, 32)]` or a generator yielding `[x_batch]`. Received: "
-            f"{type(data).__name__}")
+            f"{type(data).__name__}"
+        )
     names = [n for n, _, _ in inputs]
     count = 0
     for i, batch in enumerate(data):
@@ -119,7 +126,8 @@ def iter_batches(representative_dataset, inputs):
             if missing:
                 raise RepresentativeDatasetError(
                     f"representative batch {i} is a dict without the input(s) {missing}; the model inputs are "
-                    f"{names}. Received keys: {sorted(batch)}")
+                    f"{names}. Received keys: {sorted(batch)}"
+                )
             arrays = [batch[n] for n in names]
         elif isinstance(batch, (list, tuple)):
             arrays = list(batch)
@@ -128,14 +136,16 @@ def iter_batches(representative_dataset, inputs):
         if len(arrays) != len(inputs):
             raise RepresentativeDatasetError(
                 f"representative batch {i} has {len(arrays)} array(s); the model has {len(inputs)} input(s) "
-                f"{names} (yield a list with one array per input)")
+                f"{names} (yield a list with one array per input)"
+            )
         out = [_checked_array(i, name, shape, a) for (name, shape, _), a in zip(inputs, arrays)]
         count += 1
         yield out
     if count == 0:
         raise RepresentativeDatasetError(
             "`representative_dataset` yielded no batches: give a few hundred typical inputs (e.g. training "
-            "images), they set the int8 ranges of every non-binary layer")
+            "images), they set the int8 ranges of every non-binary layer"
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -150,8 +160,11 @@ def _is_constant(model, t) -> bool:
 
 def _activation_tensors(model) -> list:
     """Indices of the non-constant float32 tensors of the main subgraph."""
-    return [i for i, t in enumerate(model.subgraphs[0].tensors)
-            if t.type == _TENSOR_FLOAT32 and not _is_constant(model, t)]
+    return [
+        i
+        for i, t in enumerate(model.subgraphs[0].tensors)
+        if t.type == _TENSOR_FLOAT32 and not _is_constant(model, t)
+    ]
 
 
 def calibrate(content: bytes, batches) -> dict:
@@ -160,8 +173,9 @@ def calibrate(content: bytes, batches) -> dict:
     import kbnn_runtime as kr
 
     tensors = _activation_tensors(read_model(content))
-    interp = kr.stock_interpreter(content, kbnn_delegate=True, delegate_threads=1, preserve_all_tensors=True,
-                                  default_delegates=False)
+    interp = kr.stock_interpreter(
+        content, kbnn_delegate=True, delegate_threads=1, preserve_all_tensors=True, default_delegates=False
+    )
     details = interp.get_input_details()
     stats: dict = {}
     shapes = None
@@ -189,7 +203,8 @@ def calibrate(content: bytes, batches) -> dict:
                 name = kr.tensor_name(interp, t)
                 raise RepresentativeDatasetError(
                     f"the float model computes NaN or infinite values in tensor {name!r} on the representative "
-                    "data: int8 ranges cannot be set (check the model and the data)")
+                    "data: int8 ranges cannot be set (check the model and the data)"
+                )
             old = stats.get(t)
             stats[t] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
     del interp
@@ -210,8 +225,9 @@ def quantize(content: bytes, stats: dict, input_type: str = "float32", output_ty
         q.min, q.max = [lo], [hi]
         g.tensors[t].quantization = q
     types = {"float32": tf.float32, "int8": tf.int8}
-    quantized = mlir_quantize(model_bytes(model), input_data_type=types[input_type],
-                              output_data_type=types[output_type])
+    quantized = mlir_quantize(
+        model_bytes(model), input_data_type=types[input_type], output_data_type=types[output_type]
+    )
     model = read_model(quantized)
     fuse_int8(model)
     return model_bytes(model)
@@ -331,9 +347,14 @@ def _op_layers(model, names: set, output_layers, scopes=None) -> list:
             elif (n := _match_layer(sc, names)) is not None:
                 layers.add(n)
         if not layers:
-            ends = [out] + [int(c.outputs[0]) for c in consumers.get(out, []) if _is_builtin(model, c, _DEQUANTIZE)]
-            layers = {output_layers[outputs.index(e)] for e in ends
-                      if e in outputs and outputs.index(e) < len(output_layers)}
+            ends = [out] + [
+                int(c.outputs[0]) for c in consumers.get(out, []) if _is_builtin(model, c, _DEQUANTIZE)
+            ]
+            layers = {
+                output_layers[outputs.index(e)]
+                for e in ends
+                if e in outputs and outputs.index(e) < len(output_layers)
+            }
         found.append((op, layers))
     return found
 

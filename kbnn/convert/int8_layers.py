@@ -19,20 +19,30 @@ def check_choice(int8_layers, representative_dataset):
     :func:`select`)."""
     if isinstance(int8_layers, str):
         if int8_layers not in INT8_LAYER_CHOICES:
-            raise ValueError(f"`int8_layers` must be 'all', 'stem' or a list of layer names. "
-                             f"Received: int8_layers={int8_layers!r}")
+            raise ValueError(
+                f"`int8_layers` must be 'all', 'stem' or a list of layer names. "
+                f"Received: int8_layers={int8_layers!r}"
+            )
         names = int8_layers
-    elif isinstance(int8_layers, (list, tuple, set, frozenset)) and all(isinstance(n, str) for n in int8_layers):
+    elif isinstance(int8_layers, (list, tuple, set, frozenset)) and all(
+        isinstance(n, str) for n in int8_layers
+    ):
         if not int8_layers:
-            raise ValueError("`int8_layers` is an empty list: name at least one non-binary layer, or pass "
-                             "'all' / 'stem' (or no representative_dataset for a float model)")
+            raise ValueError(
+                "`int8_layers` is an empty list: name at least one non-binary layer, or pass "
+                "'all' / 'stem' (or no representative_dataset for a float model)"
+            )
         names = tuple(int8_layers)
     else:
-        raise ValueError(f"`int8_layers` must be 'all', 'stem' or a list of layer names (strings). "
-                         f"Received: int8_layers={int8_layers!r}")
+        raise ValueError(
+            f"`int8_layers` must be 'all', 'stem' or a list of layer names (strings). "
+            f"Received: int8_layers={int8_layers!r}"
+        )
     if names != "all" and representative_dataset is None:
-        raise ValueError(f"`int8_layers={int8_layers!r}` needs the int8 conversion: pass `representative_dataset` "
-                         "too (it sets the int8 ranges)")
+        raise ValueError(
+            f"`int8_layers={int8_layers!r}` needs the int8 conversion: pass `representative_dataset` "
+            "too (it sets the int8 ranges)"
+        )
     return names
 
 
@@ -48,14 +58,24 @@ def _stem_layers(graph, report) -> list:
     after, feeds = set(), set()
     for node in graph.nodes:
         row = rows.get(node.name)
-        if row is not None and (row.status in ("lowered", "folded") or any(k[0] in after for k in node.inputs)):
+        if row is not None and (
+            row.status in ("lowered", "folded") or any(k[0] in after for k in node.inputs)
+        ):
             after.add(node.name)
     for node in reversed(graph.nodes):
         row = rows.get(node.name)
         if row is not None and (row.status == "lowered" or node.name in feeds):
             feeds.update(k[0] for k in node.inputs)
-    return list(dict.fromkeys(n.name for n in graph.nodes if n.name in feeds and n.name not in after
-                              and rows.get(n.name) is not None and rows[n.name].status in _FLOAT_BUILTIN))
+    return list(
+        dict.fromkeys(
+            n.name
+            for n in graph.nodes
+            if n.name in feeds
+            and n.name not in after
+            and rows.get(n.name) is not None
+            and rows[n.name].status in _FLOAT_BUILTIN
+        )
+    )
 
 
 def select(names, graph, report) -> list:
@@ -64,19 +84,25 @@ def select(names, graph, report) -> list:
     if names == "stem":
         stem = _stem_layers(graph, report)
         if not stem:
-            raise ValueError(f"`int8_layers='stem'`: model {report.model_name!r} has no float layers before its "
-                             "first binary layer (nothing to quantize); use 'all' or a list of layer names")
+            raise ValueError(
+                f"`int8_layers='stem'`: model {report.model_name!r} has no float layers before its "
+                "first binary layer (nothing to quantize); use 'all' or a list of layer names"
+            )
         return stem
     rows = {r.name: r for r in report.layers}
     unknown = [n for n in names if n not in rows]
     if unknown:
-        raise ValueError(f"`int8_layers`: no layer(s) {unknown} in model {report.model_name!r}. Its non-binary "
-                         f"layers are {[r.name for r in report.layers if r.status in _FLOAT_BUILTIN]}")
+        raise ValueError(
+            f"`int8_layers`: no layer(s) {unknown} in model {report.model_name!r}. Its non-binary "
+            f"layers are {[r.name for r in report.layers if r.status in _FLOAT_BUILTIN]}"
+        )
     binary = [f"{n} ({rows[n].op})" for n in names if rows[n].status not in _FLOAT_BUILTIN]
     if binary:
-        raise ValueError(f"`int8_layers`: {binary} are binary kbnn ops or folded into one, not float layers "
-                         "that can become int8 builtins (binary ops read/write int8 next to int8 layers "
-                         "on their own); name only non-binary layers")
+        raise ValueError(
+            f"`int8_layers`: {binary} are binary kbnn ops or folded into one, not float layers "
+            "that can become int8 builtins (binary ops read/write int8 next to int8 layers "
+            "on their own); name only non-binary layers"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -85,10 +111,13 @@ def check_interface(content: bytes, in_type: str, out_type: str, graph) -> None:
     interface the caller did not ask for)."""
     g = read_model(content).subgraphs[0]
     readers = sorted({n.name for k, _, _ in graph.inputs for n in graph.consumers.get(k, [])})
-    for what, want, tensors, layers in (("input", in_type, g.inputs, readers),
-                                        ("output", out_type, g.outputs, sorted({k[0] for k in graph.outputs}))):
+    for what, want, tensors, layers in (
+        ("input", in_type, g.inputs, readers),
+        ("output", out_type, g.outputs, sorted({k[0] for k in graph.outputs})),
+    ):
         if want == "int8" and any(g.tensors[int(t)].type != _TENSOR_INT8 for t in tensors):
             raise ValueError(
                 f"`inference_{what}_type='int8'` needs the model {what}s computed in int8, but `int8_layers` "
                 f"leaves them float: add the layer(s) {layers} to `int8_layers`, use int8_layers='all', or "
-                f"keep inference_{what}_type='float32'")
+                f"keep inference_{what}_type='float32'"
+            )

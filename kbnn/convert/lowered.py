@@ -26,7 +26,7 @@ def op_backend(name):
         from kbnn import ops
 
         ops.load_library()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         if name == "auto":
             from kbnn.convert import reference_ops
 
@@ -96,8 +96,10 @@ class LoweredModel:
     def input_signature(self):
         import tensorflow as tf
 
-        return [tf.TensorSpec((self.batch_size,) + tuple(shape[1:]), dtype or "float32")
-                for _, shape, dtype in self.graph.inputs]
+        return [
+            tf.TensorSpec((self.batch_size,) + tuple(shape[1:]), dtype or "float32")
+            for _, shape, dtype in self.graph.inputs
+        ]
 
     def tf_function(self):
         import tensorflow as tf

@@ -64,14 +64,16 @@ from kbnn.layers.base import QuantLayerMixin
 _STEP_CLASSES = {StepKind.BCONV2D: BConv2DStep, StepKind.BFC: BFCStep, StepKind.BMULTI: BMultiStep}
 
 
-def build_plan(graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True) -> list[Step]:
+def build_plan(
+    graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True
+) -> list[Step]:
     """Run the lowering passes; returns one :class:`Step` per graph node (topological order).
 
     ``fuse_residual``: fold ``Add(binary conv output, residual)`` into the conv (one
     KbnnBconv2dResidual, see :func:`_fuse_residual_adds`).
     """
     if pack is None:
-        from kbnn.convert import reference_ops as pack  # noqa: N813 - packing is pure NumPy
+        from kbnn.convert import reference_ops as pack
     steps = {n.key: KerasStep(node=n) for n in graph.nodes}
     candidates = _analyse(graph, steps)
     for key, params in candidates.items():
@@ -101,7 +103,8 @@ def _analyse(graph: Graph, steps: dict) -> dict:
             if inner:
                 steps[node.key].reason = (
                     f"nested model: its quantized layers {inner} are not lowered (build the model "
-                    "without nesting to lower them)")
+                    "without nesting to lower them)"
+                )
     return candidates
 
 
@@ -134,17 +137,29 @@ def _fold(graph: Graph, steps: dict, node: Node, p, pack) -> Step:
             steps[nxt.key] = FoldedStep(node=nxt, folded_into=node.name)
             folded.append(nxt)
             out = nxt.out()
-    fields = dict(node=node, output_key=out, folded=folded, attrs=dict(p.attrs, activation=act),
-                  multiplier=mult.astype(np.float32), bias=bias.astype(np.float32),
-                  post_activation=p.post_activation, channels_out=int(p.alpha.shape[0]))
+    fields = dict(
+        node=node,
+        output_key=out,
+        folded=folded,
+        attrs=dict(p.attrs, activation=act),
+        multiplier=mult.astype(np.float32),
+        bias=bias.astype(np.float32),
+        post_activation=p.post_activation,
+        channels_out=int(p.alpha.shape[0]),
+    )
     if p.kind == StepKind.BMULTI:
         bases = p.bases.fold(mult, bias, pack)
-        fields.update(bases=bases, bias=bases.bias, multiplier=np.concatenate(bases.scales),
-                      weights=np.concatenate([w.ravel() for w in bases.weight_sets]))
+        fields.update(
+            bases=bases,
+            bias=bases.bias,
+            multiplier=np.concatenate(bases.scales),
+            weights=np.concatenate([w.ravel() for w in bases.weight_sets]),
+        )
     else:
         signs = p.weights_signs
-        fields["weights"] = np.asarray(pack.pack_filters(signs) if p.kind == StepKind.BCONV2D
-                                       else pack.pack_dense(signs))
+        fields["weights"] = np.asarray(
+            pack.pack_filters(signs) if p.kind == StepKind.BCONV2D else pack.pack_dense(signs)
+        )
     return _STEP_CLASSES[p.kind](**fields)
 
 
@@ -179,8 +194,13 @@ def _choose_output_types(graph: Graph, steps: dict, output_types: str) -> None:
         if isinstance(st, BinaryOpStep):
             st.input_bitpacked = node.inputs[0] in bitpacked
             cons = graph.consumers.get(st.output_key, [])
-            if (output_types == "auto" and st.post_activation is None and st.output_key not in graph.outputs
-                    and cons and all(binary_consumer(c) for c in cons)):
+            if (
+                output_types == "auto"
+                and st.post_activation is None
+                and st.output_key not in graph.outputs
+                and cons
+                and all(binary_consumer(c) for c in cons)
+            ):
                 st.output_type = "bitpacked"
                 bitpacked.add(st.output_key)
         elif not isinstance(st, KerasStep):
@@ -196,10 +216,16 @@ def _bitpacked_step(node: Node) -> Step:
     layer = node.layer
     if not _poolable(layer):
         return BFlattenStep(node=node)
-    return BMaxPoolStep(node=node, attrs=dict(
-        filter_height=int(layer.pool_size[0]), filter_width=int(layer.pool_size[1]),
-        stride_height=int(layer.strides[0]), stride_width=int(layer.strides[1]),
-        padding=layer.padding.upper()))
+    return BMaxPoolStep(
+        node=node,
+        attrs=dict(
+            filter_height=int(layer.pool_size[0]),
+            filter_width=int(layer.pool_size[1]),
+            stride_height=int(layer.strides[0]),
+            stride_width=int(layer.strides[1]),
+            padding=layer.padding.upper(),
+        ),
+    )
 
 
 def _residual_add(graph: Graph, steps: dict, st: Step):
@@ -251,20 +277,27 @@ def _fuse_residual_adds(graph: Graph, steps: dict) -> None:
 
 
 def _poolable(layer) -> bool:
-    return (type(layer) is keras.layers.MaxPooling2D and layer.data_format == "channels_last")
+    return type(layer) is keras.layers.MaxPooling2D and layer.data_format == "channels_last"
 
 
 def _flattenable(layer) -> bool:
     if type(layer) is not keras.layers.Flatten or called_more_than_once(layer):
         return False
     shape = layer.input.shape
-    return (len(shape) == 4 and getattr(layer, "data_format", "channels_last") == "channels_last"
-            and shape[-1] is not None and shape[-1] % 32 == 0 and None not in shape[1:])
+    return (
+        len(shape) == 4
+        and getattr(layer, "data_format", "channels_last") == "channels_last"
+        and shape[-1] is not None
+        and shape[-1] % 32 == 0
+        and None not in shape[1:]
+    )
 
 
 def _is_quantized(layer) -> bool:
     return isinstance(layer, QuantLayerMixin) and (
-        layer.input_quantizer is not None or any(getattr(layer, a) is not None for a in layer._weight_quantizers))
+        layer.input_quantizer is not None
+        or any(getattr(layer, a) is not None for a in layer._weight_quantizers)
+    )
 
 
 def _all_layers(model):

@@ -64,12 +64,18 @@ def activation_bases(graph, node):
         if prod is None or not isinstance(prod.layer, BitPlaneInput):
             return None, "the input is not quantized (weights-only binarization)"
         bits = prod.layer.bits
-        return dict(mode="bitplane", bits=bits, betas=[-(2.0 ** (n - 2)) for n in range(1, bits + 1)],
-                    c0=((1 << bits) - 1) / 2.0), ""
+        return dict(
+            mode="bitplane",
+            bits=bits,
+            betas=[-(2.0 ** (n - 2)) for n in range(1, bits + 1)],
+            c0=((1 << bits) - 1) / 2.0,
+        ), ""
     if isinstance(q, qz.MultiBaseSign):
         if q.mode == "weights":
-            return None, ("input quantizer MultiBaseSign(mode='weights') uses data-dependent per-channel "
-                          "statistics; use mode='shift' or 'residual' for activations")
+            return None, (
+                "input quantizer MultiBaseSign(mode='weights') uses data-dependent per-channel "
+                "statistics; use mode='shift' or 'residual' for activations"
+            )
         th, betas = q.activation_parameters()
         return dict(mode=q.mode, thresholds=th, betas=[float(b) for b in betas], c0=0.0), ""
     reason = binary_input_reason(q)
@@ -88,7 +94,11 @@ def weight_bases(layer):
         wq = np.asarray(keras.ops.convert_to_numpy(layer.quantized_weight("kernel_quantizer")), np.float32)
         approx = np.einsum("m...c,mc->...c", signs, alphas)
         if not np.allclose(approx, wq, rtol=1e-5, atol=1e-6 * float(np.abs(wq).max() + 1e-30)):
-            return None, None, "MultiBaseSign weight bases do not reproduce the quantized kernel"  # pragma: no cover
+            return (
+                None,
+                None,
+                "MultiBaseSign weight bases do not reproduce the quantized kernel",
+            )  # pragma: no cover
         return signs, alphas, None
     signs, alpha, reason = binary_kernel(layer)
     if reason:
@@ -101,7 +111,9 @@ def is_multi(graph, node) -> bool:
     layer = node.layer
     if not isinstance(layer, (QuantConv2D, QuantDense)):
         return False
-    if isinstance(layer.input_quantizer, qz.MultiBaseSign) or isinstance(layer.kernel_quantizer, qz.MultiBaseSign):
+    if isinstance(layer.input_quantizer, qz.MultiBaseSign) or isinstance(
+        layer.kernel_quantizer, qz.MultiBaseSign
+    ):
         return True
     prod = _producer(graph, node) if layer.input_quantizer is None else None
     return prod is not None and isinstance(prod.layer, BitPlaneInput)
@@ -116,8 +128,10 @@ def _pad_values(layer, attrs, act):
         return 1, ""
     if pad == 0.0 and act["c0"] == 0.0:
         return 0, ""
-    return None, (f"padding with {pad} is not expressible by padding every binary base "
-                  "with +1 or 0 (use pad_values=0.0)")
+    return None, (
+        f"padding with {pad} is not expressible by padding every binary base "
+        "with +1 or 0 (use pad_values=0.0)"
+    )
 
 
 def candidate(graph, node) -> tuple[OpParams | None, str]:
@@ -148,8 +162,14 @@ def candidate(graph, node) -> tuple[OpParams | None, str]:
         ohwi = [np.transpose(s) for s in signs]
         window_sums = np.stack([s.sum(axis=0) for s in signs])
     bases = Decomposition(act, params.kind, ohwi, alphas.astype(np.float64), window_sums.astype(np.float64))
-    return dataclasses.replace(params, kind=StepKind.BMULTI, attrs=attrs, weights_signs=None,
-                               alpha=np.ones(alphas.shape[1], np.float32), bases=bases), ""
+    return dataclasses.replace(
+        params,
+        kind=StepKind.BMULTI,
+        attrs=attrs,
+        weights_signs=None,
+        alpha=np.ones(alphas.shape[1], np.float32),
+        bases=bases,
+    ), ""
 
 
 @dataclasses.dataclass
@@ -167,8 +187,10 @@ class Decomposition:
         """The :class:`Bases` with the folded ``(mult, bias)`` (batch norm scale and shift of the
         layer's output, the layer's own bias included), per output channel; weights packed."""
         alphas = self.weight_alphas
-        weight_sets = [np.asarray(pack.pack_filters(w) if self.op == StepKind.BCONV2D else pack.pack_dense(w))
-                       for w in self.weight_signs]
+        weight_sets = [
+            np.asarray(pack.pack_filters(w) if self.op == StepKind.BCONV2D else pack.pack_dense(w))
+            for w in self.weight_signs
+        ]
         scales = [(mult * alphas[m]).astype(np.float32) for m in range(len(weight_sets))]
         const = np.asarray(mult * self.act["c0"] * (alphas * self.window_sums).sum(axis=0) + bias, np.float32)
         terms = [(n, m) for n in range(len(self.act["betas"])) for m in range(len(weight_sets))]
@@ -222,9 +244,10 @@ def stacked_bases(spec, x, tf):
     if mode == "shift":
         z = flat - tf.constant(np.asarray(spec["thresholds"], np.float32)[:, None])
     else:  # bit planes of the integer input q (0 .. 2^bits - 1): z_n = 0.5 - bit_n(q); exact float ops
-        powers = np.asarray([2.0 ** -n for n in range(spec["bits"])], np.float32)[:, None]
-        z = tf.constant(0.5, x.dtype) - tf.math.floormod(tf.floor(flat * tf.constant(powers)),
-                                                          tf.constant(2.0, x.dtype))
+        powers = np.asarray([2.0**-n for n in range(spec["bits"])], np.float32)[:, None]
+        z = tf.constant(0.5, x.dtype) - tf.math.floormod(
+            tf.floor(flat * tf.constant(powers)), tf.constant(2.0, x.dtype)
+        )
     return tf.reshape(z, [-1] + list(x.shape[1:]))
 
 
@@ -264,8 +287,9 @@ def run_bases(bases, a, post_activation, x, ops, tf):
             attrs = {k: v for k, v in a.items() if k != "activation"}
             dot = ops.bconv2d(packed, tf.constant(w), ones, zeros, **attrs, activation="NONE", T="float")
         else:
-            dot = ops.bfully_connected(packed, tf.constant(w), ones, zeros, input_size=a["input_size"],
-                                       activation="NONE", T="float")
+            dot = ops.bfully_connected(
+                packed, tf.constant(w), ones, zeros, input_size=a["input_size"], activation="NONE", T="float"
+            )
         t = _weighted_sum(bases, dot, betas, tf) * tf.constant(scale)
         total = t if total is None else total + t
     y = total + tf.constant(bases.bias)

@@ -17,9 +17,11 @@ def _zero_inputs(details) -> list:
     return [np.zeros([max(1, int(s)) for s in d["shape"]], dtype=d["dtype"]) for d in details]
 
 
-_FILE_HINT = ("Nothing was written. A layer that TF's converter cannot turn into TFLite builtins (e.g. "
-              "a Lambda of an unsupported TF op) usually causes this: kbnn.convert(..., verbose=True) "
-              "(`kbnn convert --verbose`) prints the converter's messages")
+_FILE_HINT = (
+    "Nothing was written. A layer that TF's converter cannot turn into TFLite builtins (e.g. "
+    "a Lambda of an unsupported TF op) usually causes this: kbnn.convert(..., verbose=True) "
+    "(`kbnn convert --verbose`) prints the converter's messages"
+)
 
 
 def check_file(data: bytes, model) -> str:
@@ -33,20 +35,25 @@ def check_file(data: bytes, model) -> str:
     try:
         interpreter = Interpreter(data)
     except DelegateNotFoundError as e:
-        warnings.warn(f"kbnn.convert could not check the written file: the kbnn delegate is not built "
-                      f"({e})", ConversionWarning, stacklevel=3)
+        warnings.warn(
+            f"kbnn.convert could not check the written file: the kbnn delegate is not built ({e})",
+            ConversionWarning,
+            stacklevel=3,
+        )
         return f"not checked (no kbnn delegate: {e})"
-    except Exception as e:  # noqa: BLE001 - any load failure means the file is unusable
+    except Exception as e:
         raise ConversionError(
             f"the converted file of model {model.name!r} does not load in kbnn.Interpreter: "
-            f"{type(e).__name__}: {first_lines(str(e), 6)}\n{_FILE_HINT}") from e
+            f"{type(e).__name__}: {first_lines(str(e), 6)}\n{_FILE_HINT}"
+        ) from e
     shapes = [tuple(int(v) for v in d["shape"]) for d in interpreter.input_details]
     try:
         outs = interpreter.predict(*_zero_inputs(interpreter.input_details))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ConversionError(
             f"the converted file of model {model.name!r} fails on a zero input of shape(s) {shapes} in "
-            f"kbnn.Interpreter: {type(e).__name__}: {first_lines(str(e), 6)}\n{_FILE_HINT}") from e
+            f"kbnn.Interpreter: {type(e).__name__}: {first_lines(str(e), 6)}\n{_FILE_HINT}"
+        ) from e
     outs = outs if isinstance(outs, list) else [outs]
     expected = [tuple(t.shape) for t in model.outputs] if getattr(model, "outputs", None) else []
     for i, out in enumerate(outs):
@@ -56,7 +63,8 @@ def check_file(data: bytes, model) -> str:
             keras_shape = f" (the Keras model's: (batch,) + {tuple(want)})" if want is not None else ""
             raise ConversionError(
                 f"the converted file of model {model.name!r} gives output {i} of shape {tuple(out.shape)} "
-                f"on a zero input of shape(s) {shapes}{keras_shape}: the file is wrong. {_FILE_HINT}")
+                f"on a zero input of shape(s) {shapes}{keras_shape}: the file is wrong. {_FILE_HINT}"
+            )
     return "kbnn.Interpreter on a zero input: output shape(s) " + ", ".join(str(tuple(o.shape)) for o in outs)
 
 

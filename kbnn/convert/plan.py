@@ -93,8 +93,11 @@ class KerasStep(Step):
             row.status, row.reason = "float (not lowered)", self.reason
             row.op = "builtin (float, quantized values)"
         elif isinstance(layer, BitPlaneInput):
-            users = [c.node.name for c in plan if c.kind == StepKind.BMULTI and c.node.inputs
-                     and c.node.inputs[0][0] == layer.name]
+            users = [
+                c.node.name
+                for c in plan
+                if c.kind == StepKind.BMULTI and c.node.inputs and c.node.inputs[0][0] == layer.name
+            ]
             row.op = "builtin (integer input)" + (f" -> bit planes of {', '.join(users)}" if users else "")
 
 
@@ -217,7 +220,8 @@ class BConv2DStep(BinaryOpStep):
         attrs = {k: v for k, v in a.items() if k != "activation"}
         if self.residual_key is not None:
             y, bits[self.output_key] = ops.bconv2d_residual(
-                x, w, m, b, values[self.residual_key], activation=a["activation"], **attrs)
+                x, w, m, b, values[self.residual_key], activation=a["activation"], **attrs
+            )
             return y
         T = "int32" if self.output_type == "bitpacked" else "float"
         return ops.bconv2d(x, w, m, b, **attrs, activation=a["activation"], T=T)
@@ -232,8 +236,9 @@ class BFCStep(BinaryOpStep):
 
     def _op(self, x, w, m, b, values, bits, ops):
         T = "int32" if self.output_type == "bitpacked" else "float"
-        return ops.bfully_connected(x, w, m, b, input_size=self.attrs["input_size"],
-                                    activation=self.attrs["activation"], T=T)
+        return ops.bfully_connected(
+            x, w, m, b, input_size=self.attrs["input_size"], activation=self.attrs["activation"], T=T
+        )
 
 
 @dataclasses.dataclass(eq=False)
@@ -256,8 +261,9 @@ class BMultiStep(_WeightedStep):
     def report_row(self, row, plan):
         row.status, row.op, row.output_type = "lowered", self.bases.describe(), self.output_type
         row.input = "quantize (" + self.bases.act_spec["mode"] + ")"
-        self._fill_weighted_row(row, len(self.bases.weight_sets), max(1, len(self.bases.terms)),
-                                self.bases.op)
+        self._fill_weighted_row(
+            row, len(self.bases.weight_sets), max(1, len(self.bases.terms)), self.bases.op
+        )
 
 
 @dataclasses.dataclass(eq=False)

@@ -79,9 +79,26 @@ def _output_transform(y, multiplier, bias, activation, clamp_min, clamp_max, T):
 
 
 def bconv2d(
-    x, filter, multiplier, bias, *, channels_in, filter_height, filter_width, stride_height=1, stride_width=1,
-    dilation_height=1, dilation_width=1, padding="VALID", pad_values=1, groups=1, activation="NONE",
-    clamp_min=float("-inf"), clamp_max=float("inf"), T="float", **_,
+    x,
+    filter,
+    multiplier,
+    bias,
+    *,
+    channels_in,
+    filter_height,
+    filter_width,
+    stride_height=1,
+    stride_width=1,
+    dilation_height=1,
+    dilation_width=1,
+    padding="VALID",
+    pad_values=1,
+    groups=1,
+    activation="NONE",
+    clamp_min=float("-inf"),
+    clamp_max=float("inf"),
+    T="float",
+    **_,
 ):
     """Binary conv: ``y = multiplier * dot(x, w) + bias`` with +-1 data, then activation/output type."""
     xf = dequantize(x, channels_in)
@@ -91,27 +108,47 @@ def bconv2d(
     if padding == "SAME" and pad_values == 1:
         h, wd = xf.shape[1], xf.shape[2]
         pads = []
-        for size, k, s, d in ((h, filter_height, stride_height, dilation_height),
-                              (wd, filter_width, stride_width, dilation_width)):
+        for size, k, s, d in (
+            (h, filter_height, stride_height, dilation_height),
+            (wd, filter_width, stride_width, dilation_width),
+        ):
             total = max((((size + s - 1) // s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pads.append([total // 2, total - total // 2])
         xf = tf.pad(xf, [[0, 0], pads[0], pads[1], [0, 0]], constant_values=1.0)
         padding = "VALID"
-    y = tf.nn.convolution(xf, w, strides=(stride_height, stride_width), padding=padding,
-                          dilations=(dilation_height, dilation_width))
+    y = tf.nn.convolution(
+        xf,
+        w,
+        strides=(stride_height, stride_width),
+        padding=padding,
+        dilations=(dilation_height, dilation_width),
+    )
     del cout
     return _output_transform(y, multiplier, bias, activation, clamp_min, clamp_max, T)
 
 
-def bfully_connected(x, weights, multiplier, bias, *, input_size, activation="NONE", clamp_min=float("-inf"),
-                     clamp_max=float("inf"), T="float", **_):
+def bfully_connected(
+    x,
+    weights,
+    multiplier,
+    bias,
+    *,
+    input_size,
+    activation="NONE",
+    clamp_min=float("-inf"),
+    clamp_max=float("inf"),
+    T="float",
+    **_,
+):
     xf = dequantize(x, input_size)
     w = dequantize(weights, input_size)  # [Cout, K]
     y = tf.matmul(xf, w, transpose_b=True)
     return _output_transform(y, multiplier, bias, activation, clamp_min, clamp_max, T)
 
 
-def bmaxpool2d(x, *, channels, filter_height, filter_width, stride_height=1, stride_width=1, padding="VALID", **_):
+def bmaxpool2d(
+    x, *, channels, filter_height, filter_width, stride_height=1, stride_width=1, padding="VALID", **_
+):
     xf = dequantize(x, channels)
     y = tf.nn.max_pool2d(xf, (filter_height, filter_width), (stride_height, stride_width), padding)
     return quantize(y)

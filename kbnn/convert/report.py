@@ -41,7 +41,9 @@ class ConversionReport:
     interface: str = "float32"  # int8 conversions: "<input>/<output>" types of the model
     int8_choice: str = ""  # int8 conversions: the int8_layers choice ("all", "stem" or "list")
     converter_log: str = ""  # what TF's converter / quantizer printed (kept off the terminal)
-    checked: str = ""  # what ran on the written file (kbnn.Interpreter, zero input, output shapes), or why not
+    checked: str = (
+        ""  # what ran on the written file (kbnn.Interpreter, zero input, output shapes), or why not
+    )
 
     @property
     def not_lowered(self) -> list:
@@ -68,10 +70,18 @@ class ConversionReport:
         return [r for r in self.layers if r.precision == "int8"]
 
     def to_text(self) -> str:
-        head = ("layer", "class", "exported as", "out", "w bits", "w bytes") + (("dtype",) if self.int8 else ())
+        head = ("layer", "class", "exported as", "out", "w bits", "w bytes") + (
+            ("dtype",) if self.int8 else ()
+        )
         rows = [head] + [
-            (r.name, r.class_name, r.op + (f"  [{r.reason}]" if r.reason else ""), r.output_type,
-             "-" if r.weight_bits is None else str(r.weight_bits), str(r.weight_bytes))
+            (
+                r.name,
+                r.class_name,
+                r.op + (f"  [{r.reason}]" if r.reason else ""),
+                r.output_type,
+                "-" if r.weight_bits is None else str(r.weight_bits),
+                str(r.weight_bytes),
+            )
             + ((r.precision or "-",) if self.int8 else ())
             for r in self.layers
         ]
@@ -81,13 +91,17 @@ class ConversionReport:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        lines.append(f"lowered: {len(self.lowered)} ops; not lowered: {len(self.not_lowered)}; "
-                     f"weights: {self.weight_bytes} bytes; file: {self.file_bytes} bytes")
+        lines.append(
+            f"lowered: {len(self.lowered)} ops; not lowered: {len(self.not_lowered)}; "
+            f"weights: {self.weight_bytes} bytes; file: {self.file_bytes} bytes"
+        )
         if self.int8:
             floats = [r.name for r in self.layers if r.precision == "float32"]
-            lines.append(f"int8 ({self.int8_choice or 'all'}): {len(self.int8_layers)} non-binary layers compute in "
-                         f"int8 ({', '.join(r.name for r in self.int8_layers) or 'none'}); float32: "
-                         f"{', '.join(floats) if floats else 'none'}; model input/output: {self.interface}")
+            lines.append(
+                f"int8 ({self.int8_choice or 'all'}): {len(self.int8_layers)} non-binary layers compute in "
+                f"int8 ({', '.join(r.name for r in self.int8_layers) or 'none'}); float32: "
+                f"{', '.join(floats) if floats else 'none'}; model input/output: {self.interface}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -131,13 +145,19 @@ def mark_precisions(report: ConversionReport, graph, content: bytes, interface: 
                 elif op in ("KbnnBconv2d", "KbnnBFullyConnected") and out_type == "int8":
                     row.output_type = "int8"
             continue
-        kinds = {"float32" if "float32" in (i, o) else "int8" for _, i, o in entries
-                 if {i, o} & {"int8", "float32"}}
+        kinds = {
+            "float32" if "float32" in (i, o) else "int8"
+            for _, i, o in entries
+            if {i, o} & {"int8", "float32"}
+        }
         if kinds:
             row.precision = "float32" if "float32" in kinds else "int8"
         elif node.inputs and node.inputs[0][0] in rows:  # no op of its own: computed in its producer's op
             src = rows[node.inputs[0][0]]
-            row.precision = src.precision if src.precision in ("int8", "float32") else (
-                src.output_type if src.output_type in ("int8", "float32") else "")
+            row.precision = (
+                src.precision
+                if src.precision in ("int8", "float32")
+                else (src.output_type if src.output_type in ("int8", "float32") else "")
+            )
         if row.precision == "int8" and row.weight_bits == 32:  # int8 weights (approximately: int32 biases)
             row.weight_bits, row.weight_bytes = 8, row.weight_bytes // 4

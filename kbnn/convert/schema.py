@@ -102,7 +102,9 @@ _ACTIVATION = (
     Attr("clamp_max", "float", float("inf"), doc="upper bound for activation CLAMP"),
 )
 _OUTPUT = (
-    Attr("T", "type", "DT_FLOAT", ("float", "int32", "int8"), "output: float32, bitpacked int32 words, or int8"),
+    Attr(
+        "T", "type", "DT_FLOAT", ("float", "int32", "int8"), "output: float32, bitpacked int32 words, or int8"
+    ),
     Attr("int8_scale", "float", 1.0, doc="int8 output: q = round(y / int8_scale) + int8_zero_point"),
     Attr("int8_zero_point", "int", 0, doc="int8 output zero point"),
 )
@@ -124,7 +126,11 @@ OPS = (
     OpDef(
         name="KbnnQuantize",
         version=1,
-        inputs=(Tensor("input", "float", "float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)"),),
+        inputs=(
+            Tensor(
+                "input", "float", "float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)"
+            ),
+        ),
         outputs=(Tensor("output", "int32", "bitpacked [..., ceil(C/32)]"),),
         attrs=(_VERSION,),
         doc="Bitpack along the last axis: bit = (x < 0).",
@@ -193,7 +199,12 @@ OPS = (
             Tensor("bias", "float", "[Cout]"),
         ),
         outputs=(Tensor("output", "T", "float32 [N, Cout] | int32 bitpacked [N, ceil(Cout/32)] | int8"),),
-        attrs=(_VERSION, Attr("input_size", "int", doc="K, the logical input length"), *_ACTIVATION, *_OUTPUT),
+        attrs=(
+            _VERSION,
+            Attr("input_size", "int", doc="K, the logical input length"),
+            *_ACTIVATION,
+            *_OUTPUT,
+        ),
         doc="Binary fully connected layer with a fused per-channel output transform.",
     ),
     OpDef(
@@ -226,7 +237,9 @@ def packed_words(channels: int) -> int:
 # C++ mirror
 # ----------------------------------------------------------------------------------------
 
-HEADER_PATH = pathlib.Path(__file__).resolve().parents[2] / "kernels" / "include" / "kbnn" / "schema_generated.h"
+HEADER_PATH = (
+    pathlib.Path(__file__).resolve().parents[2] / "kernels" / "include" / "kbnn" / "schema_generated.h"
+)
 
 
 def _c_string(text: str) -> str:
@@ -295,7 +308,7 @@ _CPP_ATTR_TYPES = {
 def _op_lines(op) -> list:
     """The header's constants and tables of one op."""
     types = _CPP_ATTR_TYPES
-    ident = op.name[len("Kbnn"):]
+    ident = op.name[len("Kbnn") :]
     out = [f"// {op.name}: {op.doc}"]
     out.append(f'constexpr const char k{ident}Name[] = "{op.name}";')
     out.append(f"constexpr int k{ident}Version = {op.version};")
@@ -321,7 +334,7 @@ def generate_cpp_header() -> str:
         out += _op_lines(op)
     out.append("constexpr OpDef kOps[] = {")
     for op in OPS:
-        ident = op.name[len("Kbnn"):]
+        ident = op.name[len("Kbnn") :]
         out.append(
             f"    {{k{ident}Name, k{ident}Version, k{ident}Inputs, {len(op.inputs)}, "
             f"k{ident}Outputs, {len(op.outputs)}, k{ident}Attrs, {len(op.attrs)}}},"

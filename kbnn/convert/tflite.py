@@ -24,8 +24,11 @@ class NativeLog:
 
     @property
     def text(self) -> str:
-        return "".join(f"--- {phase} ---\n{text}" + ("" if text.endswith("\n") else "\n")
-                       for phase, text in self.parts if text.strip())
+        return "".join(
+            f"--- {phase} ---\n{text}" + ("" if text.endswith("\n") else "\n")
+            for phase, text in self.parts
+            if text.strip()
+        )
 
 
 @contextlib.contextmanager
@@ -66,7 +69,7 @@ def to_flatbuffer(concrete, model, log: NativeLog, verbose: bool) -> bytes:
         warnings.simplefilter("ignore")
         try:
             return converter.convert()
-        except Exception as e:  # noqa: BLE001 - TF's ConverterError and friends: one clear error
+        except Exception as e:
             raise ConversionError(
                 f"TF's TFLite converter failed on model {model.name!r}: {first_lines(str(e))}\n"
                 "(its full output: the exception's converter_log; kbnn.convert(..., verbose=True) or "

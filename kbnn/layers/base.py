@@ -91,8 +91,9 @@ class QuantLayerMixin:
         if isinstance(q, quantizers_lib.MultiBaseSign) and q.mode == "weights":
             from kbnn.layers.mistakes import ModelMistakeWarning, weights_mode_input_message
 
-            warnings.warn(weights_mode_input_message(self.name, type(self).__name__), ModelMistakeWarning,
-                          stacklevel=3)
+            warnings.warn(
+                weights_mode_input_message(self.name, type(self).__name__), ModelMistakeWarning, stacklevel=3
+            )
 
     def __call__(self, *args, **kwargs):
         # A sign input quantizer on BitPlaneInput's output (non-negative integers) is a constant +1:

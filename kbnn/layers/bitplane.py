@@ -64,7 +64,9 @@ class BitPlaneInput(keras.layers.Layer):
         except (TypeError, ValueError):
             ok = False
         if not ok or not lo < hi:
-            raise ValueError(f"`value_range` must be two numbers lo < hi. Received: value_range={value_range!r}")
+            raise ValueError(
+                f"`value_range` must be two numbers lo < hi. Received: value_range={value_range!r}"
+            )
         self.bits = bits
         self.value_range = (lo, hi)
         self.supports_masking = True

@@ -29,8 +29,15 @@ def binarizes(quantizer) -> bool:
     from kbnn import quantizers as qz
 
     classes = (qz.SteSign, qz.ApproxSign, qz.SwishSign, qz.StochasticSign, qz.MagnitudeAwareSign)
-    functions = (qz.ste_sign, qz.approx_sign, qz.swish_sign, qz.ir_net_ede, qz.sign, qz.stochastic_sign,
-                 qz.magnitude_aware_sign)
+    functions = (
+        qz.ste_sign,
+        qz.approx_sign,
+        qz.swish_sign,
+        qz.ir_net_ede,
+        qz.sign,
+        qz.stochastic_sign,
+        qz.magnitude_aware_sign,
+    )
     if isinstance(quantizer, qz.IRNetEDE):
         return not quantizer.libra_pb
     return isinstance(quantizer, classes) or any(quantizer is f for f in functions)
@@ -38,20 +45,24 @@ def binarizes(quantizer) -> bool:
 
 def bitplane_sign_message(consumer, bitplane_name: str, bits: int, via=()) -> str:
     path = f" (through {', '.join(via)})" if via else ""
-    return (f"layer {consumer.name!r} ({type(consumer).__name__}) binarizes its input with "
-            f"input_quantizer={_describe(consumer.input_quantizer)}, but its input is the output of "
-            f"BitPlaneInput {bitplane_name!r}{path}: the non-negative integers 0..{(1 << bits) - 1}, whose "
-            "sign is always +1, so the layer's output is the same for every input and training stays at "
-            f"chance. Fix: remove the input_quantizer of {consumer.name!r} (input_quantizer=None; keep its "
-            "binary kernel_quantizer): BitPlaneInput feeds a binary-weight layer that computes "
-            "sum_n 2^(n-1) (x^n . w^b), and kbnn.convert lowers the pair to one binary convolution per "
-            "bit plane")
+    return (
+        f"layer {consumer.name!r} ({type(consumer).__name__}) binarizes its input with "
+        f"input_quantizer={_describe(consumer.input_quantizer)}, but its input is the output of "
+        f"BitPlaneInput {bitplane_name!r}{path}: the non-negative integers 0..{(1 << bits) - 1}, whose "
+        "sign is always +1, so the layer's output is the same for every input and training stays at "
+        f"chance. Fix: remove the input_quantizer of {consumer.name!r} (input_quantizer=None; keep its "
+        "binary kernel_quantizer): BitPlaneInput feeds a binary-weight layer that computes "
+        "sum_n 2^(n-1) (x^n . w^b), and kbnn.convert lowers the pair to one binary convolution per "
+        "bit plane"
+    )
 
 
 def weights_mode_input_message(layer_name: str, class_name: str) -> str:
-    return (f"layer {layer_name!r} ({class_name}) uses MultiBaseSign(mode='weights') as its input_quantizer. "
-            "mode='weights' (ABC-Net weight bases) is for kernels: it fits per-channel scales with a "
-            "least-squares solve on every batch, which no kbnn op computes (TF's converter writes the TF "
-            "op MatrixSolve, which no kbnn interpreter runs). Fix: input_quantizer=MultiBaseSign(bases, "
-            "mode='shift') or mode='residual' (ABC-Net / HORQ activation bases), and MultiBaseSign(bases) "
-            "as the kernel_quantizer")
+    return (
+        f"layer {layer_name!r} ({class_name}) uses MultiBaseSign(mode='weights') as its input_quantizer. "
+        "mode='weights' (ABC-Net weight bases) is for kernels: it fits per-channel scales with a "
+        "least-squares solve on every batch, which no kbnn op computes (TF's converter writes the TF "
+        "op MatrixSolve, which no kbnn interpreter runs). Fix: input_quantizer=MultiBaseSign(bases, "
+        "mode='shift') or mode='residual' (ABC-Net / HORQ activation bases), and MultiBaseSign(bases) "
+        "as the kernel_quantizer"
+    )

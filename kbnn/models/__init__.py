@@ -22,9 +22,18 @@ builder                paper                                            default 
 """
 
 from kbnn.models.binarynet import BinaryNetCNN, BinaryNetMLP
-from kbnn.models.resnets import BiRealNet18, RealToBinaryNet, RealToBinaryNet18
 from kbnn.models.quicknet import QuickNet, QuickNetLarge, QuickNetSmall
+from kbnn.models.resnets import BiRealNet18, RealToBinaryNet, RealToBinaryNet18
 from kbnn.models.xnornet import XNORNet
 
-__all__ = ["BinaryNetMLP", "BinaryNetCNN", "BiRealNet18", "RealToBinaryNet18", "RealToBinaryNet", "XNORNet",
-           "QuickNet", "QuickNetSmall", "QuickNetLarge"]
+__all__ = [
+    "BinaryNetMLP",
+    "BinaryNetCNN",
+    "BiRealNet18",
+    "RealToBinaryNet18",
+    "RealToBinaryNet",
+    "XNORNet",
+    "QuickNet",
+    "QuickNetSmall",
+    "QuickNetLarge",
+]

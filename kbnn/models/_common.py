@@ -7,8 +7,10 @@ DEFAULT = "default"
 
 def check_input_shape(input_shape, fn: str, rank: int = 3):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if shape is None or len(shape) != rank or any(
-        isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape
+    if (
+        shape is None
+        or len(shape) != rank
+        or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)
     ):
         raise ValueError(
             f"`{fn}` expects `input_shape` as {rank} positive ints "

@@ -71,10 +71,14 @@ def BinaryNetMLP(
     from kbnn.layers import QuantDense
 
     input_shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else input_shape
-    if not isinstance(input_shape, tuple) or not input_shape or any(
-        isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape
+    if (
+        not isinstance(input_shape, tuple)
+        or not input_shape
+        or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape)
     ):
-        raise ValueError(f"`input_shape` must be a tuple of positive ints. Received: input_shape={input_shape!r}")
+        raise ValueError(
+            f"`input_shape` must be a tuple of positive ints. Received: input_shape={input_shape!r}"
+        )
     num_classes = check_num_classes(num_classes)
     hidden_units = tuple(hidden_units)
     if not hidden_units or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden_units):

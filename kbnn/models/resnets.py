@@ -38,10 +38,19 @@ def _stem(inputs, momentum, relu, stem="float", filters=64, prelu=False):
         raise ValueError(f"`stem` must be one of {list(_STEMS)}. Received: stem={stem!r}")
     if stem == "bitplane":  # BinaryNet's first layer: 8 bit planes of 0..255 pixels, binary 7×7 weights
         x = BitPlaneInput(bits=8, value_range=(0.0, 255.0), name="stem_planes")(inputs)
-        x = QuantConv2D(filters, 7, strides=2, padding="same", kernel_quantizer="magnitude_aware_sign", use_bias=False,
-                        name="stem_conv")(x)
+        x = QuantConv2D(
+            filters,
+            7,
+            strides=2,
+            padding="same",
+            kernel_quantizer="magnitude_aware_sign",
+            use_bias=False,
+            name="stem_conv",
+        )(x)
     else:
-        x = keras.layers.Conv2D(filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+        x = keras.layers.Conv2D(filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(
+            inputs
+        )
     x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
     if prelu:
         x = keras.layers.PReLU(shared_axes=[1, 2], name="stem_prelu")(x)

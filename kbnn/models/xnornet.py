@@ -63,7 +63,9 @@ def XNORNet(
         )
     num_classes = check_num_classes(num_classes)
     constraint = kernel_constraint_for(kernel_quantizer, kernel_constraint)
-    binary = dict(input_quantizer=input_quantizer, kernel_quantizer=kernel_quantizer, kernel_constraint=constraint)
+    binary = dict(
+        input_quantizer=input_quantizer, kernel_quantizer=kernel_quantizer, kernel_constraint=constraint
+    )
 
     def bn(i):
         return keras.layers.BatchNormalization(momentum=momentum, name=f"bn_{i}")

@@ -47,8 +47,6 @@ from kbnn.quantizers._base import (
     serialize,
     sign,
 )
-from kbnn.quantizers.multibase import MultiBaseSign, abc_shifts, binary_bases
-from kbnn.quantizers.multibit import DSQ, PACT, DoReFa, SteTern, dorefa, dsq, pact, ste_tern
 from kbnn.quantizers.binary import (
     ApproxSign,
     IRNetEDE,
@@ -65,6 +63,8 @@ from kbnn.quantizers.binary import (
     stochastic_sign,
     swish_sign,
 )
+from kbnn.quantizers.multibase import MultiBaseSign, abc_shifts, binary_bases
+from kbnn.quantizers.multibit import DSQ, PACT, DoReFa, SteTern, dorefa, dsq, pact, ste_tern
 
 __all__ = [
     "Quantizer",

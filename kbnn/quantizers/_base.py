@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import ops
@@ -262,8 +263,9 @@ class FunctionQuantizer(Quantizer):
         parameters = inspect.signature(cls.function).parameters
         missing = [name for name in cls.arguments if name not in parameters]
         if missing:
-            raise TypeError(f"{cls.__name__}.arguments names {missing}, which "
-                            f"{cls.function.__name__}() does not take.")
+            raise TypeError(
+                f"{cls.__name__}.arguments names {missing}, which {cls.function.__name__}() does not take."
+            )
         cls._defaults = {name: parameters[name].default for name in cls.arguments}
         # What help() and inspect.signature() show: the function's arguments, then the Layer's.
         keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -275,14 +277,16 @@ class FunctionQuantizer(Quantizer):
     def __init__(self, *args, **kwargs):
         names = list(self.arguments)
         if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}() takes {len(names)} positional arguments "
-                            f"({', '.join(names) or 'none'}) but {len(args)} were given")
+            raise TypeError(
+                f"{type(self).__name__}() takes {len(names)} positional arguments "
+                f"({', '.join(names) or 'none'}) but {len(args)} were given"
+            )
         values = dict(self._defaults)
         for name, value in zip(names, args):
             if name in kwargs:
                 raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
             values[name] = value
-        for name in names[len(args):]:
+        for name in names[len(args) :]:
             if name in kwargs:
                 values[name] = kwargs.pop(name)
         super().__init__(**kwargs)

@@ -453,9 +453,7 @@ class IRNetEDE(Quantizer):
         super().__init__(**kwargs)
         self.t_min, self.t_max = _check_t_range(t_min, t_max)
         self.libra_pb = _check_bool("libra_pb", libra_pb)
-        self.progress = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, name="progress"
-        )
+        self.progress = self.add_weight(shape=(), initializer="zeros", trainable=False, name="progress")
 
     def set_progress(self, fraction) -> None:
         """Set the training progress :math:`i/N` (a number in [0, 1]) used by the schedule."""

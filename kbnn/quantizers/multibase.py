@@ -86,14 +86,22 @@ class MultiBaseSign(Quantizer):
         n = self.bases
         if mode == "shift":
             self.thresholds = self.add_weight(
-                shape=(n,), name="thresholds", trainable=True,
-                initializer=keras.initializers.Constant([(2 * i - n + 1) / (n + 1) for i in range(n)]))
-            self.scales = self.add_weight(shape=(n,), name="scales", trainable=True,
-                                          initializer=keras.initializers.Constant([1.0 / n] * n))
+                shape=(n,),
+                name="thresholds",
+                trainable=True,
+                initializer=keras.initializers.Constant([(2 * i - n + 1) / (n + 1) for i in range(n)]),
+            )
+            self.scales = self.add_weight(
+                shape=(n,),
+                name="scales",
+                trainable=True,
+                initializer=keras.initializers.Constant([1.0 / n] * n),
+            )
         elif mode == "residual":
             initial = [0.8 * 0.5**i for i in range(n)]
-            self.scales = self.add_weight(shape=(n,), name="scales", trainable=True,
-                                          initializer=keras.initializers.Constant(initial))
+            self.scales = self.add_weight(
+                shape=(n,), name="scales", trainable=True, initializer=keras.initializers.Constant(initial)
+            )
 
     # ------------------------------------------------------------------ forward
 
@@ -104,8 +112,9 @@ class MultiBaseSign(Quantizer):
         mean = ops.stop_gradient(ops.mean(w, axis=axes, keepdims=keepdims))
         std = ops.stop_gradient(ops.std(w, axis=axes, keepdims=keepdims))
         centered = w - mean
-        signs = [ste_sign(centered + _c(u, w) * std, clip_value=self.clip_value)
-                 for u in abc_shifts(self.bases)]
+        signs = [
+            ste_sign(centered + _c(u, w) * std, clip_value=self.clip_value) for u in abc_shifts(self.bases)
+        ]
         # Least squares per output channel: (B^T B + eps I) alpha = B^T w.
         # [M, K, C]
         b = ops.stop_gradient(ops.stack([ops.reshape(s, (-1, flat_last)) for s in signs], axis=0))
@@ -148,8 +157,10 @@ class MultiBaseSign(Quantizer):
         if self.mode != "weights":
             raise ValueError(f"weight_decomposition needs mode='weights'. Received: mode={self.mode!r}")
         signs, alphas = self._weight_bases(ops.convert_to_tensor(np.asarray(w, "float32")))
-        return (np.stack([np.asarray(ops.convert_to_numpy(s), "float32") for s in signs]),
-                np.asarray(ops.convert_to_numpy(alphas), "float32"))
+        return (
+            np.stack([np.asarray(ops.convert_to_numpy(s), "float32") for s in signs]),
+            np.asarray(ops.convert_to_numpy(alphas), "float32"),
+        )
 
     def activation_parameters(self):
         """NumPy ``(thresholds or None, scales)`` of an activation mode ("shift"/"residual")."""

@@ -38,8 +38,7 @@ from kbnn.quantizers._base import (
 def _check_threshold(threshold_value):
     if not (_is_number(threshold_value) and threshold_value >= 0):
         raise ValueError(
-            "`threshold_value` must be a non-negative number. "
-            f"Received: threshold_value={threshold_value!r}"
+            f"`threshold_value` must be a non-negative number. Received: threshold_value={threshold_value!r}"
         )
     return float(threshold_value)
 

@@ -8,13 +8,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kbnn/kbnn.h"
-
-#include <ctime>
 
 namespace kbnn_bench {
 #if defined(KBNN_BENCH_X86)
@@ -120,8 +119,9 @@ void PrintCeiling(const char* name, Rate r) {
 
 // Microkernel throughput on L1-resident data: G binary-MAC/s for a 64-row x 64-col block.
 void BenchUkernels(double min_time) {
-  std::printf("microkernels (64 rows x 64 weight rows, L1/L2 resident), G binary-MAC per "
-              "CPU-second:\n");
+  std::printf(
+      "microkernels (64 rows x 64 weight rows, L1/L2 resident), G binary-MAC per "
+      "CPU-second:\n");
   std::printf("%-28s", "kernel \\ k_words");
   const size_t ks[] = {1, 2, 4, 8, 18, 36, 72, 144};
   for (size_t k : ks) std::printf(" %7zu", k);
@@ -147,8 +147,8 @@ void BenchUkernels(double min_time) {
       auto run = [&] {
         for (size_t n = 0; n < N; n += uk.nr)
           for (size_t m = 0; m < M; m += uk.mr)
-            uk.fn(std::min<size_t>(uk.mr, M - m), std::min<size_t>(uk.nr, N - n), k, rows.data() + m,
-                  b.data() + n * k, c.data() + m * N + n, N);
+            uk.fn(std::min<size_t>(uk.mr, M - m), std::min<size_t>(uk.nr, N - n), k,
+                  rows.data() + m, b.data() + n * k, c.data() + m * N + n, N);
       };
       run();
       std::vector<double> rates;
@@ -190,20 +190,23 @@ int main(int argc, char** argv) {
     else if (a.rfind("--kernel=", 0) == 0) {
       const std::string k = a.substr(9);
       choice = k == "reference" ? kbnn::KernelChoice::kReference
-             : k == "scalar"    ? kbnn::KernelChoice::kScalar
-             : k == "avx2"      ? kbnn::KernelChoice::kAvx2
-             : k == "avx512"    ? kbnn::KernelChoice::kAvx512
-             : k == "neon"      ? kbnn::KernelChoice::kNeon
+               : k == "scalar"  ? kbnn::KernelChoice::kScalar
+               : k == "avx2"    ? kbnn::KernelChoice::kAvx2
+               : k == "avx512"  ? kbnn::KernelChoice::kAvx512
+               : k == "neon"    ? kbnn::KernelChoice::kNeon
                                 : kbnn::KernelChoice::kAuto;
       if (choice == kbnn::KernelChoice::kAuto && k != "auto") {
-        std::fprintf(stderr, "kbnn_bench: unknown --kernel=%s (auto, reference, scalar, avx2, "
-                             "avx512, neon)\n", k.c_str());
+        std::fprintf(stderr,
+                     "kbnn_bench: unknown --kernel=%s (auto, reference, scalar, avx2, "
+                     "avx512, neon)\n",
+                     k.c_str());
         return 2;
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: kbnn_bench [--ukernels] [--threads=N] [--reps=R] [--min_time=S] [--kernel=ISA]"
-                   " [--output=float|bitpacked|int8] [--layer=I]\n");
+      std::fprintf(
+          stderr,
+          "usage: kbnn_bench [--ukernels] [--threads=N] [--reps=R] [--min_time=S] [--kernel=ISA]"
+          " [--output=float|bitpacked|int8] [--layer=I]\n");
       return 2;
     }
   }
@@ -240,14 +243,15 @@ int main(int argc, char** argv) {
   if (ukernels) BenchUkernels(0.05);
 
   const Layer layers[] = {
-      {"3x3 56x56x64", 56, 56, 64, 64, 3},     {"3x3 28x28x128", 28, 28, 128, 128, 3},
-      {"3x3 14x14x256", 14, 14, 256, 256, 3},  {"3x3 7x7x512", 7, 7, 512, 512, 3},
+      {"3x3 56x56x64", 56, 56, 64, 64, 3},         {"3x3 28x28x128", 28, 28, 128, 128, 3},
+      {"3x3 14x14x256", 14, 14, 256, 256, 3},      {"3x3 7x7x512", 7, 7, 512, 512, 3},
       {"1x1 28x28x256->256", 28, 28, 256, 256, 1},
   };
   kbnn::ThreadPool pool(threads);
-  std::printf("bconv2d, bitpacked in -> %s out, stride 1, SAME (pad +1), batch 1; %%ceil = of the "
-              "best ceiling above, wall clock (G/s) and per CPU-second\n",
-              kbnn::ToString(output));
+  std::printf(
+      "bconv2d, bitpacked in -> %s out, stride 1, SAME (pad +1), batch 1; %%ceil = of the "
+      "best ceiling above, wall clock (G/s) and per CPU-second\n",
+      kbnn::ToString(output));
   std::printf("%-20s %-30s %9s %6s %8s %6s | %9s %6s %6s %7s\n", "layer", "kernel", "1T GMAC/s",
               "%ceil", "G/cpu-s", "%ceil", "2T GMAC/s", "%ceil", "%ceil", "speedup");
   std::mt19937 rng(42);
@@ -265,7 +269,8 @@ int main(int argc, char** argv) {
     p.output.int8_scale = 0.5f;
     p.kernel = choice;
     const size_t fw = static_cast<size_t>(l.cout) * l.k * l.k * kbnn::PackedWords(l.cin);
-    std::vector<uint32_t> filters(fw), input(static_cast<size_t>(l.h) * l.w * kbnn::PackedWords(l.cin));
+    std::vector<uint32_t> filters(fw),
+        input(static_cast<size_t>(l.h) * l.w * kbnn::PackedWords(l.cin));
     for (auto& v : filters) v = rng();
     for (auto& v : input) v = rng();
     std::vector<float> mult(l.cout, 0.5f), bias(l.cout, 0.25f);
@@ -304,8 +309,10 @@ int main(int argc, char** argv) {
                 pct(rate[1], ceiling.per_second * threads), pct(per_cpu[1], ceiling.per_cpu),
                 rate[1] / rate[0]);
   }
-  std::printf("\n(2T: %%ceil of %d x the per-core ceiling (wall), and MACs per CPU-second summed "
-              "over all threads (spinning counts) vs the per-core ceiling)\n", threads);
+  std::printf(
+      "\n(2T: %%ceil of %d x the per-core ceiling (wall), and MACs per CPU-second summed "
+      "over all threads (spinning counts) vs the per-core ceiling)\n",
+      threads);
   if (sink == 42) std::printf(" ");
   return 0;
 }

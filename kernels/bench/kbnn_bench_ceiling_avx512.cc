@@ -28,9 +28,9 @@ double CeilingAvx512(double seconds, uint64_t* sink) {
   while (elapsed < seconds) {
     for (int rep = 0; rep < 256; ++rep) {
       __asm__ volatile("" : : : "memory");  // the data may change: no hoisting out of `rep`
-      __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00,
-              c11 = c00, c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00,
-              c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+      __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00,
+              c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00,
+              c31 = c00, c32 = c00, c33 = c00;
       for (int v = 0; v < kVectors; ++v) {
         const __m512i a0 = _mm512_load_si512(a[0] + 8 * v), a1 = _mm512_load_si512(a[1] + 8 * v);
         const __m512i a2 = _mm512_load_si512(a[2] + 8 * v), a3 = _mm512_load_si512(a[3] + 8 * v);
@@ -38,10 +38,22 @@ double CeilingAvx512(double seconds, uint64_t* sink) {
         const __m512i b2 = _mm512_load_si512(b[2] + 8 * v), b3 = _mm512_load_si512(b[3] + 8 * v);
 #define KBNN_CEIL_STEP(m, n) \
   c##m##n = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(a##m, b##n)), c##m##n);
-        KBNN_CEIL_STEP(0, 0) KBNN_CEIL_STEP(0, 1) KBNN_CEIL_STEP(0, 2) KBNN_CEIL_STEP(0, 3)
-        KBNN_CEIL_STEP(1, 0) KBNN_CEIL_STEP(1, 1) KBNN_CEIL_STEP(1, 2) KBNN_CEIL_STEP(1, 3)
-        KBNN_CEIL_STEP(2, 0) KBNN_CEIL_STEP(2, 1) KBNN_CEIL_STEP(2, 2) KBNN_CEIL_STEP(2, 3)
-        KBNN_CEIL_STEP(3, 0) KBNN_CEIL_STEP(3, 1) KBNN_CEIL_STEP(3, 2) KBNN_CEIL_STEP(3, 3)
+        KBNN_CEIL_STEP(0, 0)
+        KBNN_CEIL_STEP(0, 1)
+        KBNN_CEIL_STEP(0, 2)
+        KBNN_CEIL_STEP(0, 3)
+        KBNN_CEIL_STEP(1, 0)
+        KBNN_CEIL_STEP(1, 1)
+        KBNN_CEIL_STEP(1, 2)
+        KBNN_CEIL_STEP(1, 3)
+        KBNN_CEIL_STEP(2, 0)
+        KBNN_CEIL_STEP(2, 1)
+        KBNN_CEIL_STEP(2, 2)
+        KBNN_CEIL_STEP(2, 3)
+        KBNN_CEIL_STEP(3, 0)
+        KBNN_CEIL_STEP(3, 1)
+        KBNN_CEIL_STEP(3, 2)
+        KBNN_CEIL_STEP(3, 3)
 #undef KBNN_CEIL_STEP
       }
       // Once per tile: fold the 16 accumulators (the per-output reduction a real kernel pays).

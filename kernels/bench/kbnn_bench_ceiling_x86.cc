@@ -20,8 +20,8 @@ double CeilingAvx2(double seconds, uint64_t* sink) {
     a[i] = static_cast<uint32_t>(i * 2654435761u);
     b[i] = static_cast<uint32_t>(i * 40503u + 7);
   }
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
-                                       2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                       1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i mask = _mm256_set1_epi8(0x0f);
   uint64_t bits = 0;
   __m256i total = _mm256_setzero_si256();
@@ -31,14 +31,14 @@ double CeilingAvx2(double seconds, uint64_t* sink) {
     for (int rep = 0; rep < 64; ++rep) {
       // 4 independent byte accumulators, flushed every 8 steps (<= 8*8 = 64 per byte).
       for (size_t k = 0; k < kWords; k += 8 * 4 * 8) {
-        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
-                          _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                          _mm256_setzero_si256()};
         for (size_t s = 0; s < 8; ++s) {
           for (int j = 0; j < 4; ++j) {
             const size_t off = k + (s * 4 + j) * 8;
-            const __m256i x = _mm256_xor_si256(
-                _mm256_load_si256(reinterpret_cast<const __m256i*>(a + off)),
-                _mm256_load_si256(reinterpret_cast<const __m256i*>(b + off)));
+            const __m256i x =
+                _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(a + off)),
+                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(b + off)));
             const __m256i lo = _mm256_and_si256(x, mask);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
             acc[j] = _mm256_add_epi8(acc[j], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),
@@ -46,9 +46,11 @@ double CeilingAvx2(double seconds, uint64_t* sink) {
           }
         }
         const __m256i z = _mm256_setzero_si256();
-        total = _mm256_add_epi64(total, _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_sad_epu8(acc[0], z), _mm256_sad_epu8(acc[1], z)),
-            _mm256_add_epi64(_mm256_sad_epu8(acc[2], z), _mm256_sad_epu8(acc[3], z))));
+        total =
+            _mm256_add_epi64(total, _mm256_add_epi64(_mm256_add_epi64(_mm256_sad_epu8(acc[0], z),
+                                                                      _mm256_sad_epu8(acc[1], z)),
+                                                     _mm256_add_epi64(_mm256_sad_epu8(acc[2], z),
+                                                                      _mm256_sad_epu8(acc[3], z))));
       }
       bits += kWords * 32;
     }

@@ -70,16 +70,13 @@ inline Status ValidateOutputParams(const OutputParams& o) {
     case OutputType::kFloat32:
     case OutputType::kBitpacked:
     case OutputType::kInt8:
-    case OutputType::kInt32Dot:
-      break;
-    default:
-      return Status::InvalidArgument("unknown output type enum value");
+    case OutputType::kInt32Dot: break;
+    default: return Status::InvalidArgument("unknown output type enum value");
   }
   switch (o.activation) {
     case Activation::kNone:
     case Activation::kRelu:
-    case Activation::kRelu6:
-      break;
+    case Activation::kRelu6: break;
     case Activation::kClamp:
       if (std::isnan(o.clamp_min) || std::isnan(o.clamp_max) || o.clamp_min > o.clamp_max) {
         return Status::InvalidArgument("clamp activation needs clamp_min <= clamp_max, got " +
@@ -87,8 +84,7 @@ inline Status ValidateOutputParams(const OutputParams& o) {
                                        std::to_string(o.clamp_max));
       }
       break;
-    default:
-      return Status::InvalidArgument("unknown activation enum value");
+    default: return Status::InvalidArgument("unknown activation enum value");
   }
   if (o.type == OutputType::kInt8) {
     if (!(o.int8_scale > 0.0f) || !std::isfinite(o.int8_scale)) {
@@ -107,8 +103,7 @@ inline Status ValidateOutputParams(const OutputParams& o) {
 
 inline float Activate(float y, const OutputParams& p) {
   switch (p.activation) {
-    case Activation::kRelu:
-      return y > 0.0f ? y : 0.0f;
+    case Activation::kRelu: return y > 0.0f ? y : 0.0f;
     case Activation::kRelu6: {
       const float r = y > 0.0f ? y : 0.0f;
       return r < 6.0f ? r : 6.0f;
@@ -118,8 +113,7 @@ inline float Activate(float y, const OutputParams& p) {
       return r < p.clamp_max ? r : p.clamp_max;
     }
     case Activation::kNone:
-    default:
-      return y;
+    default: return y;
   }
 }
 
@@ -192,8 +186,7 @@ inline void ActivateRow(float* __restrict v, int n, const OutputParams& p) {
       break;
     }
     case Activation::kNone:
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -219,7 +212,8 @@ inline BitThreshold ComputeBitThreshold(float m, float b, const OutputParams& p,
   int32_t l = -k, r = k;  // invariant: P(l) == lo, P(r) == hi
   while (r - l > 1) {
     const int32_t mid = l + (r - l) / 2;
-    if (NegativeAt(mid, m, b, p) == hi) r = mid; else l = mid;
+    if (NegativeAt(mid, m, b, p) == hi) r = mid;
+    else l = mid;
   }
   // lo == true: bit = dot < r. lo == false (hi true): bit = dot >= r = !(dot < r).
   return {r, lo ? 0u : 1u};

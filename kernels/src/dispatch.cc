@@ -61,8 +61,7 @@ bool HasNeonArmv7() {
 // its default: nullptr microkernel = the portable one).
 
 // A binary GEMM microkernel's description (BgemmUkernel's first fields, in their order).
-constexpr BgemmUkernel Bgemm(const char* name, BgemmUkernelFn fn, int mr, int nr,
-                             const char* isa) {
+constexpr BgemmUkernel Bgemm(const char* name, BgemmUkernelFn fn, int mr, int nr, const char* isa) {
   return BgemmUkernel{name, fn, mr, nr, isa};
 }
 
@@ -93,8 +92,8 @@ constexpr IsaConfig NeonArmv7Config() {
 #if defined(KBNN_HAVE_X86_AVX512)
 // 8x32 broadcast kernel on k-major weight panels for every k (no reduction, no k tail).
 constexpr IsaConfig Avx512Config() {
-  BgemmUkernel gemm = Bgemm("b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt,
-                            8, 32, "avx512");
+  BgemmUkernel gemm =
+      Bgemm("b32_bgemm_8x32__avx512vpopcnt", kbnn_b32_bgemm_8x32__avx512vpopcnt, 8, 32, "avx512");
   gemm.k_major_panel = true;
   gemm.fn_segmented = kbnn_b32_bgemm_8x32__avx512vpopcnt_seg;
   IsaConfig c = Isa("avx512", HasAvx512Vpopcnt, gemm);
@@ -229,21 +228,13 @@ Status SetForcedIsa(const char* isa) {
 
 Status ResolveKernel(KernelChoice choice, const IsaConfig** config) {
   switch (choice) {
-    case KernelChoice::kReference:
-      *config = nullptr;
-      return Status::Ok();
-    case KernelChoice::kScalar:
-      return ResolveName("scalar", "KernelChoice", config);
-    case KernelChoice::kAvx2:
-      return ResolveName("avx2", "KernelChoice", config);
-    case KernelChoice::kNeon:
-      return ResolveName("neon", "KernelChoice", config);
-    case KernelChoice::kAvx512:
-      return ResolveName("avx512", "KernelChoice", config);
-    case KernelChoice::kAuto:
-      break;
-    default:
-      return Status::InvalidArgument("unknown KernelChoice enum value");
+    case KernelChoice::kReference: *config = nullptr; return Status::Ok();
+    case KernelChoice::kScalar: return ResolveName("scalar", "KernelChoice", config);
+    case KernelChoice::kAvx2: return ResolveName("avx2", "KernelChoice", config);
+    case KernelChoice::kNeon: return ResolveName("neon", "KernelChoice", config);
+    case KernelChoice::kAvx512: return ResolveName("avx512", "KernelChoice", config);
+    case KernelChoice::kAuto: break;
+    default: return Status::InvalidArgument("unknown KernelChoice enum value");
   }
   const IsaConfig* forced = g_forced.load();
   if (forced != nullptr) {

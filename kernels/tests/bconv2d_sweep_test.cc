@@ -48,7 +48,9 @@ bool RandomConfig(std::mt19937& rng, Config* cfg) {
   std::vector<int> divisors;
   for (int d = 2; d <= g; ++d)
     if (g % d == 0) divisors.push_back(d);
-  p.groups = (U(0, 1) == 0 || divisors.empty()) ? 1 : divisors[U(0, static_cast<int>(divisors.size()) - 1)];
+  p.groups = (U(0, 1) == 0 || divisors.empty())
+                 ? 1
+                 : divisors[U(0, static_cast<int>(divisors.size()) - 1)];
   p.batch = U(1, 3);
   p.num_threads = U(1, 4);
   const int eff_h = (p.filter_height - 1) * p.dilation_height + 1;
@@ -69,8 +71,8 @@ bool RandomConfig(std::mt19937& rng, Config* cfg) {
   const double macs = static_cast<double>(p.batch) * oh * ow * p.channels_out * p.filter_height *
                       p.filter_width * (p.channels_in / p.groups);
   if (macs > 4e6) return false;  // keep the reference fast
-  const float k_scale = std::sqrt(static_cast<float>(p.filter_height * p.filter_width *
-                                                     (p.channels_in / p.groups)));
+  const float k_scale =
+      std::sqrt(static_cast<float>(p.filter_height * p.filter_width * (p.channels_in / p.groups)));
   p.output.clamp_min = -F(0, 2) * k_scale;
   p.output.clamp_max = F(0, 2) * k_scale;
   p.output.int8_scale = F(0.02f, 0.2f) * k_scale;
@@ -151,14 +153,17 @@ TEST_P(BConv2DSweep, OptimizedMatchesReference) {
     ++done;
     const BConv2DParams& p = cfg.p;
     const int cg = p.channels_in / p.groups;
-    const std::vector<uint32_t> filters = RandomPacked(
-        rng, static_cast<size_t>(p.channels_out) * p.filter_height * p.filter_width, cg);
-    const std::vector<uint32_t> input = RandomPacked(
-        rng, static_cast<size_t>(p.batch) * p.input_height * p.input_width, p.channels_in);
+    const std::vector<uint32_t> filters =
+        RandomPacked(rng, static_cast<size_t>(p.channels_out) * p.filter_height * p.filter_width,
+                     cg);
+    const std::vector<uint32_t> input =
+        RandomPacked(rng, static_cast<size_t>(p.batch) * p.input_height * p.input_width,
+                     p.channels_in);
     BConv2DParams rp = p;
     rp.kernel = KernelChoice::kReference;
     std::unique_ptr<BConv2D> ref;
-    ASSERT_TRUE(BConv2D::Create(rp, filters.data(), cfg.multiplier.data(), cfg.bias.data(), &ref).ok());
+    ASSERT_TRUE(
+        BConv2D::Create(rp, filters.data(), cfg.multiplier.data(), cfg.bias.data(), &ref).ok());
     std::vector<float> residual;
     if (p.residual) {
       std::normal_distribution<float> nd(0.0f, 4.0f);
@@ -179,7 +184,8 @@ TEST_P(BConv2DSweep, OptimizedMatchesReference) {
     std::vector<uint8_t> got(opt->output_bytes(), 0xcd);
     std::vector<uint32_t> got_sign(opt->sign_output_words(), 0xcdcdcdcd);
     ASSERT_TRUE(opt->Run(input.data(), res, got.data(), p.sign_output ? got_sign.data() : nullptr,
-                         Pool(p.num_threads)).ok());
+                         Pool(p.num_threads))
+                    .ok());
     std::string where;
     if (got_sign != expect_sign) where = "sign output differs";
     if (!where.empty() || !SameOutput(p, expect.data(), got.data(), expect.size(), &where)) {
@@ -188,8 +194,7 @@ TEST_P(BConv2DSweep, OptimizedMatchesReference) {
       ++failures;
     }
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("[sweep] isa=%s configs=%d in %.1f s (seed %u)\n", isa.c_str(), done, secs, seed);
 }
 

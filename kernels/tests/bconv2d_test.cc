@@ -32,8 +32,9 @@ void CheckAgainstOracle(BConv2DParams p, std::mt19937& rng) {
   const std::vector<float> xf = ToFloat(xp, pixels, p.channels_in);
   // Packing the float filters must give back the same words.
   std::vector<uint32_t> repacked(wp.size());
-  ASSERT_TRUE(PackFilters(wf.data(), p.channels_out, p.filter_height, p.filter_width, cg,
-                          repacked.data()).ok());
+  ASSERT_TRUE(
+      PackFilters(wf.data(), p.channels_out, p.filter_height, p.filter_width, cg, repacked.data())
+          .ok());
   ASSERT_EQ(repacked, wp);
   std::unique_ptr<BConv2D> op;
   Status s = BConv2D::Create(p, wp.data(), nullptr, nullptr, &op);
@@ -128,13 +129,14 @@ TEST(OutputTransform, ThresholdIsExactAgainstFloatFormula) {
   std::uniform_real_distribution<float> F(-3.0f, 3.0f);
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<std::pair<float, float>> cases = {
-      {0.0f, 0.0f}, {0.0f, -1.0f}, {-0.0f, 0.0f}, {1.0f, 0.0f}, {-1.0f, 0.0f},
-      {1.0f, -0.5f}, {-1.0f, 0.5f}, {inf, 0.0f}, {-inf, 0.0f}, {1.0f, nan},
-      {nan, 1.0f}, {1e-30f, -1e-30f}, {3.0f, -1e9f}, {0.1f, 0.3f}, {1e-7f, -3.3e-6f}};
+  std::vector<std::pair<float, float>> cases = {{0.0f, 0.0f},  {0.0f, -1.0f}, {-0.0f, 0.0f},
+                                                {1.0f, 0.0f},  {-1.0f, 0.0f}, {1.0f, -0.5f},
+                                                {-1.0f, 0.5f}, {inf, 0.0f},   {-inf, 0.0f},
+                                                {1.0f, nan},   {nan, 1.0f},   {1e-30f, -1e-30f},
+                                                {3.0f, -1e9f}, {0.1f, 0.3f},  {1e-7f, -3.3e-6f}};
   for (int i = 0; i < 300; ++i) cases.push_back({F(rng), F(rng) * 40.0f});
-  for (Activation act : {Activation::kNone, Activation::kRelu, Activation::kRelu6,
-                         Activation::kClamp}) {
+  for (Activation act :
+       {Activation::kNone, Activation::kRelu, Activation::kRelu6, Activation::kClamp}) {
     OutputParams o;
     o.type = OutputType::kBitpacked;
     o.activation = act;
@@ -315,21 +317,22 @@ TEST(BConv2DFused, ResidualAndSignMatchUnfusedOps) {
   std::vector<KernelChoice> kernels = {KernelChoice::kReference};
   for (const std::string& isa : AvailableIsas()) kernels.push_back(testing_util::ChoiceForIsa(isa));
   // Bi-Real shapes (3x3 SAME, stride 1 and 2) and odd channel counts; 1 and 3 threads.
-  const std::vector<BConv2DParams> shapes = {
-      Conv(1, 9, 9, 64, 64, 3, 1, 1, Padding::kSame, 1, 1),
-      Conv(2, 8, 7, 128, 128, 3, 2, 1, Padding::kSame, 0, 1),
-      Conv(1, 6, 6, 33, 100, 3, 1, 1, Padding::kSame, 1, 1),
-      Conv(1, 5, 5, 64, 96, 1, 1, 1, Padding::kValid, 1, 2),
-      Conv(1, 5, 5, 24, 24, 3, 1, 1, Padding::kSame, 1, 3)};
+  const std::vector<BConv2DParams> shapes = {Conv(1, 9, 9, 64, 64, 3, 1, 1, Padding::kSame, 1, 1),
+                                             Conv(2, 8, 7, 128, 128, 3, 2, 1, Padding::kSame, 0, 1),
+                                             Conv(1, 6, 6, 33, 100, 3, 1, 1, Padding::kSame, 1, 1),
+                                             Conv(1, 5, 5, 64, 96, 1, 1, 1, Padding::kValid, 1, 2),
+                                             Conv(1, 5, 5, 24, 24, 3, 1, 1, Padding::kSame, 1, 3)};
   for (BConv2DParams p : shapes) {
     for (int act = 0; act < 2; ++act) {
       p.output.type = OutputType::kFloat32;
       p.output.activation = act ? Activation::kRelu : Activation::kNone;
       const int cg = p.channels_in / p.groups;
-      const std::vector<uint32_t> w = RandomPacked(
-          rng, static_cast<size_t>(p.channels_out) * p.filter_height * p.filter_width, cg);
-      const std::vector<uint32_t> x = RandomPacked(
-          rng, static_cast<size_t>(p.batch) * p.input_height * p.input_width, p.channels_in);
+      const std::vector<uint32_t> w =
+          RandomPacked(rng, static_cast<size_t>(p.channels_out) * p.filter_height * p.filter_width,
+                       cg);
+      const std::vector<uint32_t> x =
+          RandomPacked(rng, static_cast<size_t>(p.batch) * p.input_height * p.input_width,
+                       p.channels_in);
       std::vector<float> m(p.channels_out), b(p.channels_out);
       for (int c = 0; c < p.channels_out; ++c) m[c] = nd(rng) * 0.1f, b[c] = nd(rng);
       for (KernelChoice k : kernels) {
@@ -400,8 +403,8 @@ TEST(BConv2DFused, BadUseReturnsClearErrors) {
     std::unique_ptr<BConv2D> op;
     ASSERT_TRUE(BConv2D::Create(p, w.data(), nullptr, nullptr, &op).ok());
     Status st = op->Run(x.data(), y.data(), nullptr);  // residual missing
-    EXPECT_NE(st.message().find("created with residual=true: pass the residual"),
-              std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("created with residual=true: pass the residual"), std::string::npos)
+        << st.message();
     st = op->Run(x.data(), r.data(), y.data(), s.data(), nullptr);  // unexpected sign buffer
     EXPECT_NE(st.message().find("created with sign_output=false"), std::string::npos)
         << st.message();
@@ -412,8 +415,7 @@ TEST(BConv2DFused, BadUseReturnsClearErrors) {
     EXPECT_NE(st.message().find("created with sign_output=true"), std::string::npos)
         << st.message();
     st = op->Run(x.data(), r.data(), y.data(), s.data(), nullptr);
-    EXPECT_NE(st.message().find("created with residual=false"), std::string::npos)
-        << st.message();
+    EXPECT_NE(st.message().find("created with residual=false"), std::string::npos) << st.message();
   }
 }
 
@@ -441,7 +443,8 @@ TEST(BConv2DDispatch, KernelChoiceAndEnvironment) {
   Status s = BConv2D::Create(p, w.data(), nullptr, nullptr, &op);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("KBNN_KERNEL"), std::string::npos) << s.message();
-  if (old) setenv("KBNN_KERNEL", saved.c_str(), 1); else unsetenv("KBNN_KERNEL");
+  if (old) setenv("KBNN_KERNEL", saved.c_str(), 1);
+  else unsetenv("KBNN_KERNEL");
 }
 
 }  // namespace

@@ -48,10 +48,10 @@ void CheckUkernel(const BgemmUkernel& uk, size_t mr, size_t nr, size_t k_words, 
         continue;
       }
       int32_t expect = 0;
-      for (size_t k = 0; k < k_words; ++k) expect += __builtin_popcount(a[m][k] ^ b[n * k_words + k]);
-      ASSERT_EQ(c[m * c_stride + n], expect)
-          << uk.name << " mr=" << mr << " nr=" << nr << " k_words=" << k_words << " m=" << m
-          << " n=" << n;
+      for (size_t k = 0; k < k_words; ++k)
+        expect += __builtin_popcount(a[m][k] ^ b[n * k_words + k]);
+      ASSERT_EQ(c[m * c_stride + n], expect) << uk.name << " mr=" << mr << " nr=" << nr
+                                             << " k_words=" << k_words << " m=" << m << " n=" << n;
     }
   }
   if (uk.fn_segmented == nullptr) return;
@@ -129,7 +129,8 @@ TEST_P(BgemmUkernelIsa, AgainstNaive) {
     SCOPED_TRACE(uk.name);
     std::vector<size_t> ks;
     for (size_t k = 1; k <= 70; ++k) ks.push_back(k);
-    for (size_t k : {72, 144, 247, 248, 249, 250, 255, 256, 257, 300, 500, 520, 1000}) ks.push_back(k);
+    for (size_t k : {72, 144, 247, 248, 249, 250, 255, 256, 257, 300, 500, 520, 1000})
+      ks.push_back(k);
     for (size_t k : ks) {
       for (size_t mr = 1; mr <= static_cast<size_t>(uk.mr); ++mr) {
         for (size_t nr = 1; nr <= static_cast<size_t>(uk.nr); ++nr) {

@@ -2,11 +2,13 @@
 //
 // Every NEON kernel compiled into this binary is compared with a naive scalar popcount loop over
 // all (mr, nr) <= (MR, NR) and many k_words (all tails, u16 chunk boundaries, saturated counts),
-// with misaligned operands, indirect (scattered) A rows, c_stride > nr with untouched-output checks,
-// and operands that end right before an unmapped page (catches any read past the last word).
-// Runs natively on ARM and under qemu-aarch64 / qemu-arm; compiles to nothing elsewhere.
+// with misaligned operands, indirect (scattered) A rows, c_stride > nr with untouched-output
+// checks, and operands that end right before an unmapped page (catches any read past the last
+// word). Runs natively on ARM and under qemu-aarch64 / qemu-arm; compiles to nothing elsewhere.
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstddef>
@@ -18,9 +20,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <sys/mman.h>
-#include <unistd.h>
 #if defined(__arm__) && !defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -31,8 +30,8 @@
 #include "kbnn/ukernel.h"
 #include "ukernels/ukernels.h"  // kernels/src: the microkernel prototypes
 
-// Only the microkernel sources are compiled with NEON flags (-mfpu=neon on ARMv7), so this file keys
-// on the architecture, not on __ARM_NEON.
+// Only the microkernel sources are compiled with NEON flags (-mfpu=neon on ARMv7), so this file
+// keys on the architecture, not on __ARM_NEON.
 #if defined(__aarch64__) || defined(__arm__)
 
 namespace {
@@ -88,8 +87,8 @@ enum class Fill { kRandom, kMaxCount, kZeroCount };
 
 void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t c_stride,
              size_t misalign, Fill fill, std::mt19937& rng) {
-  SCOPED_TRACE(std::string(kernel.name) + " mr=" + std::to_string(mr) + " nr=" +
-               std::to_string(nr) + " k_words=" + std::to_string(k_words) +
+  SCOPED_TRACE(std::string(kernel.name) + " mr=" + std::to_string(mr) +
+               " nr=" + std::to_string(nr) + " k_words=" + std::to_string(k_words) +
                " c_stride=" + std::to_string(c_stride) + " misalign=" + std::to_string(misalign));
   std::uniform_int_distribution<uint32_t> word;
   // A: each row its own (misaligned) allocation, to model indirection / im2col rows.
@@ -99,12 +98,17 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
   Words b(kernel.nr * k_words, (misalign + 1) % 4);
   for (size_t m = 0; m < mr; ++m) {
     for (size_t k = 0; k < k_words; ++k) {
-      a_rows[m].set(k, fill == Fill::kRandom ? word(rng) : fill == Fill::kMaxCount ? ~0u : 0x5a5a5a5au);
+      a_rows[m].set(k, fill == Fill::kRandom     ? word(rng)
+                       : fill == Fill::kMaxCount ? ~0u
+                                                 : 0x5a5a5a5au);
     }
   }
   for (size_t n = 0; n < kernel.nr; ++n) {
     for (size_t k = 0; k < k_words; ++k) {
-      uint32_t v = n < nr ? (fill == Fill::kRandom ? word(rng) : fill == Fill::kMaxCount ? 0u : 0x5a5a5a5au) : 0u;
+      uint32_t v = n < nr ? (fill == Fill::kRandom     ? word(rng)
+                             : fill == Fill::kMaxCount ? 0u
+                                                       : 0x5a5a5a5au)
+                          : 0u;
       b.set(n * k_words + k, v);
     }
   }
@@ -140,15 +144,16 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
 TEST(NeonBgemmUkernel, KernelsPresent) {
   // AArch64 always has NEON; on ARMv7 a missing NEON HWCAP must be explicit, not a silent pass.
   const std::vector<Kernel> ks = NeonKernels();
-  if (ks.empty() && std::getenv("KBNN_ALLOW_NO_NEON") != nullptr) GTEST_SKIP() << "no NEON on this CPU";
+  if (ks.empty() && std::getenv("KBNN_ALLOW_NO_NEON") != nullptr)
+    GTEST_SKIP() << "no NEON on this CPU";
   ASSERT_FALSE(ks.empty()) << "CPU reports no NEON (set KBNN_ALLOW_NO_NEON=1 to accept)";
   for (const Kernel& k : ks) std::printf("[ NEON     ] testing %s\n", k.name);
 }
 
 TEST(NeonBgemmUkernel, AllTilesAndTails) {
   std::mt19937 rng(1234);
-  const size_t k_list[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19,
-                           31, 32, 33, 35, 63, 64, 65, 72, 127, 144, 145, 255, 290, 1001};
+  const size_t k_list[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,  12,  13,  15,  16,  17,
+                           18, 19, 31, 32, 33, 35, 63, 64, 65, 72, 127, 144, 145, 255, 290, 1001};
   for (const Kernel& kernel : NeonKernels()) {
     for (size_t k_words : k_list) {
       for (size_t mr = 1; mr <= kernel.mr; ++mr) {
@@ -164,11 +169,11 @@ TEST(NeonBgemmUkernel, AllTilesAndTails) {
 
 TEST(NeonBgemmUkernel, ChunkBoundariesAndSaturatedCounts) {
   // Narrow accumulators are widened in blocks (aarch64: u8 lanes every 31 steps = 124 words; armv7:
-  // u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so a
-  // block that is one step too long wraps and shows.
+  // u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so
+  // a block that is one step too long wraps and shows.
   std::mt19937 rng(99);
-  const size_t k_list[] = {123, 124, 125, 128, 131, 252, 253, 8191, 8192, 8193, 8195, 8196,
-                           16384 + 3, 3 * 8192 + 1};
+  const size_t k_list[] = {123,  124,  125,  128,  131,  252,       253,
+                           8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
   for (const Kernel& kernel : NeonKernels()) {
     for (size_t k_words : k_list) {
       RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr, 0, Fill::kMaxCount, rng);
@@ -257,8 +262,9 @@ TEST(NeonDispatch, RegisteredMicrokernelsMatchNaive) {
   EXPECT_GT(found, 0) << "the dispatch table lists no microkernel with isa \"neon\"";
 }
 
-// Forces the NEON ISA (KBNN_KERNEL=neon from the environment when set, else SetForcedIsa), checks that
-// kAuto resolves to it, and that binary convolutions with K tails give exactly the reference result.
+// Forces the NEON ISA (KBNN_KERNEL=neon from the environment when set, else SetForcedIsa), checks
+// that kAuto resolves to it, and that binary convolutions with K tails give exactly the reference
+// result.
 TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
   if (NeonKernels().empty()) GTEST_SKIP() << "no NEON on this CPU";
   const char* env = std::getenv("KBNN_KERNEL");
@@ -271,7 +277,12 @@ TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
   std::printf("[ NEON     ] selected isa=neon (via %s)\n",
               env_forced ? "KBNN_KERNEL=neon" : "SetForcedIsa(\"neon\")");
 
-  struct Shape { int cin, cout, fh, stride; kbnn::Padding pad; int pad_value; kbnn::OutputType out; };
+  struct Shape {
+    int cin, cout, fh, stride;
+    kbnn::Padding pad;
+    int pad_value;
+    kbnn::OutputType out;
+  };
   const Shape shapes[] = {
       {256, 8, 3, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},   // 72 words
       {100, 7, 3, 2, kbnn::Padding::kSame, 0, kbnn::OutputType::kInt32Dot},   // 36 words, tail
@@ -304,7 +315,8 @@ TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
         (*v)[i] = word(rng) & ((i % words == static_cast<size_t>(words - 1)) ? last_mask : ~0u);
       }
     };
-    std::vector<uint32_t> input(static_cast<size_t>(p.batch) * p.input_height * p.input_width * words);
+    std::vector<uint32_t> input(static_cast<size_t>(p.batch) * p.input_height * p.input_width *
+                                words);
     std::vector<uint32_t> filters(static_cast<size_t>(sh.cout) * sh.fh * sh.fh * words);
     fill_packed(&input);
     fill_packed(&filters);
@@ -316,14 +328,16 @@ TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
 
     std::unique_ptr<kbnn::BConv2D> neon_op, ref_op;
     p.kernel = kbnn::KernelChoice::kAuto;
-    kbnn::Status st = kbnn::BConv2D::Create(p, filters.data(), multiplier.data(), bias.data(), &neon_op);
+    kbnn::Status st =
+        kbnn::BConv2D::Create(p, filters.data(), multiplier.data(), bias.data(), &neon_op);
     ASSERT_TRUE(st.ok()) << st.message();
     p.kernel = kbnn::KernelChoice::kReference;
     st = kbnn::BConv2D::Create(p, filters.data(), multiplier.data(), bias.data(), &ref_op);
     ASSERT_TRUE(st.ok()) << st.message();
     ASSERT_STREQ(neon_op->isa(), "neon");
     ASSERT_EQ(neon_op->output_bytes(), ref_op->output_bytes());
-    if (std::string(neon_op->kernel_name()).find("neon") != std::string::npos) neon_ukernel_ran = true;
+    if (std::string(neon_op->kernel_name()).find("neon") != std::string::npos)
+      neon_ukernel_ran = true;
 
     std::vector<uint8_t> got(neon_op->output_bytes(), 0xAB), want(ref_op->output_bytes(), 0xCD);
     st = neon_op->Run(input.data(), got.data(), nullptr);

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <string>
 #include <random>
+#include <string>
 
 #include "common.h"
 #include "kbnn/dispatch.h"
@@ -98,12 +98,27 @@ TEST(Int8Output, RoundingMatchesStdRound) {
     float r = std::round(y / p.int8_scale);
     if (std::isnan(r)) r = 0.0f;
     r = std::min(std::max(r, -1024.0f), 1024.0f);
-    return static_cast<int8_t>(std::min(std::max(static_cast<int>(r) + p.int8_zero_point, -128), 127));
+    return static_cast<int8_t>(
+        std::min(std::max(static_cast<int>(r) + p.int8_zero_point, -128), 127));
   };
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 60.0f);
-  std::vector<float> values = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 127.5f, -128.5f,
-                               0.49999997f, -0.49999997f, 1e9f, -1e9f, 1023.5f, -1024.5f,
+  std::vector<float> values = {0.0f,
+                               -0.0f,
+                               0.5f,
+                               -0.5f,
+                               1.5f,
+                               -1.5f,
+                               2.5f,
+                               -2.5f,
+                               127.5f,
+                               -128.5f,
+                               0.49999997f,
+                               -0.49999997f,
+                               1e9f,
+                               -1e9f,
+                               1023.5f,
+                               -1024.5f,
                                std::numeric_limits<float>::infinity(),
                                -std::numeric_limits<float>::infinity(),
                                std::numeric_limits<float>::quiet_NaN()};
@@ -116,7 +131,8 @@ TEST(Int8Output, RoundingMatchesStdRound) {
       p.int8_scale = scale;
       p.int8_zero_point = zp;
       for (float y : values) {
-        ASSERT_EQ(internal::Int8FromFloat(y, p), expected(y, p)) << "y=" << y << " scale=" << scale << " zp=" << zp;
+        ASSERT_EQ(internal::Int8FromFloat(y, p), expected(y, p))
+            << "y=" << y << " scale=" << scale << " zp=" << zp;
       }
     }
   }
@@ -125,10 +141,14 @@ TEST(Int8Output, RoundingMatchesStdRound) {
 // Every ISA's QuantizeFloat (bitpacking microkernel for full words + portable tail) against the
 // per-value definition bit = (x < 0), with -0.0f, NaN, +-inf, denormals and exact zeros mixed in.
 TEST(Quantize, FloatEveryIsaMatchesDefinition) {
-  const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::quiet_NaN(),
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            std::numeric_limits<float>::quiet_NaN(),
                             -std::numeric_limits<float>::quiet_NaN(),
                             std::numeric_limits<float>::infinity(),
-                            -std::numeric_limits<float>::infinity(), -1e-45f, 1e-45f};
+                            -std::numeric_limits<float>::infinity(),
+                            -1e-45f,
+                            1e-45f};
   std::mt19937 rng(11);
   std::vector<std::string> isas = AvailableIsas();
   isas.push_back("reference");
@@ -150,8 +170,8 @@ TEST(Quantize, FloatEveryIsaMatchesDefinition) {
           for (int b = 0; b < kBitsPerWord && w * kBitsPerWord + b < channels; ++b) {
             want |= static_cast<uint32_t>(x[r * channels + w * kBitsPerWord + b] < 0.0f) << b;
           }
-          ASSERT_EQ(got[r * words + w], want) << isa << " channels=" << channels << " row=" << r
-                                              << " word=" << w;
+          ASSERT_EQ(got[r * words + w], want)
+              << isa << " channels=" << channels << " row=" << r << " word=" << w;
         }
       }
     }
@@ -289,10 +309,14 @@ TEST(BMaxPool2D, MatchesFloatMaxPool) {
       if (k == KernelChoice::kReference) {
         // Float max pool oracle with padded taps ignored.
         const int OH = op->output_height(), OW = op->output_width();
-        const int ph = p.padding == Padding::kSame
-                           ? std::max((OH - 1) * p.stride_height + p.filter_height - p.input_height, 0) / 2 : 0;
-        const int pw = p.padding == Padding::kSame
-                           ? std::max((OW - 1) * p.stride_width + p.filter_width - p.input_width, 0) / 2 : 0;
+        const int ph =
+            p.padding == Padding::kSame
+                ? std::max((OH - 1) * p.stride_height + p.filter_height - p.input_height, 0) / 2
+                : 0;
+        const int pw =
+            p.padding == Padding::kSame
+                ? std::max((OW - 1) * p.stride_width + p.filter_width - p.input_width, 0) / 2
+                : 0;
         std::vector<float> yf(static_cast<size_t>(p.batch) * OH * OW * p.channels);
         size_t i = 0;
         for (int n = 0; n < p.batch; ++n)
@@ -302,9 +326,14 @@ TEST(BMaxPool2D, MatchesFloatMaxPool) {
                 float mx = -INFINITY;
                 for (int kh = 0; kh < p.filter_height; ++kh)
                   for (int kw = 0; kw < p.filter_width; ++kw) {
-                    const int ih = oh * p.stride_height - ph + kh, iw = ow * p.stride_width - pw + kw;
+                    const int ih = oh * p.stride_height - ph + kh,
+                              iw = ow * p.stride_width - pw + kw;
                     if (ih < 0 || ih >= p.input_height || iw < 0 || iw >= p.input_width) continue;
-                    mx = std::max(mx, xf[((static_cast<size_t>(n) * p.input_height + ih) * p.input_width + iw) * p.channels + c]);
+                    mx = std::max(
+                        mx,
+                        xf[((static_cast<size_t>(n) * p.input_height + ih) * p.input_width + iw) *
+                               p.channels +
+                           c]);
                   }
                 yf[i] = mx;
               }

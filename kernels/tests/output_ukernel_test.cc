@@ -38,7 +38,8 @@ std::vector<const IsaConfig*> IsasWithOutputKernels() {
   std::vector<const IsaConfig*> out{PortableOutputKernels()};
   for (const std::string& isa : AvailableIsas()) {
     const IsaConfig* c = nullptr;
-    if (SetForcedIsa(isa.c_str()).ok() && ResolveKernel(KernelChoice::kAuto, &c).ok() && c != nullptr && c->output_f32 != nullptr) {
+    if (SetForcedIsa(isa.c_str()).ok() && ResolveKernel(KernelChoice::kAuto, &c).ok() &&
+        c != nullptr && c->output_f32 != nullptr) {
       out.push_back(c);
     }
   }
@@ -163,8 +164,8 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
                 }
                 const int8_t want =
                     Int8FromFloat(FloatOutput(DotOf(c, i, j), c.m[j], c.b[j], q), q);
-                ASSERT_EQ(y8[i * ys + j], want) << "int8 scale=" << scale << " n=" << n
-                                                << " i=" << i << " j=" << j;
+                ASSERT_EQ(y8[i * ys + j], want)
+                    << "int8 scale=" << scale << " n=" << n << " i=" << i << " j=" << j;
               }
             }
           }
@@ -193,10 +194,12 @@ TEST(OutputUkernel, MatchesScalarFormulas) {
                   }
                   float want = FloatOutput(DotOf(c, i, j), c.m[j], c.b[j], o);
                   if (with_r) want += r[i * ys + j];
-                  ASSERT_TRUE(std::memcmp(&got, &want, 4) == 0 || (std::isnan(got) && std::isnan(want)))
+                  ASSERT_TRUE(std::memcmp(&got, &want, 4) == 0 ||
+                              (std::isnan(got) && std::isnan(want)))
                       << "residual n=" << n << " i=" << i << " j=" << j;
                   const uint32_t bit = (sign[i * ss + j / 32] >> (j % 32)) & 1u;
-                  ASSERT_EQ(bit, static_cast<uint32_t>(want < 0.0f)) << "sign n=" << n << " j=" << j;
+                  ASSERT_EQ(bit, static_cast<uint32_t>(want < 0.0f))
+                      << "sign n=" << n << " j=" << j;
                 }
                 for (size_t j = n; j < words * 32; ++j) {
                   ASSERT_EQ((sign[i * ss + j / 32] >> (j % 32)) & 1u, 0u) << "padding bit set";

@@ -62,14 +62,13 @@ inline ThreadPool* Pool(int threads) {
 
 inline std::string Describe(const BConv2DParams& p) {
   std::ostringstream s;
-  s << "N=" << p.batch << " in=" << p.input_height << "x" << p.input_width << "x"
-    << p.channels_in << " out_c=" << p.channels_out << " f=" << p.filter_height << "x"
-    << p.filter_width << " s=" << p.stride_height << "x" << p.stride_width << " d="
-    << p.dilation_height << "x" << p.dilation_width << " pad=" << ToString(p.padding)
-    << " pad_value=" << p.pad_value << " groups=" << p.groups
-    << " out=" << ToString(p.output.type) << " act=" << ToString(p.output.activation)
-    << " residual=" << p.residual << " sign_output=" << p.sign_output
-    << " threads=" << p.num_threads;
+  s << "N=" << p.batch << " in=" << p.input_height << "x" << p.input_width << "x" << p.channels_in
+    << " out_c=" << p.channels_out << " f=" << p.filter_height << "x" << p.filter_width
+    << " s=" << p.stride_height << "x" << p.stride_width << " d=" << p.dilation_height << "x"
+    << p.dilation_width << " pad=" << ToString(p.padding) << " pad_value=" << p.pad_value
+    << " groups=" << p.groups << " out=" << ToString(p.output.type)
+    << " act=" << ToString(p.output.activation) << " residual=" << p.residual
+    << " sign_output=" << p.sign_output << " threads=" << p.num_threads;
   return s.str();
 }
 
@@ -99,11 +98,15 @@ inline std::vector<int32_t> FloatConvOracle(const BConv2DParams& p, const std::v
               const bool inside = ih >= 0 && ih < p.input_height && iw >= 0 && iw < p.input_width;
               for (int ci = 0; ci < cg; ++ci) {
                 const float xv =
-                    inside ? x[((static_cast<size_t>(n) * p.input_height + ih) * p.input_width + iw) *
-                                   p.channels_in + g * cg + ci]
-                           : static_cast<float>(p.pad_value);
-                const float wv = w[((static_cast<size_t>(co) * p.filter_height + kh) *
-                                        p.filter_width + kw) * cg + ci];
+                    inside
+                        ? x[((static_cast<size_t>(n) * p.input_height + ih) * p.input_width + iw) *
+                                p.channels_in +
+                            g * cg + ci]
+                        : static_cast<float>(p.pad_value);
+                const float wv =
+                    w[((static_cast<size_t>(co) * p.filter_height + kh) * p.filter_width + kw) *
+                          cg +
+                      ci];
                 acc += static_cast<double>(xv) * wv;
               }
             }

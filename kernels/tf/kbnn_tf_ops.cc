@@ -58,9 +58,9 @@ TfStatus Invalid(const std::string& op, const std::string& message) {
   return ::absl::InvalidArgumentError(op + ": " + message);
 }
 
-#define KBNN_RETURN_IF_ERROR(expr)         \
-  do {                                     \
-    TfStatus _kbnn_status = (expr);        \
+#define KBNN_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    TfStatus _kbnn_status = (expr);              \
     if (!_kbnn_status.ok()) return _kbnn_status; \
   } while (0)
 
@@ -82,8 +82,8 @@ TfStatus GetInt(Ctx* c, const char* name, int* value) {
   int64_t v = 0;
   KBNN_RETURN_IF_ERROR(c->GetAttr(name, &v));
   if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
-    return ::absl::InvalidArgumentError(std::string("attribute ") + name + " out of range: " +
-                                        Str(v));
+    return ::absl::InvalidArgumentError(std::string("attribute ") + name +
+                                        " out of range: " + Str(v));
   }
   *value = static_cast<int>(v);
   return ::absl::OkStatus();
@@ -157,18 +157,14 @@ TfStatus GetOutputParams(Ctx* c, const char* op, ::kbnn::OutputParams* out) {
   DataType t;
   KBNN_RETURN_IF_ERROR(c->GetAttr("T", &t));
   switch (t) {
-    case ::tensorflow::DT_FLOAT:
-      out->type = ::kbnn::OutputType::kFloat32;
-      break;
-    case ::tensorflow::DT_INT32:
-      out->type = ::kbnn::OutputType::kBitpacked;
-      break;
-    case ::tensorflow::DT_INT8:
-      out->type = ::kbnn::OutputType::kInt8;
-      break;
+    case ::tensorflow::DT_FLOAT: out->type = ::kbnn::OutputType::kFloat32; break;
+    case ::tensorflow::DT_INT32: out->type = ::kbnn::OutputType::kBitpacked; break;
+    case ::tensorflow::DT_INT8: out->type = ::kbnn::OutputType::kInt8; break;
     default:
-      return Invalid(op, "T must be float (float32 output), int32 (bitpacked output) or int8; "
-                         "received " + ::tensorflow::DataTypeString(t));
+      return Invalid(op,
+                     "T must be float (float32 output), int32 (bitpacked output) or int8; "
+                     "received " +
+                         ::tensorflow::DataTypeString(t));
   }
   KBNN_RETURN_IF_ERROR(c->GetAttr("int8_scale", &out->int8_scale));
   int zp = 0;
@@ -206,8 +202,8 @@ TfStatus SpatialOutput(const char* op, const char* axis, int64_t in, int filter,
   if (padding == ::kbnn::Padding::kValid) {
     if (eff > in) {
       return Invalid(op, std::string("VALID padding: the effective filter ") + axis + " " +
-                             Str(eff) + " (filter " + Str(filter) + ", dilation " +
-                             Str(dilation) + ") exceeds the input " + axis + " " + Str(in));
+                             Str(eff) + " (filter " + Str(filter) + ", dilation " + Str(dilation) +
+                             ") exceeds the input " + axis + " " + Str(in));
     }
     *out = (in - eff) / stride + 1;
   } else {
@@ -248,8 +244,8 @@ TfStatus QuantizeShape(InferenceContext* c) {
   }
   KBNN_RETURN_IF_ERROR(c->WithRankAtLeast(in, 1, &in));
   DimensionHandle ch = c->Dim(in, -1);
-  DimensionHandle words = c->ValueKnown(ch) ? c->MakeDim((c->Value(ch) + 31) / 32)
-                                            : c->UnknownDim();
+  DimensionHandle words =
+      c->ValueKnown(ch) ? c->MakeDim((c->Value(ch) + 31) / 32) : c->UnknownDim();
   ShapeHandle out;
   KBNN_RETURN_IF_ERROR(c->ReplaceDim(in, -1, words, &out));
   c->set_output(0, out);
@@ -268,7 +264,8 @@ TfStatus DequantizeShape(InferenceContext* c) {
   KBNN_RETURN_IF_ERROR(c->WithRankAtLeast(in, 1, &in));
   KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(in, -1), ::kbnn::PackedWords(channels),
                                 "the input's last dimension (packed words, ceil(channels/32) "
-                                "for channels=" + Str(channels) + ")"));
+                                "for channels=" +
+                                    Str(channels) + ")"));
   ShapeHandle out;
   KBNN_RETURN_IF_ERROR(c->ReplaceDim(in, -1, c->MakeDim(channels), &out));
   c->set_output(0, out);
@@ -282,8 +279,8 @@ TfStatus CheckTransformInputs(InferenceContext* c, const char* op, int first, in
     ShapeHandle v;
     KBNN_RETURN_IF_ERROR(WithRank(c, op, first + i, 1, names[i], "[channels_out]", &v));
     if (cout >= 0) {
-      KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(v, 0), cout,
-                                    std::string(names[i]) + " length (channels_out)"));
+      KBNN_RETURN_IF_ERROR(
+          CheckDim(c, op, c->Dim(v, 0), cout, std::string(names[i]) + " length (channels_out)"));
     }
   }
   return ::absl::OkStatus();
@@ -298,8 +295,8 @@ struct ConvAttrs : ::kbnn::BConv2DOptions {
 template <class Ctx>
 TfStatus GetConvAttrs(Ctx* c, ConvAttrs* a, bool residual = false) {
   const char* op = residual ? schema::kBconv2dResidualName : schema::kBconv2dName;
-  KBNN_RETURN_IF_ERROR(CheckVersion(
-      c, op, residual ? schema::kBconv2dResidualVersion : schema::kBconv2dVersion));
+  KBNN_RETURN_IF_ERROR(
+      CheckVersion(c, op, residual ? schema::kBconv2dResidualVersion : schema::kBconv2dVersion));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "channels_in", &a->channels_in));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_height", &a->filter_height));
   KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_width", &a->filter_width));
@@ -331,21 +328,23 @@ TfStatus Bconv2dShapeImpl(InferenceContext* c, bool residual) {
   ConvAttrs a;
   KBNN_RETURN_IF_ERROR(GetConvAttrs(c, &a, residual));
   ShapeHandle in, filter;
-  KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 4, "input", "bitpacked NHWC [N, H, W, ceil(Cin/32)]",
-                                &in));
+  KBNN_RETURN_IF_ERROR(
+      WithRank(c, op, 0, 4, "input", "bitpacked NHWC [N, H, W, ceil(Cin/32)]", &in));
   KBNN_RETURN_IF_ERROR(WithRank(c, op, 1, 4, "filter",
                                 "bitpacked OHWI [Cout, KH, KW, ceil((Cin/groups)/32)]", &filter));
   KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(in, 3), ::kbnn::PackedWords(a.channels_in),
                                 "the input's last dimension (packed words, ceil(channels_in/32) "
-                                "for channels_in=" + Str(a.channels_in) + ")"));
-  KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(filter, 1), a.filter_height,
-                                "filter dimension 1 (filter_height)"));
-  KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(filter, 2), a.filter_width,
-                                "filter dimension 2 (filter_width)"));
+                                "for channels_in=" +
+                                    Str(a.channels_in) + ")"));
+  KBNN_RETURN_IF_ERROR(
+      CheckDim(c, op, c->Dim(filter, 1), a.filter_height, "filter dimension 1 (filter_height)"));
+  KBNN_RETURN_IF_ERROR(
+      CheckDim(c, op, c->Dim(filter, 2), a.filter_width, "filter dimension 2 (filter_width)"));
   const int cg = a.channels_in / a.groups;
   KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(filter, 3), ::kbnn::PackedWords(cg),
                                 "filter dimension 3 (packed words, ceil((channels_in/groups)/32) "
-                                "for channels_in/groups=" + Str(cg) + ")"));
+                                "for channels_in/groups=" +
+                                    Str(cg) + ")"));
   DimensionHandle cout_dim = c->Dim(filter, 0);
   int64_t cout = c->ValueKnown(cout_dim) ? c->Value(cout_dim) : -1;
   if (cout == 0 || (cout > 0 && cout % a.groups != 0)) {
@@ -356,14 +355,14 @@ TfStatus Bconv2dShapeImpl(InferenceContext* c, bool residual) {
   int64_t oh, ow;
   DimensionHandle h = c->Dim(in, 1), w = c->Dim(in, 2);
   KBNN_RETURN_IF_ERROR(SpatialOutput(op, "height", c->ValueKnown(h) ? c->Value(h) : -1,
-                                     a.filter_height, a.stride_height, a.dilation_height,
-                                     a.padding, &oh));
+                                     a.filter_height, a.stride_height, a.dilation_height, a.padding,
+                                     &oh));
   KBNN_RETURN_IF_ERROR(SpatialOutput(op, "width", c->ValueKnown(w) ? c->Value(w) : -1,
                                      a.filter_width, a.stride_width, a.dilation_width, a.padding,
                                      &ow));
   auto dim = [c](int64_t v) { return v < 0 ? c->UnknownDim() : c->MakeDim(v); };
-  ShapeHandle out = c->MakeShape({c->Dim(in, 0), dim(oh), dim(ow),
-                                  dim(cout < 0 ? -1 : OutputChannels(a.output, cout))});
+  ShapeHandle out = c->MakeShape(
+      {c->Dim(in, 0), dim(oh), dim(ow), dim(cout < 0 ? -1 : OutputChannels(a.output, cout))});
   if (residual) {
     ShapeHandle r, merged;
     KBNN_RETURN_IF_ERROR(WithRank(c, op, schema::kBconv2dResidualInputResidual, 4, "residual",
@@ -398,8 +397,7 @@ TfStatus BFullyConnectedShape(InferenceContext* c) {
   KBNN_RETURN_IF_ERROR(GetFcAttrs(c, &k, &out));
   ShapeHandle in, weights;
   KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 2, "input", "bitpacked [N, ceil(K/32)]", &in));
-  KBNN_RETURN_IF_ERROR(WithRank(c, op, 1, 2, "weights", "bitpacked [Cout, ceil(K/32)]",
-                                &weights));
+  KBNN_RETURN_IF_ERROR(WithRank(c, op, 1, 2, "weights", "bitpacked [Cout, ceil(K/32)]", &weights));
   const std::string words = "packed words, ceil(input_size/32) for input_size=" + Str(k) + ")";
   KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(in, 1), ::kbnn::PackedWords(k),
                                 "the input's last dimension (" + words));
@@ -436,11 +434,11 @@ TfStatus BMaxPool2dShape(InferenceContext* c) {
   PoolAttrs a;
   KBNN_RETURN_IF_ERROR(GetPoolAttrs(c, &a));
   ShapeHandle in;
-  KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 4, "input", "bitpacked NHWC [N, H, W, ceil(C/32)]",
-                                &in));
+  KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 4, "input", "bitpacked NHWC [N, H, W, ceil(C/32)]", &in));
   KBNN_RETURN_IF_ERROR(CheckDim(c, op, c->Dim(in, 3), ::kbnn::PackedWords(a.channels),
                                 "the input's last dimension (packed words, ceil(channels/32) "
-                                "for channels=" + Str(a.channels) + ")"));
+                                "for channels=" +
+                                    Str(a.channels) + ")"));
   int64_t oh, ow;
   DimensionHandle h = c->Dim(in, 1), w = c->Dim(in, 2);
   KBNN_RETURN_IF_ERROR(SpatialOutput(op, "height", c->ValueKnown(h) ? c->Value(h) : -1,
@@ -670,10 +668,12 @@ class Bconv2dOp : public OpKernel {
                                        "ceil((channels_in/groups)/32) for channels_in/groups=" +
                                            Str(cg) + ")"));
     const int64_t cout = filter.dim_size(0);
-    OP_REQUIRES(ctx, cout >= 1 && cout % attrs_.groups == 0 &&
-                         cout <= std::numeric_limits<int>::max(),
-                Invalid(op, "filter dimension 0 (channels_out) must be >= 1 and divisible by "
-                            "groups=" + Str(attrs_.groups) + "; received " + Str(cout)));
+    OP_REQUIRES(ctx,
+                cout >= 1 && cout % attrs_.groups == 0 && cout <= std::numeric_limits<int>::max(),
+                Invalid(op,
+                        "filter dimension 0 (channels_out) must be >= 1 and divisible by "
+                        "groups=" +
+                            Str(attrs_.groups) + "; received " + Str(cout)));
     OP_REQUIRES_OK(ctx, CheckTransformTensors(op, multiplier, bias, cout));
     for (int d = 0; d < 3; ++d) {
       OP_REQUIRES(ctx, in.dim_size(d) <= std::numeric_limits<int>::max(),
@@ -687,14 +687,14 @@ class Bconv2dOp : public OpKernel {
                                       attrs_.filter_width, attrs_.stride_width,
                                       attrs_.dilation_width, attrs_.padding, &ow));
 
-    const std::vector<int64_t> key_shape = {in.dim_size(0), in.dim_size(1), in.dim_size(2),
-                                            cout};
+    const std::vector<int64_t> key_shape = {in.dim_size(0), in.dim_size(1), in.dim_size(2), cout};
     std::lock_guard<std::mutex> lock(mu_);
     if (conv_ == nullptr || !key_.Matches(key_shape, filter, multiplier, bias)) {
       conv_.reset();
-      ::kbnn::BConv2DParams p = ::kbnn::MakeBConv2DParams(
-          attrs_, static_cast<int>(in.dim_size(0)), static_cast<int>(in.dim_size(1)),
-          static_cast<int>(in.dim_size(2)), static_cast<int>(cout), attrs_.output);
+      ::kbnn::BConv2DParams p = ::kbnn::MakeBConv2DParams(attrs_, static_cast<int>(in.dim_size(0)),
+                                                          static_cast<int>(in.dim_size(1)),
+                                                          static_cast<int>(in.dim_size(2)),
+                                                          static_cast<int>(cout), attrs_.output);
       p.residual = p.sign_output = Residual;
       p.num_threads = SharedPool(ctx)->num_threads();
       if (p.batch == 0 || p.input_height == 0 || p.input_width == 0) {
@@ -705,15 +705,15 @@ class Bconv2dOp : public OpKernel {
                                 0, TensorShape({p.batch, eh, ew, OutputChannels(p.output, cout)}),
                                 &out));
         if (Residual) {
-          OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                                  1, TensorShape({p.batch, eh, ew, ::kbnn::PackedWords(cout)}),
-                                  &out));
+          OP_REQUIRES_OK(ctx,
+                         ctx->allocate_output(
+                             1, TensorShape({p.batch, eh, ew, ::kbnn::PackedWords(cout)}), &out));
         }
         return;
       }
-      OP_REQUIRES_OK(ctx, FromKbnn(op, ::kbnn::BConv2D::Create(
-                                           p, Words(filter), multiplier.flat<float>().data(),
-                                           bias.flat<float>().data(), &conv_)));
+      OP_REQUIRES_OK(ctx, FromKbnn(op, ::kbnn::BConv2D::Create(p, Words(filter),
+                                                               multiplier.flat<float>().data(),
+                                                               bias.flat<float>().data(), &conv_)));
       key_.Set(key_shape, filter, multiplier, bias);
     }
     const TensorShape out_shape({in.dim_size(0), conv_->output_height(), conv_->output_width(),
@@ -729,10 +729,11 @@ class Bconv2dOp : public OpKernel {
                 Invalid(op, "residual must have the output's shape " + out_shape.DebugString() +
                                 "; received " + residual.shape().DebugString()));
     Tensor* bits = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            1, TensorShape({out_shape.dim_size(0), out_shape.dim_size(1),
-                                            out_shape.dim_size(2), ::kbnn::PackedWords(cout)}),
-                            &bits));
+    OP_REQUIRES_OK(
+        ctx, ctx->allocate_output(1,
+                                  TensorShape({out_shape.dim_size(0), out_shape.dim_size(1),
+                                               out_shape.dim_size(2), ::kbnn::PackedWords(cout)}),
+                                  &bits));
     OP_REQUIRES_OK(ctx, FromKbnn(op, conv_->Run(Words(in), residual.flat<float>().data(),
                                                 out->data(), Words(bits), SharedPool(ctx))));
   }
@@ -772,8 +773,7 @@ class BFullyConnectedOp : public OpKernel {
     OP_REQUIRES_OK(ctx, CheckTransformTensors(op, multiplier, bias, cout));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({in.dim_size(0), OutputChannels(output_, cout)}),
-                            &out));
+                            0, TensorShape({in.dim_size(0), OutputChannels(output_, cout)}), &out));
     if (in.dim_size(0) == 0) return;
 
     const std::vector<int64_t> key_shape = {in.dim_size(0), cout};
@@ -823,16 +823,16 @@ class BMaxPool2dOp : public OpKernel {
     }
     int64_t oh, ow;
     OP_REQUIRES_OK(ctx, SpatialOutput(op, "height", std::max<int64_t>(in.dim_size(1), 1),
-                                      attrs_.filter_height, attrs_.stride_height, 1,
-                                      attrs_.padding, &oh));
-    OP_REQUIRES_OK(ctx, SpatialOutput(op, "width", std::max<int64_t>(in.dim_size(2), 1),
-                                      attrs_.filter_width, attrs_.stride_width, 1,
-                                      attrs_.padding, &ow));
+                                      attrs_.filter_height, attrs_.stride_height, 1, attrs_.padding,
+                                      &oh));
+    OP_REQUIRES_OK(ctx,
+                   SpatialOutput(op, "width", std::max<int64_t>(in.dim_size(2), 1),
+                                 attrs_.filter_width, attrs_.stride_width, 1, attrs_.padding, &ow));
     if (in.dim_size(1) == 0) oh = 0;
     if (in.dim_size(2) == 0) ow = 0;
     Tensor* out = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({in.dim_size(0), oh, ow, words}),
-                                             &out));
+    OP_REQUIRES_OK(ctx,
+                   ctx->allocate_output(0, TensorShape({in.dim_size(0), oh, ow, words}), &out));
     if (out->NumElements() == 0) return;
     ::kbnn::BMaxPool2DParams p;
     p.batch = static_cast<int>(in.dim_size(0));

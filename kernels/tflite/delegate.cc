@@ -12,6 +12,8 @@
 // the interpreter then fails with its "unresolved custom op" error after our message.
 // Partitions: the runtime fuses adjacent claimed nodes into one delegate kernel (partition.cc).
 // Threading: one kbnn::ThreadPool per delegate, shared by its kernels (runs are serialized).
+#include "delegate.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -22,7 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include "delegate.h"
 #include "kbnn/dispatch.h"
 #include "ops/registry.h"
 
@@ -115,10 +116,11 @@ TfLiteStatus DelegatePrepareImpl(TfLiteContext* context, TfLiteDelegate* base) {
 
   std::string why;
   if (!TensorLayoutHolds(context, touched_tensors, &why)) {
-    context->ReportError(context,
-                         "kbnn delegate: this runtime's TfLiteTensor layout differs from the one "
-                         "the delegate was built for, or the model is corrupted (%s); refusing to run",
-                         why.c_str());
+    context->ReportError(
+        context,
+        "kbnn delegate: this runtime's TfLiteTensor layout differs from the one "
+        "the delegate was built for, or the model is corrupted (%s); refusing to run",
+        why.c_str());
     return kTfLiteError;
   }
   {
@@ -199,7 +201,8 @@ KBNN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** va
 KBNN_EXPORT void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate) {
   using namespace kbnn::delegate;
   Delegate* d = FromBase(delegate);
-  if (d != nullptr && !d->options.profile.empty()) UnregisterProfile(d->options.profile, &d->profile);
+  if (d != nullptr && !d->options.profile.empty())
+    UnregisterProfile(d->options.profile, &d->profile);
   delete d;
 }
 
@@ -215,6 +218,4 @@ KBNN_EXPORT const char* kbnn_delegate_kernel_isa() {
 }
 
 // Introspection: the op table this delegate implements, as JSON (see options.h).
-KBNN_EXPORT const char* kbnn_delegate_schema_json() {
-  return kbnn::delegate::SchemaJson().c_str();
-}
+KBNN_EXPORT const char* kbnn_delegate_schema_json() { return kbnn::delegate::SchemaJson().c_str(); }

@@ -4,10 +4,10 @@
 #include <flatbuffers/flexbuffers.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -209,7 +209,8 @@ struct ChainModel {
     const int c = g.Tensor(kTfLiteInt32, {n, h, w, kbnn::PackedWords(cout)});
     const int p = g.Tensor(kTfLiteInt32, {n, h / 2, w / 2, kbnn::PackedWords(cout)});
     y = g.Tensor(kTfLiteFloat32, {n, h / 2, w / 2, cout});
-    g.Node("KbnnQuantize", {x}, {q}, Options([](flexbuffers::Builder& o) { o.Int("kbnn_version", 1); }));
+    g.Node("KbnnQuantize", {x}, {q},
+           Options([](flexbuffers::Builder& o) { o.Int("kbnn_version", 1); }));
     g.Node("KbnnBconv2d", {q, f, m, b}, {c}, Options([&](flexbuffers::Builder& o) {
              o.Int("kbnn_version", num_conv_options_version);
              o.Int("channels_in", cin);
@@ -357,7 +358,8 @@ TEST(Delegate, SoakCreateDestroyCycles) {
     for (int i = 0; i < invokes; ++i) {
       ASSERT_EQ(g.kernel_reg.prefix.invoke(&g.context, &node), kTfLiteOk) << g.errors;
     }
-    ASSERT_EQ(std::memcmp(g.tensors[model.y].data, ref.data(), ref.size() * 4), 0) << "cycle " << cycle;
+    ASSERT_EQ(std::memcmp(g.tensors[model.y].data, ref.data(), ref.size() * 4), 0)
+        << "cycle " << cycle;
     g.kernel_reg.prefix.free(&g.context, state);
     if (leak_one && cycle == 0) {
       std::printf("leaking one delegate on purpose\n");
@@ -378,7 +380,8 @@ TEST(Delegate, UnsupportedVersionNotClaimedAndReported) {
 
 TEST(Delegate, TensorLayoutCheckRefuses) {
   ChainModel model;
-  model.g.tensors[model.x].bytes += 4;  // what a runtime with another TfLiteTensor layout looks like
+  model.g.tensors[model.x].bytes +=
+      4;  // what a runtime with another TfLiteTensor layout looks like
   Delegate d(1);
   EXPECT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteError);
   EXPECT_EQ(model.g.replace_calls, 0);
@@ -410,7 +413,8 @@ TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
   ASSERT_EQ(d.d->Prepare(&model.g.context, d.d), kTfLiteOk);
   void* state = nullptr;
   TfLiteNode node = RunPartition(model.g, d.d, &state);
-  ASSERT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  ASSERT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk)
+      << model.g.errors;
   for (int channels : {50, 33, 64}) {
     ASSERT_EQ(kbnn::PackedWords(channels), kbnn::PackedWords(model.cin));
     model.g.errors.clear();
@@ -418,7 +422,8 @@ TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
                                  IntArray({2, model.h, model.w, channels}));
     EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
     EXPECT_NE(model.g.errors.find("node 1 (KbnnBconv2d): bitpacked input tensor 1 carries " +
-                                  std::to_string(channels) + " channels but the op has channels_in=45"),
+                                  std::to_string(channels) +
+                                  " channels but the op has channels_in=45"),
               std::string::npos)
         << model.g.errors;
   }
@@ -432,7 +437,8 @@ TEST(Delegate, PrepareChecksTheChannelCountNotOnlyTheWords) {
   // Back to the converted shape: prepares and runs again.
   model.g.context.ResizeTensor(&model.g.context, &model.g.tensors[model.x],
                                IntArray({1, model.h, model.w, model.cin}));
-  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk) << model.g.errors;
+  EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteOk)
+      << model.g.errors;
   model.g.kernel_reg.prefix.free(&model.g.context, state);
 }
 
@@ -486,7 +492,8 @@ TEST(Delegate, BadOptionsReturnNull) {
   sink = &reported;
   char* keys[] = {const_cast<char*>("kernel")};
   char* values[] = {const_cast<char*>("fast")};
-  TfLiteDelegate* d = tflite_plugin_create_delegate(keys, values, 1, [](const char* m) { *sink += m; });
+  TfLiteDelegate* d =
+      tflite_plugin_create_delegate(keys, values, 1, [](const char* m) { *sink += m; });
   EXPECT_EQ(d, nullptr);
   EXPECT_NE(reported.find("kernel='fast'"), std::string::npos) << reported;
 }
@@ -527,7 +534,8 @@ struct Int8Model {
     const int b = g.Tensor(kTfLiteFloat32, {cout}, bias.data());
     y = g.Tensor(kTfLiteInt8, {n, h, w, cout});
     g.tensors[y].params = {tensor_scale, tensor_zp};
-    g.Node("KbnnQuantize", {x}, {q}, Options([](flexbuffers::Builder& o) { o.Int("kbnn_version", 1); }));
+    g.Node("KbnnQuantize", {x}, {q},
+           Options([](flexbuffers::Builder& o) { o.Int("kbnn_version", 1); }));
     g.Node("KbnnBconv2d", {q, f, m, b}, {y}, Options([&](flexbuffers::Builder& o) {
              o.Int("kbnn_version", 1);
              o.Int("channels_in", cin);
@@ -602,7 +610,8 @@ TEST(Delegate, Int8ErrorsNameTheQuantizationMismatch) {
     void* state = nullptr;
     TfLiteNode node = RunPartition(model.g, d.d, &state);
     EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
-    EXPECT_NE(model.g.errors.find("is quantized with scale=0.5"), std::string::npos) << model.g.errors;
+    EXPECT_NE(model.g.errors.find("is quantized with scale=0.5"), std::string::npos)
+        << model.g.errors;
     model.g.kernel_reg.prefix.free(&model.g.context, state);
   }
   {  // an int8 input without quantization parameters
@@ -613,7 +622,8 @@ TEST(Delegate, Int8ErrorsNameTheQuantizationMismatch) {
     void* state = nullptr;
     TfLiteNode node = RunPartition(model.g, d.d, &state);
     EXPECT_EQ(model.g.kernel_reg.prefix.prepare(&model.g.context, &node), kTfLiteError);
-    EXPECT_NE(model.g.errors.find("node 0 (KbnnQuantize): int8 input needs per-tensor quantization"),
+    EXPECT_NE(model.g.errors.find(
+                  "node 0 (KbnnQuantize): int8 input needs per-tensor quantization"),
               std::string::npos)
         << model.g.errors;
     model.g.kernel_reg.prefix.free(&model.g.context, state);

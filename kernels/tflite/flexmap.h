@@ -24,7 +24,8 @@ class FlexMap {
     if (!flexbuffers::VerifyBuffer(bytes(), size_, &reuse_tracker)) {
       return "custom options are not a valid flexbuffer";
     }
-    if (!flexbuffers::GetRoot(bytes(), size_).IsMap()) return "custom options are not a flexbuffer map";
+    if (!flexbuffers::GetRoot(bytes(), size_).IsMap())
+      return "custom options are not a flexbuffer map";
     return nullptr;
   }
   // Only after a successful Load.

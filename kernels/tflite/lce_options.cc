@@ -93,9 +93,8 @@ Status ParseLceOptions(const char* custom_name, int version, const void* data, s
   }
   const char* op = found->name;
   if (version != kLceOpVersion) {
-    return Bad(op, "unsupported op version " + std::to_string(version) +
-                       " (kbnn maps version " + std::to_string(kLceOpVersion) +
-                       ", as written by larq-compute-engine 0.16)");
+    return Bad(op, "unsupported op version " + std::to_string(version) + " (kbnn maps version " +
+                       std::to_string(kLceOpVersion) + ", as written by larq-compute-engine 0.16)");
   }
   LceOptions o;
   o.kind = found->kind;
@@ -108,10 +107,10 @@ Status ParseLceOptions(const char* custom_name, int version, const void* data, s
   if (const char* why = flex.Load(data, size)) return Bad(op, why);
   const flexbuffers::Map map = flex.map();
   Status st;
-#define KBNN_LCE_INT(key, field, lo, hi)                   \
-  do {                                                     \
-    st = ReadInt(op, map, key, lo, hi, &o.field);          \
-    if (!st.ok()) return st;                               \
+#define KBNN_LCE_INT(key, field, lo, hi)          \
+  do {                                            \
+    st = ReadInt(op, map, key, lo, hi, &o.field); \
+    if (!st.ok()) return st;                      \
   } while (0)
   KBNN_LCE_INT("stride_height", stride_height, 1, kMaxWindow);
   KBNN_LCE_INT("stride_width", stride_width, 1, kMaxWindow);

@@ -48,24 +48,42 @@ Status Bad(const schema::OpDef& op, const std::string& what) {
 Status IntIn(const schema::OpDef& op, const char* name, int64_t v, int64_t lo, int64_t hi,
              int* out) {
   if (v < lo || v > hi) {
-    return Bad(op, std::string("attr '") + name + "' = " + std::to_string(v) + " is out of range [" +
-                       std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return Bad(op, std::string("attr '") + name + "' = " + std::to_string(v) +
+                       " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   *out = static_cast<int>(v);
   return Status::Ok();
 }
 
 Status ParsePadding(const schema::OpDef& op, const std::string& s, Padding* p) {
-  if (s == "VALID") { *p = Padding::kValid; return Status::Ok(); }
-  if (s == "SAME") { *p = Padding::kSame; return Status::Ok(); }
+  if (s == "VALID") {
+    *p = Padding::kValid;
+    return Status::Ok();
+  }
+  if (s == "SAME") {
+    *p = Padding::kSame;
+    return Status::Ok();
+  }
   return Bad(op, "attr 'padding' = '" + s + "' is not VALID or SAME");
 }
 
 Status ParseActivation(const schema::OpDef& op, const std::string& s, Activation* a) {
-  if (s == "NONE") { *a = Activation::kNone; return Status::Ok(); }
-  if (s == "RELU") { *a = Activation::kRelu; return Status::Ok(); }
-  if (s == "RELU6") { *a = Activation::kRelu6; return Status::Ok(); }
-  if (s == "CLAMP") { *a = Activation::kClamp; return Status::Ok(); }
+  if (s == "NONE") {
+    *a = Activation::kNone;
+    return Status::Ok();
+  }
+  if (s == "RELU") {
+    *a = Activation::kRelu;
+    return Status::Ok();
+  }
+  if (s == "RELU6") {
+    *a = Activation::kRelu6;
+    return Status::Ok();
+  }
+  if (s == "CLAMP") {
+    *a = Activation::kClamp;
+    return Status::Ok();
+  }
   return Bad(op, "attr 'activation' = '" + s + "' is not NONE, RELU, RELU6 or CLAMP");
 }
 
@@ -160,13 +178,13 @@ Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, Op
     o.version = static_cast<int>(v.i);
   }
   Status st;
-#define KBNN_INT(name, field, lo, hi)                                       \
-  do {                                                                      \
-    const Value& v_ = get(name);                                            \
-    if (v_.present) {                                                       \
-      st = IntIn(op, name, v_.i, lo, hi, &o.field);                         \
-      if (!st.ok()) return st;                                              \
-    }                                                                       \
+#define KBNN_INT(name, field, lo, hi)               \
+  do {                                              \
+    const Value& v_ = get(name);                    \
+    if (v_.present) {                               \
+      st = IntIn(op, name, v_.i, lo, hi, &o.field); \
+      if (!st.ok()) return st;                      \
+    }                                               \
   } while (0)
 
   const std::string name = op.name;
@@ -297,15 +315,16 @@ Status ParseDelegateOptions(const char* const* keys, const char* const* values, 
       else if (value == "avx512") o.kernel = KernelChoice::kAvx512;
       else if (value == "neon") o.kernel = KernelChoice::kNeon;
       else {
-        return Status::InvalidArgument("kbnn delegate: option kernel='" + value +
-                                       "' is not one of auto, reference, scalar, avx2, avx512, neon");
+        return Status::InvalidArgument(
+            "kbnn delegate: option kernel='" + value +
+            "' is not one of auto, reference, scalar, avx2, avx512, neon");
       }
     } else if (key == "profile") {
-      const bool ok = !value.empty() && value.size() <= 64 &&
-                      std::all_of(value.begin(), value.end(), [](char c) {
-                        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                               c == '-' || c == '.';
-                      });
+      const bool ok =
+          !value.empty() && value.size() <= 64 &&
+          std::all_of(value.begin(), value.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+          });
       if (!ok) {
         return Status::InvalidArgument("kbnn delegate: option profile='" + value +
                                        "' must be 1-64 characters of [A-Za-z0-9_.-]");
@@ -327,8 +346,8 @@ const std::string& SchemaJson() {
     for (size_t i = 0; i < schema::kNumOps; ++i) {
       const schema::OpDef& op = schema::kOps[i];
       if (i) s += ", ";
-      s += "{\"name\": \"" + std::string(op.name) + "\", \"version\": " +
-           std::to_string(op.version) + ", \"inputs\": [";
+      s += "{\"name\": \"" + std::string(op.name) +
+           "\", \"version\": " + std::to_string(op.version) + ", \"inputs\": [";
       for (size_t j = 0; j < op.num_inputs; ++j) {
         if (j) s += ", ";
         s += "{\"name\": \"" + std::string(op.inputs[j].name) + "\", \"dtype\": \"" +
@@ -344,8 +363,8 @@ const std::string& SchemaJson() {
       for (size_t j = 0; j < op.num_attrs; ++j) {
         if (j) s += ", ";
         s += "{\"name\": \"" + std::string(op.attrs[j].name) + "\", \"type\": \"" +
-             TypeName(op.attrs[j].type) + "\", \"required\": " +
-             (IsRequired(op.attrs[j]) ? "true" : "false") + "}";
+             TypeName(op.attrs[j].type) +
+             "\", \"required\": " + (IsRequired(op.attrs[j]) ? "true" : "false") + "}";
       }
       s += "]}";
     }

@@ -3,6 +3,8 @@
 // never crash and must always return either ok or an error.
 //   KBNN_FUZZ_ITERATIONS=N  (default 100000) sets the number of fuzz cases; e.g. 10000000 for a
 //   long run, ideally in the ASan/UBSan build of kernels/scripts/ci.sh.
+#include "options.h"
+
 #include <flatbuffers/flexbuffers.h>
 #include <gtest/gtest.h>
 
@@ -15,7 +17,6 @@
 #include <vector>
 
 #include "lce_options.h"
-#include "options.h"
 
 namespace kbnn {
 namespace delegate {
@@ -113,7 +114,8 @@ TEST(Options, ValidBconv2dResidual) {
     b.Int("filter_width", 1);
     b.Int("T", 2);
   });
-  ASSERT_TRUE(ParseOpOptions(Op(schema::kBconv2dResidualName), stray.data(), stray.size(), &o).ok());
+  ASSERT_TRUE(
+      ParseOpOptions(Op(schema::kBconv2dResidualName), stray.data(), stray.size(), &o).ok());
   EXPECT_EQ(o.output.type, OutputType::kFloat32);
 }
 
@@ -301,10 +303,17 @@ std::vector<uint8_t> RandomMap(std::mt19937_64& rng, const schema::OpDef& op) {
         case 0: b.Int(key, static_cast<int64_t>(rng())); break;
         case 1: b.Int(key, static_cast<int64_t>(rng() % 70) - 3); break;
         case 2: b.UInt(key, rng()); break;
-        case 3: b.Float(key, static_cast<float>(static_cast<int64_t>(rng() % 2000) - 1000) / 7.f); break;
+        case 3:
+          b.Float(key, static_cast<float>(static_cast<int64_t>(rng() % 2000) - 1000) / 7.f);
+          break;
         case 4: b.String(key, rng() % 2 ? "SAME" : "RELU6"); break;
         case 5: b.Bool(key, rng() % 2); break;
-        case 6: b.Vector(key, [&] { b.Int(1); b.Int(2); }); break;
+        case 6:
+          b.Vector(key, [&] {
+            b.Int(1);
+            b.Int(2);
+          });
+          break;
         case 7: b.Double(key, std::numeric_limits<double>::quiet_NaN()); break;
         default: b.Int(key, 1); break;
       }
@@ -366,7 +375,8 @@ TEST(LceOptions, Errors) {
   auto conv = ValidLceConv();
   auto expect_error = [&](const char* name, int version, const std::vector<uint8_t>& buf,
                           const char* needle) {
-    Status st = lce::ParseLceOptions(name, version, buf.empty() ? nullptr : buf.data(), buf.size(), &o);
+    Status st =
+        lce::ParseLceOptions(name, version, buf.empty() ? nullptr : buf.data(), buf.size(), &o);
     ASSERT_FALSE(st.ok()) << needle;
     EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
   };
@@ -379,14 +389,16 @@ TEST(LceOptions, Errors) {
       b.Int("channels_in", std::strcmp(key, "channels_in") == 0 ? value : 33);
       b.Int("dilation_height_factor", std::strcmp(key, "dilation_height_factor") == 0 ? value : 1);
       b.Int("dilation_width_factor", 1);
-      b.Int("fused_activation_function", std::strcmp(key, "fused_activation_function") == 0 ? value : 0);
+      b.Int("fused_activation_function",
+            std::strcmp(key, "fused_activation_function") == 0 ? value : 0);
       b.Int("pad_values", std::strcmp(key, "pad_values") == 0 ? value : 1);
       b.Int("padding", std::strcmp(key, "padding") == 0 ? value : 0);
       b.Int("stride_height", std::strcmp(key, "stride_height") == 0 ? value : 1);
       b.Int("stride_width", 1);
     });
   };
-  expect_error("LceBconv2d", 1, with("fused_activation_function", 4), "fused_activation_function' = 4");
+  expect_error("LceBconv2d", 1, with("fused_activation_function", 4),
+               "fused_activation_function' = 4");
   expect_error("LceBconv2d", 1, with("padding", 2), "not a TFLite padding");
   expect_error("LceBconv2d", 1, with("pad_values", -1), "pad_values' = -1");
   expect_error("LceBconv2d", 1, with("stride_height", 0), "stride_height' = 0");
@@ -394,9 +406,9 @@ TEST(LceOptions, Errors) {
   expect_error("LceBconv2d", 1, with("dilation_height_factor", 1 << 20), "dilation_height_factor'");
   expect_error("LceBconv2d", 1, Map([](flexbuffers::Builder& b) { b.Int("channels_in", 3); }),
                "missing option");
-  expect_error("LceBconv2d", 1, Map([](flexbuffers::Builder& b) {
-    b.String("stride_height", "1");
-  }), "must be an integer");
+  expect_error("LceBconv2d", 1,
+               Map([](flexbuffers::Builder& b) { b.String("stride_height", "1"); }),
+               "must be an integer");
   expect_error("LceBMaxPool2d", 1, conv, "missing option 'filter_height'");
 }
 

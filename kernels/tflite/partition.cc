@@ -41,9 +41,13 @@ TfLiteIntArray* NewIntArray(const std::vector<int>& v) {
 
 size_t ElementSize(int type) {
   switch (type) {
-    case kTfLiteFloat32: case kTfLiteInt32: return 4;
-    case kTfLiteInt8: case kTfLiteUInt8: case kTfLiteBool: return 1;
-    case kTfLiteInt16: case kTfLiteFloat16: return 2;
+    case kTfLiteFloat32:
+    case kTfLiteInt32: return 4;
+    case kTfLiteInt8:
+    case kTfLiteUInt8:
+    case kTfLiteBool: return 1;
+    case kTfLiteInt16:
+    case kTfLiteFloat16: return 2;
     case kTfLiteInt64: return 8;
     default: return 0;
   }
@@ -79,7 +83,7 @@ struct Partition {
   std::vector<std::vector<uint64_t>> buffers;
   std::string init_error;
   std::shared_ptr<ChannelRecord> channels;  // the delegate's record (kept alive by the partition)
-  std::set<int> recorded_channels;         // tensors this partition recorded there
+  std::set<int> recorded_channels;  // tensors this partition recorded there
 };
 
 namespace {
@@ -253,8 +257,7 @@ void NodeContext::ArmPaddingCheck(const std::vector<int>& shape, int channels) c
   for (size_t d = 0; d + 1 < shape.size(); ++d) node_->pad_rows *= static_cast<size_t>(shape[d]);
 }
 
-TfLiteStatus NodeContext::ConstFloats(int index, const char* what, int n,
-                                      const float** out) const {
+TfLiteStatus NodeContext::ConstFloats(int index, const char* what, int n, const float** out) const {
   *out = nullptr;
   const std::vector<int>& in = node_->inputs;
   if (static_cast<int>(in.size()) <= index || in[index] == kTfLiteOptionalTensor) return kTfLiteOk;
@@ -278,11 +281,12 @@ TfLiteStatus NodeContext::CheckInt8Output(const OutputParams& o, int t) const {
   const TfLiteTensor& tensor = context_->tensors[t];
   if (tensor.type != kTfLiteInt8 || tensor.params.scale == 0.0f) return kTfLiteOk;
   if (tensor.params.scale != o.int8_scale || tensor.params.zero_point != o.int8_zero_point) {
-    return Error("int8 output tensor " + std::to_string(t) + " is quantized with scale=" +
-                 std::to_string(tensor.params.scale) + ", zero_point=" +
-                 std::to_string(tensor.params.zero_point) + " but the op writes int8_scale=" +
-                 std::to_string(o.int8_scale) + ", int8_zero_point=" +
-                 std::to_string(o.int8_zero_point) + " (re-convert the model)");
+    return Error("int8 output tensor " + std::to_string(t) +
+                 " is quantized with scale=" + std::to_string(tensor.params.scale) +
+                 ", zero_point=" + std::to_string(tensor.params.zero_point) +
+                 " but the op writes int8_scale=" + std::to_string(o.int8_scale) +
+                 ", int8_zero_point=" + std::to_string(o.int8_zero_point) +
+                 " (re-convert the model)");
   }
   return kTfLiteOk;
 }
@@ -313,9 +317,10 @@ void* KernelInitImpl(TfLiteContext* context, const char* buffer, size_t) {
       p->init_error = "node " + std::to_string(node_index) + " is not a kbnn op";
       break;
     }
-    const Status st = CreateOpKernel(
-        reg->custom_name, reg->version, node->custom_initial_data,
-        static_cast<size_t>(std::max(node->custom_initial_data_size, 0)), &op.kernel);
+    const Status st =
+        CreateOpKernel(reg->custom_name, reg->version, node->custom_initial_data,
+                       static_cast<size_t>(std::max(node->custom_initial_data_size, 0)),
+                       &op.kernel);
     if (!st.ok()) {
       p->init_error = "node " + std::to_string(node_index) + ": " + st.message();
       break;
@@ -354,8 +359,9 @@ TfLiteStatus CheckPaddingBits(const Err& err, const NodeOp& op, const void* data
   const auto* w = static_cast<const uint32_t*>(data);
   for (size_t r = 0; r < op.pad_rows; ++r) {
     if (w[r * words + words - 1] & mask) {
-      return err("bitpacked input tensor " + std::to_string(op.inputs[0]) + " has bits set beyond " +
-                 std::to_string(op.pad_check_channels) + " channels (row " + std::to_string(r) +
+      return err("bitpacked input tensor " + std::to_string(op.inputs[0]) +
+                 " has bits set beyond " + std::to_string(op.pad_check_channels) +
+                 " channels (row " + std::to_string(r) +
                  "): it was not packed for this op's channel count (packed by an op other than a "
                  "kbnn/LCE quantize?)");
     }
@@ -396,8 +402,8 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
   for (NodeOp& op : p->nodes) {
     const Err err{context, &op};
     const NodeContext ctx(context, p, &op);
-    const auto start = profiling ? std::chrono::steady_clock::now()
-                                 : std::chrono::steady_clock::time_point();
+    const auto start =
+        profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const void* in = ctx.Data(op.inputs[0]);
     if (CheckPaddingBits(err, op, in) != kTfLiteOk) return kTfLiteError;
     void* out = ctx.Data(op.outputs[0]);

@@ -39,8 +39,7 @@ std::string Profile::Json() {
     if (!first) json += ", ";
     first = false;
     json += "{\"node\": " + std::to_string(node) + ", \"op\": \"" + e.op +
-            "\", \"ns\": " + std::to_string(e.ns) + ", \"count\": " + std::to_string(e.count) +
-            "}";
+            "\", \"ns\": " + std::to_string(e.ns) + ", \"count\": " + std::to_string(e.count) + "}";
   }
   json += "]}";
   return json;

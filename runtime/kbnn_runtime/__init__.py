@@ -10,6 +10,8 @@ the ``kbnn-run`` command. Needs numpy and ai_edge_litert (or tflite_runtime). Th
 package builds on it: ``kbnn.Interpreter is kbnn_runtime.Interpreter``.
 """
 
+from kbnn_runtime._version import __version__  # noqa: F401  (one version for both distributions)
+from kbnn_runtime.benchmark import BenchmarkResult, OpTiming, benchmark  # noqa: F401
 from kbnn_runtime.interpreter import (  # noqa: F401
     DelegateMissingError,
     DelegateNotFoundError,
@@ -26,7 +28,4 @@ from kbnn_runtime.interpreter import (  # noqa: F401
     stock_interpreter,
     tensor_name,
 )
-from kbnn_runtime.benchmark import BenchmarkResult, OpTiming, benchmark  # noqa: F401
 from kbnn_runtime.model_check import check_model  # noqa: F401
-
-from kbnn_runtime._version import __version__  # noqa: F401,E402  (one version for both distributions)

@@ -86,27 +86,41 @@ class BenchmarkResult:
         rows = [("node", "op", "output", "median ms", "p10 ms", "p90 ms", "share")]
         for o in self.ops:
             share = 100.0 * o.median_ms / self.median_ms if self.median_ms > 0 else 0.0
-            rows.append((str(o.node), o.op + (f" ({o.layer})" if o.layer else ""),
-                         "x".join(str(d) for d in o.output_shape), f"{o.median_ms:.3f}",
-                         f"{o.p10_ms:.3f}", f"{o.p90_ms:.3f}", f"{share:.1f}%"))
+            rows.append(
+                (
+                    str(o.node),
+                    o.op + (f" ({o.layer})" if o.layer else ""),
+                    "x".join(str(d) for d in o.output_shape),
+                    f"{o.median_ms:.3f}",
+                    f"{o.p10_ms:.3f}",
+                    f"{o.p90_ms:.3f}",
+                    f"{share:.1f}%",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
         def line(r):
             return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 
-        out = [f"kbnn benchmark: {self.model}  threads={self.num_threads} kernel={self.kernel} "
-               f"runs={self.runs} warmup={self.warmup} runtime={self.runtime or 'unknown'} "
-               f"isa={self.isa or 'unknown'}"]
+        out = [
+            f"kbnn benchmark: {self.model}  threads={self.num_threads} kernel={self.kernel} "
+            f"runs={self.runs} warmup={self.warmup} runtime={self.runtime or 'unknown'} "
+            f"isa={self.isa or 'unknown'}"
+        ]
         out.append(line(rows[0]))
         out.append("  ".join("-" * w for w in widths))
         out += [line(r) for r in rows[1:]]
         builtin = ", ".join(sorted({b[1] for b in self.builtin_ops})) or "none"
-        out.append(f"kbnn ops: {self.kbnn_ms:.3f} ms (median of per-run sums; sum of the op medians "
-                   f"{sum(o.median_ms for o in self.ops):.3f}); builtin ops + interpreter: "
-                   f"{self.other_ms:.3f} ms ({builtin})")
+        out.append(
+            f"kbnn ops: {self.kbnn_ms:.3f} ms (median of per-run sums; sum of the op medians "
+            f"{sum(o.median_ms for o in self.ops):.3f}); builtin ops + interpreter: "
+            f"{self.other_ms:.3f} ms ({builtin})"
+        )
         first = f"{self.warmup_ms[0]:.3f} ms" if self.warmup_ms else "n/a"
-        out.append(f"invoke: median {self.median_ms:.3f} ms  p10 {self.p10_ms:.3f}  p90 {self.p90_ms:.3f}  "
-                   f"mean {self.mean_ms:.3f}  min {self.min_ms:.3f}  (first warm-up run {first})")
+        out.append(
+            f"invoke: median {self.median_ms:.3f} ms  p10 {self.p10_ms:.3f}  p90 {self.p90_ms:.3f}  "
+            f"mean {self.mean_ms:.3f}  min {self.min_ms:.3f}  (first warm-up run {first})"
+        )
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -124,8 +138,10 @@ def _profile_lib(path: str):
             lib.kbnn_delegate_profile_reset.argtypes = [ctypes.c_char_p]
             lib.kbnn_delegate_profile_reset.restype = ctypes.c_int
         except AttributeError as e:
-            raise RuntimeError(f"{path} has no profiling entry points (kbnn_delegate_profile_json): "
-                               "rebuild it with `pip install ./runtime`") from e
+            raise RuntimeError(
+                f"{path} has no profiling entry points (kbnn_delegate_profile_json): "
+                "rebuild it with `pip install ./runtime`"
+            ) from e
         _lib_cache[path] = lib
     return lib
 
@@ -183,8 +199,15 @@ def _pct(values, q) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else 0.0
 
 
-def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kernel: str | None = None,
-              inputs: Any = None, seed: int = 0) -> BenchmarkResult:
+def benchmark(
+    model,
+    num_threads: int = 1,
+    runs: int = 50,
+    warmup: int = 5,
+    kernel: str | None = None,
+    inputs: Any = None,
+    seed: int = 0,
+) -> BenchmarkResult:
     """Times a kbnn .tflite model in the stock interpreter with the kbnn delegate.
 
     Args:
@@ -216,8 +239,9 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
     except ValueError as e:
         raise kint.KbnnDelegateError(f"Could not create the kbnn delegate from {path}: {e}") from e
     try:
-        interp = litert.Interpreter(model_content=content, experimental_delegates=[delegate],
-                                    num_threads=num_threads)
+        interp = litert.Interpreter(
+            model_content=content, experimental_delegates=[delegate], num_threads=num_threads
+        )
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise kint._wrap(e, delegate_attached=True) from e
@@ -276,17 +300,42 @@ def benchmark(model, num_threads: int = 1, runs: int = 50, warmup: int = 5, kern
             tname = interp._get_tensor_details(out[0], 0)["name"] if out else ""
             builtin_ops.append((int(d["index"]), d["op_name"], tname))
 
-    ops = [OpTiming(node=k, op=meta[k], median_ms=_pct(v, 50), p10_ms=_pct(v, 10), p90_ms=_pct(v, 90),
-                    mean_ms=float(np.mean(v)), count=len(v), output_shape=shapes.get(k, ()),
-                    inputs=io.get(k, ((), ()))[0], outputs=io.get(k, ((), ()))[1])
-           for k, v in sorted(per_node.items())]
+    ops = [
+        OpTiming(
+            node=k,
+            op=meta[k],
+            median_ms=_pct(v, 50),
+            p10_ms=_pct(v, 10),
+            p90_ms=_pct(v, 90),
+            mean_ms=float(np.mean(v)),
+            count=len(v),
+            output_shape=shapes.get(k, ()),
+            inputs=io.get(k, ((), ()))[0],
+            outputs=io.get(k, ((), ()))[1],
+        )
+        for k, v in sorted(per_node.items())
+    ]
     others = [t - k for t, k in zip(samples, kbnn_sums)]
     result = BenchmarkResult(
-        model=name, num_threads=int(num_threads), kernel=kernel or "auto", runs=int(runs),
-        warmup=int(warmup), warmup_ms=warmup_ms, samples_ms=samples, median_ms=_pct(samples, 50),
-        p10_ms=_pct(samples, 10), p90_ms=_pct(samples, 90), mean_ms=float(np.mean(samples)),
-        min_ms=float(np.min(samples)), ops=ops, kbnn_ms=_pct(kbnn_sums, 50), other_ms=_pct(others, 50),
-        builtin_ops=builtin_ops, runtime=kint.runtime_name(litert), isa=kint.kernel_isa())
+        model=name,
+        num_threads=int(num_threads),
+        kernel=kernel or "auto",
+        runs=int(runs),
+        warmup=int(warmup),
+        warmup_ms=warmup_ms,
+        samples_ms=samples,
+        median_ms=_pct(samples, 50),
+        p10_ms=_pct(samples, 10),
+        p90_ms=_pct(samples, 90),
+        mean_ms=float(np.mean(samples)),
+        min_ms=float(np.min(samples)),
+        ops=ops,
+        kbnn_ms=_pct(kbnn_sums, 50),
+        other_ms=_pct(others, 50),
+        builtin_ops=builtin_ops,
+        runtime=kint.runtime_name(litert),
+        isa=kint.kernel_isa(),
+    )
     del interp
     return result
 

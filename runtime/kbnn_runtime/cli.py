@@ -35,8 +35,12 @@ def _one_line(e: BaseException) -> str:
 
 def add_common_arguments(p: argparse.ArgumentParser, default_threads: int | None):
     default = default_threads or "automatic; 1 with --benchmark"
-    p.add_argument("--threads", type=int, default=default_threads,
-                   help=f"threads of the kbnn ops and the interpreter (default: {default})")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads,
+        help=f"threads of the kbnn ops and the interpreter (default: {default})",
+    )
     p.add_argument("--kernel", default=None, choices=kint.KERNELS, help="kbnn kernel (default: auto)")
 
 
@@ -52,8 +56,14 @@ def run_benchmark(args: argparse.Namespace, prog: str, inputs=None) -> int:
         print(f"{prog}: no such file: {args.model!r}", file=sys.stderr)
         return 2
     try:
-        result = benchmark(args.model, num_threads=args.threads if args.threads is not None else 1,
-                           runs=args.runs, warmup=args.warmup, kernel=args.kernel, inputs=inputs)
+        result = benchmark(
+            args.model,
+            num_threads=args.threads if args.threads is not None else 1,
+            runs=args.runs,
+            warmup=args.warmup,
+            kernel=args.kernel,
+            inputs=inputs,
+        )
     except UsageError as e:
         print(f"{prog}: {_one_line(e)}", file=sys.stderr)
         return 2
@@ -88,20 +98,25 @@ def _load_inputs(paths: list[str], details: list[dict]):
         if set(names) <= set(arrays):
             loaded = [arrays[n] for n in names]
         elif len(arrays) != len(details):
-            raise UsageError(f"{paths[0]} holds {len(arrays)} arrays ({', '.join(arrays)}) but the model has "
-                             f"{len(details)} inputs ({', '.join(names)}): name them after the inputs.")
+            raise UsageError(
+                f"{paths[0]} holds {len(arrays)} arrays ({', '.join(arrays)}) but the model has "
+                f"{len(details)} inputs ({', '.join(names)}): name them after the inputs."
+            )
         else:
             loaded = list(arrays.values())
     else:
         if len(paths) != len(details):
-            raise UsageError(f"The model has {len(details)} inputs ({', '.join(names)}), received "
-                             f"{len(paths)} --input files: give one .npy per input, or one .npz.")
+            raise UsageError(
+                f"The model has {len(details)} inputs ({', '.join(names)}), received "
+                f"{len(paths)} --input files: give one .npy per input, or one .npz."
+            )
         loaded = []
         for p in paths:
             a = _load_array_file(p)
             if not isinstance(a, np.ndarray):
-                raise UsageError(f"--input {p} is an .npz archive: give it alone, with arrays named "
-                                 "after the model inputs")
+                raise UsageError(
+                    f"--input {p} is an .npz archive: give it alone, with arrays named after the model inputs"
+                )
             loaded.append(a)
     checked = []
     for a, d in zip(loaded, details):
@@ -113,22 +128,26 @@ def _load_inputs(paths: list[str], details: list[dict]):
 
 
 def _describe(details: list[dict]) -> str:
-    return ", ".join(f"{d['name']} {list(int(s) for s in d['shape'])} {np.dtype(d['dtype']).name}"
-                     for d in details)
+    return ", ".join(
+        f"{d['name']} {list(int(s) for s in d['shape'])} {np.dtype(d['dtype']).name}" for d in details
+    )
 
 
 def _check_output_path(path: str, n_outputs: int):
     """--output is written exactly at ``path``: a file name ending in .npz (all outputs, by name)
     or any other name (one output, NumPy .npy format, no suffix added)."""
     if os.path.isdir(path):
-        raise UsageError(f"--output {path} is a directory: give a file name, e.g. "
-                         f"{os.path.join(path, 'y.npy')}")
+        raise UsageError(
+            f"--output {path} is a directory: give a file name, e.g. {os.path.join(path, 'y.npy')}"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"--output {path}: the directory {parent} does not exist")
     if n_outputs > 1 and not path.endswith(".npz"):
-        raise UsageError(f"The model has {n_outputs} outputs: write them to an .npz file "
-                         f"(--output {os.path.splitext(path)[0]}.npz).")
+        raise UsageError(
+            f"The model has {n_outputs} outputs: write them to an .npz file "
+            f"(--output {os.path.splitext(path)[0]}.npz)."
+        )
 
 
 def _save_outputs(path: str, outputs: list, details: list[dict]):
@@ -188,18 +207,33 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kbnn-run", description="Run or time a kbnn .tflite model with "
-                                     "the stock TFLite runtime (no TensorFlow).",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.split("\n")[2:]))
+    parser = argparse.ArgumentParser(
+        prog="kbnn-run",
+        description="Run or time a kbnn .tflite model with the stock TFLite runtime (no TensorFlow).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[2:]),
+    )
     parser.add_argument("model", help="path to a .tflite file written by kbnn.convert")
-    parser.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
-                        help="input array (.npy, one per model input in order; or one .npz by input name)")
-    parser.add_argument("--output", "-o", metavar="Y.npy",
-                        help="write the prediction to exactly this file (NumPy .npy format, no suffix added; "
-                        "a name ending in .npz: every output by name) instead of printing it")
-    parser.add_argument("--benchmark", action="store_true",
-                        help="time the model (with --input: on those inputs, else on seeded random data)")
+    parser.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="X.npy",
+        help="input array (.npy, one per model input in order; or one .npz by input name)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="Y.npy",
+        help="write the prediction to exactly this file (NumPy .npy format, no suffix added; "
+        "a name ending in .npz: every output by name) instead of printing it",
+    )
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="time the model (with --input: on those inputs, else on seeded random data)",
+    )
     add_common_arguments(parser, default_threads=None)
     add_benchmark_arguments(parser)
     return parser

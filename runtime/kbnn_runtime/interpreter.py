@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -107,8 +108,9 @@ def kernel_isa() -> str:
     try:
         fn = ctypes.CDLL(path).kbnn_delegate_kernel_isa
     except (OSError, AttributeError) as e:
-        raise DelegateNotFoundError(f"{path} has no kbnn_delegate_kernel_isa (an older build?): {e}. "
-                                    f"{INSTALL_HINT}") from e
+        raise DelegateNotFoundError(
+            f"{path} has no kbnn_delegate_kernel_isa (an older build?): {e}. {INSTALL_HINT}"
+        ) from e
     fn.restype, fn.argtypes = ctypes.c_char_p, []
     return fn().decode()
 
@@ -116,9 +118,14 @@ def kernel_isa() -> str:
 def _delegate_options(num_threads, kernel) -> dict:
     options = {}
     if num_threads is not None:
-        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
-                or not 1 <= int(num_threads) <= 256:
-            raise ValueError(f"num_threads must be an int in [1, 256] or None. Received: num_threads={num_threads!r}")
+        if (
+            isinstance(num_threads, bool)
+            or not isinstance(num_threads, (int, np.integer))
+            or not 1 <= int(num_threads) <= 256
+        ):
+            raise ValueError(
+                f"num_threads must be an int in [1, 256] or None. Received: num_threads={num_threads!r}"
+            )
         options["num_threads"] = str(int(num_threads))
     if kernel is not None:
         if kernel not in KERNELS:
@@ -129,19 +136,25 @@ def _delegate_options(num_threads, kernel) -> dict:
 
 RUNTIME_ENV = "KBNN_RUNTIME"
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tf.lite")
-_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
-                  "tf.lite": "tensorflow"}
+_DISTRIBUTIONS = {
+    "ai_edge_litert": "ai-edge-litert",
+    "tflite_runtime": "tflite-runtime",
+    "tf.lite": "tensorflow",
+}
 _warned_fallback = False
 
 
 def _import_runtime(name: str):
     if name == "ai_edge_litert":
         from ai_edge_litert import interpreter as module
+
         return module
     if name == "tflite_runtime":
         from tflite_runtime import interpreter as module
+
         return module
     import tensorflow as tf
+
     return _TfLiteRuntime(tf)
 
 
@@ -154,13 +167,17 @@ def _runtime():
     forced = os.environ.get(RUNTIME_ENV, "").strip()
     if forced:
         if forced not in RUNTIMES:
-            raise ValueError(f"{RUNTIME_ENV}={forced!r} is not a TFLite runtime kbnn knows; use one of "
-                             f"{', '.join(RUNTIMES)} or unset it to pick the first one installed.")
+            raise ValueError(
+                f"{RUNTIME_ENV}={forced!r} is not a TFLite runtime kbnn knows; use one of "
+                f"{', '.join(RUNTIMES)} or unset it to pick the first one installed."
+            )
         try:
             module = _import_runtime(forced)
         except ImportError as e:
-            raise ImportError(f"{RUNTIME_ENV}={forced} but that runtime cannot be imported ({e}): "
-                              f"pip install {_DISTRIBUTIONS[forced]}, or unset {RUNTIME_ENV}.") from e
+            raise ImportError(
+                f"{RUNTIME_ENV}={forced} but that runtime cannot be imported ({e}): "
+                f"pip install {_DISTRIBUTIONS[forced]}, or unset {RUNTIME_ENV}."
+            ) from e
         return _tag(module, forced)
     for name in RUNTIMES:
         try:
@@ -170,8 +187,10 @@ def _runtime():
         if name == "tf.lite":
             _warn_fallback()
         return _tag(module, name)
-    raise ImportError("kbnn_runtime.Interpreter needs a TFLite runtime: pip install ai-edge-litert "
-                      "(or tflite-runtime where that is what the platform has)")
+    raise ImportError(
+        "kbnn_runtime.Interpreter needs a TFLite runtime: pip install ai-edge-litert "
+        "(or tflite-runtime where that is what the platform has)"
+    )
 
 
 def _tag(module, name: str):
@@ -187,9 +206,13 @@ def _warn_fallback():
     if not _warned_fallback:
         _warned_fallback = True
         import warnings
-        warnings.warn("kbnn: ai_edge_litert is not installed; running on tf.lite.Interpreter, which "
-                      "TensorFlow marks as deprecated. pip install 'ai-edge-litert>=2.3,<2.4'.",
-                      RuntimeWarning, stacklevel=3)
+
+        warnings.warn(
+            "kbnn: ai_edge_litert is not installed; running on tf.lite.Interpreter, which "
+            "TensorFlow marks as deprecated. pip install 'ai-edge-litert>=2.3,<2.4'.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def runtime_name(runtime=None) -> str:
@@ -202,6 +225,7 @@ def runtime_name(runtime=None) -> str:
     name = getattr(runtime if runtime is not None else _runtime(), "kbnn_runtime", "unknown")
     try:
         from importlib.metadata import PackageNotFoundError, version
+
         try:
             ver = version(_DISTRIBUTIONS.get(name, name))
         except PackageNotFoundError:
@@ -242,9 +266,15 @@ def load_delegate(num_threads: int | None = None, kernel: str | None = None):
         raise KbnnDelegateError(f"Could not create the kbnn delegate from {path}: {e}") from e
 
 
-def stock_interpreter(content: bytes, *, num_threads: int | None = None, kbnn_delegate: bool = False,
-                      delegate_threads: int | None = None, preserve_all_tensors: bool = False,
-                      default_delegates: bool = True):
+def stock_interpreter(
+    content: bytes,
+    *,
+    num_threads: int | None = None,
+    kbnn_delegate: bool = False,
+    delegate_threads: int | None = None,
+    preserve_all_tensors: bool = False,
+    default_delegates: bool = True,
+):
     """A stock interpreter (the runtime :func:`runtime_name` names) on the model bytes ``content``,
     for callers that need its raw API, e.g. every intermediate tensor (int8 calibration) or no kbnn
     delegate at all (a float twin on XNNPACK).
@@ -304,19 +334,24 @@ def explain_error(exc: BaseException) -> BaseException:
     if "kbnn delegate" in message:
         # The runtime concatenates reported errors: keep each kbnn message once, without the
         # runtime's generic follow-ups ("Encountered unresolved custom op", "Node number ...").
-        parts = re.findall(r"kbnn delegate: .*?(?=kbnn delegate: |Encountered unresolved|Node number \d|$)",
-                           message, flags=re.S)
+        parts = re.findall(
+            r"kbnn delegate: .*?(?=kbnn delegate: |Encountered unresolved|Node number \d|$)",
+            message,
+            flags=re.S,
+        )
         lines = [p.strip() for p in parts if p.strip()] or [message]
         return KbnnDelegateError("\n".join(dict.fromkeys(lines)))
     match = _UNRESOLVED.search(message)
     if match and match.group(1).startswith("Kbnn"):
         return DelegateMissingError(
             f"The model uses the kbnn op {match.group(1)}, which the interpreter cannot run "
-            f"without the kbnn delegate. {ATTACH_HINT}")
+            f"without the kbnn delegate. {ATTACH_HINT}"
+        )
     if match and match.group(1).startswith("Lce"):
         return DelegateMissingError(
             f"The model uses the Larq Compute Engine op {match.group(1)}: the kbnn delegate runs "
-            f"LCE files too. {ATTACH_HINT}")
+            f"LCE files too. {ATTACH_HINT}"
+        )
     return exc
 
 
@@ -330,8 +365,12 @@ class Interpreter:
       kernel: kbnn kernel choice, see `load_delegate`.
     """
 
-    def __init__(self, model: str | os.PathLike | bytes | bytearray, num_threads: int | None = None,
-                 kernel: str | None = None):
+    def __init__(
+        self,
+        model: str | os.PathLike | bytes | bytearray,
+        num_threads: int | None = None,
+        kernel: str | None = None,
+    ):
         litert = _runtime()
         self._runtime_name = runtime_name(litert)
         if isinstance(model, (bytes, bytearray, memoryview)):
@@ -347,8 +386,8 @@ class Interpreter:
         self._delegate = load_delegate(num_threads=num_threads, kernel=kernel)
         try:
             self._interpreter = litert.Interpreter(
-                model_content=content, experimental_delegates=[self._delegate],
-                num_threads=num_threads)
+                model_content=content, experimental_delegates=[self._delegate], num_threads=num_threads
+            )
         except (ValueError, RuntimeError, MemoryError) as e:
             err = explain_error(e)
             if err is e:
@@ -387,8 +426,10 @@ class Interpreter:
         except (RuntimeError, ValueError) as e:
             raise self._wrap(e) from e
         except MemoryError as e:
-            raise ModelError("The runtime ran out of memory allocating the model's tensors "
-                             f"(corrupted model or shapes too large): {e}") from e
+            raise ModelError(
+                "The runtime ran out of memory allocating the model's tensors "
+                f"(corrupted model or shapes too large): {e}"
+            ) from e
 
     def resize_input(self, input: int | str, shape: Sequence[int]) -> None:
         """Resizes one model input to ``shape`` (all dimensions) and reallocates the tensors.
@@ -407,15 +448,18 @@ class Interpreter:
         elif isinstance(input, (int, np.integer)) and 0 <= int(input) < len(details):
             i = int(input)
         else:
-            raise ValueError(f"input must be an input name or a position in [0, {len(details)}). "
-                             f"Received: input={input!r}")
+            raise ValueError(
+                f"input must be an input name or a position in [0, {len(details)}). Received: input={input!r}"
+            )
         try:
             shape = [int(s) for s in shape]
         except (TypeError, ValueError):
             raise ValueError(f"shape must be a sequence of ints. Received: shape={shape!r}") from None
         if len(shape) != len(self._signature[i]) or any(s < 1 for s in shape):
-            raise ValueError(f"Input {details[i]['name']!r} has rank {len(self._signature[i])}: the new "
-                             f"shape must have {len(self._signature[i])} dimensions >= 1. Received: {shape}")
+            raise ValueError(
+                f"Input {details[i]['name']!r} has rank {len(self._signature[i])}: the new "
+                f"shape must have {len(self._signature[i])} dimensions >= 1. Received: {shape}"
+            )
         try:
             self._interpreter.resize_tensor_input(details[i]["index"], shape)
         except (RuntimeError, ValueError) as e:
@@ -486,7 +530,8 @@ def _wrap(e: BaseException, delegate_attached: bool = False) -> BaseException:
     if isinstance(err, DelegateMissingError) and delegate_attached:
         return KbnnDelegateError(
             f"The kbnn delegate is attached but did not take over every kbnn/LCE op of the model "
-            f"(malformed graph or op options?). The runtime said: {e}")
+            f"(malformed graph or op options?). The runtime said: {e}"
+        )
     if err is not e:
         return err
     return RuntimeFailureError(f"The TFLite runtime failed on this model (not a kbnn op): {e}")
@@ -511,26 +556,34 @@ def check_input(a: Any, details: dict, signature: Sequence[int] | None = None) -
     ``kbnn-run``."""
     name = details["name"]
     want = _expected_shape(input_signature(details) if signature is None else signature)
-    shown = "(" + ", ".join("batch" if k == 0 else ("any" if s is None else str(s))
-                            for k, s in enumerate(want)) + ")"
+    shown = (
+        "("
+        + ", ".join("batch" if k == 0 else ("any" if s is None else str(s)) for k, s in enumerate(want))
+        + ")"
+    )
     a = np.asarray(a)
     a = _cast_input(a, np.dtype(details["dtype"]), name, details.get("quantization"))
     if a.ndim != len(want):
-        raise ValueError(f"Input {name!r} must have shape {shown} ({len(want)} dimensions), "
-                         f"received shape {a.shape}.")
+        raise ValueError(
+            f"Input {name!r} must have shape {shown} ({len(want)} dimensions), received shape {a.shape}."
+        )
     bad = [k for k, s in enumerate(want) if s is not None and a.shape[k] != s]
     if bad:
         hint = ""
         if len(want) == 4 and a.shape[1] == want[3] and tuple(a.shape[2:]) == tuple(want[1:3]):
-            hint = (" The array looks channels-first (NCHW); the model takes NHWC: "
-                    "np.transpose(x, (0, 2, 3, 1)).")
-        raise ValueError(f"Input {name!r} must have shape {shown}, received shape {a.shape} "
-                         f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]})."
-                         f"{hint} For a model that really takes other sizes, call "
-                         "interpreter.resize_input(...) first.")
+            hint = (
+                " The array looks channels-first (NCHW); the model takes NHWC: np.transpose(x, (0, 2, 3, 1))."
+            )
+        raise ValueError(
+            f"Input {name!r} must have shape {shown}, received shape {a.shape} "
+            f"(dimension {bad[0]} is {a.shape[bad[0]]}, the model expects {want[bad[0]]})."
+            f"{hint} For a model that really takes other sizes, call "
+            "interpreter.resize_input(...) first."
+        )
     if want and a.shape[0] < 1:
-        raise ValueError(f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least "
-                         "one sample.")
+        raise ValueError(
+            f"Input {name!r} has an empty batch (shape {a.shape}): predict needs at least one sample."
+        )
     return a
 
 
@@ -557,30 +610,41 @@ def _cast_input(a: np.ndarray, dtype: np.dtype, name: str, quantization=None) ->
             with np.errstate(over="ignore"):
                 out = a.astype(dtype)
             if src.itemsize > dtype.itemsize and np.any(np.isinf(out) & np.isfinite(a)):
-                raise ValueError(f"Input {name!r} holds {src.name} values beyond the {dtype.name} range; "
-                                 f"the model takes {dtype.name}.")
+                raise ValueError(
+                    f"Input {name!r} holds {src.name} values beyond the {dtype.name} range; "
+                    f"the model takes {dtype.name}."
+                )
             return out
         if src.kind in "biu":
-            if src.kind != "b" and a.size and \
-                    (int(a.max()) > _FLOAT_EXACT_INT or int(a.min()) < -_FLOAT_EXACT_INT):
-                raise ValueError(f"Input {name!r} holds integers beyond +-2^24, which {dtype.name} cannot "
-                                 f"represent exactly; pass {dtype.name} data.")
+            if (
+                src.kind != "b"
+                and a.size
+                and (int(a.max()) > _FLOAT_EXACT_INT or int(a.min()) < -_FLOAT_EXACT_INT)
+            ):
+                raise ValueError(
+                    f"Input {name!r} holds integers beyond +-2^24, which {dtype.name} cannot "
+                    f"represent exactly; pass {dtype.name} data."
+                )
             return a.astype(dtype)
     elif dtype.kind in "iu":
         if src.kind == "f":
             raise ValueError(
                 f"Input {name!r} is an {dtype.name} input (an int8 model interface; (scale, zero_point) = "
                 f"{quantization}): quantize the data first, q = round(x / scale) + zero_point. "
-                "Received float data.")
+                "Received float data."
+            )
         if src.kind in "iu":
             info = np.iinfo(dtype)
             if a.size and (int(a.max()) > info.max or int(a.min()) < info.min):
-                raise ValueError(f"Input {name!r} holds values outside the {dtype.name} range "
-                                 f"[{info.min}, {info.max}].")
+                raise ValueError(
+                    f"Input {name!r} holds values outside the {dtype.name} range [{info.min}, {info.max}]."
+                )
             return a.astype(dtype)
         accepted = f"{dtype.name} (or integers within its range)"
-    raise ValueError(f"Input {name!r} takes {accepted}; received {src.name} data"
-                     + (" (the imaginary part would be lost)." if src.kind == "c" else "."))
+    raise ValueError(
+        f"Input {name!r} takes {accepted}; received {src.name} data"
+        + (" (the imaginary part would be lost)." if src.kind == "c" else ".")
+    )
 
 
 def _check_model_bytes(content: bytes):
@@ -588,12 +652,15 @@ def _check_model_bytes(content: bytes):
     if len(content) < 8:
         raise ModelError(f"Not a TFLite model: {len(content)} bytes (truncated or empty file).")
     if content[4:8] != b"TFL3":
-        raise ModelError("Not a TFLite model: the file identifier is "
-                         f"{content[4:8]!r}, expected b'TFL3' (corrupted or not a .tflite file).")
+        raise ModelError(
+            "Not a TFLite model: the file identifier is "
+            f"{content[4:8]!r}, expected b'TFL3' (corrupted or not a .tflite file)."
+        )
     root = int.from_bytes(content[:4], "little")
     if root >= len(content):
-        raise ModelError("Not a TFLite model: the root offset points past the end of the file "
-                         "(truncated file).")
+        raise ModelError(
+            "Not a TFLite model: the root offset points past the end of the file (truncated file)."
+        )
     _check_lce_op_versions(content)
     from kbnn_runtime.model_check import check_model
 
@@ -612,15 +679,15 @@ def _custom_op_versions(content: bytes) -> list[tuple[str, int]]:
     def u32(at):
         if at < 0 or at + 4 > n:
             raise IndexError
-        return int.from_bytes(content[at:at + 4], "little")
+        return int.from_bytes(content[at : at + 4], "little")
 
     def field(table, index):
-        vtable = table - int.from_bytes(content[table:table + 4], "little", signed=True)
-        vsize = int.from_bytes(content[vtable:vtable + 2], "little")
+        vtable = table - int.from_bytes(content[table : table + 4], "little", signed=True)
+        vsize = int.from_bytes(content[vtable : vtable + 2], "little")
         slot = 4 + 2 * index
         if vtable < 0 or slot + 2 > vsize:
             return None
-        off = int.from_bytes(content[vtable + slot:vtable + slot + 2], "little")
+        off = int.from_bytes(content[vtable + slot : vtable + slot + 2], "little")
         return table + off if off else None
 
     try:
@@ -637,10 +704,13 @@ def _custom_op_versions(content: bytes) -> list[tuple[str, int]]:
             if name_at is None:
                 continue
             s = name_at + u32(name_at)
-            name = content[s + 4:s + 4 + u32(s)].decode("utf-8", "replace")
+            name = content[s + 4 : s + 4 + u32(s)].decode("utf-8", "replace")
             version_at = field(code, 2)
-            version = int.from_bytes(content[version_at:version_at + 4], "little", signed=True) \
-                if version_at is not None else 1
+            version = (
+                int.from_bytes(content[version_at : version_at + 4], "little", signed=True)
+                if version_at is not None
+                else 1
+            )
             out.append((name, version))
         return out
     except (IndexError, ValueError):
@@ -654,4 +724,5 @@ def _check_lce_op_versions(content: bytes):
             raise ModelError(
                 f"The Larq Compute Engine op {name} has version {version}; kbnn maps version "
                 f"{LCE_OP_VERSION} (written by larq-compute-engine 0.16). Re-convert the model with "
-                "larq-compute-engine 0.16, or convert the Keras model with kbnn.convert.")
+                "larq-compute-engine 0.16, or convert the Keras model with kbnn.convert."
+            )

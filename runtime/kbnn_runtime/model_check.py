@@ -40,11 +40,27 @@ from kbnn_runtime.interpreter import ModelCheckError
 __all__ = ["ModelCheckError", "check_model"]
 
 # TensorType (schema.fbs): name, numpy-style element size (0: not fixed / not checked)
-_TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
-          5: ("string", 0), 6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1),
-          10: ("float64", 8), 11: ("complex128", 16), 12: ("uint64", 8), 13: ("resource", 0),
-          14: ("variant", 0), 15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 0),
-          18: ("bfloat16", 2)}
+_TYPES = {
+    0: ("float32", 4),
+    1: ("float16", 2),
+    2: ("int32", 4),
+    3: ("uint8", 1),
+    4: ("int64", 8),
+    5: ("string", 0),
+    6: ("bool", 1),
+    7: ("int16", 2),
+    8: ("complex64", 8),
+    9: ("int8", 1),
+    10: ("float64", 8),
+    11: ("complex128", 16),
+    12: ("uint64", 8),
+    13: ("resource", 0),
+    14: ("variant", 0),
+    15: ("uint32", 4),
+    16: ("uint16", 2),
+    17: ("int4", 0),
+    18: ("bfloat16", 2),
+}
 # Quantized dtypes: zero point range.
 _QRANGE = {9: (-128, 127), 3: (0, 255), 7: (-32768, 32767), 17: (-8, 7)}
 
@@ -56,22 +72,84 @@ RESHAPE, RESIZE_BILINEAR, SOFTMAX, SPACE_TO_DEPTH, TANH, CUSTOM, PAD = 22, 23, 2
 TRANSPOSE, MEAN, SUB, SQUEEZE, STRIDED_SLICE, MAXIMUM, MINIMUM = 39, 40, 41, 43, 45, 55, 57
 PADV2, SLICE, EXPAND_DIMS, SUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR = 60, 65, 70, 74, 82, 97
 LEAKY_RELU, QUANTIZE, HARD_SWISH = 98, 114, 117
-_NAMES = {v: k for k, v in dict(
-    ADD=ADD, AVERAGE_POOL_2D=AVERAGE_POOL_2D, CONCATENATION=CONCATENATION, CONV_2D=CONV_2D,
-    DEPTHWISE_CONV_2D=DEPTHWISE_CONV_2D, DEPTH_TO_SPACE=DEPTH_TO_SPACE, DEQUANTIZE=DEQUANTIZE,
-    FULLY_CONNECTED=FULLY_CONNECTED, LOGISTIC=LOGISTIC, MAX_POOL_2D=MAX_POOL_2D, MUL=MUL, RELU=RELU,
-    RELU_N1_TO_1=RELU_N1_TO_1, RELU6=RELU6, RESHAPE=RESHAPE, RESIZE_BILINEAR=RESIZE_BILINEAR,
-    SOFTMAX=SOFTMAX, SPACE_TO_DEPTH=SPACE_TO_DEPTH, TANH=TANH, CUSTOM=CUSTOM, PAD=PAD,
-    TRANSPOSE=TRANSPOSE, MEAN=MEAN, SUB=SUB, SQUEEZE=SQUEEZE, STRIDED_SLICE=STRIDED_SLICE,
-    MAXIMUM=MAXIMUM, MINIMUM=MINIMUM, PADV2=PADV2, SLICE=SLICE, EXPAND_DIMS=EXPAND_DIMS, SUM=SUM,
-    REDUCE_MAX=REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR=RESIZE_NEAREST_NEIGHBOR, LEAKY_RELU=LEAKY_RELU,
-    QUANTIZE=QUANTIZE, HARD_SWISH=HARD_SWISH).items()}
+_NAMES = {
+    v: k
+    for k, v in dict(
+        ADD=ADD,
+        AVERAGE_POOL_2D=AVERAGE_POOL_2D,
+        CONCATENATION=CONCATENATION,
+        CONV_2D=CONV_2D,
+        DEPTHWISE_CONV_2D=DEPTHWISE_CONV_2D,
+        DEPTH_TO_SPACE=DEPTH_TO_SPACE,
+        DEQUANTIZE=DEQUANTIZE,
+        FULLY_CONNECTED=FULLY_CONNECTED,
+        LOGISTIC=LOGISTIC,
+        MAX_POOL_2D=MAX_POOL_2D,
+        MUL=MUL,
+        RELU=RELU,
+        RELU_N1_TO_1=RELU_N1_TO_1,
+        RELU6=RELU6,
+        RESHAPE=RESHAPE,
+        RESIZE_BILINEAR=RESIZE_BILINEAR,
+        SOFTMAX=SOFTMAX,
+        SPACE_TO_DEPTH=SPACE_TO_DEPTH,
+        TANH=TANH,
+        CUSTOM=CUSTOM,
+        PAD=PAD,
+        TRANSPOSE=TRANSPOSE,
+        MEAN=MEAN,
+        SUB=SUB,
+        SQUEEZE=SQUEEZE,
+        STRIDED_SLICE=STRIDED_SLICE,
+        MAXIMUM=MAXIMUM,
+        MINIMUM=MINIMUM,
+        PADV2=PADV2,
+        SLICE=SLICE,
+        EXPAND_DIMS=EXPAND_DIMS,
+        SUM=SUM,
+        REDUCE_MAX=REDUCE_MAX,
+        RESIZE_NEAREST_NEIGHBOR=RESIZE_NEAREST_NEIGHBOR,
+        LEAKY_RELU=LEAKY_RELU,
+        QUANTIZE=QUANTIZE,
+        HARD_SWISH=HARD_SWISH,
+    ).items()
+}
 # Ops whose output 0 has the dtype of input 0 (float -> float, int8 -> int8, ...).
-_SAME_TYPE = {ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEPTH_TO_SPACE,
-              FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RELU, RELU_N1_TO_1, RELU6, RESHAPE,
-              RESIZE_BILINEAR, SPACE_TO_DEPTH, TANH, PAD, TRANSPOSE, MEAN, SUB, SQUEEZE,
-              STRIDED_SLICE, MAXIMUM, MINIMUM, PADV2, SLICE, EXPAND_DIMS, SUM, REDUCE_MAX,
-              RESIZE_NEAREST_NEIGHBOR, LEAKY_RELU, HARD_SWISH}
+_SAME_TYPE = {
+    ADD,
+    AVERAGE_POOL_2D,
+    CONCATENATION,
+    CONV_2D,
+    DEPTHWISE_CONV_2D,
+    DEPTH_TO_SPACE,
+    FULLY_CONNECTED,
+    LOGISTIC,
+    MAX_POOL_2D,
+    MUL,
+    RELU,
+    RELU_N1_TO_1,
+    RELU6,
+    RESHAPE,
+    RESIZE_BILINEAR,
+    SPACE_TO_DEPTH,
+    TANH,
+    PAD,
+    TRANSPOSE,
+    MEAN,
+    SUB,
+    SQUEEZE,
+    STRIDED_SLICE,
+    MAXIMUM,
+    MINIMUM,
+    PADV2,
+    SLICE,
+    EXPAND_DIMS,
+    SUM,
+    REDUCE_MAX,
+    RESIZE_NEAREST_NEIGHBOR,
+    LEAKY_RELU,
+    HARD_SWISH,
+}
 _REDUCERS = {MEAN, SUM, REDUCE_MAX}
 _MAX_ITEMS = 1 << 22  # vector lengths beyond this are treated as corrupt
 
@@ -93,12 +171,19 @@ class _Buf:
             raise _Corrupt(f"offset {at} out of the file ({self.n} bytes)")
         return struct.unpack_from(fmt, self.data, at)[0]
 
-    def u8(self, at): return self._get("<B", at)
-    def i32(self, at): return self._get("<i", at)
-    def u32(self, at): return self._get("<I", at)
-    def u16(self, at): return self._get("<H", at)
+    def u8(self, at):
+        return self._get("<B", at)
 
-    def table(self, at: int) -> "_Table":
+    def i32(self, at):
+        return self._get("<i", at)
+
+    def u32(self, at):
+        return self._get("<I", at)
+
+    def u16(self, at):
+        return self._get("<H", at)
+
+    def table(self, at: int) -> _Table:
         return _Table(self, at)
 
 
@@ -156,7 +241,7 @@ class _Table:
             return None
         if start + count > self.buf.n:
             raise _Corrupt("vector past the end of the file")
-        return self.buf.data[start:start + count]
+        return self.buf.data[start : start + count]
 
     def tables(self, index: int) -> list:
         start, count = self._vector(index)
@@ -209,8 +294,10 @@ def check_model(content: bytes) -> None:
 
 
 def _fail(message: str):
-    raise ModelCheckError(f"The model cannot be run safely: {message}. Re-convert the model (or fix the "
-                "file); the TFLite runtime does not check this and may crash on it.")
+    raise ModelCheckError(
+        f"The model cannot be run safely: {message}. Re-convert the model (or fix the "
+        "file); the TFLite runtime does not check this and may crash on it."
+    )
 
 
 def _check(buf: _Buf):
@@ -228,8 +315,10 @@ def _check(buf: _Buf):
         for op_index, op in enumerate(sg.tables(3)):
             code_index = op.scalar(0, "<I")
             if code_index >= len(codes):
-                _fail(f"{where}operator {op_index} has opcode index {code_index}, the model has "
-                      f"{len(codes)} operator codes")
+                _fail(
+                    f"{where}operator {op_index} has opcode index {code_index}, the model has "
+                    f"{len(codes)} operator codes"
+                )
             code, custom = codes[code_index]
             name = f"{where}operator {op_index} ({_op_name(code, custom)})"
             op_names[op_index] = name
@@ -264,8 +353,14 @@ def _check(buf: _Buf):
             inputs = op.vector(1, "i") or []
             outputs = op.vector(2, "i") or []
             if code != CUSTOM:
-                _check_builtin(code, name, op, [tensors[i] if i != -1 else None for i in inputs],
-                               [tensors[i] if i != -1 else None for i in outputs], buffers)
+                _check_builtin(
+                    code,
+                    name,
+                    op,
+                    [tensors[i] if i != -1 else None for i in inputs],
+                    [tensors[i] if i != -1 else None for i in outputs],
+                    buffers,
+                )
 
 
 def _check_tensor(t: _Tensor, buffers: list, where: str, producer: str | None):
@@ -283,25 +378,32 @@ def _check_tensor(t: _Tensor, buffers: list, where: str, producer: str | None):
                     _fail(f"{where}{t.label()} is quantized with scale {s!r}; a scale must be finite and > 0")
             lo, hi = _QRANGE[t.type]
             if zeros and len(zeros) != len(scales):
-                _fail(f"{where}{t.label()} has {len(scales)} quantization scales but {len(zeros)} "
-                      "zero points")
+                _fail(
+                    f"{where}{t.label()} has {len(scales)} quantization scales but {len(zeros)} zero points"
+                )
             for z in zeros:
                 if not lo <= z <= hi:
-                    _fail(f"{where}{t.label()} has zero point {z}, outside the {_type_name(t.type)} "
-                          f"range [{lo}, {hi}]")
+                    _fail(
+                        f"{where}{t.label()} has zero point {z}, outside the {_type_name(t.type)} "
+                        f"range [{lo}, {hi}]"
+                    )
             if len(scales) > 1:
                 axis = q.scalar(6, "<i")
                 if not 0 <= axis < len(t.shape) or t.shape[axis] != len(scales):
-                    _fail(f"{where}{t.label()} has {len(scales)} per-axis scales on quantized_dimension "
-                          f"{axis}, which does not match its shape")
+                    _fail(
+                        f"{where}{t.label()} has {len(scales)} per-axis scales on quantized_dimension "
+                        f"{axis}, which does not match its shape"
+                    )
     size = _TYPES.get(t.type, ("", 0))[1]
     if t.buffer and size and not t.sparse and t.buffer < len(buffers):
         data_len = buffers[t.buffer].vector_len(0)
         if data_len:  # constant data stored inline (an external/offset buffer is not checked)
             need = size * math.prod(t.shape)
             if data_len != need:
-                _fail(f"{where}{t.label()} has a constant buffer of {data_len} bytes; its shape and "
-                      f"dtype need {need}")
+                _fail(
+                    f"{where}{t.label()} has a constant buffer of {data_len} bytes; its shape and "
+                    f"dtype need {need}"
+                )
 
 
 def _const_ints(t: _Tensor | None, buffers: list):
@@ -316,8 +418,12 @@ def _const_ints(t: _Tensor | None, buffers: list):
 
 # (stride_w, stride_h, dilation_w, dilation_h, filter_w, filter_h) field numbers in the options
 # table (schema.fbs: Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions); None: not a field.
-_WINDOW_FIELDS = {CONV_2D: (1, 2, 4, 5, None, None), DEPTHWISE_CONV_2D: (1, 2, 5, 6, None, None),
-                  MAX_POOL_2D: (1, 2, None, None, 3, 4), AVERAGE_POOL_2D: (1, 2, None, None, 3, 4)}
+_WINDOW_FIELDS = {
+    CONV_2D: (1, 2, 4, 5, None, None),
+    DEPTHWISE_CONV_2D: (1, 2, 5, 6, None, None),
+    MAX_POOL_2D: (1, 2, None, None, 3, 4),
+    AVERAGE_POOL_2D: (1, 2, None, None, 3, 4),
+}
 
 
 def _check_window(code: int, name: str, options, x: _Tensor):
@@ -326,17 +432,24 @@ def _check_window(code: int, name: str, options, x: _Tensor):
     if options is None:
         _fail(f"{name} has no options (strides)")
     sw, sh, dw, dh, fw, fh = _WINDOW_FIELDS[code]
-    for label, field, default in (("stride_w", sw, 0), ("stride_h", sh, 0), ("dilation_w_factor", dw, 1),
-                                  ("dilation_h_factor", dh, 1), ("filter_width", fw, 0),
-                                  ("filter_height", fh, 0)):
+    for label, field, default in (
+        ("stride_w", sw, 0),
+        ("stride_h", sh, 0),
+        ("dilation_w_factor", dw, 1),
+        ("dilation_h_factor", dh, 1),
+        ("filter_width", fw, 0),
+        ("filter_height", fh, 0),
+    ):
         if field is not None and options.scalar(field, "<i", default) < 1:
             _fail(f"{name} has {label}={options.scalar(field, '<i', default)}; it must be >= 1")
     if fw is not None and len(x.shape) == 4:
         for label, field, dim in (("filter_width", fw, x.shape[2]), ("filter_height", fh, x.shape[1])):
             size = options.scalar(field, "<i", 0)
             if size > 2 * max(dim, 1):
-                _fail(f"{name} has {label}={size} for an input of {dim} (declared {x.label()}); at most "
-                      f"{2 * max(dim, 1)}")
+                _fail(
+                    f"{name} has {label}={size} for an input of {dim} (declared {x.label()}); at most "
+                    f"{2 * max(dim, 1)}"
+                )
 
 
 def _check_window_output(code: int, name: str, options, x: _Tensor, ins: list, y: _Tensor):
@@ -365,8 +478,10 @@ def _check_window_output(code: int, name: str, options, x: _Tensor, ins: list, y
         out.append(-(-n // s) if same else max(0, -(-(n - eff + 1) // s)))
     want = [x.shape[0], *out, channels]
     if list(y.shape) != want:
-        _fail(f"{name} declares output {y.label()}, but its input {x.label()}, window {list(window)}, "
-              f"strides {list(stride)} and {'SAME' if same else 'VALID'} padding give {want}")
+        _fail(
+            f"{name} declares output {y.label()}, but its input {x.label()}, window {list(window)}, "
+            f"strides {list(stride)} and {'SAME' if same else 'VALID'} padding give {want}"
+        )
 
 
 def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buffers: list):
@@ -376,8 +491,10 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
         return
     if code in _SAME_TYPE and x.type != y.type:
         if not (code in (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) and x.type == 0):
-            _fail(f"{name} reads {_type_name(x.type)} {x.label()} but writes {_type_name(y.type)} "
-                  f"{y.label()}; this op keeps the dtype of its input")
+            _fail(
+                f"{name} reads {_type_name(x.type)} {x.label()} but writes {_type_name(y.type)} "
+                f"{y.label()}; this op keeps the dtype of its input"
+            )
         elif y.type != 0:
             _fail(f"{name} reads float32 {x.label()} but writes {y.label()}")
     if code == CONCATENATION:
@@ -406,11 +523,16 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
             norm.add(a % rank)
         options = op.table(4)
         keep = bool(options.scalar(0, "<B")) if options is not None else False
-        want = [1 if d in norm else s for d, s in enumerate(x.shape)] if keep else \
-            [s for d, s in enumerate(x.shape) if d not in norm]
+        want = (
+            [1 if d in norm else s for d, s in enumerate(x.shape)]
+            if keep
+            else [s for d, s in enumerate(x.shape) if d not in norm]
+        )
         if list(y.shape) != want:
-            _fail(f"{name} declares output {y.label()}, but reducing {x.label()} over axes {sorted(norm)} "
-                  f"(keep_dims={keep}) gives shape {want}")
+            _fail(
+                f"{name} declares output {y.label()}, but reducing {x.label()} over axes {sorted(norm)} "
+                f"(keep_dims={keep}) gives shape {want}"
+            )
     if code == RESHAPE and x.shape:
         # The element count is checked only where the new shape is known from the file: a constant
         # shape input (without -1) or, with no shape input, the declared output. A shape computed at
@@ -420,5 +542,7 @@ def _check_builtin(code: int, name: str, op: _Table, ins: list, outs: list, buff
         else:
             target = list(y.shape)
         if target is not None and all(t >= 0 for t in target) and math.prod(x.shape) != math.prod(target):
-            _fail(f"{name} reshapes {x.label()} ({math.prod(x.shape)} elements) into {y.label()} "
-                  f"(new shape {target}: {math.prod(target)} elements)")
+            _fail(
+                f"{name} reshapes {x.label()} ({math.prod(x.shape)} elements) into {y.label()} "
+                f"(new shape {target}: {math.prod(target)} elements)"
+            )

@@ -15,8 +15,8 @@ from pathlib import Path
 
 if not __package__:  # run as a script: tests/ (the folder of the support package) on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support import tflite_builder as tb  # noqa: E402
-from support.tflite_builder import FLOAT32, INT8, INT32, fb  # noqa: E402
+from support import tflite_builder as tb
+from support.tflite_builder import FLOAT32, INT8, INT32, fb
 
 
 def mean_wrong_output_shape() -> bytes:

@@ -62,19 +62,32 @@ def _quant_cnn(kind: str, name: str = "quant_cnn"):
     binary_only = kind == "binary_only"  # no float trainable variable: Bop alone can train it
     second_kernel = "ir_net_ede" if kind == "ede" else "ste_sign"
     inputs = keras.Input((8, 8, 1), name="image")
-    x = kbnn.layers.QuantConv2D(8, 3, kernel_quantizer="ste_sign", padding="same", pad_values=1.0,
-                                use_bias=False, name="conv1")(inputs)
-    x = kbnn.layers.ShiftBatchNormalization(momentum=0.9, center=not binary_only, scale=not binary_only,
-                                            name="sbn1", **sync)(x)
-    x = kbnn.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", kernel_quantizer=second_kernel, padding="same",
-                                pad_values=1.0, use_bias=False, name="conv2")(x)
+    x = kbnn.layers.QuantConv2D(
+        8, 3, kernel_quantizer="ste_sign", padding="same", pad_values=1.0, use_bias=False, name="conv1"
+    )(inputs)
+    x = kbnn.layers.ShiftBatchNormalization(
+        momentum=0.9, center=not binary_only, scale=not binary_only, name="sbn1", **sync
+    )(x)
+    x = kbnn.layers.QuantConv2D(
+        8,
+        3,
+        input_quantizer="ste_sign",
+        kernel_quantizer=second_kernel,
+        padding="same",
+        pad_values=1.0,
+        use_bias=False,
+        name="conv2",
+    )(x)
     if binary_only:
-        x = kbnn.layers.ShiftBatchNormalization(momentum=0.9, center=False, scale=False, name="bn2", **sync)(x)
+        x = kbnn.layers.ShiftBatchNormalization(momentum=0.9, center=False, scale=False, name="bn2", **sync)(
+            x
+        )
     else:
         x = keras.layers.BatchNormalization(momentum=0.9, name="bn2", **sync)(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = kbnn.layers.QuantDense(10, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                               use_bias=not binary_only, name="dense")(x)
+    x = kbnn.layers.QuantDense(
+        10, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=not binary_only, name="dense"
+    )(x)
     outputs = keras.layers.Activation("softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -114,8 +127,9 @@ def _callbacks(case: str, flips: list):
     flips.append(cbs[0])
     if case in ("case_bop_adam", "bop"):
         # Step-wise gamma schedule (HyperparameterScheduler reaches Bop inside the CaseOptimizer).
-        cbs.append(kbnn.callbacks.HyperparameterScheduler(lambda step: 0.5 / (1 + step), "gamma",
-                                                          update_freq="step"))
+        cbs.append(
+            kbnn.callbacks.HyperparameterScheduler(lambda step: 0.5 / (1 + step), "gamma", update_freq="step")
+        )
     if case == "shiftadamax":
         cbs.append(kbnn.callbacks.ProgressiveQuantization(update_freq="step"))
     return cbs
@@ -123,8 +137,13 @@ def _callbacks(case: str, flips: list):
 
 # "unsynchronized": the main case with per-replica batch norm statistics, which must NOT match
 # (shows the comparison can fail).
-_MODEL_KIND = {"case_bop_adam": "plain", "bop": "binary_only", "shiftadamax": "ede", "distiller": "plain",
-               "unsynchronized": "unsynchronized"}
+_MODEL_KIND = {
+    "case_bop_adam": "plain",
+    "bop": "binary_only",
+    "shiftadamax": "ede",
+    "distiller": "plain",
+    "unsynchronized": "unsynchronized",
+}
 CASES = tuple(_MODEL_KIND)
 
 
@@ -153,13 +172,22 @@ def _train(case: str, strategy, init):
         if case == "distiller":
             teacher = _teacher()
             teacher.set_weights(init[1])
-            trainer = kbnn.distillation.Distiller(model, teacher, feature_pairs=[("conv2", "bn2")],
-                                                  alpha_kd=1.0, alpha_attention=5.0, temperature=2.0)
+            trainer = kbnn.distillation.Distiller(
+                model,
+                teacher,
+                feature_pairs=[("conv2", "bn2")],
+                alpha_kd=1.0,
+                alpha_attention=5.0,
+                temperature=2.0,
+            )
         else:
             trainer = model
-        trainer.compile(optimizer=_optimizer(case), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = trainer.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-                          callbacks=_callbacks(case, flips))
+        trainer.compile(
+            optimizer=_optimizer(case), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+    history = trainer.fit(
+        x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=_callbacks(case, flips)
+    )
     return model, history.history, flips[0]
 
 

@@ -37,6 +37,7 @@ _RUNTIME = str(Path(__file__).resolve().parents[2] / "runtime")
 
 # --- locating mutable fields ------------------------------------------------------------------
 
+
 def _fields(content: bytes) -> dict:
     """Byte offsets of mutable fields: {kind: [(offset, size, description)]}."""
     if _RUNTIME not in sys.path:
@@ -46,8 +47,19 @@ def _fields(content: bytes) -> dict:
     buf = mc._Buf(content)
     model = buf.table(buf.u32(0))
     codes = [max(c.scalar(0, "<b"), c.scalar(3, "<i")) for c in model.tables(1)]
-    out: dict = {k: [] for k in ("options", "shape", "output_shape", "dtype", "scale", "zero_point",
-                                 "builtin_options", "op_input")}
+    out: dict = {
+        k: []
+        for k in (
+            "options",
+            "shape",
+            "output_shape",
+            "dtype",
+            "scale",
+            "zero_point",
+            "builtin_options",
+            "op_input",
+        )
+    }
 
     def vec(table, index, item):
         start, count = table._vector(index)
@@ -143,11 +155,17 @@ def make_cases(seeds: dict, n: int, seed: int, out: Path) -> list:
 
 # --- running cases (the child) -----------------------------------------------------------------
 
+
 def _clear(e: BaseException) -> bool:
     from kbnn_runtime import interpreter as kint
 
-    kinds = (kint.ModelError, kint.KbnnDelegateError, kint.RuntimeFailureError, kint.DelegateMissingError,
-             ValueError)
+    kinds = (
+        kint.ModelError,
+        kint.KbnnDelegateError,
+        kint.RuntimeFailureError,
+        kint.DelegateMissingError,
+        ValueError,
+    )
     return isinstance(e, kinds) and bool(str(e).strip())
 
 
@@ -169,8 +187,10 @@ def _inputs(details, rng):
 def _same(a, b) -> bool:
     a = a if isinstance(a, list) else [a]
     b = b if isinstance(b, list) else [b]
-    return len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype and
-                                    np.array_equal(x, y, equal_nan=x.dtype.kind == "f") for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x.shape == y.shape and x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+        for x, y in zip(a, b)
+    )
 
 
 def _close(a, b) -> bool:
@@ -230,15 +250,16 @@ def run_case(path: str) -> dict:
         return {"outcome": "mismatch", "error": f"loads with 2 threads, not 1: {e}"}
     parts = []
     for i in range(2):
-        y, e = attempt(lambda: one.predict(*[a[i:i + 1] for a in x]))
+        y, e = attempt(lambda: one.predict(*[a[i : i + 1] for a in x]))
         if e is not None:
             if not _clear(e):
                 return result(e)
             return {"outcome": "rejected", "error": f"batch 1 only: {type(e).__name__}: {str(e)[:200]}"}
         parts.append(y if isinstance(y, list) else [y])
     full = ya if isinstance(ya, list) else [ya]
-    if any(o.ndim == 0 or o.shape[0] != 2 for o in full) or \
-            any(o.ndim == 0 or o.shape[0] != 1 for p in parts for o in p):
+    if any(o.ndim == 0 or o.shape[0] != 2 for o in full) or any(
+        o.ndim == 0 or o.shape[0] != 1 for p in parts for o in p
+    ):
         return {"outcome": "identical", "note": "outputs without a batch axis: no split check"}
     split = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
     if not _close(ya, split if isinstance(ya, list) else split[0]):
@@ -263,6 +284,7 @@ def child_main(case_dir: str, start: int) -> int:
 
 # --- the parent -------------------------------------------------------------------------------
 
+
 def run_cases(case_dir: Path, cases: list, case_timeout_s: float = 60.0, env: dict | None = None) -> list:
     """Runs the cases in child processes. A child that dies (signal) or stays on one case longer
     than ``case_timeout_s`` marks that case "crash" / "hang", and a fresh child goes on with the
@@ -274,8 +296,13 @@ def run_cases(case_dir: Path, cases: list, case_timeout_s: float = 60.0, env: di
     start = 0
     while start < len(cases):
         with tempfile.TemporaryFile("w+") as errf:
-            proc = subprocess.Popen([sys.executable, __file__, "run", str(case_dir), str(start)],
-                                    stdout=subprocess.PIPE, stderr=errf, text=True, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "run", str(case_dir), str(start)],
+                stdout=subprocess.PIPE,
+                stderr=errf,
+                text=True,
+                env=env,
+            )
             sel = selectors.DefaultSelector()
             sel.register(proc.stdout, selectors.EVENT_READ)
             current, hung = None, False
@@ -311,8 +338,11 @@ def run_cases(case_dir: Path, cases: list, case_timeout_s: float = 60.0, env: di
             # The sanitizer's allocator aborts on an allocation the system cannot back (where
             # glibc returns NULL and the runtime reports an error): a limit, not a memory error.
             outcome = "sanitizer_oom"
-        results[current] = {"case": current, "outcome": outcome,
-                            "error": f"child rc={proc.returncode}: {err}"}
+        results[current] = {
+            "case": current,
+            "outcome": outcome,
+            "error": f"child rc={proc.returncode}: {err}",
+        }
         start = current + 1
     by_case = {c["case"]: c for c in cases}
     return [dict(by_case.get(k, {}), **v) for k, v in sorted(results.items())]

@@ -161,19 +161,25 @@ def conv_dot(x, w, stride=(1, 1), dilation=(1, 1), padding="VALID", pad_value=1,
     cout, kh, kw, cg = ws.shape
     oh, pt = _out_size(h, kh, stride[0], dilation[0], padding)
     ow, pl = _out_size(wd, kw, stride[1], dilation[1], padding)
-    big = np.full((n, h + 2 * (kh * dilation[0]) + 2 * pt, wd + 2 * (kw * dilation[1]) + 2 * pl, cin),
-                  float(pad_value))
-    big[:, pt:pt + h, pl:pl + wd, :] = xs
+    big = np.full(
+        (n, h + 2 * (kh * dilation[0]) + 2 * pt, wd + 2 * (kw * dilation[1]) + 2 * pl, cin), float(pad_value)
+    )
+    big[:, pt : pt + h, pl : pl + wd, :] = xs
     out = np.zeros((n, oh, ow, cout))
     og = cout // groups
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dilation[0], j * dilation[1]
-            patch = big[:, r0:r0 + (oh - 1) * stride[0] + 1:stride[0],
-                        c0:c0 + (ow - 1) * stride[1] + 1:stride[1], :]
+            patch = big[
+                :,
+                r0 : r0 + (oh - 1) * stride[0] + 1 : stride[0],
+                c0 : c0 + (ow - 1) * stride[1] + 1 : stride[1],
+                :,
+            ]
             for g in range(groups):
-                out[..., g * og:(g + 1) * og] += np.einsum(
-                    "nhwc,oc->nhwo", patch[..., g * cg:(g + 1) * cg], ws[g * og:(g + 1) * og, i, j, :])
+                out[..., g * og : (g + 1) * og] += np.einsum(
+                    "nhwc,oc->nhwo", patch[..., g * cg : (g + 1) * cg], ws[g * og : (g + 1) * og, i, j, :]
+                )
     return out
 
 
@@ -194,19 +200,36 @@ def maxpool_ref(x, k, s, padding="VALID"):
     oh, pt = _out_size(h, k[0], s[0], 1, padding)
     ow, pl = _out_size(w, k[1], s[1], 1, padding)
     big = np.full((n, h + 2 * k[0] + 2 * pt, w + 2 * k[1] + 2 * pl, c), -np.inf, np.float32)
-    big[:, pt:pt + h, pl:pl + w] = xs
+    big[:, pt : pt + h, pl : pl + w] = xs
     out = np.full((n, oh, ow, c), -np.inf, np.float32)
     for i in range(k[0]):
         for j in range(k[1]):
-            out = np.maximum(out, big[:, i:i + (oh - 1) * s[0] + 1:s[0], j:j + (ow - 1) * s[1] + 1:s[1]])
+            out = np.maximum(
+                out, big[:, i : i + (oh - 1) * s[0] + 1 : s[0], j : j + (ow - 1) * s[1] + 1 : s[1]]
+            )
     return out
 
 
 def bconv_attrs(cin, kh, kw, T=0, **kw_attrs):
-    a = dict(kbnn_version=1, channels_in=cin, filter_height=kh, filter_width=kw, stride_height=1,
-             stride_width=1, dilation_height=1, dilation_width=1, padding="VALID", pad_values=1,
-             groups=1, activation="NONE", clamp_min=float("-inf"), clamp_max=float("inf"), T=T,
-             int8_scale=1.0, int8_zero_point=0)
+    a = dict(
+        kbnn_version=1,
+        channels_in=cin,
+        filter_height=kh,
+        filter_width=kw,
+        stride_height=1,
+        stride_width=1,
+        dilation_height=1,
+        dilation_width=1,
+        padding="VALID",
+        pad_values=1,
+        groups=1,
+        activation="NONE",
+        clamp_min=float("-inf"),
+        clamp_max=float("inf"),
+        T=T,
+        int8_scale=1.0,
+        int8_zero_point=0,
+    )
     a.update(kw_attrs)
     return a
 
@@ -259,13 +282,26 @@ def delegate_library() -> str:
     else:
         build = REPO / "build" / "delegate-test"
         build.mkdir(parents=True, exist_ok=True)
-        for cmd in (["cmake", "-S", str(REPO / "kernels"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-                     "-DKBNN_BUILD_TESTS=OFF", "-DKBNN_BUILD_BENCH=OFF", "-DKBNN_BUILD_DELEGATE=ON"],
-                    ["cmake", "--build", str(build), "--target", "kbnn_delegate", "-j2"]):
+        for cmd in (
+            [
+                "cmake",
+                "-S",
+                str(REPO / "kernels"),
+                "-B",
+                str(build),
+                "-DCMAKE_BUILD_TYPE=Release",
+                "-DKBNN_BUILD_TESTS=OFF",
+                "-DKBNN_BUILD_BENCH=OFF",
+                "-DKBNN_BUILD_DELEGATE=ON",
+            ],
+            ["cmake", "--build", str(build), "--target", "kbnn_delegate", "-j2"],
+        ):
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                raise RuntimeError(f"building libkbnn_delegate.so failed: {' '.join(cmd)}\n"
-                                   f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"building libkbnn_delegate.so failed: {' '.join(cmd)}\n"
+                    f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+                )
         path = str(build / "tflite" / "libkbnn_delegate.so")
     _LIB_CACHE["path"] = path
     return path

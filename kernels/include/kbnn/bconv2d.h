@@ -14,7 +14,7 @@ struct BConv2DParams {
   int batch = 1;
   int input_height = 0;
   int input_width = 0;
-  int channels_in = 0;   // logical channels (the packed input has PackedWords(channels_in) words)
+  int channels_in = 0;  // logical channels (the packed input has PackedWords(channels_in) words)
   int channels_out = 0;
   int filter_height = 0;
   int filter_width = 0;
@@ -52,8 +52,7 @@ class BConv2D {
   //  multiplier, bias: channels_out floats each; nullptr means 1.0f / 0.0f.
   // KernelChoice::kReference gives the plain-loop oracle implementation.
   static Status Create(const BConv2DParams& params, const uint32_t* packed_filters,
-                       const float* multiplier, const float* bias,
-                       std::unique_ptr<BConv2D>* op);
+                       const float* multiplier, const float* bias, std::unique_ptr<BConv2D>* op);
   virtual ~BConv2D() = default;
 
   // input: [batch, input_height, input_width, PackedWords(channels_in)] words.

@@ -35,8 +35,8 @@ std::vector<BgemmUkernel> AvailableBgemmUkernels();
 // The ISA that KernelChoice::kAuto resolves to right now ("reference" when forced so).
 const char* SelectedIsa();
 
-// Test hook: forces what kAuto resolves to. isa is "reference", "scalar", "avx2", "avx512", "neon" or
-// "auto"/""/nullptr (clears the override). Returns an error when the ISA is unknown or not
+// Test hook: forces what kAuto resolves to. isa is "reference", "scalar", "avx2", "avx512", "neon"
+// or "auto"/""/nullptr (clears the override). Returns an error when the ISA is unknown or not
 // available on this CPU/build.
 Status SetForcedIsa(const char* isa);
 

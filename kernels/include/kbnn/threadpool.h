@@ -26,9 +26,9 @@ class ThreadPool {
   // Convenience: f(task, thread_index); f is passed by reference, nothing is allocated.
   template <class F>
   void ParallelFor(size_t num_tasks, int max_threads, F& f) {
-    ParallelFor(num_tasks, max_threads,
-                [](void* ctx, size_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); },
-                &f);
+    ParallelFor(
+        num_tasks, max_threads,
+        [](void* ctx, size_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); }, &f);
   }
 
  private:

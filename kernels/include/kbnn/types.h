@@ -33,8 +33,8 @@ enum class Activation {
 enum class OutputType {
   kFloat32,    // float y = multiplier[c] * float(dot) + bias[c], then activation
   kBitpacked,  // bit = (y < 0), packed like the input (32-bit words along channels)
-  kInt8,       // q = clamp(round_half_away_from_zero(y / int8_scale) + int8_zero_point, -128, 127)
-  kInt32Dot,   // the raw integer dot product (debugging / testing; multiplier, bias ignored)
+  kInt8,  // q = clamp(round_half_away_from_zero(y / int8_scale) + int8_zero_point, -128, 127)
+  kInt32Dot,  // the raw integer dot product (debugging / testing; multiplier, bias ignored)
 };
 
 // Implementation selection. kAuto honours SetForcedIsa() (see dispatch.h), then the environment

@@ -12,9 +12,8 @@ namespace kbnn {
 // k_words >= 1. No alignment is guaranteed for a or b.
 // With k_major_panel (BgemmUkernel), b is stored k-major instead: [k_words][NR], word k of row n
 // at b[k * NR + n] (same size; columns >= nr zero-filled).
-using BgemmUkernelFn = void (*)(size_t mr, size_t nr, size_t k_words,
-                                const uint32_t* const* a, const uint32_t* b,
-                                int32_t* c, size_t c_stride);
+using BgemmUkernelFn = void (*)(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
+                                const uint32_t* b, int32_t* c, size_t c_stride);
 // Indirection variant (optional): A row m is the concatenation of `segments` runs of seg_words
 // words, run s at a[m * segments + s]; k_words = segments * seg_words. Otherwise as above.
 using BgemmSegmentedUkernelFn = void (*)(size_t mr, size_t nr, size_t segments, size_t seg_words,
@@ -41,13 +40,13 @@ using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out
 struct OutputUkernelParams {
   int32_t k = 0;            // the dot product length
   size_t acc_stride = 0;    // int32 popcounts per accumulator row
-  size_t out_stride = 0;    // elements per output row (words when bitpacked); also the residual's
-  size_t sign_stride = 0;   // words per row of the fused sign output
-  OutputParams output;      // activation, int8 scale and zero point
-  const float* multiplier = nullptr;   // float / int8 output: channels_out values
-  const float* bias = nullptr;         // float / int8 output: channels_out values
+  size_t out_stride = 0;  // elements per output row (words when bitpacked); also the residual's
+  size_t sign_stride = 0;  // words per row of the fused sign output
+  OutputParams output;  // activation, int8 scale and zero point
+  const float* multiplier = nullptr;  // float / int8 output: channels_out values
+  const float* bias = nullptr;  // float / int8 output: channels_out values
   const int32_t* threshold = nullptr;  // bitpacked output: channels_out values
-  const uint32_t* flip = nullptr;      // bitpacked output: PackedWords(channels_out) words
+  const uint32_t* flip = nullptr;  // bitpacked output: PackedWords(channels_out) words
 };
 
 // A call transforms `rows` rows of n channels [channel, channel + n), from the popcounts

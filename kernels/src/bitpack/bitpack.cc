@@ -92,7 +92,8 @@ Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero
 #if defined(__SSE2__)
     for (int w = 0; w < full; ++w) {
       const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + w * kBitsPerWord));
-      const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + w * kBitsPerWord + 16));
+      const __m128i hi =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + w * kBitsPerWord + 16));
       const uint32_t bits_lo = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(lo, zp)));
       const uint32_t bits_hi = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(hi, zp)));
       out[w] = bits_lo | (bits_hi << 16);
@@ -123,8 +124,7 @@ Status Dequantize(const uint32_t* input, size_t rows, int channels, float* outpu
 Status PackedFilterWords(int channels_out, int filter_height, int filter_width,
                          int channels_in_per_group, size_t* words) {
   *words = 0;
-  if (channels_out <= 0 || filter_height <= 0 || filter_width <= 0 ||
-      channels_in_per_group <= 0) {
+  if (channels_out <= 0 || filter_height <= 0 || filter_width <= 0 || channels_in_per_group <= 0) {
     return Status::InvalidArgument(
         "PackFilters: all dimensions must be >= 1, got channels_out=" +
         internal::Str(channels_out) + " filter_height=" + internal::Str(filter_height) +
@@ -132,10 +132,11 @@ Status PackedFilterWords(int channels_out, int filter_height, int filter_width,
         " channels_in_per_group=" + internal::Str(channels_in_per_group));
   }
   size_t n;
-  if (!internal::CheckedProduct({channels_out, filter_height, filter_width,
-                                 channels_in_per_group}, &n) ||
+  if (!internal::CheckedProduct({channels_out, filter_height, filter_width, channels_in_per_group},
+                                &n) ||
       !internal::CheckedProduct({channels_out, filter_height, filter_width,
-                                 PackedWords(channels_in_per_group)}, words)) {
+                                 PackedWords(channels_in_per_group)},
+                                words)) {
     return Status::InvalidArgument("PackFilters: filter size overflows");
   }
   return Status::Ok();
@@ -144,8 +145,8 @@ Status PackedFilterWords(int channels_out, int filter_height, int filter_width,
 Status PackFilters(const float* ohwi, int channels_out, int filter_height, int filter_width,
                    int channels_in_per_group, uint32_t* output) {
   size_t words;
-  Status s = PackedFilterWords(channels_out, filter_height, filter_width, channels_in_per_group,
-                               &words);
+  Status s =
+      PackedFilterWords(channels_out, filter_height, filter_width, channels_in_per_group, &words);
   if (!s.ok()) return s;
   if (ohwi == nullptr || output == nullptr) {
     return Status::InvalidArgument("PackFilters: null input or output pointer");

@@ -10,11 +10,12 @@ Status ValidateBConv2D(const BConv2DParams& p, ConvGeometry* geo) {
   auto bad = [](const std::string& m) { return Status::InvalidArgument("BConv2D: " + m); };
   if (p.batch < 1 || p.input_height < 1 || p.input_width < 1 || p.channels_in < 1 ||
       p.channels_out < 1 || p.filter_height < 1 || p.filter_width < 1) {
-    return bad("batch, input_height, input_width, channels_in, channels_out, filter_height and "
-               "filter_width must all be >= 1; received batch=" + Str(p.batch) +
-               " input=" + Str(p.input_height) + "x" + Str(p.input_width) + "x" +
-               Str(p.channels_in) + " channels_out=" + Str(p.channels_out) +
-               " filter=" + Str(p.filter_height) + "x" + Str(p.filter_width));
+    return bad(
+        "batch, input_height, input_width, channels_in, channels_out, filter_height and "
+        "filter_width must all be >= 1; received batch=" +
+        Str(p.batch) + " input=" + Str(p.input_height) + "x" + Str(p.input_width) + "x" +
+        Str(p.channels_in) + " channels_out=" + Str(p.channels_out) +
+        " filter=" + Str(p.filter_height) + "x" + Str(p.filter_width));
   }
   if (p.groups < 1 || p.channels_in % p.groups != 0 || p.channels_out % p.groups != 0) {
     return bad("groups must be >= 1 and divide channels_in and channels_out; received groups=" +
@@ -33,12 +34,14 @@ Status ValidateBConv2D(const BConv2DParams& p, ConvGeometry* geo) {
   Status s = ValidateOutputParams(p.output);
   if (!s.ok()) return bad(s.message());
   if ((p.residual || p.sign_output) && p.output.type != OutputType::kFloat32) {
-    return bad("residual and sign_output (the fused shortcut add / re-binarization) need "
-               "float32 output; received output type " + Str(static_cast<int>(p.output.type)) +
-               " with residual=" + Str(p.residual) + " sign_output=" + Str(p.sign_output));
+    return bad(
+        "residual and sign_output (the fused shortcut add / re-binarization) need "
+        "float32 output; received output type " +
+        Str(static_cast<int>(p.output.type)) + " with residual=" + Str(p.residual) +
+        " sign_output=" + Str(p.sign_output));
   }
-  s = SpatialOutput("height", p.input_height, p.filter_height, p.stride_height,
-                    p.dilation_height, p.padding, &geo->output_height, &geo->pad_top);
+  s = SpatialOutput("height", p.input_height, p.filter_height, p.stride_height, p.dilation_height,
+                    p.padding, &geo->output_height, &geo->pad_top);
   if (!s.ok()) return bad(s.message());
   s = SpatialOutput("width", p.input_width, p.filter_width, p.stride_width, p.dilation_width,
                     p.padding, &geo->output_width, &geo->pad_left);
@@ -86,8 +89,7 @@ Status BConv2DOutputSize(const BConv2DParams& params, int* output_height, int* o
 }
 
 Status BConv2D::Create(const BConv2DParams& params, const uint32_t* packed_filters,
-                       const float* multiplier, const float* bias,
-                       std::unique_ptr<BConv2D>* op) {
+                       const float* multiplier, const float* bias, std::unique_ptr<BConv2D>* op) {
   if (op == nullptr) return Status::InvalidArgument("BConv2D: op output pointer is null");
   op->reset();
   if (packed_filters == nullptr) {

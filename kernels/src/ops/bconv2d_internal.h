@@ -31,11 +31,10 @@ Status ValidateBConv2D(const BConv2DParams& p, ConvGeometry* geo);
 
 // Each sets the base-class fields and *op.
 Status CreateBConv2DReference(const BConv2DParams& p, const ConvGeometry& geo,
-                              const uint32_t* filters, const float* multiplier,
-                              const float* bias, std::unique_ptr<BConv2D>* op);
-Status CreateBConv2DOptimized(const BConv2DParams& p, const ConvGeometry& geo,
-                              const IsaConfig* isa, const uint32_t* filters,
-                              const float* multiplier, const float* bias,
+                              const uint32_t* filters, const float* multiplier, const float* bias,
+                              std::unique_ptr<BConv2D>* op);
+Status CreateBConv2DOptimized(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
+                              const uint32_t* filters, const float* multiplier, const float* bias,
                               std::unique_ptr<BConv2D>* op);
 
 }  // namespace internal

@@ -56,8 +56,7 @@ class BConv2DOptimized final : public BConv2D {
 
   Status PackWeights(const uint32_t* filters);
   void SetupTiling();
-  void RunTask(size_t task, int thread, const uint32_t* in, void* out,
-               const FusedOutputs& fused);
+  void RunTask(size_t task, int thread, const uint32_t* in, void* out, const FusedOutputs& fused);
 
   BConv2DParams p_;
   ConvGeometry geo_;
@@ -80,14 +79,13 @@ class BConv2DOptimized final : public BConv2D {
   std::vector<int32_t> acc_;
 };
 
-Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo,
-                              const IsaConfig* isa, const uint32_t* filters,
-                              const float* multiplier, const float* bias) {
+Status BConv2DOptimized::Init(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
+                              const uint32_t* filters, const float* multiplier, const float* bias) {
   p_ = p;
   geo_ = geo;
   isa_ = isa->isa;
-  uk_ = geo.k_words <= static_cast<size_t>(isa->small_k_max_words) ? isa->bgemm_small_k
-                                                                    : isa->bgemm;
+  uk_ =
+      geo.k_words <= static_cast<size_t>(isa->small_k_max_words) ? isa->bgemm_small_k : isa->bgemm;
   threads_ = p.num_threads;
   Status st = PackWeights(filters);
   if (!st.ok()) return st;
@@ -186,8 +184,7 @@ void BConv2DOptimized::SetupTiling() {
       segments_.push_back({g, static_cast<int>(c), ce});
       if (split) {
         const int first = g * geo_.ng + static_cast<int>(c), last = g * geo_.ng + ce;
-        blocks_.push_back({segments_.size() - 1, segments_.size(), first / 32,
-                           PackedWords(last)});
+        blocks_.push_back({segments_.size() - 1, segments_.size(), first / 32, PackedWords(last)});
       }
     }
   }
@@ -240,8 +237,8 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
       if (segmented) {
         const size_t run = kw / runs;
         for (size_t m0 = 0; m0 < count; m0 += MR) {
-          uk_.fn_segmented(std::min(MR, count - m0), nr, runs, run, ptrs + m0 * runs,
-                           panel, acc_c + m0 * acc_stride_, acc_stride_);
+          uk_.fn_segmented(std::min(MR, count - m0), nr, runs, run, ptrs + m0 * runs, panel,
+                           acc_c + m0 * acc_stride_, acc_stride_);
         }
         continue;
       }
@@ -257,9 +254,8 @@ void BConv2DOptimized::RunTask(size_t task, int thread, const uint32_t* in, void
 
 }  // namespace
 
-Status CreateBConv2DOptimized(const BConv2DParams& p, const ConvGeometry& geo,
-                              const IsaConfig* isa, const uint32_t* filters,
-                              const float* multiplier, const float* bias,
+Status CreateBConv2DOptimized(const BConv2DParams& p, const ConvGeometry& geo, const IsaConfig* isa,
+                              const uint32_t* filters, const float* multiplier, const float* bias,
                               std::unique_ptr<BConv2D>* op) {
   std::unique_ptr<BConv2DOptimized> o(new BConv2DOptimized());
   Status s = o->Init(p, geo, isa, filters, multiplier, bias);

@@ -14,8 +14,11 @@ class BConv2DReference final : public BConv2D {
  public:
   BConv2DReference(const BConv2DParams& p, const ConvGeometry& geo, const uint32_t* filters,
                    const float* multiplier, const float* bias)
-      : p_(p), geo_(geo), filters_(filters, filters + geo.filter_words),
-        multiplier_(p.channels_out, 1.0f), bias_(p.channels_out, 0.0f) {
+      : p_(p),
+        geo_(geo),
+        filters_(filters, filters + geo.filter_words),
+        multiplier_(p.channels_out, 1.0f),
+        bias_(p.channels_out, 0.0f) {
     if (multiplier != nullptr) multiplier_.assign(multiplier, multiplier + p.channels_out);
     if (bias != nullptr) bias_.assign(bias, bias + p.channels_out);
   }
@@ -49,12 +52,10 @@ class BConv2DReference final : public BConv2D {
                                 static_cast<long>(kw) * p_.dilation_width;
                 const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
                 const uint32_t* px =
-                    inside ? input + ((static_cast<size_t>(n) * H + ih) * W + iw) *
-                                         geo_.cin_words
+                    inside ? input + ((static_cast<size_t>(n) * H + ih) * W + iw) * geo_.cin_words
                            : nullptr;
                 const uint32_t* wt =
-                    filters_.data() + (static_cast<size_t>(co) * KH * KW + kh * KW + kw) *
-                                          geo_.cgw;
+                    filters_.data() + (static_cast<size_t>(co) * KH * KW + kh * KW + kw) * geo_.cgw;
                 for (int ci = 0; ci < geo_.cg; ++ci) {
                   const int w = PackedBit(wt, ci) ? -1 : 1;
                   int x;
@@ -84,9 +85,7 @@ class BConv2DReference final : public BConv2D {
     const OutputParams& out = p_.output;
     const size_t idx = row * p_.channels_out + co;
     switch (out.type) {
-      case OutputType::kInt32Dot:
-        static_cast<int32_t*>(output)[idx] = dot;
-        break;
+      case OutputType::kInt32Dot: static_cast<int32_t*>(output)[idx] = dot; break;
       case OutputType::kFloat32: {
         float y = FloatOutput(dot, multiplier_[co], bias_[co], out);
         if (residual != nullptr) y += residual[idx];
@@ -119,8 +118,8 @@ class BConv2DReference final : public BConv2D {
 }  // namespace
 
 Status CreateBConv2DReference(const BConv2DParams& p, const ConvGeometry& geo,
-                              const uint32_t* filters, const float* multiplier,
-                              const float* bias, std::unique_ptr<BConv2D>* op) {
+                              const uint32_t* filters, const float* multiplier, const float* bias,
+                              std::unique_ptr<BConv2D>* op) {
   op->reset(new BConv2DReference(p, geo, filters, multiplier, bias));
   return Status::Ok();
 }

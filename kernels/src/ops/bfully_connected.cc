@@ -8,9 +8,9 @@ namespace kbnn {
 
 BFullyConnected::~BFullyConnected() = default;
 
-Status BFullyConnected::Create(const BFullyConnectedParams& params,
-                               const uint32_t* packed_weights, const float* multiplier,
-                               const float* bias, std::unique_ptr<BFullyConnected>* op) {
+Status BFullyConnected::Create(const BFullyConnectedParams& params, const uint32_t* packed_weights,
+                               const float* multiplier, const float* bias,
+                               std::unique_ptr<BFullyConnected>* op) {
   if (op == nullptr) return Status::InvalidArgument("BFullyConnected: op output pointer is null");
   op->reset();
   if (params.batch < 1 || params.input_size < 1 || params.output_size < 1) {

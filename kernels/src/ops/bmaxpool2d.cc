@@ -22,12 +22,11 @@ Status BMaxPool2D::Create(const BMaxPool2DParams& p, std::unique_ptr<BMaxPool2D>
     return bad("num_threads must be in [1, 1024]; received " + internal::Str(p.num_threads));
   }
   std::unique_ptr<BMaxPool2D> o(new BMaxPool2D());
-  Status s = internal::SpatialOutput("height", p.input_height, p.filter_height,
-                                     p.stride_height, 1, p.padding, &o->output_height_,
-                                     &o->pad_top_);
+  Status s = internal::SpatialOutput("height", p.input_height, p.filter_height, p.stride_height, 1,
+                                     p.padding, &o->output_height_, &o->pad_top_);
   if (!s.ok()) return bad(s.message());
-  s = internal::SpatialOutput("width", p.input_width, p.filter_width, p.stride_width, 1,
-                              p.padding, &o->output_width_, &o->pad_left_);
+  s = internal::SpatialOutput("width", p.input_width, p.filter_width, p.stride_width, 1, p.padding,
+                              &o->output_width_, &o->pad_left_);
   if (!s.ok()) return bad(s.message());
   const int words = PackedWords(p.channels);
   if (!internal::CheckedProduct({p.batch, p.input_height, p.input_width, words},
@@ -57,8 +56,9 @@ Status BMaxPool2D::Run(const uint32_t* input, uint32_t* output, ThreadPool* pool
     for (int n = 0; n < p.batch; ++n)
       for (int oh = 0; oh < output_height_; ++oh)
         for (int ow = 0; ow < output_width_; ++ow) {
-          uint32_t* y = output + ((static_cast<size_t>(n) * output_height_ + oh) *
-                                      output_width_ + ow) * words;
+          uint32_t* y =
+              output +
+              ((static_cast<size_t>(n) * output_height_ + oh) * output_width_ + ow) * words;
           for (int w = 0; w < words; ++w) y[w] = 0;
           for (int c = 0; c < p.channels; ++c) {
             bool all_negative = true;

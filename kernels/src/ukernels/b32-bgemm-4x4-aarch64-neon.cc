@@ -3,16 +3,16 @@
 //   c[m * c_stride + n] = sum_{k < k_words} popcount(a[m][k] ^ b[n * k_words + k])
 //
 // Technique: per 128-bit step (4 words) each of the 16 (m, n) pairs does XOR -> CNT (per-byte
-// popcount, <= 8) -> ADD into a u8x16 accumulator. A byte lane can take 31 steps (31 * 8 = 248 <= 255)
-// before it could wrap, so every kU8Steps steps the bytes are widened (UADDLP, <= 496 per u16 lane)
-// and pairwise-added (UADALP) into u32x4 totals that live in memory (one load/store per pair per
-// block). Keeping the per-step accumulation a plain ADD rather than UADALP matters on cores where
-// UADALP issues on a single vector pipe (e.g. Cortex-A76 / Neoverse-N1) while ADD/CNT/EOR issue on
-// two. 16 accumulators + 8 operands + temporaries share the 32 vector registers.
-// A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read) and zero
-// extended, so it adds nothing but its own popcount; it is added after the main loop.
-// Rows m >= mr reuse the last valid A row pointer (results discarded); B rows n >= nr are the
-// zero-filled rows of the panel that the ABI guarantees, so reading them is valid.
+// popcount, <= 8) -> ADD into a u8x16 accumulator. A byte lane can take 31 steps (31 * 8 = 248 <=
+// 255) before it could wrap, so every kU8Steps steps the bytes are widened (UADDLP, <= 496 per u16
+// lane) and pairwise-added (UADALP) into u32x4 totals that live in memory (one load/store per pair
+// per block). Keeping the per-step accumulation a plain ADD rather than UADALP matters on cores
+// where UADALP issues on a single vector pipe (e.g. Cortex-A76 / Neoverse-N1) while ADD/CNT/EOR
+// issue on two. 16 accumulators + 8 operands + temporaries share the 32 vector registers. A tail
+// of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read) and zero extended,
+// so it adds nothing but its own popcount; it is added after the main loop. Rows m >= mr reuse the
+// last valid A row pointer (results discarded); B rows n >= nr are the zero-filled rows of the
+// panel that the ABI guarantees, so reading them is valid.
 
 #include <arm_neon.h>
 
@@ -49,8 +49,8 @@ inline void Flush(uint32_t* total, uint8x16_t bytes) {
 }  // namespace
 
 void kbnn_b32_bgemm_4x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
-                                      const uint32_t* const* a, const uint32_t* b,
-                                      int32_t* c, size_t c_stride) {
+                                      const uint32_t* const* a, const uint32_t* b, int32_t* c,
+                                      size_t c_stride) {
   const uint8_t* a0 = reinterpret_cast<const uint8_t*>(a[0]);
   const uint8_t* a1 = mr > 1 ? reinterpret_cast<const uint8_t*>(a[1]) : a0;
   const uint8_t* a2 = mr > 2 ? reinterpret_cast<const uint8_t*>(a[2]) : a1;
@@ -72,23 +72,55 @@ void kbnn_b32_bgemm_4x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
     size_t block = steps < kU8Steps ? steps : kU8Steps;
     steps -= block;
     do {
-      const uint8x16_t vb0 = vld1q_u8(b0); b0 += 16;
-      const uint8x16_t vb1 = vld1q_u8(b1); b1 += 16;
-      const uint8x16_t vb2 = vld1q_u8(b2); b2 += 16;
-      const uint8x16_t vb3 = vld1q_u8(b3); b3 += 16;
-      uint8x16_t va = vld1q_u8(a0); a0 += 16;
-      KBNN_XCA(c00, va, vb0); KBNN_XCA(c01, va, vb1); KBNN_XCA(c02, va, vb2); KBNN_XCA(c03, va, vb3);
-      va = vld1q_u8(a1); a1 += 16;
-      KBNN_XCA(c10, va, vb0); KBNN_XCA(c11, va, vb1); KBNN_XCA(c12, va, vb2); KBNN_XCA(c13, va, vb3);
-      va = vld1q_u8(a2); a2 += 16;
-      KBNN_XCA(c20, va, vb0); KBNN_XCA(c21, va, vb1); KBNN_XCA(c22, va, vb2); KBNN_XCA(c23, va, vb3);
-      va = vld1q_u8(a3); a3 += 16;
-      KBNN_XCA(c30, va, vb0); KBNN_XCA(c31, va, vb1); KBNN_XCA(c32, va, vb2); KBNN_XCA(c33, va, vb3);
+      const uint8x16_t vb0 = vld1q_u8(b0);
+      b0 += 16;
+      const uint8x16_t vb1 = vld1q_u8(b1);
+      b1 += 16;
+      const uint8x16_t vb2 = vld1q_u8(b2);
+      b2 += 16;
+      const uint8x16_t vb3 = vld1q_u8(b3);
+      b3 += 16;
+      uint8x16_t va = vld1q_u8(a0);
+      a0 += 16;
+      KBNN_XCA(c00, va, vb0);
+      KBNN_XCA(c01, va, vb1);
+      KBNN_XCA(c02, va, vb2);
+      KBNN_XCA(c03, va, vb3);
+      va = vld1q_u8(a1);
+      a1 += 16;
+      KBNN_XCA(c10, va, vb0);
+      KBNN_XCA(c11, va, vb1);
+      KBNN_XCA(c12, va, vb2);
+      KBNN_XCA(c13, va, vb3);
+      va = vld1q_u8(a2);
+      a2 += 16;
+      KBNN_XCA(c20, va, vb0);
+      KBNN_XCA(c21, va, vb1);
+      KBNN_XCA(c22, va, vb2);
+      KBNN_XCA(c23, va, vb3);
+      va = vld1q_u8(a3);
+      a3 += 16;
+      KBNN_XCA(c30, va, vb0);
+      KBNN_XCA(c31, va, vb1);
+      KBNN_XCA(c32, va, vb2);
+      KBNN_XCA(c33, va, vb3);
     } while (--block != 0);
-    Flush(wide[0], c00); Flush(wide[1], c01); Flush(wide[2], c02); Flush(wide[3], c03);
-    Flush(wide[4], c10); Flush(wide[5], c11); Flush(wide[6], c12); Flush(wide[7], c13);
-    Flush(wide[8], c20); Flush(wide[9], c21); Flush(wide[10], c22); Flush(wide[11], c23);
-    Flush(wide[12], c30); Flush(wide[13], c31); Flush(wide[14], c32); Flush(wide[15], c33);
+    Flush(wide[0], c00);
+    Flush(wide[1], c01);
+    Flush(wide[2], c02);
+    Flush(wide[3], c03);
+    Flush(wide[4], c10);
+    Flush(wide[5], c11);
+    Flush(wide[6], c12);
+    Flush(wide[7], c13);
+    Flush(wide[8], c20);
+    Flush(wide[9], c21);
+    Flush(wide[10], c22);
+    Flush(wide[11], c23);
+    Flush(wide[12], c30);
+    Flush(wide[13], c31);
+    Flush(wide[14], c32);
+    Flush(wide[15], c33);
   }
 #undef KBNN_XCA
 

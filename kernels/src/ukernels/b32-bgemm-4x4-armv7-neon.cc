@@ -3,15 +3,14 @@
 //   c[m * c_stride + n] = sum_{k < k_words} popcount(a[m][k] ^ b[n * k_words + k])
 //
 // ARMv7 NEON has 16 q registers, too few for 16 accumulators plus operands, so the 4x4 tile is
-// computed as two 2x4 passes over K (rows {0,1} then {2,3}; the second pass is skipped when mr <= 2):
-// 8 u16x8 accumulators + 2 A vectors + B vectors + temporaries stay in registers (GCC 12 -O2: no
-// spills in the inner loop); the B panel is streamed twice (it is small and cache resident).
-// Per 128-bit step: VEOR -> VCNT.8 (per-byte popcount, <= 8) -> VPADAL.U8 into u16x8 (<= +16 per lane
-// per step); u16 lanes are folded into u32 totals every kChunkSteps steps (overflow would need 4095).
-// A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read), zero extended,
-// and added after the main loop.
-// Rows m >= mr reuse the last valid A row pointer (results discarded); B rows n >= nr are the
-// zero-filled rows of the panel that the ABI guarantees.
+// computed as two 2x4 passes over K (rows {0,1} then {2,3}; the second pass is skipped when mr <=
+// 2): 8 u16x8 accumulators + 2 A vectors + B vectors + temporaries stay in registers (GCC 12 -O2:
+// no spills in the inner loop); the B panel is streamed twice (it is small and cache resident). Per
+// 128-bit step: VEOR -> VCNT.8 (per-byte popcount, <= 8) -> VPADAL.U8 into u16x8 (<= +16 per lane
+// per step); u16 lanes are folded into u32 totals every kChunkSteps steps (overflow would need
+// 4095). A tail of 1..3 words is loaded as 64-bit halves (scalar memcpy loads, no over-read), zero
+// extended, and added after the main loop. Rows m >= mr reuse the last valid A row pointer (results
+// discarded); B rows n >= nr are the zero-filled rows of the panel that the ABI guarantees.
 
 #include <arm_neon.h>
 
@@ -65,23 +64,31 @@ inline void Rows2x4(const uint8_t* a0, const uint8_t* a1, const uint8_t* b, size
   uint32x4_t s0 = vdupq_n_u32(0);
   uint32x4_t s1 = vdupq_n_u32(0);
   for (size_t steps = k_words / 4; steps != 0;) {
-    uint16x8_t c00 = vdupq_n_u16(0), c01 = vdupq_n_u16(0), c02 = vdupq_n_u16(0), c03 = vdupq_n_u16(0);
-    uint16x8_t c10 = vdupq_n_u16(0), c11 = vdupq_n_u16(0), c12 = vdupq_n_u16(0), c13 = vdupq_n_u16(0);
+    uint16x8_t c00 = vdupq_n_u16(0), c01 = vdupq_n_u16(0), c02 = vdupq_n_u16(0),
+               c03 = vdupq_n_u16(0);
+    uint16x8_t c10 = vdupq_n_u16(0), c11 = vdupq_n_u16(0), c12 = vdupq_n_u16(0),
+               c13 = vdupq_n_u16(0);
     size_t block = steps < kChunkSteps ? steps : kChunkSteps;
     steps -= block;
     do {
-      const uint8x16_t va0 = vld1q_u8(a0); a0 += 16;
-      const uint8x16_t va1 = vld1q_u8(a1); a1 += 16;
-      uint8x16_t vb = vld1q_u8(b0); b0 += 16;
+      const uint8x16_t va0 = vld1q_u8(a0);
+      a0 += 16;
+      const uint8x16_t va1 = vld1q_u8(a1);
+      a1 += 16;
+      uint8x16_t vb = vld1q_u8(b0);
+      b0 += 16;
       c00 = vpadalq_u8(c00, vcntq_u8(veorq_u8(va0, vb)));
       c10 = vpadalq_u8(c10, vcntq_u8(veorq_u8(va1, vb)));
-      vb = vld1q_u8(b1); b1 += 16;
+      vb = vld1q_u8(b1);
+      b1 += 16;
       c01 = vpadalq_u8(c01, vcntq_u8(veorq_u8(va0, vb)));
       c11 = vpadalq_u8(c11, vcntq_u8(veorq_u8(va1, vb)));
-      vb = vld1q_u8(b2); b2 += 16;
+      vb = vld1q_u8(b2);
+      b2 += 16;
       c02 = vpadalq_u8(c02, vcntq_u8(veorq_u8(va0, vb)));
       c12 = vpadalq_u8(c12, vcntq_u8(veorq_u8(va1, vb)));
-      vb = vld1q_u8(b3); b3 += 16;
+      vb = vld1q_u8(b3);
+      b3 += 16;
       c03 = vpadalq_u8(c03, vcntq_u8(veorq_u8(va0, vb)));
       c13 = vpadalq_u8(c13, vcntq_u8(veorq_u8(va1, vb)));
     } while (--block != 0);
@@ -121,9 +128,8 @@ inline void StoreRow(int32_t* c, uint32x4_t t, size_t nr) {
 
 }  // namespace
 
-void kbnn_b32_bgemm_4x4__armv7_neon(size_t mr, size_t nr, size_t k_words,
-                                    const uint32_t* const* a, const uint32_t* b,
-                                    int32_t* c, size_t c_stride) {
+void kbnn_b32_bgemm_4x4__armv7_neon(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
+                                    const uint32_t* b, int32_t* c, size_t c_stride) {
   const uint8_t* bp = reinterpret_cast<const uint8_t*>(b);
   const uint8_t* a0 = reinterpret_cast<const uint8_t*>(a[0]);
   const uint8_t* a1 = mr > 1 ? reinterpret_cast<const uint8_t*>(a[1]) : a0;

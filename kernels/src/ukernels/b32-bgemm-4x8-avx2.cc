@@ -25,8 +25,8 @@ inline __m256i PopcountBytes(__m256i x, __m256i lut, __m256i low_mask) {
 inline __m128i Reduce4(__m256i t0, __m256i t1, __m256i t2, __m256i t3) {
   const __m256i x01 = _mm256_or_si256(t0, _mm256_slli_epi64(t1, 32));
   const __m256i x23 = _mm256_or_si256(t2, _mm256_slli_epi64(t3, 32));
-  const __m256i z = _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23),
-                                     _mm256_unpackhi_epi64(x01, x23));
+  const __m256i z =
+      _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23), _mm256_unpackhi_epi64(x01, x23));
   return _mm_add_epi32(_mm256_castsi256_si128(z), _mm256_extracti128_si256(z, 1));
 }
 
@@ -61,11 +61,13 @@ inline __m128i ScalarTail(const uint32_t* a, const uint32_t* b0, const uint32_t*
 template <int V, int RK>  // RK: 0 rem == 0, 1 rem in {1, 2} (scalar), 2 rem > 2 (masked vector)
 inline __m128i QuadFixed(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
                          const uint32_t* b2, const uint32_t* b3, size_t rem) {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                       1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low_mask = _mm256_set1_epi8(0x0f);
   const __m256i zero = _mm256_setzero_si256();
-  auto ld = [](const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  auto ld = [](const uint32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
   __m256i va = ld(a);
   __m256i c0 = PopcountBytes(_mm256_xor_si256(va, ld(b0)), lut, low_mask);
   __m256i c1 = PopcountBytes(_mm256_xor_si256(va, ld(b1)), lut, low_mask);
@@ -99,10 +101,10 @@ inline __m128i QuadFixed(const uint32_t* a, const uint32_t* b0, const uint32_t* 
 }
 
 // popcount(a ^ b_j) for j < 4 over k_words words (any k_words; used for k_words < 8 or >= 40).
-inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
-                    const uint32_t* b2, const uint32_t* b3, size_t k_words) {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1, const uint32_t* b2,
+                    const uint32_t* b3, size_t k_words) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                       1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low_mask = _mm256_set1_epi8(0x0f);
   const __m256i zero = _mm256_setzero_si256();
   __m256i t0 = zero, t1 = zero, t2 = zero, t3 = zero;
@@ -115,10 +117,22 @@ inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
     __m256i c0 = zero, c1 = zero, c2 = zero, c3 = zero;
     for (; steps != 0; --steps, k += 8) {
       const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
-      c0 = _mm256_add_epi8(c0, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + k))), lut, low_mask));
-      c1 = _mm256_add_epi8(c1, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + k))), lut, low_mask));
-      c2 = _mm256_add_epi8(c2, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b2 + k))), lut, low_mask));
-      c3 = _mm256_add_epi8(c3, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b3 + k))), lut, low_mask));
+      c0 = _mm256_add_epi8(
+          c0, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(
+                                                     reinterpret_cast<const __m256i*>(b0 + k))),
+                            lut, low_mask));
+      c1 = _mm256_add_epi8(
+          c1, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(
+                                                     reinterpret_cast<const __m256i*>(b1 + k))),
+                            lut, low_mask));
+      c2 = _mm256_add_epi8(
+          c2, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(
+                                                     reinterpret_cast<const __m256i*>(b2 + k))),
+                            lut, low_mask));
+      c3 = _mm256_add_epi8(
+          c3, PopcountBytes(_mm256_xor_si256(va, _mm256_loadu_si256(
+                                                     reinterpret_cast<const __m256i*>(b3 + k))),
+                            lut, low_mask));
     }
     t0 = _mm256_add_epi64(t0, _mm256_sad_epu8(c0, zero));
     t1 = _mm256_add_epi64(t1, _mm256_sad_epu8(c1, zero));
@@ -133,10 +147,14 @@ inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
       return _mm256_maskload_epi32(reinterpret_cast<const int*>(p + k), mask);
     };
     const __m256i va = ld(a);
-    t0 = _mm256_add_epi64(t0, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b0)), lut, low_mask), zero));
-    t1 = _mm256_add_epi64(t1, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b1)), lut, low_mask), zero));
-    t2 = _mm256_add_epi64(t2, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b2)), lut, low_mask), zero));
-    t3 = _mm256_add_epi64(t3, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b3)), lut, low_mask), zero));
+    t0 = _mm256_add_epi64(
+        t0, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b0)), lut, low_mask), zero));
+    t1 = _mm256_add_epi64(
+        t1, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b1)), lut, low_mask), zero));
+    t2 = _mm256_add_epi64(
+        t2, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b2)), lut, low_mask), zero));
+    t3 = _mm256_add_epi64(
+        t3, _mm256_sad_epu8(PopcountBytes(_mm256_xor_si256(va, ld(b3)), lut, low_mask), zero));
   }
   __m128i r = Reduce4(t0, t1, t2, t3);
   if (rem != 0 && rem <= 2) {
@@ -162,8 +180,8 @@ inline __m128i Quad(const uint32_t* a, const uint32_t* b0, const uint32_t* b1,
 // The 4x8 tile: for each A row, whole quads of B rows (rows nr..7 of the panel are zero-filled by
 // contract), storing only the nr valid columns.
 template <class QuadFn>
-inline void Tile(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,
-                 const uint32_t* b, int32_t* c, size_t c_stride, QuadFn quad) {
+inline void Tile(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a, const uint32_t* b,
+                 int32_t* c, size_t c_stride, QuadFn quad) {
   const size_t quads = (nr + 3) / 4;
   for (size_t m = 0; m < mr; ++m) {
     int32_t* cm = c + m * c_stride;
@@ -199,12 +217,14 @@ __attribute__((noinline)) void TileFixed(size_t mr, size_t nr, size_t k_words,
 // mr A rows); each A chunk is broadcast, and one VPSADBW yields the 4 sums of the quad directly.
 __attribute__((noinline)) void Tile8(size_t mr, size_t nr, const uint32_t* const* a,
                                      const uint32_t* b, int32_t* c, size_t c_stride) {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                       1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low_mask = _mm256_set1_epi8(0x0f);
   const __m256i zero = _mm256_setzero_si256();
   const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-  auto ld = [](const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  auto ld = [](const uint32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
   auto bc = [](const uint32_t* p) {
     long long x;
     std::memcpy(&x, p, 8);
@@ -227,8 +247,8 @@ __attribute__((noinline)) void Tile8(size_t mr, size_t nr, const uint32_t* const
       cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 2), v1), lut, low_mask));
       cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 4), v2), lut, low_mask));
       cnt = _mm256_add_epi8(cnt, PopcountBytes(_mm256_xor_si256(bc(x + 6), v3), lut, low_mask));
-      const __m128i r = _mm256_castsi256_si128(
-          _mm256_permutevar8x32_epi32(_mm256_sad_epu8(cnt, zero), even));
+      const __m128i r =
+          _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_sad_epu8(cnt, zero), even));
       int32_t* cm = c + m * c_stride + 4 * q;
       if (n >= 4) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(cm), r);

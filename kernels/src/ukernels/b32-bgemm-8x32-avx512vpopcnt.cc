@@ -20,11 +20,11 @@ constexpr size_t kNR = 32;
 
 // One row of the tile: c<m><v> += popcount(broadcast(a<m>[k]) ^ b<v>) (written out per row
 // with named accumulators: GCC keeps them in registers, unlike an array of __m512i).
-#define KBNN_AVX512_ROW(m)                                                          \
-  if constexpr (M > m) {                                                            \
-    const __m512i va = _mm512_set1_epi32(static_cast<int>(a##m[k]));               \
-    c##m##0 = _mm512_add_epi32(_mm512_popcnt_epi32(_mm512_xor_si512(va, vb0)), c##m##0); \
-    if constexpr (V > 1)                                                            \
+#define KBNN_AVX512_ROW(m)                                                                 \
+  if constexpr (M > m) {                                                                   \
+    const __m512i va = _mm512_set1_epi32(static_cast<int>(a##m[k]));                       \
+    c##m##0 = _mm512_add_epi32(_mm512_popcnt_epi32(_mm512_xor_si512(va, vb0)), c##m##0);   \
+    if constexpr (V > 1)                                                                   \
       c##m##1 = _mm512_add_epi32(_mm512_popcnt_epi32(_mm512_xor_si512(va, vb1)), c##m##1); \
   }
 
@@ -60,11 +60,11 @@ __attribute__((noinline)) void Tile(size_t nr, size_t segments, size_t seg_words
     }
   }
   // Lanes >= nr are not stored (masked stores never touch masked-off memory).
-  const __mmask16 m0 = nr >= 16 ? static_cast<__mmask16>(0xffff)
-                                : static_cast<__mmask16>((1u << nr) - 1u);
-  const __mmask16 m1 = nr >= 32 ? static_cast<__mmask16>(0xffff)
-                     : nr > 16  ? static_cast<__mmask16>((1u << (nr - 16)) - 1u)
-                                : static_cast<__mmask16>(0);
+  const __mmask16 m0 =
+      nr >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nr) - 1u);
+  const __mmask16 m1 = nr >= 32  ? static_cast<__mmask16>(0xffff)
+                       : nr > 16 ? static_cast<__mmask16>((1u << (nr - 16)) - 1u)
+                                 : static_cast<__mmask16>(0);
   if (nr == 16 * V) {  // full tile: plain stores
 #define KBNN_AVX512_STORE(m)                                                  \
   if constexpr (M > m) {                                                      \
@@ -82,9 +82,9 @@ __attribute__((noinline)) void Tile(size_t nr, size_t segments, size_t seg_words
 #undef KBNN_AVX512_STORE
     return;
   }
-#define KBNN_AVX512_STORE(m)                                                  \
-  if constexpr (M > m) {                                                      \
-    _mm512_mask_storeu_epi32(c + m * c_stride, m0, c##m##0);                  \
+#define KBNN_AVX512_STORE(m)                                                           \
+  if constexpr (M > m) {                                                               \
+    _mm512_mask_storeu_epi32(c + m * c_stride, m0, c##m##0);                           \
     if constexpr (V > 1) _mm512_mask_storeu_epi32(c + m * c_stride + 16, m1, c##m##1); \
   }
   KBNN_AVX512_STORE(0)
@@ -100,8 +100,8 @@ __attribute__((noinline)) void Tile(size_t nr, size_t segments, size_t seg_words
 #undef KBNN_AVX512_ROW
 
 template <int V>
-inline void Rows(size_t mr, size_t nr, size_t segments, size_t seg_words,
-                 const uint32_t* const* a, const uint32_t* b, int32_t* c, size_t c_stride) {
+inline void Rows(size_t mr, size_t nr, size_t segments, size_t seg_words, const uint32_t* const* a,
+                 const uint32_t* b, int32_t* c, size_t c_stride) {
   switch (mr) {
     case 1: return Tile<1, V>(nr, segments, seg_words, a, b, c, c_stride);
     case 2: return Tile<2, V>(nr, segments, seg_words, a, b, c, c_stride);
@@ -123,9 +123,9 @@ void kbnn_b32_bgemm_8x32__avx512vpopcnt(size_t mr, size_t nr, size_t k_words,
   Rows<2>(mr, nr, 1, k_words, a, b, c, c_stride);
 }
 
-void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments,
-                                            size_t seg_words, const uint32_t* const* a,
-                                            const uint32_t* b, int32_t* c, size_t c_stride) {
+void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments, size_t seg_words,
+                                            const uint32_t* const* a, const uint32_t* b, int32_t* c,
+                                            size_t c_stride) {
   if (nr <= 16) return Rows<1>(mr, nr, segments, seg_words, a, b, c, c_stride);
   Rows<2>(mr, nr, segments, seg_words, a, b, c, c_stride);
 }

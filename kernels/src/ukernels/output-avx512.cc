@@ -42,9 +42,7 @@ struct Act {
     lo = _mm512_set1_ps(l);
     hi = _mm512_set1_ps(h);
   }
-  __m512 operator()(__m512 y) const {
-    return any ? _mm512_min_ps(_mm512_max_ps(y, lo), hi) : y;
-  }
+  __m512 operator()(__m512 y) const { return any ? _mm512_min_ps(_mm512_max_ps(y, lo), hi) : y; }
 };
 
 inline __m512 FloatOut(const int32_t* acc, const int32_t* corr, const float* m, const float* b,
@@ -151,10 +149,10 @@ void kbnn_output_int8__avx512(size_t rows, size_t n, size_t channel, const int32
   for (size_t i = 0; i < rows; ++i) {
     for (size_t j = 0; j < n; j += 16) {
       const __mmask16 mask = TailMask(n - j);
-      const __m512 x = _mm512_div_ps(
-          FloatOut(acc + i * p.acc_stride + j, RowCorr(corr, i, channel + j), m + j, b + j, vk, act,
-                   mask),
-          scale);
+      const __m512 x =
+          _mm512_div_ps(FloatOut(acc + i * p.acc_stride + j, RowCorr(corr, i, channel + j), m + j,
+                                 b + j, vk, act, mask),
+                        scale);
       // std::round (half away from zero), exactly: t = trunc(x); x - t is exact; step t away
       // from zero when |x - t| >= 0.5. NaN -> 0 (zeroed before the clamps, which would return
       // their constant for NaN).

@@ -94,11 +94,9 @@ void kbnn_output_bits__scalar(size_t rows, size_t n, size_t channel, const int32
 }
 
 void kbnn_output_i32__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
-                             const int32_t* const* corr, int32_t* y,
-                             const OutputUkernelParams& p) {
+                             const int32_t* const* corr, int32_t* y, const OutputUkernelParams& p) {
   for (size_t i = 0; i < rows; ++i) {
-    Dots(acc + i * p.acc_stride, RowCorr(corr, i, channel), p.k, n,
-         y + i * p.out_stride + channel);
+    Dots(acc + i * p.acc_stride, RowCorr(corr, i, channel), p.k, n, y + i * p.out_stride + channel);
   }
 }
 

@@ -5,9 +5,9 @@
 
 #include "kbnn/ukernel.h"
 
-#define KBNN_DECLARE_BGEMM_UKERNEL(name)                                              \
-  void name(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a,           \
-            const uint32_t* b, int32_t* c, size_t c_stride)
+#define KBNN_DECLARE_BGEMM_UKERNEL(name)                                                       \
+  void name(size_t mr, size_t nr, size_t k_words, const uint32_t* const* a, const uint32_t* b, \
+            int32_t* c, size_t c_stride)
 
 namespace kbnn {
 
@@ -15,9 +15,9 @@ KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__scalar);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_2x4__popcnt);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x8__avx2);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_8x32__avx512vpopcnt);
-void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments,
-                                            size_t seg_words, const uint32_t* const* a,
-                                            const uint32_t* b, int32_t* c, size_t c_stride);
+void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments, size_t seg_words,
+                                            const uint32_t* const* a, const uint32_t* b, int32_t* c,
+                                            size_t c_stride);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 
@@ -32,8 +32,7 @@ void kbnn_output_bits__scalar(size_t rows, size_t n, size_t channel, const int32
                               const int32_t* const* corr, uint32_t* out,
                               const OutputUkernelParams& p);
 void kbnn_output_i32__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
-                             const int32_t* const* corr, int32_t* y,
-                             const OutputUkernelParams& p);
+                             const int32_t* const* corr, int32_t* y, const OutputUkernelParams& p);
 void kbnn_output_f32__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
                              const int32_t* const* corr, float* y, const OutputUkernelParams& p);
 void kbnn_output_f32_residual__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,

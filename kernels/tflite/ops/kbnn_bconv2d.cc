@@ -44,8 +44,7 @@ class KbnnBconv2d : public KbnnOp {
       return node.Error("output channels " + std::to_string(cout) + " not divisible by groups");
     }
     const float *mult = nullptr, *bias = nullptr;
-    if (node.ConstFloats(schema::kBconv2dInputMultiplier, "multiplier", cout, &mult) !=
-            kTfLiteOk ||
+    if (node.ConstFloats(schema::kBconv2dInputMultiplier, "multiplier", cout, &mult) != kTfLiteOk ||
         node.ConstFloats(schema::kBconv2dInputBias, "bias", cout, &bias) != kTfLiteOk) {
       return kTfLiteError;
     }
@@ -63,8 +62,8 @@ class KbnnBconv2d : public KbnnOp {
       built_for_ = in.shape;
     }
     const int oc = o.output.type == OutputType::kBitpacked ? PackedWords(cout) : cout;
-    const std::vector<int> out_shape = {in.shape[0], conv_->output_height(),
-                                        conv_->output_width(), oc};
+    const std::vector<int> out_shape = {in.shape[0], conv_->output_height(), conv_->output_width(),
+                                        oc};
     if (residual && PrepareResidual(node, out_shape, cout) != kTfLiteOk) return kTfLiteError;
     if (o.output.type == OutputType::kBitpacked) node.RecordChannels(out_t, cout);
     if (node.CheckInt8Output(o.output, out_t) != kTfLiteOk) return kTfLiteError;
@@ -101,7 +100,8 @@ class KbnnBconv2d : public KbnnOp {
     const int bits_t = node.outputs()[1];
     if (!node.InRange(bits_t)) return node.Error("bad output_bits tensor index");
     if (node.SetOutput(bits_t, kTfLiteInt32,
-                       {out_shape[0], out_shape[1], out_shape[2], PackedWords(cout)}) != kTfLiteOk) {
+                       {out_shape[0], out_shape[1], out_shape[2], PackedWords(cout)}) !=
+        kTfLiteOk) {
       return kTfLiteError;
     }
     node.RecordChannels(bits_t, cout);

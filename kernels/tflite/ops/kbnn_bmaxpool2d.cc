@@ -2,8 +2,8 @@
 #include <memory>
 #include <string>
 
-#include "kbnn/bitpack.h"
 #include "bmaxpool2d_kernel.h"
+#include "kbnn/bitpack.h"
 #include "kbnn_op.h"
 #include "registry.h"
 #include "tensor_util.h"

@@ -21,8 +21,8 @@ class KbnnDequantize : public KbnnOp {
     if (node.CheckTensor("input", in, kTfLiteInt32, -1) != kTfLiteOk) return kTfLiteError;
     if (in.shape.empty() || in.shape.back() != PackedWords(o.channels)) {
       return node.Error("bitpacked input " + ShapeString(in.shape) + " must end in " +
-                        std::to_string(PackedWords(o.channels)) + " words for channels=" +
-                        std::to_string(o.channels));
+                        std::to_string(PackedWords(o.channels)) +
+                        " words for channels=" + std::to_string(o.channels));
     }
     if (node.CheckChannels(node.inputs()[0], o.channels, "channels") != kTfLiteOk) {
       return kTfLiteError;

@@ -24,9 +24,10 @@ class KbnnQuantize : public KbnnOp {
     if (int8_input_) {
       const TfLiteQuantizationParams& q = node.Tensor(node.inputs()[0]).params;
       if (!(q.scale > 0.0f) || q.zero_point < -128 || q.zero_point > 127) {
-        return node.Error("int8 input needs per-tensor quantization parameters (scale > 0, "
-                          "zero_point in [-128, 127]); got scale=" + std::to_string(q.scale) +
-                          ", zero_point=" + std::to_string(q.zero_point));
+        return node.Error(
+            "int8 input needs per-tensor quantization parameters (scale > 0, "
+            "zero_point in [-128, 127]); got scale=" +
+            std::to_string(q.scale) + ", zero_point=" + std::to_string(q.zero_point));
       }
       zero_point_ = q.zero_point;
     } else if (node.CheckTensor("input", in, kTfLiteFloat32, -1) != kTfLiteOk) {

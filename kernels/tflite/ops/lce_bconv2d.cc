@@ -105,12 +105,12 @@ class LceBconv2d : public LceOp {
 
   std::unique_ptr<BConv2D> conv_;
   int out_type_ = kTfLiteNoType;
-  bool raw_dot_ = false;                    // kbnn writes the int32 dot into dot_, transformed here
-  int backtransform_ = 0;                   // K
-  int32_t clamp_min_ = 0, clamp_max_ = 0;   // on x = K - dot (= 2 * acc)
-  std::vector<float> mul_, bias_;           // LCE's fused multiplier / bias (m', b')
+  bool raw_dot_ = false;  // kbnn writes the int32 dot into dot_, transformed here
+  int backtransform_ = 0;  // K
+  int32_t clamp_min_ = 0, clamp_max_ = 0;  // on x = K - dot (= 2 * acc)
+  std::vector<float> mul_, bias_;  // LCE's fused multiplier / bias (m', b')
   std::vector<int32_t> dot_;
-  std::vector<float> ones_, thr_bias_;      // bitpacked output (BConv2D::Create copies them)
+  std::vector<float> ones_, thr_bias_;  // bitpacked output (BConv2D::Create copies them)
 };
 
 TfLiteStatus LceBconv2d::PrepareConv(const NodeContext& node, const TensorInfo& ii, int in_t,
@@ -152,8 +152,8 @@ TfLiteStatus LceBconv2d::PrepareConv(const NodeContext& node, const TensorInfo& 
       return node.Error("grouped convolution with " + std::to_string(groups) +
                         " groups needs channels_in/groups to be a multiple of 32 and output "
                         "channels divisible by groups (channels_in=" +
-                        std::to_string(o.channels_in) + ", output channels=" +
-                        std::to_string(cout) + ")");
+                        std::to_string(o.channels_in) +
+                        ", output channels=" + std::to_string(cout) + ")");
     }
   }
   const int cin_g = o.channels_in / groups;
@@ -165,8 +165,9 @@ TfLiteStatus LceBconv2d::PrepareConv(const NodeContext& node, const TensorInfo& 
   }
   const bool same_zero = o.padding == Padding::kSame && o.pad_values == 0;
   if (same_zero && otype == kTfLiteInt32) {
-    return node.Error("bitpacked output with SAME zero-padding (pad_values=0) is not supported "
-                      "by LCE; re-convert the model with pad_values=1 or VALID padding");
+    return node.Error(
+        "bitpacked output with SAME zero-padding (pad_values=0) is not supported "
+        "by LCE; re-convert the model with pad_values=1 or VALID padding");
   }
   const int64_t k64 = static_cast<int64_t>(fs[1]) * fs[2] * cin_g;
   if (k64 > (int64_t{1} << 24)) return node.Error("filter too large (fh*fw*channels_in > 2^24)");
@@ -234,7 +235,8 @@ TfLiteStatus LceBconv2d::PrepareTransform(const NodeContext& node, const TfLiteT
   if (otype == kTfLiteInt8) {
     scale = out.params.scale;
     zp = out.params.zero_point;
-    if (!(std::isfinite(scale) && scale > 0.0)) return node.Error("int8 output has no positive scale");
+    if (!(std::isfinite(scale) && scale > 0.0))
+      return node.Error("int8 output has no positive scale");
   }
   if (otype == kTfLiteFloat32 && opt_.activation == LceActivation::kNone) {
     op->type = OutputType::kFloat32;
@@ -257,8 +259,14 @@ TfLiteStatus LceBconv2d::PrepareTransform(const NodeContext& node, const TfLiteT
   switch (opt_.activation) {
     case LceActivation::kNone: break;
     case LceActivation::kRelu: lo = 0; break;
-    case LceActivation::kReluN1To1: lo = -1; hi = 1; break;
-    case LceActivation::kRelu6: lo = 0; hi = 6; break;
+    case LceActivation::kReluN1To1:
+      lo = -1;
+      hi = 1;
+      break;
+    case LceActivation::kRelu6:
+      lo = 0;
+      hi = 6;
+      break;
   }
   lo = std::max<int32_t>(lo, -K);
   hi = std::min<int32_t>(hi, K);

@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "kbnn/bitpack.h"
 #include "bmaxpool2d_kernel.h"
+#include "kbnn/bitpack.h"
 #include "lce_op.h"
 #include "registry.h"
 #include "tensor_util.h"

@@ -105,7 +105,8 @@ int OutputTfLiteType(OutputType t);
 // Rows of a tensor seen as [rows, channels]: the product of all but the last dimension.
 inline size_t Rows(const std::vector<int>& shape) {
   size_t rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); ++d) rows *= static_cast<size_t>(shape[d] > 0 ? shape[d] : 0);
+  for (size_t d = 0; d + 1 < shape.size(); ++d)
+    rows *= static_cast<size_t>(shape[d] > 0 ? shape[d] : 0);
   return rows;
 }
 

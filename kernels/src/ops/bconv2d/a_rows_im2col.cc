@@ -88,8 +88,7 @@ void Im2colARows::Build(size_t r0, size_t count, int g, const uint32_t* in, uint
           continue;
         }
         if (kw0 > 0) ZeroWords(dst, kw0 * cgw);
-        CopyWords(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw,
-                  (kw1 - kw0) * cgw);
+        CopyWords(dst + kw0 * cgw, in + ((n * H + ih) * W + iw0 + kw0) * cinw, (kw1 - kw0) * cgw);
         if (kw1 < KW) ZeroWords(dst + kw1 * cgw, (KW - kw1) * cgw);
       }
       continue;

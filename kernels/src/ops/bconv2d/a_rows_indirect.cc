@@ -57,8 +57,9 @@ class IndirectARows final : public ARows {
     const size_t row_step = static_cast<size_t>(p_.dilation_height) * src_w_ * cinw;
     OutputPixel px(r0, geo_.output_height, geo_.output_width);
     for (size_t i = 0; i < count; ++i, px.Next()) {
-      const uint32_t* base = in + ((px.n * src_h_ + px.oh * p_.stride_height) * src_w_ +
-                                   px.ow * p_.stride_width) * cinw;
+      const uint32_t* base =
+          in +
+          ((px.n * src_h_ + px.oh * p_.stride_height) * src_w_ + px.ow * p_.stride_width) * cinw;
       for (int kh = 0; kh < KH; ++kh) ptrs[i * KH + kh] = base + kh * row_step;
     }
   }

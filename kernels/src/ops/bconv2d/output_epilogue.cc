@@ -82,12 +82,15 @@ void OutputEpilogue::Emit(size_t r0, size_t count, int c0, int nc, const int32_t
         break;
       }
       case OutputType::kInt8:
-        (isa_kernel ? isa_int8_ : kbnn_output_int8__scalar)(
-            rows, n, ch, a, corr, static_cast<int8_t*>(out) + r * Cout, params_);
+        (isa_kernel ? isa_int8_ : kbnn_output_int8__scalar)(rows, n, ch, a, corr,
+                                                            static_cast<int8_t*>(out) + r * Cout,
+                                                            params_);
         break;
       case OutputType::kBitpacked:
-        (isa_kernel ? isa_bits_ : kbnn_output_bits__scalar)(
-            rows, n, ch, a, corr, static_cast<uint32_t*>(out) + r * cout_words_, params_);
+        (isa_kernel ? isa_bits_
+                    : kbnn_output_bits__scalar)(rows, n, ch, a, corr,
+                                                static_cast<uint32_t*>(out) + r * cout_words_,
+                                                params_);
         break;
       case OutputType::kInt32Dot:
         kbnn_output_i32__scalar(rows, n, ch, a, corr, static_cast<int32_t*>(out) + r * Cout,

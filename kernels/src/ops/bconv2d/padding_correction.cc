@@ -30,8 +30,8 @@ void Classify(int out, int in, int filter, int stride, int dilation, int pad,
 
 }  // namespace
 
-void PaddingCorrection::Init(const BConv2DParams& p, const ConvGeometry& g,
-                             const uint32_t* weights, size_t ng_pad) {
+void PaddingCorrection::Init(const BConv2DParams& p, const ConvGeometry& g, const uint32_t* weights,
+                             size_t ng_pad) {
   active_ = false;
   if (p.padding != Padding::kSame || p.pad_value != 0) return;
   const int KH = p.filter_height, KW = p.filter_width;

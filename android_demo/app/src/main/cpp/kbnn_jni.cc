@@ -1,6 +1,7 @@
-// JNI layer of the demo: creates and destroys the kbnn delegate through its TFLite external-delegate
-// plugin entry points (kernels/tflite) and hands the TfLiteDelegate* to Kotlin as a jlong, which
-// org.tensorflow.lite.Interpreter.Options.addDelegate() receives via Delegate.getNativeHandle().
+// JNI layer of the demo: creates and destroys the kbnn delegate through its TFLite
+// external-delegate plugin entry points (kernels/tflite) and hands the TfLiteDelegate* to Kotlin as
+// a jlong, which org.tensorflow.lite.Interpreter.Options.addDelegate() receives via
+// Delegate.getNativeHandle().
 #include <android/log.h>
 #include <jni.h>
 
@@ -33,7 +34,7 @@ void Throw(JNIEnv* env, const char* class_name, const char* message) {
 }  // namespace
 
 extern "C" JNIEXPORT jlong JNICALL Java_org_kbnn_demo_KbnnNative_createDelegate(JNIEnv* env, jclass,
-                                                                               jint num_threads) {
+                                                                                jint num_threads) {
   if (num_threads < 1) {
     Throw(env, "java/lang/IllegalArgumentException", "numThreads must be >= 1");
     return 0;
@@ -52,7 +53,7 @@ extern "C" JNIEXPORT jlong JNICALL Java_org_kbnn_demo_KbnnNative_createDelegate(
 }
 
 extern "C" JNIEXPORT void JNICALL Java_org_kbnn_demo_KbnnNative_destroyDelegate(JNIEnv*, jclass,
-                                                                              jlong handle) {
+                                                                                jlong handle) {
   if (handle != 0) {
     tflite_plugin_destroy_delegate(
         reinterpret_cast<TfLiteDelegate*>(static_cast<uintptr_t>(handle)));
