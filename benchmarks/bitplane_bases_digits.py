@@ -14,7 +14,8 @@ For each model: Keras and TFLite (kbnn delegate) test accuracy, ``.tflite`` size
 single-image latency (1 thread, ``runs`` invokes), binary and float MACs (``kbnn.summary``).
 Prints a per-seed log and a table of means, writes ``--out``/bitplane_bases_digits.{json,png}.
 
-    python benchmarks/bitplane_bases_digits.py [--seeds 0 1 2] [--epochs 30] [--out benchmarks/results] [--replot]
+    python benchmarks/bitplane_bases_digits.py [--seeds 0 1 2] [--epochs 30]
+        [--out benchmarks/results] [--replot]
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     gain = (np.mean(res["distilled"]) - np.mean(res["labels_only"])) * 100
     print(
         f"distilled - labels only: {gain:+.2f} points (mean of {len(args.seeds)} seeds, "
-        f"{args.epochs} student epochs, {'fresh init' if args.from_scratch else 'teacher init'}; {time.perf_counter() - start:.0f} s)"
+        f"{args.epochs} student epochs, {'fresh init' if args.from_scratch else 'teacher init'}; "
+        f"{time.perf_counter() - start:.0f} s)"
     )
     return 0
 

@@ -86,16 +86,19 @@ def main(argv=None) -> int:
 
     layers = [k for k in runs["adam"]["history"] if k.startswith("flip_ratio/")]
     print(
-        f"\nflip ratio per epoch (net sign changes over the epoch / flips counted per step), {len(layers)} binary layers"
+        f"\nflip ratio per epoch (net sign changes over the epoch / flips counted per step), {len(layers)} "
+        "binary layers"
     )
     print(
-        f"{'epoch':>5}  {'Adam net':>9} {'Adam steps':>10}  {'Bop net':>9} {'Bop steps':>10}  {'Adam acc':>8} {'Bop acc':>8}"
+        f"{'epoch':>5}  {'Adam net':>9} {'Adam steps':>10}  {'Bop net':>9} {'Bop steps':>10}  "
+        f"{'Adam acc':>8} {'Bop acc':>8}"
     )
     for e in range(args.epochs):
         a, b = runs["adam"]["history"], runs["bop"]["history"]
         print(
             f"{e + 1:5d}  {a['flip_ratio'][e]:9.5f} {a['flip_ratio_events'][e]:10.5f}  "
-            f"{b['flip_ratio'][e]:9.5f} {b['flip_ratio_events'][e]:10.5f}  {a['accuracy'][e]:8.3f} {b['accuracy'][e]:8.3f}"
+            f"{b['flip_ratio'][e]:9.5f} {b['flip_ratio_events'][e]:10.5f}  {a['accuracy'][e]:8.3f} "
+            f"{b['accuracy'][e]:8.3f}"
         )
     for kind in ("adam", "bop"):
         h = runs[kind]["history"]

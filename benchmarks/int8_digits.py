@@ -88,7 +88,8 @@ def main(argv=None) -> int:
         worst = max(worst, abs(diff))
         diffs.append(diff)
         print(
-            f"seed {seed}: test accuracy Keras {r['keras'] * 100:.2f}%  float-rest {r['float_rest'] * 100:.2f}%  "
+            f"seed {seed}: test accuracy Keras {r['keras'] * 100:.2f}%  float-rest "
+            f"{r['float_rest'] * 100:.2f}%  "
             f"int8-rest {r['int8_rest'] * 100:.2f}%  (int8 - float {diff:+.2f} points; identical predictions "
             f"{r['agreement'] * 100:.2f}%)  sizes {r['float_bytes']:,} / {r['int8_bytes']:,} B  "
             f"({time.time() - t0:.0f} s)"

@@ -652,7 +652,6 @@ def layer_sensitivity(
         return a < b if higher else a > b
 
     binary_names = [n for n in names if n in binary]
-    float_names = [n for n in names if n not in binary]
     quantized_args = {
         n: {
             a: keras.saving.serialize_keras_object(getattr(model.get_layer(n), a))

@@ -57,7 +57,7 @@ _UPDATE_FREQS = ("epoch", "step")
 def _children(obj) -> Iterator[Any]:
     try:
         layers = obj.layers if isinstance(obj, keras.Model) else None
-    except Exception:  # A model whose layers cannot be listed yet.
+    except Exception:  # noqa: BLE001 - a model whose layers cannot be listed yet
         layers = None
     if layers:
         yield from layers
@@ -142,7 +142,7 @@ def _check_schedule(schedule, update_freq, verbose):
 def _scalar(value):
     try:
         return float(keras.ops.convert_to_numpy(value))
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a scalar tensor: logged as it is
         return value
 
 
@@ -230,7 +230,7 @@ class HyperparameterScheduler(keras.callbacks.Callback):
             try:
                 if _has_hyperparameter(optimizer, self.hyperparameter):
                     return [optimizer]
-            except Exception:
+            except Exception:  # noqa: BLE001 - the wrapper's own attribute unreadable: ask the parts
                 pass
             return [o for o in optimizer.optimizers if _has_hyperparameter(o, self.hyperparameter)]
         return [optimizer] if _has_hyperparameter(optimizer, self.hyperparameter) else []

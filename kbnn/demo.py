@@ -651,7 +651,8 @@ def run_cnn_demo(
         f"({int(np.sum(keras_pred == tflite_pred))}/{n} test images)"
     )
     print_fn(
-        f"model size      float twin {float_bytes:,} B   int8 twin {int8_twin_bytes:,} B   kbnn {kbnn_bytes:,} B   "
+        f"model size      float twin {float_bytes:,} B   int8 twin {int8_twin_bytes:,} B   kbnn "
+        f"{kbnn_bytes:,} B   "
         f"kbnn int8-rest {int8_bytes:,} B   ({float_bytes / kbnn_bytes:.1f}× smaller than float)"
     )
     print_fn(
@@ -701,7 +702,8 @@ def compare_distillation(
             )
             res[key].append(_accuracy(student, x_test, data.y_test))
         print_fn(
-            f"seed {seed}: teacher {res['teacher'][-1] * 100:.2f}%  distilled {res['distilled'][-1] * 100:.2f}%  "
+            f"seed {seed}: teacher {res['teacher'][-1] * 100:.2f}%  distilled "
+            f"{res['distilled'][-1] * 100:.2f}%  "
             f"labels only {res['labels_only'][-1] * 100:.2f}%"
         )
     for key in res:

@@ -49,7 +49,8 @@ _LIB_DIR = pathlib.Path(__file__).resolve().parent / "_lib"
 
 BUILD_HINT = (
     "Build it with `pip install -e ./runtime -e .` (or `pip install ./runtime .`) from the kbnn "
-    "source tree — this runs CMake on kernels/ with -DKBNN_BUILD_TF_OPS=ON and copies the library into kbnn/_lib/ — or "
+    "source tree — this runs CMake on kernels/ with -DKBNN_BUILD_TF_OPS=ON and copies the library into "
+    "kbnn/_lib/ — or "
     "build it by hand (cmake -S kernels -B build/kbnn-python -DKBNN_BUILD_TF_OPS=ON "
     "-DKBNN_BUILD_TESTS=OFF -DKBNN_BUILD_BENCH=OFF && cmake --build build/kbnn-python -j2) and "
     f"set {ENV_PATH}=build/kbnn-python/tf/{LIBRARY_NAME}."
@@ -204,7 +205,7 @@ def dequantize(x, channels, name=None):
 
 
 def _conv_geometry(
-    filter,
+    filter,  # noqa: A002  (the schema's input name)
     channels_in,
     filter_height,
     filter_width,

@@ -693,7 +693,8 @@ def _format(s: ModelSummary) -> str:
         b = s.benchmark
         out.append(
             f"Latency ({b.num_threads} thread{'s' if b.num_threads > 1 else ''}, median of {b.runs}): "
-            f"{b.median_ms:.3f} ms total (p10 {b.p10_ms:.3f}, p90 {b.p90_ms:.3f}); kbnn ops {b.kbnn_ms:.3f} ms, "
+            f"{b.median_ms:.3f} ms total (p10 {b.p10_ms:.3f}, p90 {b.p90_ms:.3f}); kbnn ops {b.kbnn_ms:.3f} "
+            "ms, "
             f"builtin ops + interpreter {b.other_ms:.3f} ms"
         )
     out.append(rule)

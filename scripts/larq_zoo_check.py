@@ -103,7 +103,8 @@ def check(d, name, lce_python, tmp):
         worst = max((rel(o, layers[k]), k) for o, k in zip(outs, keys))
         print(f"  layer by layer ({len(keys)} layers): worst relative max|diff| {worst[0]:.2e} at {worst[1]}")
         print(
-            f"  teacher-forced layer by layer: worst relative max|diff| {teacher_forced(m, layers, keys, xl):.2e}"
+            "  teacher-forced layer by layer: worst relative max|diff| "
+            f"{teacher_forced(m, layers, keys, xl):.2e}"
         )
     try:
         # Larq Zoo's Lambda layers (Real-to-Binary nets) are identities.
@@ -117,7 +118,7 @@ def check(d, name, lce_python, tmp):
         models["load_larq_model"] = kbnn.compat.load_larq_model(
             os.path.join(d, name + ".h5"), lambda_layers=lambdas
         )
-    except Exception as e:  # reported, not fatal: the note lists what does not map
+    except Exception as e:  # noqa: BLE001 - reported, not fatal: the note lists what does not map
         print(f"  load_larq_model: {type(e).__name__}: {str(e)[:300]}")
     for what, m in models.items():
         y = np.asarray(logits_model(m)(x, training=False))

@@ -1,6 +1,7 @@
 """Runs the parity matrix of scripts/runtime_parity_models.py in a bare tflite_runtime.
 
-    python scripts/runtime_parity_check.py DIR DELEGATE_SO [--kbnn-interpreter PATH/runtime/kbnn_runtime/interpreter.py]
+    python scripts/runtime_parity_check.py DIR DELEGATE_SO
+        [--kbnn-interpreter PATH/runtime/kbnn_runtime/interpreter.py]
 
 Needs only numpy and tflite_runtime (no TensorFlow, no kbnn package): it runs in the
 build/venv-tflite-runtime venv (x86-64) and in the arm64 sysroot under qemu-aarch64.

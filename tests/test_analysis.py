@@ -218,7 +218,7 @@ def test_batchnorm_recalibration_makes_restore_fair():
         layer_sensitivity(model, x, y, directions=("restore",), latency=False)
     finally:
         kbnn.analysis._recalibrate = original
-    (base_var, base), (restored_var, restored) = captured[0], captured[1]
+    (base_var, _), (restored_var, restored) = captured[0], captured[1]
     feature = keras.Model(restored.input, restored.get_layer("bin").output)
     np.testing.assert_allclose(restored_var, np.var(np.asarray(feature(x)), axis=0), rtol=1e-3, atol=1e-6)
     # Binary outputs are sums of 16 ±1 products; the float ones are ~100x smaller here.

@@ -328,7 +328,7 @@ def test_export_tf_ops_parity_and_custom_ops(tmp_path):
     names = [n for n, _ in ops]
     assert names.count("KbnnBconv2d") == 3 and "KbnnBMaxPool2d" in names and "KbnnBFullyConnected" in names
     assert "KbnnQuantize" in names
-    for name, opts in ops:
+    for _name, opts in ops:
         assert opts["kbnn_version"] == kbnn.convert.schema.SCHEMA_VERSION
 
 

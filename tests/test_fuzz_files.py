@@ -152,7 +152,7 @@ def _env():
 
 def _fuzz(tmp_path, n: int, seed: int):
     seeds = seed_models()
-    for name, content in seeds.items():  # the seeds themselves load and run clean
+    for _name, content in seeds.items():  # the seeds themselves load and run clean
         kbnn_runtime.check_model(content)
     cases = fuzz_files.make_cases(seeds, n, seed, tmp_path)
     results = fuzz_files.run_cases(tmp_path, cases, env=_env())

@@ -150,7 +150,7 @@ def test_case_optimizer_without_default_rejects_unmatched_variables():
     with pytest.raises(ValueError, match="no `default_optimizer`.*Received: variable="):
         opt.build([_binary_variable([1.0]), _float_variable([1.0], name="bias")])
     with pytest.raises(AttributeError, match="default_optimizer"):
-        opt.learning_rate
+        opt.learning_rate  # noqa: B018 - the attribute access itself raises
     with pytest.raises(ValueError, match="at least one"):
         optimizers.CaseOptimizer()
     with pytest.raises(ValueError, match="pair"):

@@ -125,8 +125,8 @@ def iter_batches(representative_dataset, inputs):
             missing = [n for n in names if n not in batch]
             if missing:
                 raise RepresentativeDatasetError(
-                    f"representative batch {i} is a dict without the input(s) {missing}; the model inputs are "
-                    f"{names}. Received keys: {sorted(batch)}"
+                    f"representative batch {i} is a dict without the input(s) {missing}; the model inputs "
+                    f"are {names}. Received keys: {sorted(batch)}"
                 )
             arrays = [batch[n] for n in names]
         elif isinstance(batch, (list, tuple)):
@@ -202,8 +202,8 @@ def calibrate(content: bytes, batches) -> dict:
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 name = kr.tensor_name(interp, t)
                 raise RepresentativeDatasetError(
-                    f"the float model computes NaN or infinite values in tensor {name!r} on the representative "
-                    "data: int8 ranges cannot be set (check the model and the data)"
+                    f"the float model computes NaN or infinite values in tensor {name!r} on the "
+                    "representative data: int8 ranges cannot be set (check the model and the data)"
                 )
             old = stats.get(t)
             stats[t] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))

@@ -32,7 +32,8 @@ def op_backend(name):
 
             return reference_ops
         raise RuntimeError(
-            "The kbnn TF op library is not available (build it with `pip install -e ./runtime -e .`); it is needed "
+            "The kbnn TF op library is not available (build it with `pip install -e ./runtime -e .`); "
+            "it is needed "
             f"to write .tflite files with kbnn CUSTOM ops. Import error: {e}"
         ) from e
     return ops

@@ -80,7 +80,7 @@ def _output_transform(y, multiplier, bias, activation, clamp_min, clamp_max, T):
 
 def bconv2d(
     x,
-    filter,
+    filter,  # noqa: A002  (the schema's input name)
     multiplier,
     bias,
     *,
@@ -154,7 +154,7 @@ def bmaxpool2d(
     return quantize(y)
 
 
-def bconv2d_residual(x, filter, multiplier, bias, residual, **attrs):
+def bconv2d_residual(x, filter, multiplier, bias, residual, **attrs):  # noqa: A002  (the schema's name)
     """KbnnBconv2dResidual: ``out = bconv2d(x, ..., T=float) + residual`` and ``quantize(out)``.
 
     The residual is added after the activation (a Bi-Real block's shortcut add, Liu et al.,

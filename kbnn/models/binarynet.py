@@ -143,7 +143,8 @@ def BinaryNetCNN(
     input_shape = check_input_shape(input_shape, "BinaryNetCNN")
     if input_shape[0] < 8 or input_shape[1] < 8:
         raise ValueError(
-            f"`BinaryNetCNN` pools three times by 2: height and width must be >= 8. Received: input_shape={input_shape!r}"
+            "`BinaryNetCNN` pools three times by 2: height and width must be >= 8. Received: "
+            f"input_shape={input_shape!r}"
         )
     num_classes = check_num_classes(num_classes)
     constraint = kernel_constraint_for(kernel_quantizer, kernel_constraint)

@@ -63,7 +63,10 @@ from kbnn.quantizers.binary import (
     stochastic_sign,
     swish_sign,
 )
-from kbnn.quantizers.multibase import MultiBaseSign, abc_shifts, binary_bases
+from kbnn.quantizers.multibase import MultiBaseSign, binary_bases
+from kbnn.quantizers.multibase import (
+    abc_shifts as abc_shifts,  # the ABC-Net shifts, kbnn.quantizers.abc_shifts
+)
 from kbnn.quantizers.multibit import DSQ, PACT, DoReFa, SteTern, dorefa, dsq, pact, ste_tern
 
 __all__ = [

@@ -336,7 +336,7 @@ def benchmark(
         runtime=kint.runtime_name(litert),
         isa=kint.kernel_isa(),
     )
-    del interp
+    interp = None  # dropped here as before (not `del`: invoke() above refers to it)
     return result
 
 

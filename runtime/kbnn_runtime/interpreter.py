@@ -431,7 +431,7 @@ class Interpreter:
                 f"(corrupted model or shapes too large): {e}"
             ) from e
 
-    def resize_input(self, input: int | str, shape: Sequence[int]) -> None:
+    def resize_input(self, input: int | str, shape: Sequence[int]) -> None:  # noqa: A002 - public name
         """Resizes one model input to ``shape`` (all dimensions) and reallocates the tensors.
 
         For models that really are dynamic (e.g. a fully convolutional model run on another image

@@ -412,7 +412,7 @@ def _const_ints(t: _Tensor | None, buffers: list):
     raw = buffers[t.buffer].bytes_at(0)
     if not raw:
         return None
-    fmt = "<%d%s" % (len(raw) // (4 if t.type == 2 else 8), "i" if t.type == 2 else "q")
+    fmt = f"<{len(raw) // (4 if t.type == 2 else 8)}{'i' if t.type == 2 else 'q'}"
     return list(struct.unpack_from(fmt, raw, 0))
 
 

@@ -250,7 +250,7 @@ def run_case(path: str) -> dict:
         return {"outcome": "mismatch", "error": f"loads with 2 threads, not 1: {e}"}
     parts = []
     for i in range(2):
-        y, e = attempt(lambda: one.predict(*[a[i : i + 1] for a in x]))
+        y, e = attempt(lambda i=i: one.predict(*[a[i : i + 1] for a in x]))
         if e is not None:
             if not _clear(e):
                 return result(e)

@@ -1,1 +1,2 @@
-"""libkbnn_delegate.so, built by runtime/setup.py (CMake on kernels/) or by the top-level setup.py build_ext --inplace."""
+"""libkbnn_delegate.so, built by runtime/setup.py (CMake on kernels/) or by the top-level
+``setup.py build_ext --inplace``."""
