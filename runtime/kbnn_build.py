@@ -111,10 +111,10 @@ OUT_OF_TREE_COMMANDS = {"build": OutOfTreeBuild, "egg_info": OutOfTreeEggInfo}
 
 
 def delegate_wired() -> bool:
-    """kernels/ builds the delegate (kernels/tflite is present and added to the CMake project)."""
-    return (KERNELS / "tflite" / "CMakeLists.txt").is_file() and "add_subdirectory(tflite)" in (
-        KERNELS / "CMakeLists.txt"
-    ).read_text()
+    """kernels/ can build the delegate: its sources (kernels/tflite, with their CMakeLists.txt) are
+    present. A checkout and the kbnn-runtime sdist have them; the kbnn sdist does not (there
+    kernels/CMakeLists.txt's KBNN_BUILD_DELEGATE must stay OFF)."""
+    return (KERNELS / "tflite" / "CMakeLists.txt").is_file()
 
 
 def elf_arch(path) -> str | None:

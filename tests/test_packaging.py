@@ -216,3 +216,27 @@ def test_pip_install_runtime_writes_nothing_into_the_source_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "site" / "kbnn_runtime" / "_lib" / "libkbnn_delegate.so").is_file()
     assert _tree(src) - before == set(), f"written into the source tree: {sorted(_tree(src) - before)}"
+
+
+def _kbnn_build():
+    spec = importlib.util.spec_from_file_location("kbnn_build_under_test", ROOT / "runtime" / "kbnn_build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_delegate_wired_asks_for_the_sources_not_for_cmake_text(tmp_path, monkeypatch):
+    """`build_ext --inplace` builds the delegate when kernels/tflite is there, however
+    kernels/CMakeLists.txt spells its add_subdirectory (it used to grep for one spelling), and not
+    in a tree without it (the kbnn sdist)."""
+    kbnn_build = _kbnn_build()
+    kernels = tmp_path / "kernels"
+    kernels.mkdir()
+    (kernels / "CMakeLists.txt").write_text(
+        "if(KBNN_BUILD_DELEGATE)\n  add_subdirectory( tflite )\nendif()\n"
+    )
+    monkeypatch.setattr(kbnn_build, "KERNELS", kernels)
+    assert not kbnn_build.delegate_wired()
+    (kernels / "tflite").mkdir()
+    (kernels / "tflite" / "CMakeLists.txt").write_text("add_library(kbnn_delegate SHARED delegate.cc)\n")
+    assert kbnn_build.delegate_wired()
