@@ -32,7 +32,6 @@ import numpy as np
 
 import kbnn
 import kbnn.demo
-from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
 from kbnn.quantizers import MultiBaseSign
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,62 +40,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from runtime_parity_models import MODELS as PARITY_MODELS  # noqa: E402
 
 from support.keras_util import randomize_batchnorm  # noqa: E402
+from support.lowering_models import bitplane_model, multibase_model  # noqa: E402
 
 
 def _bitplane():
-    inp = keras.Input((7, 7, 3))
-    x = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes")(inp)
-    x = QuantConv2D(
-        20,
-        3,
-        padding="same",
-        kernel_quantizer="magnitude_aware_sign",
-        use_bias=True,
-        bias_initializer="random_normal",
-        name="first",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    x = QuantConv2D(
-        32,
-        3,
-        padding="same",
-        pad_values=1.0,
-        input_quantizer="ste_sign",
-        kernel_quantizer="ste_sign",
-        use_bias=False,
-        name="second",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn2")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    y = BitPlaneInput(bits=8, value_range=(-1.0, 1.0), name="planes_fc")(keras.layers.Flatten()(inp))
-    y = QuantDense(32, kernel_quantizer="ste_sign", name="fc_planes")(y)
-    x = keras.layers.Concatenate()([x, y])
-    return keras.Model(inp, keras.layers.Dense(6, name="logits")(x)), (7, 7, 3)
+    return bitplane_model(dense=True), (7, 7, 3)
 
 
 def _multibase():
-    inp = keras.Input((6, 6, 24))
-    x = keras.layers.Conv2D(24, 1, name="float_in")(inp)
-    x = QuantConv2D(
-        20,
-        3,
-        padding="same",
-        input_quantizer=MultiBaseSign(3, mode="shift"),
-        kernel_quantizer=MultiBaseSign(2),
-        use_bias=True,
-        bias_initializer="random_normal",
-        name="multi",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    x = keras.layers.Activation("relu", name="relu")(x)
-    x = keras.layers.Flatten()(x)
-    x = QuantDense(
-        12,
-        input_quantizer=MultiBaseSign(2, mode="residual"),
-        kernel_quantizer=MultiBaseSign(2),
-        name="multi_fc",
-    )(x)
-    return keras.Model(inp, keras.layers.Dense(5, name="logits")(x)), (6, 6, 24)
+    act, kern = MultiBaseSign(3, mode="shift"), MultiBaseSign(2)
+    return multibase_model(act, kern, relu=True, dense=True), (6, 6, 24)
 
 
 def _zoo(builder, shape, **kwargs):

@@ -10,8 +10,8 @@ import tensorflow as tf
 from test_convert import _builtin_ops, _custom_ops, needs_interpreter
 
 import kbnn
-from kbnn.layers import BitPlaneInput, QuantConv2D, QuantDense
-from support.keras_util import randomize_batchnorm
+from kbnn.layers import BitPlaneInput, QuantConv2D
+from support.lowering_models import bitplane_model
 
 
 @pytest.fixture(autouse=True)
@@ -115,58 +115,6 @@ def test_bad_arguments():
         BitPlaneInput(value_range="0..255")
 
 
-def _model(
-    padding="same",
-    strides=1,
-    bits=8,
-    value_range=(-1.0, 1.0),
-    dense=False,
-    relu=False,
-    head=True,
-    kernel_quantizer="magnitude_aware_sign",
-):
-    """Bit-plane first layer → BN → binary conv → BN → float head; ``head=False`` ends at the
-    outputs of the bit-plane layers (what is bit-exact between TF ops and TFLite)."""
-    inp = keras.Input((7, 7, 3))
-    x = BitPlaneInput(bits=bits, value_range=value_range, name="planes")(inp)
-    x = QuantConv2D(
-        20,
-        3,
-        padding=padding,
-        strides=strides,
-        kernel_quantizer=kernel_quantizer,
-        use_bias=True,
-        bias_initializer="random_normal",
-        name="first",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    if relu:
-        x = keras.layers.ReLU(name="relu")(x)
-    first = x
-    x = QuantConv2D(
-        32,
-        3,
-        padding="same",
-        pad_values=1.0,
-        input_quantizer="ste_sign",
-        kernel_quantizer="ste_sign",
-        use_bias=False,
-        name="second",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn2")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    if dense:
-        y = BitPlaneInput(bits=bits, value_range=value_range, name="planes_fc")(keras.layers.Flatten()(inp))
-        y = QuantDense(32, kernel_quantizer="ste_sign", name="fc_planes")(y)
-        x = keras.layers.Concatenate()([x, y])
-    x = keras.layers.Dense(6, name="logits")(x)
-    if not head:
-        # One output (copies only after the bit-plane ops: still bit-exact).
-        out = keras.layers.Concatenate()([keras.layers.Flatten()(first), y]) if dense else first
-        return randomize_batchnorm(keras.Model(inp, out))
-    return randomize_batchnorm(keras.Model(inp, x))
-
-
 def _x(batch=4, lo=-1.0, hi=1.0):
     return np.random.default_rng(3).uniform(lo - 0.1, hi + 0.1, size=(batch, 7, 7, 3)).astype(np.float32)
 
@@ -185,7 +133,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_lowering_parity_reference(case):
     kw = CASES[case]
-    model = _model(**kw)
+    model = bitplane_model(**kw)
     x = _x(*(() if "value_range" not in kw else (4, *kw["value_range"])))
     low = kbnn.convert.lower(model, backend="reference")
     ref = np.asarray(model(x, training=False))
@@ -202,7 +150,7 @@ def test_lowering_parity_reference(case):
 
 
 def test_report_names_the_ops_and_planes():
-    low = kbnn.convert.lower(_model(dense=True), backend="reference")
+    low = kbnn.convert.lower(bitplane_model(dense=True), backend="reference")
     row = low.report.row("first")
     assert row.status == "lowered"
     assert row.op == "KbnnBconv2d x1 over 8 stacked bit planes = 8 binary convolutions + Mul/Add (+bn)"
@@ -214,7 +162,7 @@ def test_report_names_the_ops_and_planes():
 
 
 def test_summary_macs_match_converter():
-    model = _model(dense=True)
+    model = bitplane_model(dense=True)
     s = kbnn.summary(model, print_fn=None)
     low = kbnn.convert.lower(model, backend="reference")
     for row in s.layers:
@@ -237,7 +185,7 @@ def test_padding_with_ones_is_not_lowerable():
 @pytest.mark.parametrize("case", ["same", "stride2", "dense", "relu", "abc3_kernel"])
 def test_tflite_bit_exact_with_tf_ops(case):
     x = _x()
-    model = _model(**CASES[case], head=False)  # outputs = the bit-plane layers' outputs
+    model = bitplane_model(**CASES[case], head=False)  # outputs = the bit-plane layers' outputs
     data = kbnn.convert(model, progress=False)
     tf_out = kbnn.convert.lower(model, backend="kbnn")(x)
     got = kbnn.Interpreter(data).predict(x)
@@ -247,7 +195,7 @@ def test_tflite_bit_exact_with_tf_ops(case):
     branches = 2 if CASES[case].get("dense") else 1  # one op and one quantize per bit-plane layer
     m = CASES[case]["kernel_quantizer"].bases if "kernel_quantizer" in CASES[case] else 1
     assert names.count("KbnnBconv2d") == m and names.count("KbnnQuantize") == branches
-    model = _model(**CASES[case])  # with the float head: identical argmax
+    model = bitplane_model(**CASES[case])  # with the float head: identical argmax
     got = np.asarray(kbnn.Interpreter(kbnn.convert(model, progress=False)).predict(x))
     np.testing.assert_array_equal(got.argmax(-1), np.asarray(model(x, training=False)).argmax(-1))
 
@@ -265,7 +213,7 @@ def test_uint8_model_input():
 
 
 def test_keras_round_trip(tmp_path):
-    model = _model(dense=True, bits=6, value_range=(-2.0, 3.0))
+    model = bitplane_model(dense=True, bits=6, value_range=(-2.0, 3.0))
     path = tmp_path / "m.keras"
     model.save(path)
     back = keras.saving.load_model(path)

@@ -9,9 +9,10 @@ import tensorflow as tf
 from test_convert import _custom_ops, needs_interpreter
 
 import kbnn
-from kbnn.layers import QuantConv2D, QuantDense
+from kbnn.layers import QuantConv2D
 from kbnn.quantizers import MultiBaseSign, abc_shifts
 from support.keras_util import randomize_batchnorm
+from support.lowering_models import multibase_model
 
 
 @pytest.fixture(autouse=True)
@@ -163,41 +164,6 @@ def test_bad_arguments_and_config():
         MultiBaseSign(2, mode="shift").weight_decomposition(np.ones((2, 2)))
 
 
-def _multi_model(act, kern, padding="same", relu=False, dense=False, groups=1, dilation=1, head=True):
-    inp = keras.Input((6, 6, 24))
-    x = keras.layers.Conv2D(24, 1, name="float_in")(inp)
-    x = QuantConv2D(
-        20,
-        3,
-        padding=padding,
-        groups=groups,
-        dilation_rate=dilation,
-        input_quantizer=act,
-        kernel_quantizer=kern,
-        use_bias=True,
-        bias_initializer="random_normal",
-        name="multi",
-    )(x)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    if relu:
-        x = keras.layers.Activation("relu", name="relu")(x)
-    outs = [x]
-    if dense:
-        y = keras.layers.Flatten()(x)
-        y = QuantDense(
-            12,
-            input_quantizer=MultiBaseSign(2, mode="residual"),
-            kernel_quantizer=MultiBaseSign(2),
-            name="multi_fc",
-        )(y)
-        outs.append(y)
-        x = y
-    if not head:
-        return randomize_batchnorm(keras.Model(inp, outs[-1]))
-    x = keras.layers.GlobalAveragePooling2D()(x) if not dense else x
-    return randomize_batchnorm(keras.Model(inp, keras.layers.Dense(5, name="logits")(x)))
-
-
 MULTI = {
     "w2_sign": ("ste_sign", MultiBaseSign(2)),
     "w3_sign_valid": ("approx_sign", MultiBaseSign(3), "valid"),
@@ -221,7 +187,7 @@ def _build(case, head=True):
     act, kern, *rest = MULTI[case]
     act = kbnn.quantizers.deserialize(kbnn.quantizers.serialize(act)) if not isinstance(act, str) else act
     kern = kbnn.quantizers.deserialize(kbnn.quantizers.serialize(kern)) if not isinstance(kern, str) else kern
-    model = _multi_model(act, kern, *rest, head=head)
+    model = multibase_model(act, kern, *rest, head=head)
     for layer in model.layers:  # random, non-default activation parameters
         q = getattr(layer, "input_quantizer", None)
         if isinstance(q, MultiBaseSign):
