@@ -84,11 +84,18 @@ void kbnn_output_bits__scalar(size_t rows, size_t n, size_t channel, const int32
     const int32_t* a = acc + i * p.acc_stride;
     const int32_t* c = RowCorr(corr, i, channel);
     uint32_t* yi = out + i * p.out_stride;
-    for (size_t j = 0; j < n; ++j) {
-      const size_t ch = channel + j;
-      const int32_t d = p.k - 2 * a[j] - (c != nullptr ? c[j] : 0);
-      const uint32_t flip = (p.flip[ch >> 5] >> (ch & 31)) & 1u;
-      yi[ch >> 5] |= (static_cast<uint32_t>(d < p.threshold[ch]) ^ flip) << (ch & 31);
+    // One output word at a time: its bits gather in a register, the flip word is read once.
+    for (size_t j = 0; j < n;) {
+      const size_t word = (channel + j) >> 5;
+      const size_t end = std::min(n, j + 32 - ((channel + j) & 31));
+      uint32_t bits = 0u, mask = 0u;
+      for (; j < end; ++j) {
+        const size_t ch = channel + j;
+        const int32_t d = p.k - 2 * a[j] - (c != nullptr ? c[j] : 0);
+        bits |= static_cast<uint32_t>(d < p.threshold[ch]) << (ch & 31);
+        mask |= 1u << (ch & 31);
+      }
+      yi[word] |= bits ^ (p.flip[word] & mask);
     }
   }
 }
