@@ -70,7 +70,7 @@ EXTRAS_REQUIRE = {
     "dev": DEV_REQUIRES,
     "test": [
         *DEV_REQUIRES,  # scripts/test.sh's "style" step runs them
-        "pytest>=8,<10",
+        "pytest>=9,<10",
         "scikit-learn>=1.5,<2",
         "matplotlib>=3.8,<4",
         # tests/support/tflite_builder.py writes .tflite files and flexbuffer options by hand.

@@ -6,7 +6,7 @@
   ``pytest.mark.skipif``/``skip``, ``pytest.importorskip`` and ``pytest.xfail`` are checked (plain
   strings and the literal parts of f-strings).
 * Helpers live in tests/support/; tests/ itself holds only test modules and conftest.py.
-* Markers are strict (pyproject.toml: --strict-markers): a misspelt ``integration`` fails.
+* Markers are strict (pyproject.toml: strict_markers = true): a misspelt ``integration`` fails.
 """
 
 from __future__ import annotations
