@@ -29,7 +29,12 @@ What it does, all cached under build/ (rerun costs only what changed):
     variant with 1 thread: warm-up, then a window of N invokes and a window of M invokes (defaults 2
     and 5); per invoke = (count of the M window - count of the N window) / (M - N): steady state,
     start-up and the Python loop cancel;
- 4. prints per model the table (kbnn, int8, float side by side, kbnn/int8 and kbnn/float), then per
+ 4. checks what was counted (``--check-threads T``, default 2; 0 skips): each variant's output on the
+    guest against the same file on this x86 host for the same input, and a T-thread interpreter's
+    output on the guest against 1 thread's. kbnn variants must be bit-exact or within 1e-4 of the
+    largest output with the same argmax (a float stem runs different FMA contractions on each ISA)
+    against x86, and bit-exact across threads; otherwise the run exits 1 after printing the counts;
+ 5. prints per model the table (kbnn, int8, float side by side, kbnn/int8 and kbnn/float), then per
     variant the breakdown: instructions by component (kbnn delegate, TFLite builtins/XNNPACK, Python,
     libc, ...) and by function (the delegate's own symbols from `nm -C`; other libraries by their
     symbols where they have them), and the mnemonic mix. QEMU 7.2's disassembler does not name
@@ -218,10 +223,14 @@ def run_guest(
     m: int,
     warmup: int,
     timeout: float | None = None,
+    check_threads: int = 0,
 ) -> tuple[dict, dict]:
-    """One qemu-aarch64 process running every model; returns (guest result, {variant: Counts})."""
+    """One qemu-aarch64 process running every model; returns (guest result, {variant: Counts}).
+
+    Each model's inputs and output are saved in out_dir for :func:`check_outputs` (with
+    ``check_threads`` T > 0, also the output of a T-thread interpreter on the same inputs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("w.*"):
+    for old in [*out_dir.glob("w.*"), *out_dir.glob("*.npy")]:
         old.unlink()
     spec = out_dir / "spec.json"
     spec.write_text(
@@ -234,6 +243,8 @@ def run_guest(
                 "models": [
                     {"name": k, "path": str(p), "kbnn": k.startswith("kbnn")} for k, p in models.items()
                 ],
+                "save_dir": str(out_dir),
+                "check_threads": check_threads,
             }
         )
     )
@@ -295,6 +306,69 @@ def steady_state(wn: Window, wm: Window, n: int, m: int) -> Counts:
         if cm != cn:
             by_addr[a] = ((cm - cn) / (m - n), mn or nn)
     return Counts((wm.total - wn.total) / (m - n), by_addr, wn.total / n if n else float("nan"), wm.total / m)
+
+
+# ---- correctness of what was counted: aarch64 against x86, 2 threads against 1 ---------------------------
+def x86_output(variant: str, path: Path, inputs: list):
+    """The variant's output on this x86 host for the guest's inputs (kbnn: the stock interpreter with
+    this checkout's kbnn delegate, as on the guest; others: ai_edge_litert with XNNPACK)."""
+    if variant.startswith("kbnn"):
+        import kbnn_runtime
+
+        interp = kbnn_runtime.Interpreter(str(path), num_threads=1).interpreter
+    else:
+        from ai_edge_litert import interpreter as litert
+
+        interp = litert.Interpreter(model_path=str(path), num_threads=1)
+        interp.allocate_tensors()
+    for d, x in zip(interp.get_input_details(), inputs):
+        interp.set_tensor(d["index"], x)
+    interp.invoke()
+    return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+
+def compare(a, b) -> tuple[bool, str]:
+    """(acceptable, description) of output a against the expected b: bit-exact, or the same argmax
+    per row with max |a - b| <= 1e-4 * max |b| (float stems run different FMA contractions per ISA)."""
+    import numpy as np
+
+    if a.shape != b.shape:
+        return False, f"shape {a.shape} != {b.shape}"
+    if np.array_equal(a, b):
+        return True, "bit-exact"
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    diff = float(np.max(np.abs(a64 - b64)))
+    scale = float(np.max(np.abs(b64))) or 1.0
+    rows = a64.reshape(a64.shape[0], -1)
+    same_argmax = bool(np.array_equal(rows.argmax(-1), b64.reshape(rows.shape).argmax(-1)))
+    ok = same_argmax and diff <= 1e-4 * scale
+    return (
+        ok,
+        f"max |diff| {diff:.3g} (of max |y| {scale:.3g}), argmax {'same' if same_argmax else 'DIFFERS'}",
+    )
+
+
+def check_outputs(model: str, cpu: str, paths: dict, out_dir: Path, threads: int) -> list:
+    """Prints, per variant, aarch64 vs x86 and (threads > 0) aarch64 T threads vs 1 thread; returns
+    the failures of kbnn variants (int8/float TFLite are printed only: not kbnn's to keep)."""
+    import numpy as np
+
+    failures = []
+    print(f"  outputs ({model} -cpu {cpu}, the guest's fixed random input):")
+    for v, path in paths.items():
+        ins = sorted(out_dir.glob(f"{v}.in*.npy"), key=lambda p: int(p.name.rsplit(".in", 1)[1][:-4]))
+        arm = np.load(out_dir / f"{v}.out.npy")
+        checks = [("aarch64 vs x86", *compare(arm, x86_output(v, path, [np.load(p) for p in ins])))]
+        if threads:
+            checks.append(
+                (f"aarch64 {threads} threads vs 1", *compare(np.load(out_dir / f"{v}.out{threads}.npy"), arm))
+            )
+        for what, ok, text in checks:
+            kept = v.startswith("kbnn")
+            print(f"    {v:14s} {what}: {text}{'' if ok or not kept else '  <-- FAILED'}")
+            if kept and not ok:
+                failures.append(f"{model} {v} -cpu {cpu}: {what}: {text}")
+    return failures
 
 
 # ---- 4. attribution: addresses -> component and function -----------------------------------------------
@@ -493,6 +567,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown rows")
     parser.add_argument("--json", help="write every figure (and the breakdowns) to this JSON file")
+    parser.add_argument(
+        "--check-threads",
+        type=int,
+        default=2,
+        help="after counting (1 thread), also run T threads on the guest and require kbnn's outputs to equal "
+        "1 thread's (0: skip; default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.n < args.m:
         parser.error("need 0 <= --n < --m")
@@ -513,14 +594,21 @@ def main(argv=None) -> int:
         f"{args.m - args.n}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
     )
-    markdown, report = [], {}
+    markdown, report, failures = [], {}, []
     for model in args.models:
         paths = convert(model, variants, WORK / model)
         results = {}
         for cpu in args.cpus:
             t = time.time()
             guest, counts = run_guest(
-                cpu, plugin, paths, WORK / f"{model}-{cpu}", args.n, args.m, args.warmup
+                cpu,
+                plugin,
+                paths,
+                WORK / f"{model}-{cpu}",
+                args.n,
+                args.m,
+                args.warmup,
+                check_threads=args.check_threads,
             )
             results[cpu] = counts
             attributor = Attributor(guest["maps"])
@@ -546,6 +634,7 @@ def main(argv=None) -> int:
                     "functions": [[c, f, v2] for (c, f), v2 in b.functions[:50]],
                     "mnemonics": b.mnemonics[:50],
                 }
+            failures += check_outputs(model, cpu, paths, WORK / f"{model}-{cpu}", args.check_threads)
         markdown += print_table(model, results, variants) + [""]
     if args.markdown:
         print("\n" + "\n".join(markdown))
@@ -554,6 +643,13 @@ def main(argv=None) -> int:
             json.dumps({"proxy": PROXY, "n": args.n, "m": args.m, "results": report}, indent=1)
         )
     print(f"\n(done in {time.time() - t0:.0f} s; {PROXY})")
+    if failures:
+        print(
+            "kbnn's aarch64 outputs are WRONG (the counts above are of a wrong computation):",
+            *failures,
+            sep="\n  ",
+        )
+        return 1
     return 0
 
 

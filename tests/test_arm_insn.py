@@ -139,6 +139,21 @@ def test_window_file_must_add_up(tmp_path):
         arm_insn.read_window(bad)
 
 
+def test_output_comparison():
+    """arm_insn.compare: bit-exact, close with the same argmax, or a failure that says why."""
+    import numpy as np
+
+    y = np.array([[0.5, 2.0, -1.0], [3.0, 0.0, 1.0]], np.float32)
+    assert arm_insn.compare(y.copy(), y) == (True, "bit-exact")
+    ok, text = arm_insn.compare(y + np.float32(1e-5), y)
+    assert ok and "argmax same" in text, text
+    ok, text = arm_insn.compare(y[:, ::-1].copy(), y)
+    assert not ok and "argmax DIFFERS" in text, text
+    ok, text = arm_insn.compare(y + np.float32(0.01), y)  # same argmax, but far beyond 1e-4 of max |y|
+    assert not ok and "max |diff| 0.01" in text, text
+    assert arm_insn.compare(y[:1], y)[0] is False
+
+
 @pytest.mark.integration
 @needs_tools
 def test_tiny_model_on_the_aarch64_wheel(tmp_path):
@@ -173,8 +188,12 @@ def test_tiny_model_on_the_aarch64_wheel(tmp_path):
     paths["float"].write_bytes(compare.tflite_float(compare.float_twin(model)))
     plugin = arm_insn.build_plugin(tmp_path)
     guest, counts = arm_insn.run_guest(
-        "cortex-a72", plugin, paths, tmp_path / "run", n=1, m=3, warmup=1, timeout=600
+        "cortex-a72", plugin, paths, tmp_path / "run", n=1, m=3, warmup=1, timeout=600, check_threads=2
     )
+    # what was counted is right: aarch64 = x86 (within the float stem's FMA differences) and 2 threads
+    # = 1 thread on the guest, for kbnn (failures returned) and the float twin (printed)
+    assert arm_insn.check_outputs("tiny", "cortex-a72", paths, tmp_path / "run", 2) == []
+    assert (tmp_path / "run" / "kbnn.out2.npy").is_file() and (tmp_path / "run" / "float.out.npy").is_file()
     assert guest["litert"] == "1.4.0" and guest["machine"] == "aarch64"
     attributor = arm_insn.Attributor(guest["maps"])
     for name, c in counts.items():
