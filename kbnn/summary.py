@@ -351,8 +351,10 @@ def summary(
             row gets ``latency_ms``, the median time of the kbnn ops lowered from that layer
             (layers folded into an op, e.g. BatchNormalization, show "in <layer>"; ops are
             mapped to layers through the conversion report). Builtin (float) ops run in the
-            interpreter/XNNPACK and are not timed one by one: their rows show "n/a" and their
-            time, with the interpreter's overhead, is reported in one line below the table.
+            interpreter/XNNPACK between the kbnn ops and are timed per group, i.e. per gap
+            between two kbnn ops (``kbnn.benchmark``'s ``groups``): their rows show "group k"
+            (or "n/a" when no group's tensors are named after the layer), and the groups are
+            listed below the table with their time, the interpreter's overhead included.
 
     Returns:
         A :class:`ModelSummary`.
@@ -399,10 +401,21 @@ def _measure_latency(model, result: ModelSummary, num_threads: int, runs: int, w
         elif rep is not None and rep.status == "folded":
             row.latency_note = "in " + rep.op[len("folded into ") :]
         elif rep is not None and rep.status in ("builtin", "float (not lowered)"):
-            row.latency_note = "n/a"
+            k = _builtin_group_of(row.name, bench.groups)
+            row.latency_note = "n/a" if k is None else f"group {k}"
         else:
             row.latency_note = "-"
     result.benchmark = bench
+
+
+def _builtin_group_of(layer: str, groups: list) -> int | None:
+    """Index (among the groups that hold builtin ops) of the benchmark group whose ops' output tensors
+    are named after ``layer`` (TFLite names them ``<layer>[_N]/...``), or None."""
+    pattern = re.compile(rf"(^|/|;){re.escape(layer)}(_\d+)?(/|;|$)")
+    for k, g in enumerate(g for g in groups if g.ops):
+        if any(pattern.search(name) for _, _, name in g.ops):
+            return k
+    return None
 
 
 def _bitplane_fed(model) -> dict:
@@ -697,5 +710,8 @@ def _format(s: ModelSummary) -> str:
             "ms, "
             f"builtin ops + interpreter {b.other_ms:.3f} ms"
         )
+        for k, g in enumerate(g for g in b.groups if g.ops):  # the rows' "group k"
+            where = "at the start" if g.after is None else f"after kbnn node {g.after}"
+            out.append(f"  builtin group {k} ({where}): {g.median_ms:.3f} ms ({g.label[len('builtin: ') :]})")
     out.append(rule)
     return "\n".join(out)

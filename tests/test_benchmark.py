@@ -79,6 +79,46 @@ def test_benchmark_structure(converted):
     assert r.isa == kbnn.interpreter.kernel_isa() and f"isa={r.isa}" in text.splitlines()[0]
 
 
+def test_builtin_groups_tile_the_invoke(converted):
+    """The builtin ops are timed per group (the gaps around the kbnn nodes, from the delegate's
+    node start/end times): the stem CONV_2D before the first kbnn node, each builtin in one group."""
+    import kbnn
+
+    _, data, _ = converted
+    r = kbnn.benchmark(data, num_threads=1, runs=5, warmup=1)
+    assert r.groups and not r.groups_note, r.groups_note
+    kbnn_nodes = {o.node for o in r.ops}
+    for g in r.groups:
+        assert g.count == 5 and 0 <= g.p10_ms <= g.median_ms <= g.p90_ms
+        assert g.after is None or g.after in kbnn_nodes
+        assert g.before is None or g.before in kbnn_nodes
+        assert all(b in r.builtin_ops for b in g.ops)
+    first = r.groups[0]
+    assert first.after is None and [o[1] for o in first.ops] == ["CONV_2D"]
+    assert r.groups[-1].before is None
+    # every builtin op of the plan is in exactly one group
+    assert sorted(b for g in r.groups for b in g.ops) == sorted(r.builtin_ops)
+    assert sum(g.median_ms for g in r.groups) <= r.median_ms
+    assert "builtin: CONV_2D" in r.to_text() and "builtin groups" in r.to_text()
+
+
+def test_gaps_tile_each_invoke_and_refuse_a_foreign_clock():
+    from kbnn_runtime.benchmark import _gaps
+
+    nodes = [
+        {"node": 4, "op": "KbnnBconv2d", "ns": 30, "count": 1, "start_ns": 1100, "end_ns": 1130},
+        {"node": 1, "op": "KbnnQuantize", "ns": 20, "count": 1, "start_ns": 1050, "end_ns": 1070},
+    ]
+    gaps, why = _gaps(nodes, 1000, 1200)
+    assert why == "" and gaps == [((None, 1), 50), ((1, 4), 30), ((4, None), 70)]
+    assert sum(ns for _, ns in gaps) + sum(n["ns"] for n in nodes) == 200  # tiles the invoke exactly
+    assert _gaps([], 5, 9) == ([((None, None), 4)], "")
+    gaps, why = _gaps(nodes, 2000, 3000)  # node times before the invoke: another clock
+    assert gaps == [] and "clock" in why
+    gaps, why = _gaps([{"node": 1, "op": "KbnnQuantize", "ns": 1, "count": 1}], 0, 9)
+    assert gaps == [] and "start/end" in why
+
+
 def test_benchmark_path_threads_kernel_and_inputs(converted, tmp_path):
     import kbnn
 
@@ -140,7 +180,9 @@ def test_summary_latency_column(converted):
         assert report.row(name).status == "lowered"
         assert rows[name].latency_ms is not None and rows[name].latency_ms > 0, name
     assert rows["bn1"].latency_ms is None and rows["bn1"].latency_note == "in b1"
-    assert rows["stem"].latency_note == "n/a"
+    # the builtin stem conv: timed with its group (before the first kbnn node), listed under the table
+    assert rows["stem"].latency_note == "group 0"
+    assert "builtin group 0 (at the start): " in text and "CONV_2D" in text
     # Every kbnn op was attributed to a layer, so the rows add up to the sum of the op medians.
     assert all(o.layer for o in s.benchmark.ops)
     total = sum(r.latency_ms or 0.0 for r in s.layers)

@@ -411,10 +411,16 @@ TfLiteStatus KernelInvokeImpl(TfLiteContext* context, TfLiteNode* node) {
     const Status st = op.kernel->Invoke(ctx, in, out, pool);
     if (!st.ok()) return err(st.message());
     if (profiling) {
-      times.push_back({op.node_index, op.name(),
-                       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 std::chrono::steady_clock::now() - start)
-                                                 .count())});
+      using std::chrono::nanoseconds;
+      const auto end = std::chrono::steady_clock::now();
+      const auto since_epoch = [](std::chrono::steady_clock::time_point t) {
+        return static_cast<int64_t>(
+            std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count());
+      };
+      times.push_back(
+          {op.node_index, op.name(),
+           static_cast<uint64_t>(std::chrono::duration_cast<nanoseconds>(end - start).count()),
+           since_epoch(start), since_epoch(end)});
     }
   }
   if (profiling) p->delegate->profile.Add(times);

@@ -28,6 +28,8 @@ void Profile::Add(const std::vector<NodeTime>& times) {
     if (e.op.empty()) e.op = t.op;
     e.ns += t.ns;
     ++e.count;
+    e.start_ns = t.start_ns;
+    e.end_ns = t.end_ns;
   }
 }
 
@@ -39,7 +41,9 @@ std::string Profile::Json() {
     if (!first) json += ", ";
     first = false;
     json += "{\"node\": " + std::to_string(node) + ", \"op\": \"" + e.op +
-            "\", \"ns\": " + std::to_string(e.ns) + ", \"count\": " + std::to_string(e.count) + "}";
+            "\", \"ns\": " + std::to_string(e.ns) + ", \"count\": " + std::to_string(e.count) +
+            ", \"start_ns\": " + std::to_string(e.start_ns) +
+            ", \"end_ns\": " + std::to_string(e.end_ns) + "}";
   }
   json += "]}";
   return json;

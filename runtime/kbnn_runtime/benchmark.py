@@ -16,8 +16,15 @@ profile, invokes once (``time.perf_counter_ns`` around ``invoke()``) and reads t
 every op gets one sample per run and its median/p10/p90 are over runs like the total's.
 
 Builtin ops (float stem, pooling, dense...) run inside the interpreter, mostly in XNNPACK
-partitions, and are not timed one by one: ``other_ms`` (median over runs of invoke time minus
-the kbnn ops' time) is what they and the interpreter's own overhead cost together.
+partitions, between the kbnn nodes. They are timed per **group**: the delegate also reports the
+steady-clock start and end of each kbnn node (CLOCK_MONOTONIC, the clock of
+``time.monotonic_ns()``, which also brackets ``invoke()``), so the gap before the first kbnn node,
+between two consecutive ones and after the last is what the builtin ops of the execution plan
+between those nodes cost, with the interpreter's own per-node overhead (one ``GroupTiming`` each,
+median over runs, in ``result.groups``). The gaps and the kbnn nodes tile each invoke exactly;
+``other_ms`` (median of invoke minus the kbnn ops) is the groups' total. Where the delegate's
+clock is not the same as Python's (a node's times fall outside its invoke), ``groups`` is empty and
+``groups_note`` says why.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "OpTiming", "benchmark"]
+__all__ = ["BenchmarkResult", "GroupTiming", "OpTiming", "benchmark"]
 
 _ids = itertools.count()
 _lib_cache: dict = {}
@@ -54,6 +61,33 @@ class OpTiming:
     inputs: tuple = ()  # tensor indices
     outputs: tuple = ()
     layer: str | None = None  # Keras layer, when a conversion report was given (kbnn.summary)
+
+
+@dataclasses.dataclass
+class GroupTiming:
+    """Time of the builtin ops between two kbnn nodes, with the interpreter's overhead there (ms).
+
+    ``after`` / ``before``: the kbnn nodes (execution-plan indices) around the gap; None for the
+    start and the end of the invoke. ``ops``: (node, op name, output tensor name) of the builtin ops
+    of the execution plan between them (empty: consecutive kbnn nodes, the gap is pure overhead).
+    """
+
+    after: int | None
+    before: int | None
+    ops: tuple
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    count: int  # samples (= timed runs)
+
+    @property
+    def label(self) -> str:
+        if not self.ops:
+            return "(interpreter between kbnn nodes)"
+        names = [o[1] for o in self.ops]
+        shown = ", ".join(names[:4]) + (f", ... ({len(names)} ops)" if len(names) > 4 else "")
+        return "builtin: " + shown
 
 
 @dataclasses.dataclass
@@ -78,25 +112,42 @@ class BenchmarkResult:
     builtin_ops: list  # (node, op name, output tensor name) of the builtin ops, not timed one by one
     runtime: str = ""  # the stock runtime and its version, e.g. "ai_edge_litert 2.3.0"
     isa: str = ""  # the kbnn kernel ISA that kernel=auto selects on this CPU (kbnn.interpreter.kernel_isa())
+    groups: list = dataclasses.field(default_factory=list)  # GroupTiming, in execution order
+    groups_note: str = ""  # why groups is empty, when it is
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def to_text(self) -> str:
         rows = [("node", "op", "output", "median ms", "p10 ms", "p90 ms", "share")]
-        for o in self.ops:
-            share = 100.0 * o.median_ms / self.median_ms if self.median_ms > 0 else 0.0
-            rows.append(
-                (
-                    str(o.node),
-                    o.op + (f" ({o.layer})" if o.layer else ""),
-                    "x".join(str(d) for d in o.output_shape),
-                    f"{o.median_ms:.3f}",
-                    f"{o.p10_ms:.3f}",
-                    f"{o.p90_ms:.3f}",
-                    f"{share:.1f}%",
-                )
+
+        def timed_row(node, what, output, t):
+            share = 100.0 * t.median_ms / self.median_ms if self.median_ms > 0 else 0.0
+            return (
+                node,
+                what,
+                output,
+                f"{t.median_ms:.3f}",
+                f"{t.p10_ms:.3f}",
+                f"{t.p90_ms:.3f}",
+                f"{share:.1f}%",
             )
+
+        def nodes(g):
+            first, end = g.ops[0][0], g.ops[-1][0]
+            return str(first) if first == end else f"{first}-{end}"
+
+        before = {g.before: g for g in self.groups}
+        overhead = [g for g in self.groups if not g.ops]
+        for o in self.ops:
+            g = before.get(o.node)
+            if g is not None and g.ops:
+                rows.append(timed_row(nodes(g), g.label, "", g))
+            shape = "x".join(str(d) for d in o.output_shape)
+            rows.append(timed_row(str(o.node), o.op + (f" ({o.layer})" if o.layer else ""), shape, o))
+        g = before.get(None)
+        if g is not None and g.ops:
+            rows.append(timed_row(nodes(g), g.label, "", g))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
         def line(r):
@@ -116,6 +167,15 @@ class BenchmarkResult:
             f"{sum(o.median_ms for o in self.ops):.3f}); builtin ops + interpreter: "
             f"{self.other_ms:.3f} ms ({builtin})"
         )
+        if self.groups:
+            with_ops = [g for g in self.groups if g.ops]
+            out.append(
+                f"builtin groups (the time between kbnn nodes): {sum(g.median_ms for g in with_ops):.3f} ms "
+                f"in {len(with_ops)} groups; the interpreter between consecutive kbnn nodes "
+                f"{sum(g.median_ms for g in overhead):.3f} ms (sums of medians)"
+            )
+        elif self.groups_note:
+            out.append(f"builtin groups not timed: {self.groups_note}")
         first = f"{self.warmup_ms[0]:.3f} ms" if self.warmup_ms else "n/a"
         out.append(
             f"invoke: median {self.median_ms:.3f} ms  p10 {self.p10_ms:.3f}  p90 {self.p90_ms:.3f}  "
@@ -199,6 +259,40 @@ def _pct(values, q) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else 0.0
 
 
+def _gaps(nodes: list, t0: int, t1: int) -> tuple[list, str]:
+    """One invoke's gaps around its kbnn nodes: ([((after, before), ns)], "") in time order, or
+    ([], why) when the delegate's times cannot be placed inside the invoke [t0, t1]."""
+    seq = sorted(nodes, key=lambda n: n.get("start_ns", 0))
+    if not seq:
+        return [((None, None), t1 - t0)], ""
+    if any("start_ns" not in n or n.get("count") != 1 for n in seq):
+        return [], "the delegate reported no node start/end times (an older libkbnn_delegate.so?)"
+    if seq[0]["start_ns"] < t0 or seq[-1]["end_ns"] > t1:
+        return [], (
+            "the delegate's steady clock is not Python's time.monotonic_ns() on this platform "
+            "(node times outside their invoke)"
+        )
+    gaps = [((None, seq[0]["node"]), seq[0]["start_ns"] - t0)]
+    gaps += [((a["node"], b["node"]), b["start_ns"] - a["end_ns"]) for a, b in zip(seq, seq[1:])]
+    gaps.append(((seq[-1]["node"], None), t1 - seq[-1]["end_ns"]))
+    return gaps, ""
+
+
+def _groups(per_gap: dict, builtin_ops: list, runs: int) -> list:
+    """GroupTiming per gap seen in every run, with the builtin ops of the plan between its nodes."""
+    out = []
+    for (after, before), v in per_gap.items():
+        if len(v) != int(runs):  # the kbnn nodes ran in a different order in some run
+            continue
+        lo = -1 if after is None else after
+        hi = float("inf") if before is None else before
+        ops = tuple(b for b in builtin_ops if lo < b[0] < hi)
+        out.append(
+            GroupTiming(after, before, ops, _pct(v, 50), _pct(v, 10), _pct(v, 90), float(np.mean(v)), len(v))
+        )
+    return out
+
+
 def benchmark(
     model,
     num_threads: int = 1,
@@ -265,16 +359,19 @@ def benchmark(
     for a, d in zip(arrays, details):
         interp.set_tensor(d["index"], a)
 
+    last = [0, 0]  # monotonic ns around the latest invoke (the delegate's steady clock)
+
     def invoke() -> int:
-        t0 = time.perf_counter_ns()
+        t0 = time.monotonic_ns()
         try:
             interp.invoke()
         except (RuntimeError, ValueError) as e:
             raise kint._wrap(e, delegate_attached=True) from e
-        return time.perf_counter_ns() - t0
+        last[:] = t0, time.monotonic_ns()
+        return last[1] - t0
 
     warmup_ms = [invoke() / 1e6 for _ in range(int(warmup))]
-    samples, per_node, kbnn_sums, meta = [], {}, [], {}
+    samples, per_node, kbnn_sums, meta, per_gap, gap_note = [], {}, [], {}, {}, ""
     for _ in range(int(runs)):
         profiler.reset()
         total = invoke()
@@ -284,6 +381,10 @@ def benchmark(
         for n in nodes:
             per_node.setdefault(n["node"], []).append(n["ns"] / max(n["count"], 1) / 1e6)
             meta[n["node"]] = n["op"]
+        gaps, why = _gaps(nodes, *last)
+        gap_note = gap_note or why
+        for key, ns in gaps:
+            per_gap.setdefault(key, []).append(ns / 1e6)
 
     # Output shapes (and the builtin ops) from the op details of the interpreter.
     shapes, io, builtin_ops = {}, {}, []
@@ -299,6 +400,7 @@ def benchmark(
         elif d["op_name"] != "DELEGATE" and not d["op_name"].startswith("Kbnn"):
             tname = interp._get_tensor_details(out[0], 0)["name"] if out else ""
             builtin_ops.append((int(d["index"]), d["op_name"], tname))
+    groups = [] if gap_note else _groups(per_gap, builtin_ops, runs)
 
     ops = [
         OpTiming(
@@ -335,6 +437,8 @@ def benchmark(
         builtin_ops=builtin_ops,
         runtime=kint.runtime_name(litert),
         isa=kint.kernel_isa(),
+        groups=groups,
+        groups_note=gap_note,
     )
     interp = None  # dropped here as before (not `del`: invoke() above refers to it)
     return result
