@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -75,6 +76,13 @@ std::vector<Named> BitpackKernels() {
     out.push_back({isa, c->bitpack_f32, c->bitpack_f32_threshold});
   }
   SetForcedIsa("auto");
+  static bool listed = false;
+  if (!listed) {
+    listed = true;
+    std::string names;
+    for (const Named& k : out) names += " " + k.name;
+    std::printf("[ BITPACK  ] kernels tested:%s\n", names.c_str());
+  }
   return out;
 }
 
