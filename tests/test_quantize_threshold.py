@@ -166,3 +166,23 @@ def test_delegate_bad_thresholds(lib, kind, needle):
     inputs = [x, t] if kind == "not_const" else [x]
     with pytest.raises(Exception, match=needle):
         run(lib, model, inputs)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize("thresholds", [False, True])
+def test_delegate_quantize_threads(lib, num_threads, thresholds):
+    # Large enough to be split over the delegate's threads (>= 16384 values per task).
+    shape = (3, 61, 29, 70)
+    x, t = float_case(shape)
+    if thresholds:
+        model = threshold_model(shape, t)
+        want = packed_ref(x, t)
+    else:
+        mb = tb.ModelBuilder()
+        xt = mb.tensor(shape, FLOAT32, name="x")
+        q = mb.tensor(shape[:-1] + (tb.words(shape[-1]),), INT32)
+        mb.custom("KbnnQuantize", [xt], [q], dict(kbnn_version=1))
+        model = mb.build([xt], [q])
+        want = tb.pack(x)
+    (out,) = run(lib, model, [x], num_threads=num_threads)
+    np.testing.assert_array_equal(out, want)
