@@ -190,11 +190,15 @@ def _output_attrs(activation, clamp_min, clamp_max, T, int8_scale, int8_zero_poi
 # ------------------------------------------------------------------------------------------
 
 
-def quantize(x, name=None):
-    """``KbnnQuantize``: float32 ``[..., C]`` → bitpacked int32 ``[..., ceil(C/32)]`` (bit = x < 0)."""
+def quantize(x, thresholds=None, name=None):
+    """``KbnnQuantize``: float32 ``[..., C]`` → bitpacked int32 ``[..., ceil(C/32)]``: bit = x < 0, or
+    with ``thresholds`` (float32 ``[C]``, one per channel: ReActNet's RSign shift) bit = x < thresholds[c]
+    (NaN gives 0)."""
     import tensorflow as tf
 
-    return _call("KbnnQuantize", [tf.convert_to_tensor(x, tf.float32)], name=name)
+    x = tf.convert_to_tensor(x, tf.float32)
+    extra = [] if thresholds is None else [tf.convert_to_tensor(thresholds, tf.float32)]
+    return _call("KbnnQuantize", [x, extra], name=name)
 
 
 def dequantize(x, channels, name=None):

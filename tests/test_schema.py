@@ -22,7 +22,9 @@ def test_every_op_carries_the_version_attr_and_unique_names():
 
 
 def test_tf_specs_are_valid_register_op_syntax():
-    spec = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: (int|float|string|bool|type|\{[^}]+\})( = .+)?$")
+    spec = re.compile(
+        r"^[A-Za-z_][A-Za-z0-9_]*: (int|float|string|bool|type|\{[^}]+\}|int >= -?\d+)( = .+)?$"
+    )
     for op in schema.OPS:
         for a in op.attrs:
             assert spec.match(a.tf_spec()), (op.name, a.tf_spec())

@@ -50,6 +50,7 @@ class Attr:
     default: object = None
     allowed: tuple = ()
     doc: str = ""
+    minimum: int | None = None  # int attrs: the TF ``>= minimum`` constraint (a list length attr)
 
     def tf_spec(self) -> str:
         """The TF ``REGISTER_OP(...).Attr(...)`` spec string."""
@@ -57,6 +58,8 @@ class Attr:
             kind = "{" + ", ".join(self.allowed) + "}"
         elif self.allowed:
             kind = "{" + ", ".join(f"'{a}'" for a in self.allowed) + "}"
+        elif self.minimum is not None:
+            kind = f"{self.type} >= {self.minimum}"
         else:
             kind = self.type
         if self.default is None:
@@ -75,8 +78,14 @@ class Attr:
 @dataclasses.dataclass(frozen=True)
 class Tensor:
     name: str
-    dtype: str  # "float", "int32" (bitpacked), "T" for an attr-selected type
+    dtype: str  # "float", "int32" (bitpacked), "T" for an attr-selected type, "N * float": optional
     doc: str = ""
+
+    @property
+    def optional(self) -> bool:
+        """A list input of attr-given length (``N * float``, N in {0, 1}): absent when N = 0, so
+        a TFLite node may end before it."""
+        return "*" in self.dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,10 +139,20 @@ OPS = (
             Tensor(
                 "input", "float", "float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)"
             ),
+            Tensor(
+                "thresholds",
+                "N * float",
+                "optional (N = 1), constant: bit = (x < thresholds[c]); float32 [C], or int32 [C] in the "
+                "quantized domain for int8 input (bit = q < thresholds[c])",
+            ),
         ),
         outputs=(Tensor("output", "int32", "bitpacked [..., ceil(C/32)]"),),
-        attrs=(_VERSION,),
-        doc="Bitpack along the last axis: bit = (x < 0).",
+        attrs=(
+            _VERSION,
+            Attr("N", "int", 0, doc="threshold tensors: 0 (bit = x < 0) or 1 (per-channel)", minimum=0),
+        ),
+        doc="Bitpack along the last axis: bit = (x < 0), or (x < thresholds[c]) with the optional "
+        "per-channel thresholds (ReActNet's RSign).",
     ),
     OpDef(
         name="KbnnDequantize",

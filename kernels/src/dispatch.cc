@@ -77,15 +77,23 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
 constexpr IsaConfig NeonAarch64Config() {
-  return Isa("neon", AlwaysAvailable,
-             Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+  IsaConfig c =
+      Isa("neon", AlwaysAvailable,
+          Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+  c.bitpack_f32 = kbnn_f32_bitpack__aarch64_neon;
+  c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__aarch64_neon;
+  return c;
 }
 #endif
 
 #if defined(KBNN_HAVE_NEON_ARMV7)
 constexpr IsaConfig NeonArmv7Config() {
-  return Isa("neon", HasNeonArmv7,
-             Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"));
+  IsaConfig c =
+      Isa("neon", HasNeonArmv7,
+          Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"));
+  c.bitpack_f32 = kbnn_f32_bitpack__armv7_neon;
+  c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__armv7_neon;
+  return c;
 }
 #endif
 
@@ -98,6 +106,7 @@ constexpr IsaConfig Avx512Config() {
   gemm.fn_segmented = kbnn_b32_bgemm_8x32__avx512vpopcnt_seg;
   IsaConfig c = Isa("avx512", HasAvx512Vpopcnt, gemm);
   c.bitpack_f32 = kbnn_f32_bitpack__avx512;
+  c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__avx512;
   c.output_f32 = kbnn_output_f32__avx512;
   c.output_int8 = kbnn_output_int8__avx512;
   c.output_bits = kbnn_output_bits__avx512;
@@ -115,13 +124,17 @@ constexpr IsaConfig Avx2Config() {
   c.bgemm_small_k = Bgemm("b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt");
   c.small_k_max_words = 1;
   c.bitpack_f32 = kbnn_f32_bitpack__avx2;
+  c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__avx2;
   return c;
 }
 #endif
 
 constexpr IsaConfig ScalarConfig() {
-  return Isa("scalar", AlwaysAvailable,
-             Bgemm("b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"));
+  IsaConfig c = Isa("scalar", AlwaysAvailable,
+                    Bgemm("b32_bgemm_2x4__scalar", kbnn_b32_bgemm_2x4__scalar, 2, 4, "scalar"));
+  c.bitpack_f32 = kbnn_f32_bitpack__scalar;
+  c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__scalar;
+  return c;
 }
 
 constexpr IsaConfig kIsaTable[] = {

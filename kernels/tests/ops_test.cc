@@ -368,6 +368,11 @@ TEST(BMaxPool2D, Validation) {
   p.channels = 8;
   ASSERT_TRUE(BMaxPool2D::Create(p, &op).ok());
   EXPECT_FALSE(op->Run(nullptr, nullptr, nullptr).ok());
+  // In place / overlapping buffers: an error, never a silently wrong result.
+  std::vector<uint32_t> buf(16 + 9, 0u);
+  s = op->Run(buf.data(), buf.data() + 4, nullptr);
+  EXPECT_NE(s.message().find("input and output overlap"), std::string::npos) << s.message();
+  EXPECT_TRUE(op->Run(buf.data(), buf.data() + 16, nullptr).ok());
 }
 
 // ---- thread pool ----

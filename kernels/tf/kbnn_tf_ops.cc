@@ -248,6 +248,22 @@ TfStatus QuantizeShape(InferenceContext* c) {
       c->ValueKnown(ch) ? c->MakeDim((c->Value(ch) + 31) / 32) : c->UnknownDim();
   ShapeHandle out;
   KBNN_RETURN_IF_ERROR(c->ReplaceDim(in, -1, words, &out));
+  // Optional per-channel thresholds (list input of length N <= 1): float32 [C].
+  int64_t n = 0;
+  KBNN_RETURN_IF_ERROR(c->GetAttr("N", &n));
+  if (n > 1) return Invalid(op, "takes at most one thresholds tensor; received N=" + Str(n));
+  if (n == 1) {
+    ShapeHandle t = c->input(1);
+    if (c->RankKnown(t) && c->Rank(t) != 1) {
+      return Invalid(op, "thresholds must have rank 1 ([C], one per channel); received shape " +
+                             c->DebugString(t));
+    }
+    DimensionHandle tc = c->RankKnown(t) ? c->Dim(t, 0) : c->UnknownDim();
+    if (c->ValueKnown(ch) && c->ValueKnown(tc) && c->Value(ch) != c->Value(tc)) {
+      return Invalid(op, "thresholds must have " + Str(c->Value(ch)) +
+                             " elements (one per input channel); received " + Str(c->Value(tc)));
+    }
+  }
   c->set_output(0, out);
   return ::absl::OkStatus();
 }
@@ -564,6 +580,22 @@ class QuantizeOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, out_shape, &out));
     if (out->NumElements() == 0) return;
     const size_t rows = static_cast<size_t>(in.NumElements() / c);
+    OP_REQUIRES(ctx, ctx->num_inputs() <= 2,
+                Invalid(schema::kQuantizeName, "takes at most one thresholds tensor; received " +
+                                                   Str(ctx->num_inputs() - 1)));
+    if (ctx->num_inputs() == 2) {
+      const Tensor& t = ctx->input(1);
+      OP_REQUIRES(ctx, t.dims() == 1 && t.dim_size(0) == c,
+                  Invalid(schema::kQuantizeName, "thresholds must have shape [" + Str(c) +
+                                                     "] (one per input channel); received " +
+                                                     t.shape().DebugString()));
+      OP_REQUIRES_OK(ctx,
+                     FromKbnn(schema::kQuantizeName,
+                              ::kbnn::QuantizeFloatThreshold(in.flat<float>().data(), rows,
+                                                             static_cast<int>(c),
+                                                             t.flat<float>().data(), Words(out))));
+      return;
+    }
     OP_REQUIRES_OK(ctx, FromKbnn(schema::kQuantizeName,
                                  ::kbnn::QuantizeFloat(in.flat<float>().data(), rows,
                                                        static_cast<int>(c), Words(out))));

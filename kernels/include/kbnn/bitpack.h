@@ -16,6 +16,21 @@ Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* ou
 Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero_point,
                     uint32_t* output);
 
+// Per-channel thresholds (ReActNet's RSign, Liu et al., ECCV 2020, arXiv:2003.03488: the sign of
+// x - alpha_c with a learned shift alpha_c per channel): bit c of each row = (x[c] <
+// thresholds[c]), an ordered compare (NaN in x or in the threshold gives 0, i.e. +1; -0.0f < +0.0f
+// is false). thresholds: `channels` values, shared by every row. Any channel count (the last word
+// of a row is zero-padded above the channels). Errors name the bad argument (null pointers,
+// channels < 1, overflow). The full words use the ISA's bitpack_f32_threshold microkernel
+// (KBNN_KERNEL picks it; "reference" runs the portable loop).
+Status QuantizeFloatThreshold(const float* input, size_t rows, int channels,
+                              const float* thresholds, uint32_t* output);
+
+// Int8 with per-channel integer thresholds in the quantized domain: bit c = (q[c] < thresholds[c]).
+// A threshold <= -128 gives 0 and one >= 128 gives 1 for every q (any int32 is accepted).
+Status QuantizeInt8Threshold(const int8_t* input, size_t rows, int channels,
+                             const int32_t* thresholds, uint32_t* output);
+
 // Packed -> float +1.0f / -1.0f.
 Status Dequantize(const uint32_t* input, size_t rows, int channels, float* output);
 

@@ -18,6 +18,8 @@ struct IsaConfig {
   int small_k_max_words = 0;
   // Optional float bitpacking microkernel (QuantizeFloat's full words); nullptr: portable loop.
   F32BitpackUkernelFn bitpack_f32 = nullptr;
+  // Optional per-channel threshold bitpacking (QuantizeFloatThreshold's full words).
+  F32BitpackThresholdUkernelFn bitpack_f32_threshold = nullptr;
   // Optional output transform microkernels (bconv2d); nullptr: the portable loops.
   OutputF32UkernelFn output_f32 = nullptr;
   OutputInt8UkernelFn output_int8 = nullptr;

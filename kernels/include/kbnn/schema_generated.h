@@ -35,18 +35,21 @@ struct OpDef {
   size_t num_attrs;
 };
 
-// KbnnQuantize: Bitpack along the last axis: bit = (x < 0).
+// KbnnQuantize: Bitpack along the last axis: bit = (x < 0), or (x < thresholds[c]) with the optional per-channel thresholds (ReActNet's RSign).
 constexpr const char kQuantizeName[] = "KbnnQuantize";
 constexpr int kQuantizeVersion = 1;
 constexpr int kQuantizeInputInput = 0;  // float32 [..., C]; in .tflite files also int8 (bit = q < its zero point)
+constexpr int kQuantizeInputThresholds = 1;  // optional (N = 1), constant: bit = (x < thresholds[c]); float32 [C], or int32 [C] in the quantized domain for int8 input (bit = q < thresholds[c])
 constexpr TensorDef kQuantizeInputs[] = {
     {"input", "float"},
+    {"thresholds", "N * float"},
 };
 constexpr TensorDef kQuantizeOutputs[] = {
     {"output", "int32"},
 };
 constexpr AttrDef kQuantizeAttrs[] = {
     {"kbnn_version", AttrType::kInt, "kbnn_version: int = 1"},
+    {"N", AttrType::kInt, "N: int >= 0 = 0"},
 };
 
 // KbnnDequantize: Unpack bitpacked words to +-1 floats.
@@ -184,7 +187,7 @@ constexpr AttrDef kBMaxPool2dAttrs[] = {
 };
 
 constexpr OpDef kOps[] = {
-    {kQuantizeName, kQuantizeVersion, kQuantizeInputs, 1, kQuantizeOutputs, 1, kQuantizeAttrs, 1},
+    {kQuantizeName, kQuantizeVersion, kQuantizeInputs, 2, kQuantizeOutputs, 1, kQuantizeAttrs, 2},
     {kDequantizeName, kDequantizeVersion, kDequantizeInputs, 1, kDequantizeOutputs, 1, kDequantizeAttrs, 2},
     {kBconv2dName, kBconv2dVersion, kBconv2dInputs, 4, kBconv2dOutputs, 1, kBconv2dAttrs, 17},
     {kBconv2dResidualName, kBconv2dResidualVersion, kBconv2dResidualInputs, 5, kBconv2dResidualOutputs, 2, kBconv2dResidualAttrs, 14},

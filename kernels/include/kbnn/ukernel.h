@@ -34,6 +34,13 @@ struct BgemmUkernel {
 // No alignment is guaranteed for x or out.
 using F32BitpackUkernelFn = void (*)(size_t words, const float* x, uint32_t* out);
 
+// Float bitpacking against per-channel thresholds (ReActNet's RSign, Liu et al., ECCV 2020,
+// arXiv:2003.03488: sign(x - alpha_c) with a learnable alpha per channel): `words` full words,
+//   out[w] bit b = (x[32 * w + b] < threshold[32 * w + b])   (ordered: NaN on either side gives 0).
+// threshold holds 32 * words values, the row's channels in order. No alignment is guaranteed.
+using F32BitpackThresholdUkernelFn = void (*)(size_t words, const float* x, const float* threshold,
+                                              uint32_t* out);
+
 // Output transform microkernels. Their per-op constants are one struct, filled once when the op
 // is created (as XNNPACK passes its microkernels a params struct); a call names only its block.
 // Channel-indexed arrays cover all channels_out; a call's block starts at `channel`.

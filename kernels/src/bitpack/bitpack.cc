@@ -5,6 +5,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include "common.h"
 #include "kbnn/dispatch.h"
@@ -67,6 +70,54 @@ Status QuantizeFloat(const float* input, size_t rows, int channels, uint32_t* ou
   return Status::Ok();
 }
 
+Status QuantizeFloatThreshold(const float* input, size_t rows, int channels,
+                              const float* thresholds, uint32_t* output) {
+  Status s = CheckRows(input, output, rows, channels, "QuantizeFloatThreshold");
+  if (!s.ok()) return s;
+  if (thresholds == nullptr) {
+    return Status::InvalidArgument(
+        "QuantizeFloatThreshold: null thresholds pointer (pass one float per channel)");
+  }
+  // The ISA's microkernel packs each row's full 32-channel words; the portable loop packs the
+  // tail word (and everything under KBNN_KERNEL=reference).
+  const IsaConfig* config = nullptr;
+  F32BitpackThresholdUkernelFn fast = nullptr;
+  if (ResolveKernel(KernelChoice::kAuto, &config).ok() && config != nullptr) {
+    fast = config->bitpack_f32_threshold;
+  }
+  const size_t words = PackedWords(channels);
+  const int full = fast != nullptr ? channels / kBitsPerWord : 0;
+  const int done = full * kBitsPerWord;
+  const float* t = thresholds + done;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = input + r * channels;
+    uint32_t* out = output + r * words;
+    if (full > 0) fast(static_cast<size_t>(full), x, thresholds, out);
+    if (done < channels) {
+      const float* rest = x + done;
+      PackRow(channels - done, out + full, [rest, t](int i) { return rest[i] < t[i]; });
+    }
+  }
+  return Status::Ok();
+}
+
+Status QuantizeInt8Threshold(const int8_t* input, size_t rows, int channels,
+                             const int32_t* thresholds, uint32_t* output) {
+  Status s = CheckRows(input, output, rows, channels, "QuantizeInt8Threshold");
+  if (!s.ok()) return s;
+  if (thresholds == nullptr) {
+    return Status::InvalidArgument(
+        "QuantizeInt8Threshold: null thresholds pointer (pass one int32 per channel)");
+  }
+  const size_t words = PackedWords(channels);
+  for (size_t r = 0; r < rows; ++r) {
+    const int8_t* x = input + r * channels;
+    PackRow(channels, output + r * words,
+            [x, thresholds](int i) { return static_cast<int32_t>(x[i]) < thresholds[i]; });
+  }
+  return Status::Ok();
+}
+
 Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero_point,
                     uint32_t* output) {
   Status s = CheckRows(input, output, rows, channels, "QuantizeInt8");
@@ -76,15 +127,22 @@ Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero
                                    internal::Str(zero_point));
   }
   const size_t words = PackedWords(channels);
-  // SSE2 (every x86-64 CPU) packs the full 32-channel words with a byte compare + movemask
-  // unless KBNN_KERNEL=reference; the portable loop packs the rest (and everything elsewhere).
+  // SSE2 (every x86-64 CPU) packs the full 32-channel words with a byte compare + movemask,
+  // AArch64 NEON (baseline there) with a byte compare, bit weights and pairwise adds, unless
+  // KBNN_KERNEL=reference; the portable loop packs the rest (and everything elsewhere).
   int full = 0;
-#if defined(__SSE2__)
+#if defined(__SSE2__) || defined(__aarch64__)
   const IsaConfig* config = nullptr;
   if (ResolveKernel(KernelChoice::kAuto, &config).ok() && config != nullptr) {
     full = channels / kBitsPerWord;
   }
+#endif
+#if defined(__SSE2__)
   const __m128i zp = _mm_set1_epi8(static_cast<char>(zero_point));
+#elif defined(__aarch64__)
+  const int8x16_t zp = vdupq_n_s8(static_cast<int8_t>(zero_point));
+  static const uint8_t kWeights[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t weights = vld1q_u8(kWeights);
 #endif
   for (size_t r = 0; r < rows; ++r) {
     const int8_t* x = input + r * channels;
@@ -97,6 +155,17 @@ Status QuantizeInt8(const int8_t* input, size_t rows, int channels, int32_t zero
       const uint32_t bits_lo = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(lo, zp)));
       const uint32_t bits_hi = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(hi, zp)));
       out[w] = bits_lo | (bits_hi << 16);
+    }
+#elif defined(__aarch64__)
+    for (int w = 0; w < full; ++w) {
+      const int8_t* p = x + w * kBitsPerWord;
+      const uint8x16_t lo = vandq_u8(vcltq_s8(vld1q_s8(p), zp), weights);
+      const uint8x16_t hi = vandq_u8(vcltq_s8(vld1q_s8(p + 16), zp), weights);
+      uint8x16_t sum = vpaddq_u8(lo, hi);  // byte j: channels 2j, 2j + 1
+      sum = vpaddq_u8(sum, sum);           // byte j < 8: channels 4j..4j+3
+      sum = vpaddq_u8(sum, sum);           // byte j < 4: channels 8j..8j+7
+      const uint32_t bits = vgetq_lane_u32(vreinterpretq_u32_u8(sum), 0);
+      std::memcpy(out + w, &bits, sizeof(bits));
     }
 #endif
     const int done = full * kBitsPerWord;

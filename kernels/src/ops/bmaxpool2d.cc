@@ -1,6 +1,7 @@
 // bmaxpool2d: the max of +-1 values is the AND of their packed bits (bit 1 = -1).
 #include "kbnn/bmaxpool2d.h"
 
+#include <cstdint>
 #include <vector>
 
 #include "common.h"
@@ -44,9 +45,30 @@ Status BMaxPool2D::Create(const BMaxPool2DParams& p, std::unique_ptr<BMaxPool2D>
   return Status::Ok();
 }
 
+namespace {
+
+// y[w] &= px[w]. The output never overlaps the input (Run rejects overlapping buffers); saying so
+// lets the compiler vectorize the loop (AArch64: 128-bit AND, no run-time alias check, which GCC 12
+// did not emit here and left the loop scalar).
+inline void AndInto(uint32_t* __restrict y, const uint32_t* __restrict px, int words) {
+  for (int w = 0; w < words; ++w) y[w] &= px[w];
+}
+
+}  // namespace
+
 Status BMaxPool2D::Run(const uint32_t* input, uint32_t* output, ThreadPool* pool) const {
   if (input == nullptr || output == nullptr) {
     return Status::InvalidArgument("BMaxPool2D::Run: null input or output");
+  }
+  {
+    const uintptr_t in0 = reinterpret_cast<uintptr_t>(input);
+    const uintptr_t out0 = reinterpret_cast<uintptr_t>(output);
+    if (in0 < out0 + output_words_ * sizeof(uint32_t) &&
+        out0 < in0 + input_words_ * sizeof(uint32_t)) {
+      return Status::InvalidArgument(
+          "BMaxPool2D::Run: input and output overlap; pass separate buffers (in-place pooling is "
+          "not supported)");
+    }
   }
   const BMaxPool2DParams& p = params_;
   const int words = PackedWords(p.channels);
@@ -92,8 +114,7 @@ Status BMaxPool2D::Run(const uint32_t* input, uint32_t* output, ThreadPool* pool
       for (long kh = kh0; kh < kh1; ++kh) {
         const uint32_t* line = input + ((n * H + ih0 + kh) * W + iw0) * words;
         for (long kw = kw0; kw < kw1; ++kw) {
-          const uint32_t* px = line + kw * words;
-          for (int w = 0; w < words; ++w) y[w] &= px[w];
+          AndInto(y, line + kw * words, words);
         }
       }
     }

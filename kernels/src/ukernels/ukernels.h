@@ -21,8 +21,21 @@ void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segment
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 
+void kbnn_f32_bitpack__scalar(size_t words, const float* x, uint32_t* out);
 void kbnn_f32_bitpack__avx2(size_t words, const float* x, uint32_t* out);
 void kbnn_f32_bitpack__avx512(size_t words, const float* x, uint32_t* out);
+void kbnn_f32_bitpack__aarch64_neon(size_t words, const float* x, uint32_t* out);
+void kbnn_f32_bitpack__armv7_neon(size_t words, const float* x, uint32_t* out);
+
+void kbnn_f32_bitpack_threshold__scalar(size_t words, const float* x, const float* t,
+                                        uint32_t* out);
+void kbnn_f32_bitpack_threshold__avx2(size_t words, const float* x, const float* t, uint32_t* out);
+void kbnn_f32_bitpack_threshold__avx512(size_t words, const float* x, const float* t,
+                                        uint32_t* out);
+void kbnn_f32_bitpack_threshold__aarch64_neon(size_t words, const float* x, const float* t,
+                                              uint32_t* out);
+void kbnn_f32_bitpack_threshold__armv7_neon(size_t words, const float* x, const float* t,
+                                            uint32_t* out);
 
 void kbnn_output_f32__scalar(size_t rows, size_t n, size_t channel, const int32_t* acc,
                              const int32_t* const* corr, float* y, const OutputUkernelParams& p);

@@ -1,6 +1,7 @@
 #pragma once
 // The part the kbnn ops (ops/kbnn_*.cc) share: their parsed options and the checks of the
 // schema's tensor counts every one of them starts its Prepare with.
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -51,10 +52,19 @@ class KbnnOp : public OpKernel {
     const schema::OpDef& def = *opt_.def;
     const std::vector<int>& inputs = node.inputs();
     const std::vector<int>& outputs = node.outputs();
-    if (inputs.size() != def.num_inputs || outputs.size() != def.num_outputs) {
-      return node.Error("expected " + std::to_string(def.num_inputs) + " inputs and " +
-                        std::to_string(def.num_outputs) + " outputs, got " +
-                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    // Trailing list inputs of attr-given length ("N * float", N in {0, 1}) may be absent.
+    size_t min_inputs = def.num_inputs;
+    while (min_inputs > 0 && std::strchr(def.inputs[min_inputs - 1].dtype, '*') != nullptr) {
+      --min_inputs;
+    }
+    if (inputs.size() < min_inputs || inputs.size() > def.num_inputs ||
+        outputs.size() != def.num_outputs) {
+      const std::string n = min_inputs == def.num_inputs ? std::to_string(def.num_inputs)
+                                                         : std::to_string(min_inputs) + " to " +
+                                                               std::to_string(def.num_inputs);
+      return node.Error("expected " + n + " inputs and " + std::to_string(def.num_outputs) +
+                        " outputs, got " + std::to_string(inputs.size()) + " and " +
+                        std::to_string(outputs.size()));
     }
     if (!node.Info(inputs[0], in)) return node.Error("bad input tensor index");
     *out_t = outputs[0];
