@@ -1,6 +1,6 @@
 // bconv2d float output transform, AArch64 Advanced SIMD: popcounts -> dot products ->
-// Activate(multiplier * float(dot) + bias), 16 channels per block (multipliers and biases stay in
-// registers while the rows stream through), a block tail of n % 16 channels run through the same
+// Activate(multiplier * float(dot) + bias), 32 channels per block (multipliers and biases stay in
+// registers while the rows stream through), a block tail of n % 32 channels run through the same
 // code on zero-padded copies. Bit-exact with FloatOutput() of src/common.h (separate multiply and
 // add, no FMA; activations as in output-neon-impl.h).
 #include <arm_neon.h>
@@ -20,7 +20,7 @@ namespace {
 
 using namespace neon_output;  // NOLINT(build/namespaces): this file's helpers
 
-constexpr size_t kBlock = 16;
+constexpr size_t kBlock = 32;
 
 template <bool kCorr, class Act>
 inline void Block(const int32_t* a, const int32_t* c, int32x4_t vk, const BlockScale<kBlock>& s,
@@ -33,20 +33,23 @@ inline void Block(const int32_t* a, const int32_t* c, int32x4_t vk, const BlockS
 
 template <class Act>
 void OutputF32(size_t rows, size_t n, size_t channel, const int32_t* acc,
-               const int32_t* const* corr, float* y, const OutputUkernelParams& p, const Act& act) {
+               const int32_t* const* corr, float* y, const OutputUkernelParams& p, Act act) {
   const int32x4_t vk = vdupq_n_s32(p.k);
   for (size_t j = 0; j < n; j += kBlock) {
     const size_t len = std::min(kBlock, n - j);
     const BlockScale<kBlock> s(p.multiplier + channel + j, p.bias + channel + j, len);
-    for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * p.acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, channel + j);
-      float* out = y + i * p.out_stride + channel + j;
-      if (len == kBlock) {
+    const int32_t* a = acc + j;
+    float* out = y + channel + j;
+    if (len == kBlock) {  // no calls in this loop: the block's scales stay in registers
+      for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+        const int32_t* c = RowCorr(corr, i, channel + j);
         if (c != nullptr) Block<true>(a, c, vk, s, act, out);
         else Block<false>(a, c, vk, s, act, out);
-        continue;
       }
+      continue;
+    }
+    for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+      const int32_t* c = RowCorr(corr, i, channel + j);
       PaddedRow<kBlock> pad;
       pad.Fill(a, c, len);
       float tmp[kBlock];

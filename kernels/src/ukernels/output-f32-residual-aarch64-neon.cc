@@ -52,33 +52,45 @@ inline uint32_t Row(const int32_t* a, const int32_t* c, const float* r, int32x4_
 template <bool kResidual, bool kSign, class Act>
 void OutputF32Residual(size_t rows, size_t n, size_t channel, const int32_t* acc,
                        const int32_t* const* corr, const float* r, float* y, uint32_t* sign,
-                       const OutputUkernelParams& p, const Act& act) {
+                       const OutputUkernelParams& p, Act act) {
   const int32x4_t vk = vdupq_n_s32(p.k);
   for (size_t j = 0; j < n; j += kBlock) {
     const size_t len = std::min(kBlock, n - j);
     const BlockScale<kBlock> s(p.multiplier + channel + j, p.bias + channel + j, len);
-    const uint32_t valid = ValidBits(len);
-    for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * p.acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, channel + j);
-      const float* res = kResidual ? r + i * p.out_stride + channel + j : nullptr;
-      float* out = y + i * p.out_stride + channel + j;
-      uint32_t bits;
-      if (len == kBlock) {
-        bits = Row<kResidual, kSign>(a, c, res, vk, s, act, out);
-      } else {
-        PaddedRow<kBlock> pad;
-        pad.Fill(a, c, len);
-        float rt[kBlock], tmp[kBlock];
-        if (kResidual) {
-          std::memset(rt, 0, sizeof(rt));
-          std::memcpy(rt, res, len * sizeof(float));
+    const int32_t* a = acc + j;
+    const float* res = kResidual ? r + channel + j : nullptr;
+    float* out = y + channel + j;
+    uint32_t* sw = kSign ? sign + (channel + j) / 32 : nullptr;
+    if (len == kBlock) {  // no calls in this loop: the block's scales stay in registers
+      for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+        const uint32_t bits =
+            Row<kResidual, kSign>(a, RowCorr(corr, i, channel + j), res, vk, s, act, out);
+        if (kResidual) res += p.out_stride;
+        if (kSign) {
+          *sw |= bits;
+          sw += p.sign_stride;
         }
-        bits =
-            Row<kResidual, kSign>(pad.acc, c != nullptr ? pad.corr : nullptr, rt, vk, s, act, tmp);
-        std::memcpy(out, tmp, len * sizeof(float));
       }
-      if (kSign) sign[i * p.sign_stride + (channel + j) / 32] |= bits & valid;
+      continue;
+    }
+    const uint32_t valid = ValidBits(len);
+    for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+      const int32_t* c = RowCorr(corr, i, channel + j);
+      PaddedRow<kBlock> pad;
+      pad.Fill(a, c, len);
+      float rt[kBlock], tmp[kBlock];
+      if (kResidual) {
+        std::memset(rt, 0, sizeof(rt));
+        std::memcpy(rt, res, len * sizeof(float));
+        res += p.out_stride;
+      }
+      const uint32_t bits =
+          Row<kResidual, kSign>(pad.acc, c != nullptr ? pad.corr : nullptr, rt, vk, s, act, tmp);
+      std::memcpy(out, tmp, len * sizeof(float));
+      if (kSign) {
+        *sw |= bits & valid;
+        sw += p.sign_stride;
+      }
     }
   }
 }

@@ -47,23 +47,25 @@ inline int8x16_t Block(const int32_t* a, const int32_t* c, int32x4_t vk,
 
 template <class Act>
 void OutputInt8(size_t rows, size_t n, size_t channel, const int32_t* acc,
-                const int32_t* const* corr, int8_t* y, const OutputUkernelParams& p,
-                const Act& act) {
+                const int32_t* const* corr, int8_t* y, const OutputUkernelParams& p, Act act) {
   const int32x4_t vk = vdupq_n_s32(p.k);
   const float32x4_t scale = vdupq_n_f32(p.output.int8_scale);
   const int32x4_t zp = vdupq_n_s32(p.output.int8_zero_point);
   for (size_t j = 0; j < n; j += kBlock) {
     const size_t len = std::min(kBlock, n - j);
     const BlockScale<kBlock> s(p.multiplier + channel + j, p.bias + channel + j, len);
-    for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * p.acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, channel + j);
-      int8_t* out = y + i * p.out_stride + channel + j;
-      if (len == kBlock) {
+    const int32_t* a = acc + j;
+    int8_t* out = y + channel + j;
+    if (len == kBlock) {  // no calls in this loop: the block's scales stay in registers
+      for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+        const int32_t* c = RowCorr(corr, i, channel + j);
         vst1q_s8(out, c != nullptr ? Block<true>(a, c, vk, s, act, scale, zp)
                                    : Block<false>(a, c, vk, s, act, scale, zp));
-        continue;
       }
+      continue;
+    }
+    for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
+      const int32_t* c = RowCorr(corr, i, channel + j);
       PaddedRow<kBlock> pad;
       pad.Fill(a, c, len);
       int8_t tmp[kBlock];

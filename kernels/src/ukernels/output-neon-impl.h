@@ -100,20 +100,23 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
     const size_t word = (channel + j) / 32;
     const uint32_t valid = ValidBits(len);
     const uint32_t flip = p.flip[word] & valid;
-    for (size_t i = 0; i < rows; ++i) {
-      const int32_t* a = acc + i * p.acc_stride + j;
-      const int32_t* c = RowCorr(corr, i, channel + j);
-      uint32_t bits;
-      if (len == kBlock) {
-        bits = c != nullptr ? ThresholdWord<true>(a, c, kt) : ThresholdWord<false>(a, c, kt);
-      } else {
-        PaddedRow<kBlock> pad;
-        pad.Fill(a, c, len);
-        bits = c != nullptr ? ThresholdWord<true>(pad.acc, pad.corr, kt)
-                            : ThresholdWord<false>(pad.acc, nullptr, kt);
-        bits &= valid;
+    const int32_t* a = acc + j;
+    uint32_t* o = out + word;
+    if (len == kBlock) {  // no calls in this loop: kt stays in registers
+      for (size_t i = 0; i < rows; ++i, a += p.acc_stride, o += p.out_stride) {
+        const int32_t* c = RowCorr(corr, i, channel + j);
+        *o |=
+            (c != nullptr ? ThresholdWord<true>(a, c, kt) : ThresholdWord<false>(a, c, kt)) ^ flip;
       }
-      out[i * p.out_stride + word] |= bits ^ flip;
+      continue;
+    }
+    for (size_t i = 0; i < rows; ++i, a += p.acc_stride, o += p.out_stride) {
+      const int32_t* c = RowCorr(corr, i, channel + j);
+      PaddedRow<kBlock> pad;
+      pad.Fill(a, c, len);
+      const uint32_t bits = c != nullptr ? ThresholdWord<true>(pad.acc, pad.corr, kt)
+                                         : ThresholdWord<false>(pad.acc, nullptr, kt);
+      *o |= (bits & valid) ^ flip;
     }
   }
 }
@@ -145,7 +148,8 @@ struct ActClamp {
   }
 };
 
-// Calls f(act) with the activation functor of o.
+// Calls f(act) with the activation functor of o. The kernels take it by value: a local copy, which
+// their float stores cannot alias, keeps the clamp bounds in registers.
 template <class F>
 inline void WithActivation(const OutputParams& o, F&& f) {
   switch (o.activation) {
