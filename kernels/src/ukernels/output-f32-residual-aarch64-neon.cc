@@ -1,6 +1,6 @@
 // Fused Bi-Real epilogue, AArch64 Advanced SIMD: the float output (as output-f32-aarch64-neon.cc),
 // + the residual (one float add) when there is one, stored, and the sign bits (v < 0) of each
-// 32-channel block gathered into its output word (output-neon-impl.h GatherBits) and OR'ed in, all
+// 32-channel block gathered into its output word (output-neon-impl.h FoldMask) and OR'ed in, all
 // in one pass. Blocks of 32 channels (one sign word; the 16 multiplier and bias vectors stay in
 // registers, rows inner); a tail of n % 32 channels runs on zero-padded copies, its word masked to
 // the valid channels. Bit-exact with FloatOutput() of src/common.h plus the add.
@@ -24,19 +24,22 @@ using namespace neon_output;  // NOLINT(build/namespaces): this file's helpers
 constexpr size_t kBlock = 32;
 
 // One row of a block: out = act(m * dot + b) (+ r); returns the sign word (bit = v < 0) when
-// kSign, else 0.
+// kSign, else 0. The vectors go from the last to the first, each sign mask folded into the word
+// as it comes (output-neon-impl.h FoldMask).
 template <bool kCorr, bool kResidual, bool kSign, class Act>
 inline uint32_t Block(const int32_t* a, const int32_t* c, const float* r, int32x4_t vk,
-                      const BlockScale<kBlock>& s, const Act& act, float* out) {
-  uint32x4_t neg[kBlock / 4];
-  for (size_t v = 0; v < kBlock / 4; ++v) {
+                      const BlockScale<kBlock>& s, const Act& act, uint32x4_t lane_bits,
+                      float* out) {
+  uint32x4_t word = vdupq_n_u32(0);
+  for (int v = kBlock / 4 - 1; v >= 0; --v) {
     float32x4_t x = FloatOut<kCorr>(a + 4 * v, c + (kCorr ? 4 * v : 0), vk, s.m[v], s.b[v], act);
     if (kResidual) x = vaddq_f32(x, vld1q_f32(r + 4 * v));
     vst1q_f32(out + 4 * v, x);
-    if (kSign) neg[v] = vcltzq_f32(x);  // ordered: NaN and -0 give 0, as (v < 0.0f)
+    // ordered: NaN and -0 give 0, as (v < 0.0f)
+    if (kSign) word = FoldMask(word, vcltzq_f32(x), lane_bits);
   }
   if constexpr (kSign) {
-    return GatherBits(neg);
+    return WordOf(word);
   } else {
     return 0u;
   }
@@ -44,9 +47,9 @@ inline uint32_t Block(const int32_t* a, const int32_t* c, const float* r, int32x
 
 template <bool kResidual, bool kSign, class Act>
 inline uint32_t Row(const int32_t* a, const int32_t* c, const float* r, int32x4_t vk,
-                    const BlockScale<kBlock>& s, const Act& act, float* out) {
-  return c != nullptr ? Block<true, kResidual, kSign>(a, c, r, vk, s, act, out)
-                      : Block<false, kResidual, kSign>(a, c, r, vk, s, act, out);
+                    const BlockScale<kBlock>& s, const Act& act, uint32x4_t lane_bits, float* out) {
+  return c != nullptr ? Block<true, kResidual, kSign>(a, c, r, vk, s, act, lane_bits, out)
+                      : Block<false, kResidual, kSign>(a, c, r, vk, s, act, lane_bits, out);
 }
 
 template <bool kResidual, bool kSign, class Act>
@@ -54,6 +57,7 @@ void OutputF32Residual(size_t rows, size_t n, size_t channel, const int32_t* acc
                        const int32_t* const* corr, const float* r, float* y, uint32_t* sign,
                        const OutputUkernelParams& p, Act act) {
   const int32x4_t vk = vdupq_n_s32(p.k);
+  const uint32x4_t lane_bits = LaneBits();
   for (size_t j = 0; j < n; j += kBlock) {
     const size_t len = std::min(kBlock, n - j);
     const BlockScale<kBlock> s(p.multiplier + channel + j, p.bias + channel + j, len);
@@ -63,8 +67,8 @@ void OutputF32Residual(size_t rows, size_t n, size_t channel, const int32_t* acc
     uint32_t* sw = kSign ? sign + (channel + j) / 32 : nullptr;
     if (len == kBlock) {  // no calls in this loop: the block's scales stay in registers
       for (size_t i = 0; i < rows; ++i, a += p.acc_stride, out += p.out_stride) {
-        const uint32_t bits =
-            Row<kResidual, kSign>(a, RowCorr(corr, i, channel + j), res, vk, s, act, out);
+        const uint32_t bits = Row<kResidual, kSign>(a, RowCorr(corr, i, channel + j), res, vk, s,
+                                                    act, lane_bits, out);
         if (kResidual) res += p.out_stride;
         if (kSign) {
           *sw |= bits;
@@ -84,8 +88,8 @@ void OutputF32Residual(size_t rows, size_t n, size_t channel, const int32_t* acc
         std::memcpy(rt, res, len * sizeof(float));
         res += p.out_stride;
       }
-      const uint32_t bits =
-          Row<kResidual, kSign>(pad.acc, c != nullptr ? pad.corr : nullptr, rt, vk, s, act, tmp);
+      const uint32_t bits = Row<kResidual, kSign>(pad.acc, c != nullptr ? pad.corr : nullptr, rt,
+                                                  vk, s, act, lane_bits, tmp);
       std::memcpy(out, tmp, len * sizeof(float));
       if (kSign) {
         *sw |= bits & valid;

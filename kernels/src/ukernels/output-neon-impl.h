@@ -31,15 +31,22 @@ inline int32x4_t TwiceAccPlusCorr(const int32_t* a, const int32_t* c) {
   return s;
 }
 
-// The word of 32 bits whose bit 4 * v + l is lane l of mask[v] (each lane all ones or zero):
-// each mask is AND'ed with {1, 2, 4, 8} and the eight are folded with shift-left-and-insert by 4
-// (SLI), so lane l holds bits l, l + 4, ..., l + 28; the lanes' bits are disjoint, so their sum is
-// their OR.
-inline uint32_t GatherBits(const uint32x4_t mask[8]) {
+// Gathering the lanes of 8 compare masks (each lane all ones or zero) into a 32-bit word, bit
+// 4 * v + l = lane l of mask v: each mask is AND'ed with LaneBits() = {1, 2, 4, 8} and folded into
+// an accumulator with shift-left-and-insert by 4 (SLI), for v = 7, 6, ..., 0 from a zero
+// accumulator, so that lane l ends holding bits l, l + 4, ..., l + 28; the lanes' bits are
+// disjoint, so WordOf (their sum) is their OR. Folding each mask as soon as it is computed keeps
+// one accumulator live instead of eight masks.
+inline uint32x4_t LaneBits() {
   static const uint32_t kLaneBit[4] = {1u, 2u, 4u, 8u};
-  const uint32x4_t w = vld1q_u32(kLaneBit);
-  uint32x4_t word = vandq_u32(mask[7], w);
-  for (int v = 6; v >= 0; --v) word = vsliq_n_u32(vandq_u32(mask[v], w), word, 4);
+  return vld1q_u32(kLaneBit);
+}
+
+inline uint32x4_t FoldMask(uint32x4_t word, uint32x4_t mask, uint32x4_t lane_bits) {
+  return vsliq_n_u32(vandq_u32(mask, lane_bits), word, 4);
+}
+
+inline uint32_t WordOf(uint32x4_t word) {
 #if defined(__aarch64__)
   return vaddvq_u32(word);
 #else
@@ -75,18 +82,21 @@ struct PaddedRow {
 // registers, rows inner; a tail of n % 32 channels runs on zero-padded copies, its word masked
 // to the valid channels (flip too).
 template <bool kCorr>
-inline uint32_t ThresholdWord(const int32_t* a, const int32_t* c, const int32x4_t kt[8]) {
-  uint32x4_t below[8];
-  for (int v = 0; v < 8; ++v) {
-    below[v] = vcgtq_s32(TwiceAccPlusCorr<kCorr>(a + 4 * v, c + (kCorr ? 4 * v : 0)), kt[v]);
+inline uint32_t ThresholdWord(const int32_t* a, const int32_t* c, const int32x4_t kt[8],
+                              uint32x4_t lane_bits) {
+  uint32x4_t word = vdupq_n_u32(0);
+  for (int v = 7; v >= 0; --v) {
+    const int32x4_t s = TwiceAccPlusCorr<kCorr>(a + 4 * v, c + (kCorr ? 4 * v : 0));
+    word = FoldMask(word, vcgtq_s32(s, kt[v]), lane_bits);
   }
-  return GatherBits(below);
+  return WordOf(word);
 }
 
 inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc,
                        const int32_t* const* corr, uint32_t* out, const OutputUkernelParams& p) {
   constexpr size_t kBlock = 32;
   const int32x4_t vk = vdupq_n_s32(p.k);
+  const uint32x4_t lane_bits = LaneBits();
   for (size_t j = 0; j < n; j += kBlock) {
     const size_t len = n - j < kBlock ? n - j : kBlock;
     const int32_t* thr = p.threshold + channel + j;
@@ -105,8 +115,9 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
     if (len == kBlock) {  // no calls in this loop: kt stays in registers
       for (size_t i = 0; i < rows; ++i, a += p.acc_stride, o += p.out_stride) {
         const int32_t* c = RowCorr(corr, i, channel + j);
-        *o |=
-            (c != nullptr ? ThresholdWord<true>(a, c, kt) : ThresholdWord<false>(a, c, kt)) ^ flip;
+        *o |= (c != nullptr ? ThresholdWord<true>(a, c, kt, lane_bits)
+                            : ThresholdWord<false>(a, c, kt, lane_bits)) ^
+              flip;
       }
       continue;
     }
@@ -114,8 +125,8 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
       const int32_t* c = RowCorr(corr, i, channel + j);
       PaddedRow<kBlock> pad;
       pad.Fill(a, c, len);
-      const uint32_t bits = c != nullptr ? ThresholdWord<true>(pad.acc, pad.corr, kt)
-                                         : ThresholdWord<false>(pad.acc, nullptr, kt);
+      const uint32_t bits = c != nullptr ? ThresholdWord<true>(pad.acc, pad.corr, kt, lane_bits)
+                                         : ThresholdWord<false>(pad.acc, nullptr, kt, lane_bits);
       *o |= (bits & valid) ^ flip;
     }
   }
