@@ -81,12 +81,14 @@ struct PaddedRow {
 // Blocks of 32 channels = one output word (channel is a multiple of 32), the 8 kt vectors in
 // registers, rows inner; a tail of n % 32 channels runs on zero-padded copies, its word masked
 // to the valid channels (flip too).
+// With a correction: 2 * acc + corr > kt. Without: 2 * acc > kt, i.e. acc > (kt >> 1) (the
+// arithmetic shift is floor(kt / 2)), which saves the doubling; kt holds kt >> 1 then.
 template <bool kCorr>
 inline uint32_t ThresholdWord(const int32_t* a, const int32_t* c, const int32x4_t kt[8],
                               uint32x4_t lane_bits) {
   uint32x4_t word = vdupq_n_u32(0);
   for (int v = 7; v >= 0; --v) {
-    const int32x4_t s = TwiceAccPlusCorr<kCorr>(a + 4 * v, c + (kCorr ? 4 * v : 0));
+    const int32x4_t s = kCorr ? TwiceAccPlusCorr<true>(a + 4 * v, c + 4 * v) : vld1q_s32(a + 4 * v);
     word = FoldMask(word, vcgtq_s32(s, kt[v]), lane_bits);
   }
   return WordOf(word);
@@ -105,8 +107,11 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
       for (size_t l = 0; l < kBlock; ++l) thr_pad[l] = l < len ? thr[l] : INT32_MIN;
       thr = thr_pad;
     }
-    int32x4_t kt[8];
-    for (int v = 0; v < 8; ++v) kt[v] = vqsubq_s32(vk, vld1q_s32(thr + 4 * v));
+    int32x4_t kt[8], half_kt[8];
+    for (int v = 0; v < 8; ++v) {
+      kt[v] = vqsubq_s32(vk, vld1q_s32(thr + 4 * v));
+      half_kt[v] = vshrq_n_s32(kt[v], 1);
+    }
     const size_t word = (channel + j) / 32;
     const uint32_t valid = ValidBits(len);
     const uint32_t flip = p.flip[word] & valid;
@@ -116,7 +121,7 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
       for (size_t i = 0; i < rows; ++i, a += p.acc_stride, o += p.out_stride) {
         const int32_t* c = RowCorr(corr, i, channel + j);
         *o |= (c != nullptr ? ThresholdWord<true>(a, c, kt, lane_bits)
-                            : ThresholdWord<false>(a, c, kt, lane_bits)) ^
+                            : ThresholdWord<false>(a, c, half_kt, lane_bits)) ^
               flip;
       }
       continue;
@@ -125,8 +130,9 @@ inline void OutputBits(size_t rows, size_t n, size_t channel, const int32_t* acc
       const int32_t* c = RowCorr(corr, i, channel + j);
       PaddedRow<kBlock> pad;
       pad.Fill(a, c, len);
-      const uint32_t bits = c != nullptr ? ThresholdWord<true>(pad.acc, pad.corr, kt, lane_bits)
-                                         : ThresholdWord<false>(pad.acc, nullptr, kt, lane_bits);
+      const uint32_t bits = c != nullptr
+                                ? ThresholdWord<true>(pad.acc, pad.corr, kt, lane_bits)
+                                : ThresholdWord<false>(pad.acc, nullptr, half_kt, lane_bits);
       *o |= (bits & valid) ^ flip;
     }
   }
