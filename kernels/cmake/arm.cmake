@@ -19,12 +19,17 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-aarch64-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-aarch64-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-threshold-aarch64-neon.cc)
+  list(APPEND _kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/output-f32-aarch64-neon.cc
+       ${_kbnn_arm_root}/src/ukernels/output-f32-residual-aarch64-neon.cc
+       ${_kbnn_arm_root}/src/ukernels/output-int8-aarch64-neon.cc
+       ${_kbnn_arm_root}/src/ukernels/output-bits-aarch64-neon.cc)
   set(_kbnn_neon_flags "")  # Advanced SIMD is baseline on AArch64
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(arm|ARM)")
   set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_ARMV7)
   set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-armv7-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-armv7-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-threshold-armv7-neon.cc)
+  list(APPEND _kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/output-bits-armv7-neon.cc)
   # Only these files get NEON; the dispatcher must check HWCAP_NEON before using them.
   set(_kbnn_neon_flags -mfpu=neon -mfloat-abi=hard)
 else()

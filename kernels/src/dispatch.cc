@@ -82,17 +82,24 @@ constexpr IsaConfig NeonAarch64Config() {
           Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
   c.bitpack_f32 = kbnn_f32_bitpack__aarch64_neon;
   c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__aarch64_neon;
+  c.output_f32 = kbnn_output_f32__aarch64_neon;
+  c.output_int8 = kbnn_output_int8__aarch64_neon;
+  c.output_bits = kbnn_output_bits__aarch64_neon;
+  c.output_f32_residual = kbnn_output_f32_residual__aarch64_neon;
   return c;
 }
 #endif
 
 #if defined(KBNN_HAVE_NEON_ARMV7)
+// Output transforms: only the integer (bitpacked) one; ARMv7 NEON float arithmetic flushes
+// subnormals to zero, so the float / int8 / fused ones stay portable (output-bits-armv7-neon.cc).
 constexpr IsaConfig NeonArmv7Config() {
   IsaConfig c =
       Isa("neon", HasNeonArmv7,
           Bgemm("b32_bgemm_4x4__armv7_neon", kbnn_b32_bgemm_4x4__armv7_neon, 4, 4, "neon"));
   c.bitpack_f32 = kbnn_f32_bitpack__armv7_neon;
   c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__armv7_neon;
+  c.output_bits = kbnn_output_bits__armv7_neon;
   return c;
 }
 #endif

@@ -56,5 +56,21 @@ void kbnn_output_int8__avx512(size_t rows, size_t n, size_t channel, const int32
 void kbnn_output_bits__avx512(size_t rows, size_t n, size_t channel, const int32_t* acc,
                               const int32_t* const* corr, uint32_t* out,
                               const OutputUkernelParams& p);
+void kbnn_output_f32__aarch64_neon(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                   const int32_t* const* corr, float* y,
+                                   const OutputUkernelParams& p);
+void kbnn_output_f32_residual__aarch64_neon(size_t rows, size_t n, size_t channel,
+                                            const int32_t* acc, const int32_t* const* corr,
+                                            const float* r, float* y, uint32_t* sign,
+                                            const OutputUkernelParams& p);
+void kbnn_output_int8__aarch64_neon(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                    const int32_t* const* corr, int8_t* y,
+                                    const OutputUkernelParams& p);
+void kbnn_output_bits__aarch64_neon(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                    const int32_t* const* corr, uint32_t* out,
+                                    const OutputUkernelParams& p);
+void kbnn_output_bits__armv7_neon(size_t rows, size_t n, size_t channel, const int32_t* acc,
+                                  const int32_t* const* corr, uint32_t* out,
+                                  const OutputUkernelParams& p);
 
 }  // namespace kbnn
