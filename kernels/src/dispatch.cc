@@ -76,9 +76,10 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
 }
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
+// 6x4 register-accumulator bgemm for every k.
 constexpr IsaConfig NeonAarch64Config() {
   return Isa("neon", AlwaysAvailable,
-             Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+             Bgemm("b32_bgemm_6x4__aarch64_neon", kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4, "neon"));
 }
 #endif
 

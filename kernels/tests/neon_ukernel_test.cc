@@ -46,7 +46,7 @@ struct Kernel {
 std::vector<Kernel> NeonKernels() {
   std::vector<Kernel> ks;
 #if defined(__aarch64__)
-  ks.push_back({"b32-bgemm-4x4-aarch64-neon", kbnn::kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4});
+  ks.push_back({"b32-bgemm-6x4-aarch64-neon", kbnn::kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4});
 #else
   if ((getauxval(AT_HWCAP) & HWCAP_NEON) == 0) return ks;  // VFP-only core: nothing to test
   ks.push_back({"b32-bgemm-4x4-armv7-neon", kbnn::kbnn_b32_bgemm_4x4__armv7_neon, 4, 4});
@@ -168,12 +168,13 @@ TEST(NeonBgemmUkernel, AllTilesAndTails) {
 }
 
 TEST(NeonBgemmUkernel, ChunkBoundariesAndSaturatedCounts) {
-  // Narrow accumulators are widened in blocks (aarch64: u8 lanes every 31 steps = 124 words; armv7:
-  // u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so
-  // a block that is one step too long wraps and shows.
+  // Narrow accumulators are widened in blocks (aarch64 6x4: u8 lanes every 31 steps, the 1..3-word
+  // tail counting as the first step: 123 words with a tail, 124 without; armv7: u16 lanes every
+  // 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so a block that is
+  // one step too long wraps and shows.
   std::mt19937 rng(99);
-  const size_t k_list[] = {123,  124,  125,  128,  131,  252,       253,
-                           8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
+  const size_t k_list[] = {123, 124,  125,  128,  131,  247,  248,       249,         252,
+                           253, 8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
   for (const Kernel& kernel : NeonKernels()) {
     for (size_t k_words : k_list) {
       RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr, 0, Fill::kMaxCount, rng);
