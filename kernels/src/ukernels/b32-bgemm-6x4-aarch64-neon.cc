@@ -9,13 +9,13 @@
 // control of a 2-step unrolled loop (24 accumulators + 4 B + 1 A + 2 temporaries = 31 of the 32
 // vector registers). A byte lane can take 31 steps (31 * 8 = 248 <= 255): k_words <= 124 is one
 // block, and each block's first step writes the accumulators (no zeroing). At the end of a block
-// each row's 4 accumulators are reduced with UADDLP / ADDP (u16 lanes <= 1984) and one UADDLP
-// to u32 into the row's four sums [c0 c1 c2 c3]; only when k_words > 124 do the sums of a block
-// go through a small stack array. A tail of 1..3 words is loaded without over-read (zero
-// extended: it adds only its own popcount) and is the first step of the first block, so short K
-// (k_words = 18 at C_in = 64 3x3) pays one partial step, not a flush. Rows m >= mr reuse the last
-// valid A row pointer (results not stored); B rows n >= nr are the zero-filled rows of the panel
-// that the ABI guarantees, so reading them is valid.
+// each row's 4 accumulators are reduced with ADDP / UADDLP into the row's four u32 sums [c0 c1 c2
+// c3] (5 to 8 instructions per row: pairwise byte adds as long as they cannot wrap); only when
+// k_words > 124 do the sums of a block go through a small stack array. A tail of 1..3 words is
+// loaded without over-read (zero extended: it adds only its own popcount) and is the first step of
+// the first block, so short K (k_words = 18 at C_in = 64 3x3) pays one partial step, not a flush.
+// Rows m >= mr reuse the last valid A row pointer (results not stored); B rows n >= nr are the
+// zero-filled rows of the panel that the ABI guarantees, so reading them is valid.
 
 #include <arm_neon.h>
 
@@ -54,8 +54,21 @@ inline uint8x16_t LoadTail(const uint8_t* p) {
   return vreinterpretq_u8_u64(vcombine_u64(vcreate_u64(lo), vcreate_u64(hi)));
 }
 
-// The four byte accumulators of one row -> [sum(c0), sum(c1), sum(c2), sum(c3)] (each <= 3968).
+// The four byte accumulators of one row -> [sum(c0), sum(c1), sum(c2), sum(c3)] after S <= 31
+// steps (bytes <= 8 * S). The first pairwise adds stay in bytes while they cannot wrap: S <= 7
+// (k_words <= 28) three byte ADDPs (<= 224), S <= 15 (k_words <= 60) two (<= 240); otherwise all
+// widening (u16 lanes <= 1984).
+template <size_t kMaxSteps>
 inline uint32x4_t ReduceRow(uint8x16_t c0, uint8x16_t c1, uint8x16_t c2, uint8x16_t c3) {
+  if (kMaxSteps <= 7) {
+    const uint8x16_t s = vpaddq_u8(vpaddq_u8(c0, c1), vpaddq_u8(c2, c3));  // 4 bytes per sum
+    return vpaddlq_u16(vpaddlq_u8(s));
+  }
+  if (kMaxSteps <= 15) {
+    const uint16x8_t s01 = vpaddlq_u8(vpaddq_u8(c0, c1));  // [c0 x4, c1 x4]
+    const uint16x8_t s23 = vpaddlq_u8(vpaddq_u8(c2, c3));
+    return vpaddlq_u16(vpaddq_u16(s01, s23));
+  }
   const uint16x8_t s01 = vpaddq_u16(vpaddlq_u8(c0), vpaddlq_u8(c1));
   const uint16x8_t s23 = vpaddq_u16(vpaddlq_u8(c2), vpaddlq_u8(c3));
   return vpaddlq_u16(vpaddq_u16(s01, s23));
@@ -233,7 +246,7 @@ void kbnn_b32_bgemm_6x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
     block = steps < kU8Steps - 1 ? steps : kU8Steps - 1;
   }
   // Sums of the blocks before the current one (only touched when k_words > 124).
-  uint32_t wide[6][4];
+  uint32_t wide[6][4] = {};
   bool widened = false;
   for (;;) {
     steps -= block;
@@ -244,12 +257,12 @@ void kbnn_b32_bgemm_6x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
     if (block % 2 != 0) KBNN_STEP_ASM
     if (steps == 0) break;
     // Block boundary: bank the sums, start the next block with its first step.
-    const uint32x4_t r0 = ReduceRow(c00, c01, c02, c03);
-    const uint32x4_t r1 = ReduceRow(c10, c11, c12, c13);
-    const uint32x4_t r2 = ReduceRow(c20, c21, c22, c23);
-    const uint32x4_t r3 = ReduceRow(c30, c31, c32, c33);
-    const uint32x4_t r4 = ReduceRow(c40, c41, c42, c43);
-    const uint32x4_t r5 = ReduceRow(c50, c51, c52, c53);
+    const uint32x4_t r0 = ReduceRow<kU8Steps>(c00, c01, c02, c03);
+    const uint32x4_t r1 = ReduceRow<kU8Steps>(c10, c11, c12, c13);
+    const uint32x4_t r2 = ReduceRow<kU8Steps>(c20, c21, c22, c23);
+    const uint32x4_t r3 = ReduceRow<kU8Steps>(c30, c31, c32, c33);
+    const uint32x4_t r4 = ReduceRow<kU8Steps>(c40, c41, c42, c43);
+    const uint32x4_t r5 = ReduceRow<kU8Steps>(c50, c51, c52, c53);
     if (widened) {
       vst1q_u32(wide[0], vaddq_u32(vld1q_u32(wide[0]), r0));
       vst1q_u32(wide[1], vaddq_u32(vld1q_u32(wide[1]), r1));
@@ -276,12 +289,22 @@ void kbnn_b32_bgemm_6x4__aarch64_neon(size_t mr, size_t nr, size_t k_words,
 #undef KBNN_ROW_FIRST
 #undef KBNN_XC
 
-  uint32x4_t r0 = ReduceRow(c00, c01, c02, c03);
-  uint32x4_t r1 = ReduceRow(c10, c11, c12, c13);
-  uint32x4_t r2 = ReduceRow(c20, c21, c22, c23);
-  uint32x4_t r3 = ReduceRow(c30, c31, c32, c33);
-  uint32x4_t r4 = ReduceRow(c40, c41, c42, c43);
-  uint32x4_t r5 = ReduceRow(c50, c51, c52, c53);
+  uint32x4_t r0, r1, r2, r3, r4, r5;
+#define KBNN_REDUCE(S)                   \
+  r0 = ReduceRow<S>(c00, c01, c02, c03); \
+  r1 = ReduceRow<S>(c10, c11, c12, c13); \
+  r2 = ReduceRow<S>(c20, c21, c22, c23); \
+  r3 = ReduceRow<S>(c30, c31, c32, c33); \
+  r4 = ReduceRow<S>(c40, c41, c42, c43); \
+  r5 = ReduceRow<S>(c50, c51, c52, c53);
+  if (k_words <= 28) {  // one block of <= 7 steps
+    KBNN_REDUCE(7)
+  } else if (k_words <= 60) {  // one block of <= 15 steps
+    KBNN_REDUCE(15)
+  } else {
+    KBNN_REDUCE(kU8Steps)
+  }
+#undef KBNN_REDUCE
   if (widened) {
     r0 = vaddq_u32(r0, vld1q_u32(wide[0]));
     r1 = vaddq_u32(r1, vld1q_u32(wide[1]));
