@@ -76,10 +76,18 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
 }
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
-// 6x4 register-accumulator bgemm for every k.
+// Register-accumulator bgemms: 6x4 on row-major panels (128-bit steps) from k_words 32 on; 12x8
+// on k-major panels (32-bit steps, no k tail) up to 31 words, where the 6x4's partial last step
+// costs more (instruction counts under QEMU: kernels/README.md).
 constexpr IsaConfig NeonAarch64Config() {
-  return Isa("neon", AlwaysAvailable,
-             Bgemm("b32_bgemm_6x4__aarch64_neon", kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4, "neon"));
+  IsaConfig c =
+      Isa("neon", AlwaysAvailable,
+          Bgemm("b32_bgemm_6x4__aarch64_neon", kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4, "neon"));
+  c.bgemm_small_k =
+      Bgemm("b32_bgemm_12x8__aarch64_neon", kbnn_b32_bgemm_12x8__aarch64_neon, 12, 8, "neon");
+  c.bgemm_small_k.k_major_panel = true;
+  c.small_k_max_words = 31;
+  return c;
 }
 #endif
 
