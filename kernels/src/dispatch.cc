@@ -78,7 +78,7 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
 #if defined(KBNN_HAVE_NEON_AARCH64)
 // Register-accumulator bgemms: 6x4 on row-major panels (128-bit steps) from k_words 32 on; 12x8
 // on k-major panels (32-bit steps, no k tail) up to 31 words, where the 6x4's partial last step
-// costs more (instruction counts under QEMU: kernels/README.md).
+// costs more (instruction counts under QEMU: benchmarks/README.md).
 constexpr IsaConfig NeonAarch64Config() {
   IsaConfig c =
       Isa("neon", AlwaysAvailable,
