@@ -16,7 +16,8 @@ set(_kbnn_arm_root ${CMAKE_CURRENT_LIST_DIR}/..)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_AARCH64)
-  set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-aarch64-neon.cc
+  set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-6x4-aarch64-neon.cc
+                         ${_kbnn_arm_root}/src/ukernels/b32-bgemm-12x8-aarch64-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-aarch64-neon.cc
                          ${_kbnn_arm_root}/src/ukernels/f32-bitpack-threshold-aarch64-neon.cc)
   list(APPEND _kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/output-f32-aarch64-neon.cc

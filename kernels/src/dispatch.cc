@@ -76,10 +76,17 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
 }
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
+// Register-accumulator bgemms: 6x4 on row-major panels (128-bit steps) from k_words 32 on; 12x8
+// on k-major panels (32-bit steps, no k tail) up to 31 words, where the 6x4's partial last step
+// costs more (instruction counts under QEMU: benchmarks/README.md).
 constexpr IsaConfig NeonAarch64Config() {
   IsaConfig c =
       Isa("neon", AlwaysAvailable,
-          Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+          Bgemm("b32_bgemm_6x4__aarch64_neon", kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4, "neon"));
+  c.bgemm_small_k =
+      Bgemm("b32_bgemm_12x8__aarch64_neon", kbnn_b32_bgemm_12x8__aarch64_neon, 12, 8, "neon");
+  c.bgemm_small_k.k_major_panel = true;
+  c.small_k_max_words = 31;
   c.bitpack_f32 = kbnn_f32_bitpack__aarch64_neon;
   c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__aarch64_neon;
   c.output_f32 = kbnn_output_f32__aarch64_neon;

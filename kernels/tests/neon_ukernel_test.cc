@@ -41,12 +41,18 @@ struct Kernel {
   kbnn::BgemmUkernelFn fn;
   size_t mr;
   size_t nr;
+  bool k_major = false;  // panel [k_words][NR] (BgemmUkernel::k_major_panel), else [NR][k_words]
+  size_t BIndex(size_t n, size_t k, size_t k_words) const {
+    return k_major ? k * nr + n : n * k_words + k;
+  }
 };
 
 std::vector<Kernel> NeonKernels() {
   std::vector<Kernel> ks;
 #if defined(__aarch64__)
-  ks.push_back({"b32-bgemm-4x4-aarch64-neon", kbnn::kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4});
+  ks.push_back({"b32-bgemm-6x4-aarch64-neon", kbnn::kbnn_b32_bgemm_6x4__aarch64_neon, 6, 4});
+  ks.push_back(
+      {"b32-bgemm-12x8-aarch64-neon", kbnn::kbnn_b32_bgemm_12x8__aarch64_neon, 12, 8, true});
 #else
   if ((getauxval(AT_HWCAP) & HWCAP_NEON) == 0) return ks;  // VFP-only core: nothing to test
   ks.push_back({"b32-bgemm-4x4-armv7-neon", kbnn::kbnn_b32_bgemm_4x4__armv7_neon, 4, 4});
@@ -94,7 +100,7 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
   // A: each row its own (misaligned) allocation, to model indirection / im2col rows.
   std::vector<Words> a_rows;
   for (size_t m = 0; m < mr; ++m) a_rows.emplace_back(k_words, (misalign + m) % 4);
-  // B: NR rows row-major, rows >= nr zero-filled (ABI).
+  // B: NR rows row-major (or k-major), rows >= nr zero-filled (ABI).
   Words b(kernel.nr * k_words, (misalign + 1) % 4);
   for (size_t m = 0; m < mr; ++m) {
     for (size_t k = 0; k < k_words; ++k) {
@@ -109,7 +115,7 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
                              : fill == Fill::kMaxCount ? 0u
                                                        : 0x5a5a5a5au)
                           : 0u;
-      b.set(n * k_words + k, v);
+      b.set(kernel.BIndex(n, k, k_words), v);
     }
   }
   std::vector<const uint32_t*> a_ptrs;
@@ -127,7 +133,7 @@ void RunCase(const Kernel& kernel, size_t mr, size_t nr, size_t k_words, size_t 
       if (m < mr && n < nr) {
         for (size_t k = 0; k < k_words; ++k) {
           aref[k] = a_rows[m].get(k);
-          bref[k] = b.get(n * k_words + k);
+          bref[k] = b.get(kernel.BIndex(n, k, k_words));
         }
         const int32_t want = NaivePopcountXor(aref.data(), bref.data(), k_words);
         ASSERT_EQ(got, want) << "at m=" << m << " n=" << n;
@@ -168,14 +174,18 @@ TEST(NeonBgemmUkernel, AllTilesAndTails) {
 }
 
 TEST(NeonBgemmUkernel, ChunkBoundariesAndSaturatedCounts) {
-  // Narrow accumulators are widened in blocks (aarch64: u8 lanes every 31 steps = 124 words; armv7:
-  // u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero maximizes every byte count, so
-  // a block that is one step too long wraps and shows.
+  // Narrow accumulators are widened in blocks (aarch64 6x4: u8 lanes every 31 128-bit steps, the
+  // 1..3-word tail counting as the first step: 123 words with a tail, 124 without; aarch64 12x8:
+  // every 31 words; armv7: u16 lanes every 2048 steps = 8192 words). All-ones XOR all-zero
+  // maximizes every byte count, so a block that is one step too long wraps and shows.
   std::mt19937 rng(99);
-  const size_t k_list[] = {123,  124,  125,  128,  131,  252,       253,
-                           8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
+  const size_t k_list[] = {31,  32,  62,  63,   123,  124,  125,  128,  131,       247,         248,
+                           249, 252, 253, 8191, 8192, 8193, 8195, 8196, 16384 + 3, 3 * 8192 + 1};
   for (const Kernel& kernel : NeonKernels()) {
     for (size_t k_words : k_list) {
+#if defined(__aarch64__)
+      if (k_words > 1000) continue;  // the u16 blocks of 8192 words are armv7's; keep QEMU time low
+#endif
       RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr, 0, Fill::kMaxCount, rng);
       RunCase(kernel, kernel.mr, kernel.nr, k_words, kernel.nr + 1, 3, Fill::kRandom, rng);
       RunCase(kernel, 1, kernel.nr - 1, k_words, kernel.nr, 1, Fill::kZeroCount, rng);
@@ -231,8 +241,9 @@ TEST(NeonBgemmUkernel, NoReadPastLastWord) {
         kernel.fn(mr, kernel.nr, k_words, a_ptrs.data(), b.ptr(), c.data(), kernel.nr);
         for (size_t m = 0; m < mr; ++m) {
           for (size_t n = 0; n < kernel.nr; ++n) {
-            EXPECT_EQ(c[m * kernel.nr + n],
-                      NaivePopcountXor(a_ptrs[m], b.ptr() + n * k_words, k_words));
+            std::vector<uint32_t> b_row(k_words);
+            for (size_t k = 0; k < k_words; ++k) b_row[k] = b.ptr()[kernel.BIndex(n, k, k_words)];
+            EXPECT_EQ(c[m * kernel.nr + n], NaivePopcountXor(a_ptrs[m], b_row.data(), k_words));
           }
         }
         for (GuardedWords* r : rows) delete r;
@@ -250,7 +261,8 @@ TEST(NeonDispatch, RegisteredMicrokernelsMatchNaive) {
     if (std::string(u.isa) != "neon") continue;
     ++found;
     std::printf("[ NEON     ] registered %s (%dx%d)\n", u.name, u.mr, u.nr);
-    const Kernel k{u.name, u.fn, static_cast<size_t>(u.mr), static_cast<size_t>(u.nr)};
+    const Kernel k{u.name, u.fn, static_cast<size_t>(u.mr), static_cast<size_t>(u.nr),
+                   u.k_major_panel};
     for (size_t k_words : {1, 3, 4, 7, 18, 73}) {
       for (size_t mr = 1; mr <= k.mr; ++mr) {
         RunCase(k, mr, k.nr, k_words, k.nr, 1, Fill::kRandom, rng);
@@ -284,11 +296,11 @@ TEST(NeonDispatch, ForcedNeonSelectedAndMatchesReference) {
     kbnn::OutputType out;
   };
   const Shape shapes[] = {
-      {256, 8, 3, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},   // 72 words
-      {100, 7, 3, 2, kbnn::Padding::kSame, 0, kbnn::OutputType::kInt32Dot},   // 36 words, tail
-      {33, 5, 1, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kFloat32},    // 2 words
-      {520, 9, 3, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kBitpacked}, // 153 words
-      {31, 4, 5, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},    // 25 words
+      {256, 8, 3, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},  // 72 words
+      {100, 7, 3, 2, kbnn::Padding::kSame, 0, kbnn::OutputType::kInt32Dot},  // 36 words, tail
+      {33, 5, 1, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kFloat32},  // 2 words
+      {520, 9, 3, 1, kbnn::Padding::kValid, 1, kbnn::OutputType::kBitpacked},  // 153 words
+      {31, 4, 5, 1, kbnn::Padding::kSame, 1, kbnn::OutputType::kInt32Dot},  // 25 words
   };
   std::mt19937 rng(11);
   std::uniform_int_distribution<uint32_t> word;

@@ -18,7 +18,8 @@ KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_8x32__avx512vpopcnt);
 void kbnn_b32_bgemm_8x32__avx512vpopcnt_seg(size_t mr, size_t nr, size_t segments, size_t seg_words,
                                             const uint32_t* const* a, const uint32_t* b, int32_t* c,
                                             size_t c_stride);
-KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__aarch64_neon);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_6x4__aarch64_neon);
+KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_12x8__aarch64_neon);
 KBNN_DECLARE_BGEMM_UKERNEL(kbnn_b32_bgemm_4x4__armv7_neon);
 
 void kbnn_f32_bitpack__scalar(size_t words, const float* x, uint32_t* out);
