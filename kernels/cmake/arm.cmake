@@ -17,6 +17,7 @@ set(_kbnn_arm_root ${CMAKE_CURRENT_LIST_DIR}/..)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_AARCH64)
   set(_kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/b32-bgemm-4x4-aarch64-neon.cc)
+  list(APPEND _kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/qs8-gemm-4x8-aarch64-neon.cc)
   set(_kbnn_neon_flags "")  # Advanced SIMD is baseline on AArch64
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(arm|ARM)")
   set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_ARMV7)

@@ -75,10 +75,28 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
   return c;
 }
 
+constexpr StemGemmUkernel StemGemm(const char* name, StemGemmUkernelFn fn, int mr, int nr, int kr,
+                                   const char* isa) {
+  StemGemmUkernel u;
+  u.name = name;
+  u.fn = fn;
+  u.mr = mr;
+  u.nr = nr;
+  u.kr = kr;
+  u.isa = isa;
+  return u;
+}
+constexpr StemGemmUkernel kStemGemmScalar =
+    StemGemm("qs8_gemm_2x8__scalar", kbnn_qs8_gemm_2x8__scalar, 2, 8, 1, "scalar");
+
 #if defined(KBNN_HAVE_NEON_AARCH64)
 constexpr IsaConfig NeonAarch64Config() {
-  return Isa("neon", AlwaysAvailable,
-             Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+  IsaConfig c =
+      Isa("neon", AlwaysAvailable,
+          Bgemm("b32_bgemm_4x4__aarch64_neon", kbnn_b32_bgemm_4x4__aarch64_neon, 4, 4, "neon"));
+  c.stem_gemm =
+      StemGemm("qs8_gemm_4x8__aarch64_neon", kbnn_qs8_gemm_4x8__aarch64_neon, 4, 8, 1, "neon");
+  return c;
 }
 #endif
 
@@ -102,6 +120,7 @@ constexpr IsaConfig Avx512Config() {
   c.output_int8 = kbnn_output_int8__avx512;
   c.output_bits = kbnn_output_bits__avx512;
   c.output_f32_residual = kbnn_output_f32_residual__avx512;
+  c.stem_gemm = StemGemm("qs8_gemm_4x16c2__avx2", kbnn_qs8_gemm_4x16c2__avx2, 4, 16, 2, "avx2");
   return c;
 }
 #endif
@@ -115,6 +134,7 @@ constexpr IsaConfig Avx2Config() {
   c.bgemm_small_k = Bgemm("b32_bgemm_2x4__popcnt", kbnn_b32_bgemm_2x4__popcnt, 2, 4, "popcnt");
   c.small_k_max_words = 1;
   c.bitpack_f32 = kbnn_f32_bitpack__avx2;
+  c.stem_gemm = StemGemm("qs8_gemm_4x16c2__avx2", kbnn_qs8_gemm_4x16c2__avx2, 4, 16, 2, "avx2");
   return c;
 }
 #endif
@@ -212,6 +232,22 @@ std::vector<BgemmUkernel> AvailableBgemmUkernels() {
     add(c.bgemm_small_k);
   }
   return out;
+}
+
+std::vector<StemGemmUkernel> AvailableStemGemmUkernels() {
+  std::vector<StemGemmUkernel> out{kStemGemmScalar};
+  for (const IsaConfig& c : kIsaTable) {
+    if (!c.available() || c.stem_gemm.fn == nullptr) continue;
+    bool seen = false;
+    for (const StemGemmUkernel& e : out) seen = seen || e.fn == c.stem_gemm.fn;
+    if (!seen) out.push_back(c.stem_gemm);
+  }
+  return out;
+}
+
+const StemGemmUkernel* StemGemmOf(const IsaConfig* config) {
+  if (config == nullptr) return nullptr;
+  return config->stem_gemm.fn != nullptr ? &config->stem_gemm : &kStemGemmScalar;
 }
 
 Status SetForcedIsa(const char* isa) {
