@@ -7,7 +7,7 @@
 
 #include "ukernels/ukernels.h"
 
-#if defined(__linux__) && defined(__arm__)
+#if defined(__linux__) && (defined(__arm__) || defined(__aarch64__))
 #include <sys/auxv.h>
 #endif
 #if defined(KBNN_HAVE_X86_AVX512)
@@ -88,6 +88,23 @@ constexpr StemGemmUkernel StemGemm(const char* name, StemGemmUkernelFn fn, int m
 }
 constexpr StemGemmUkernel kStemGemmScalar =
     StemGemm("qs8_gemm_2x8__scalar", kbnn_qs8_gemm_2x8__scalar, 2, 8, 1, "scalar");
+
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+// SDOT (ARMv8.2 dotprod, optional): the kernel's CPU check is the OS's HWCAP_ASIMDDP bit.
+bool HasDotProd() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & (1ul << 20)) != 0;  // HWCAP_ASIMDDP
+#else
+  return false;
+#endif
+}
+constexpr StemGemmUkernel StemGemmNeonDot() {
+  StemGemmUkernel u = StemGemm("qs8_gemm_4x8c4__aarch64_neondot", nullptr, 4, 8, 4, "neon");
+  u.fn_i8 = kbnn_qs8_gemm_4x8c4__aarch64_neondot;
+  return u;
+}
+constexpr StemGemmUkernel kStemGemmNeonDot = StemGemmNeonDot();
+#endif
 
 #if defined(KBNN_HAVE_NEON_AARCH64)
 constexpr IsaConfig NeonAarch64Config() {
@@ -242,11 +259,18 @@ std::vector<StemGemmUkernel> AvailableStemGemmUkernels() {
     for (const StemGemmUkernel& e : out) seen = seen || e.fn == c.stem_gemm.fn;
     if (!seen) out.push_back(c.stem_gemm);
   }
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+  if (HasDotProd()) out.push_back(kStemGemmNeonDot);
+#endif
   return out;
 }
 
 const StemGemmUkernel* StemGemmOf(const IsaConfig* config) {
   if (config == nullptr) return nullptr;
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+  // The NEON row's SDOT upgrade, where the CPU has it (the SMLAL kernel stays the baseline).
+  if (std::strcmp(config->isa, "neon") == 0 && HasDotProd()) return &kStemGemmNeonDot;
+#endif
   return config->stem_gemm.fn != nullptr ? &config->stem_gemm : &kStemGemmScalar;
 }
 

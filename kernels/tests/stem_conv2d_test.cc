@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -23,9 +24,12 @@ using testing_util::Pool;
 TEST(StemGemmUkernel, MatchesIntegerGemm) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> v(-127, 127);
+  std::string names;
+  for (const StemGemmUkernel& uk : AvailableStemGemmUkernels()) names += std::string(" ") + uk.name;
+  std::printf("stem microkernels on this CPU:%s\n", names.c_str());
   for (const StemGemmUkernel& uk : AvailableStemGemmUkernels()) {
     SCOPED_TRACE(uk.name);
-    for (int kc : {4, 8, 148, 300}) {
+    for (int kc : {4, 8, 20, 148, 300}) {
       for (int mr = 1; mr <= uk.mr; ++mr) {
         for (int nr = 1; nr <= uk.nr; ++nr) {
           const size_t a_stride = kc + 4;
@@ -41,7 +45,12 @@ TEST(StemGemmUkernel, MatchesIntegerGemm) {
             }
           const size_t c_stride = uk.nr + 3;
           std::vector<int32_t> c(c_stride * uk.mr, -7);
-          uk.fn(mr, nr, kc, a.data(), a_stride, packed.data(), c.data(), c_stride);
+          if (uk.fn_i8 != nullptr) {  // the int8 variant: same values, int8 storage
+            std::vector<int8_t> a8(a.begin(), a.end()), p8(packed.begin(), packed.end());
+            uk.fn_i8(mr, nr, kc, a8.data(), a_stride, p8.data(), c.data(), c_stride);
+          } else {
+            uk.fn(mr, nr, kc, a.data(), a_stride, packed.data(), c.data(), c_stride);
+          }
           for (int m = 0; m < uk.mr; ++m)
             for (size_t n = 0; n < c_stride; ++n) {
               int32_t want = -7;  // untouched outside the block

@@ -112,7 +112,8 @@ class StemConv2D {
   std::vector<int8_t> weights_;  // OHWI as given (reference)
   std::vector<float> weight_scales_, multiplier_, bias_, slope_;
   const StemGemmUkernel* ukernel_ = nullptr;  // nullptr: the reference
-  std::vector<int16_t> packed_;  // weights in the microkernel's panel layout
+  std::vector<int16_t> packed_;  // weights in the microkernel's panel layout (fn)
+  std::vector<int8_t> packed_i8_;  // or in the int8 microkernel's (fn_i8)
   int packed_channels_ = 0;      // channels_out rounded up to the microkernel's nr
 };
 

@@ -15,9 +15,14 @@ namespace kbnn {
 using StemGemmUkernelFn = void (*)(size_t mr, size_t nr, size_t kc, const int16_t* a,
                                    size_t a_stride, const int16_t* w, int32_t* c, size_t c_stride);
 
+// The int8 variant (dot product instructions): a and w hold int8, otherwise identical.
+using StemGemmI8UkernelFn = void (*)(size_t mr, size_t nr, size_t kc, const int8_t* a,
+                                     size_t a_stride, const int8_t* w, int32_t* c, size_t c_stride);
+
 struct StemGemmUkernel {
   const char* name = nullptr;
-  StemGemmUkernelFn fn = nullptr;
+  StemGemmUkernelFn fn = nullptr;     // int16-held A and w
+  StemGemmI8UkernelFn fn_i8 = nullptr;  // or int8 A and w (then fn is nullptr)
   int mr = 0;
   int nr = 0;
   int kr = 1;

@@ -49,6 +49,9 @@ void kbnn_qs8_gemm_2x8__scalar(size_t mr, size_t nr, size_t kc, const int16_t* a
                                const int16_t* w, int32_t* c, size_t c_stride);
 void kbnn_qs8_gemm_4x16c2__avx2(size_t mr, size_t nr, size_t kc, const int16_t* a, size_t a_stride,
                                 const int16_t* w, int32_t* c, size_t c_stride);
+void kbnn_qs8_gemm_4x8c4__aarch64_neondot(size_t mr, size_t nr, size_t kc, const int8_t* a,
+                                          size_t a_stride, const int8_t* w, int32_t* c,
+                                          size_t c_stride);
 void kbnn_qs8_gemm_4x8__aarch64_neon(size_t mr, size_t nr, size_t kc, const int16_t* a,
                                      size_t a_stride, const int16_t* w, int32_t* c,
                                      size_t c_stride);

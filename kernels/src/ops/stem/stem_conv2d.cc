@@ -47,6 +47,45 @@ void QuantizeRange(const float* x, size_t n, float s_x, int16_t* q) {
   }
 }
 
+// The im2col row of conv output row r (all conv_width pixels) from the quantized item q: per pixel
+// the (kh, kw, ci) patch, zeros for padded taps, then zeros up to kp.
+struct Im2col {
+  int in_h, in_w, cin, fh, fw, sh, sw, pad_top, pad_left, conv_w, kp;
+
+  template <class T>
+  void Row(const int16_t* q, int r, T* a) const {
+    const size_t row_elems = static_cast<size_t>(in_w) * cin;
+    const int span = fw * cin;
+    for (int ow = 0; ow < conv_w; ++ow) {
+      T* ap = a + static_cast<size_t>(ow) * kp;
+      int k = 0;
+      for (int kh = 0; kh < fh; ++kh, k += span) {
+        const int ih = r * sh - pad_top + kh;
+        if (ih < 0 || ih >= in_h) {
+          std::fill(ap + k, ap + k + span, T{0});
+          continue;
+        }
+        const int iw0 = ow * sw - pad_left;
+        const int16_t* line = q + static_cast<size_t>(ih) * row_elems;
+        if (iw0 >= 0 && iw0 + fw <= in_w) {
+          const int16_t* src = line + static_cast<size_t>(iw0) * cin;
+          for (int j = 0; j < span; ++j) ap[k + j] = static_cast<T>(src[j]);
+          continue;
+        }
+        for (int kw = 0; kw < fw; ++kw) {
+          const int iw = iw0 + kw;
+          const bool in = iw >= 0 && iw < in_w;
+          for (int ci = 0; ci < cin; ++ci) {
+            ap[k + kw * cin + ci] =
+                in ? static_cast<T>(line[static_cast<size_t>(iw) * cin + ci]) : T{0};
+          }
+        }
+      }
+      std::fill(ap + k, ap + kp, T{0});
+    }
+  }
+};
+
 }  // namespace
 
 StemConv2D::~StemConv2D() = default;
@@ -147,12 +186,18 @@ Status StemConv2D::Create(const StemConv2DParams& p, const int8_t* weights,
     // Panels of nr channels, k-major in blocks of kr (kbnn/stem_ukernel.h); zero-filled.
     const int nr = o->ukernel_->nr, kr = o->ukernel_->kr;
     o->packed_channels_ = (p.channels_out + nr - 1) / nr * nr;
-    o->packed_.assign(static_cast<size_t>(o->packed_channels_) * o->patch_pad_, 0);
+    const size_t packed_size = static_cast<size_t>(o->packed_channels_) * o->patch_pad_;
+    const bool i8 = o->ukernel_->fn_i8 != nullptr;
+    if (i8) o->packed_i8_.assign(packed_size, 0);
+    else o->packed_.assign(packed_size, 0);
     for (int c = 0; c < p.channels_out; ++c) {
-      int16_t* panel = o->packed_.data() + static_cast<size_t>(c / nr) * nr * o->patch_pad_;
+      const size_t panel = static_cast<size_t>(c / nr) * nr * o->patch_pad_;
       const int n = c % nr;
       for (int k = 0; k < o->patch_; ++k) {
-        panel[(k / kr) * nr * kr + n * kr + k % kr] = weights[static_cast<size_t>(c) * patch + k];
+        const size_t at = panel + (k / kr) * nr * kr + n * kr + k % kr;
+        const int8_t v = weights[static_cast<size_t>(c) * patch + k];
+        if (i8) o->packed_i8_[at] = v;
+        else o->packed_[at] = v;
       }
     }
   }
@@ -259,48 +304,41 @@ Status StemConv2D::RunOptimized(const float* input, float* output, ThreadPool* p
   const size_t conv_row = static_cast<size_t>(conv_width_) * C;
 
   auto task = [&](size_t t, int) {
-    std::vector<int16_t> a(static_cast<size_t>(conv_width_ + mr) * KP, 0);
+    const bool i8 = uk.fn_i8 != nullptr;
+    std::vector<int16_t> a(i8 ? 0 : static_cast<size_t>(conv_width_) * KP, 0);
+    std::vector<int8_t> a8(i8 ? static_cast<size_t>(conv_width_) * KP : 0, 0);
     std::vector<int32_t> acc(static_cast<size_t>(mr) * nr);
     std::vector<float> scale(C);
     const int ring = pooled ? p.pool_height : 1;
     std::vector<float> rows(ring * conv_row);
     std::vector<long> ring_id(ring, -1);  // which conv row (item * conv_height + row) is in a slot
+    const Im2col im2col{p.input_height,
+                        p.input_width,
+                        p.channels_in,
+                        p.filter_height,
+                        p.filter_width,
+                        p.stride_height,
+                        p.stride_width,
+                        pad_top_,
+                        pad_left_,
+                        conv_width_,
+                        KP};
     // Computes conv row r of item n into `dst`.
     auto conv_row_fn = [&](int n, int r, float* dst) {
       const int16_t* qn = q.data() + n * item;
-      for (int ow = 0; ow < conv_width_; ++ow) {
-        int16_t* ap = a.data() + static_cast<size_t>(ow) * KP;
-        int k = 0;
-        for (int kh = 0; kh < p.filter_height; ++kh) {
-          const int ih = r * p.stride_height - pad_top_ + kh;
-          if (ih < 0 || ih >= p.input_height) {
-            std::fill(ap + k, ap + k + p.filter_width * p.channels_in, int16_t{0});
-            k += p.filter_width * p.channels_in;
-            continue;
-          }
-          const int iw0 = ow * p.stride_width - pad_left_;
-          const int16_t* line = qn + static_cast<size_t>(ih) * row_elems;
-          if (iw0 >= 0 && iw0 + p.filter_width <= p.input_width) {
-            std::copy(line + static_cast<size_t>(iw0) * p.channels_in,
-                      line + static_cast<size_t>(iw0 + p.filter_width) * p.channels_in, ap + k);
-            k += p.filter_width * p.channels_in;
-            continue;
-          }
-          for (int kw = 0; kw < p.filter_width; ++kw) {
-            const int iw = iw0 + kw;
-            const bool in = iw >= 0 && iw < p.input_width;
-            for (int ci = 0; ci < p.channels_in; ++ci) {
-              ap[k++] = in ? line[static_cast<size_t>(iw) * p.channels_in + ci] : int16_t{0};
-            }
-          }
-        }
-      }
+      if (i8) im2col.Row(qn, r, a8.data());
+      else im2col.Row(qn, r, a.data());
       for (int m0 = 0; m0 < conv_width_; m0 += mr) {
         const int mb = std::min(mr, conv_width_ - m0);
         for (int c0 = 0; c0 < C; c0 += nr) {
           const int nb = std::min(nr, C - c0);
-          uk.fn(mb, nb, KP, a.data() + static_cast<size_t>(m0) * KP, KP,
-                packed_.data() + static_cast<size_t>(c0) * KP, acc.data(), nr);
+          if (i8) {
+            uk.fn_i8(mb, nb, KP, a8.data() + static_cast<size_t>(m0) * KP, KP,
+                     packed_i8_.data() + static_cast<size_t>(c0) * KP, acc.data(), nr);
+          } else {
+            uk.fn(mb, nb, KP, a.data() + static_cast<size_t>(m0) * KP, KP,
+                  packed_.data() + static_cast<size_t>(c0) * KP, acc.data(), nr);
+          }
           for (int i = 0; i < mb; ++i) {
             float* y = dst + static_cast<size_t>(m0 + i) * C + c0;
             const int32_t* ai = acc.data() + static_cast<size_t>(i) * nr;
