@@ -3,8 +3,9 @@
 A digits-size Bi-Real model with a trained ResNet-style stem: scikit-learn's 8x8 digits upscaled
 4x to 32x32 pixels of 0..255, Conv2D 7x7/2 -> BatchNormalization -> ReLU -> MaxPooling2D 3x3/2
 (the zoo's stem, 16 channels) -> two kbnn.blocks.bireal_block -> global average pool -> Dense.
-Trained for a few epochs (batch norm statistics re-estimated after training), converted with stem="float" and stem="int8"; prints the test accuracy of
-Keras and of both files and their top-1 agreement with Keras on the test set.
+Trained for a few epochs (batch norm statistics re-estimated after training), converted with
+stem="float" and stem="int8"; prints the test accuracy of Keras and of both files and their top-1
+agreement with Keras on the test set.
 
     python benchmarks/stem_accuracy_digits.py [--epochs 20] [--seed 0]
 """
