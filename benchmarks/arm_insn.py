@@ -13,6 +13,7 @@ ratio of two run times on a real core, not a measurement of it (no caches, laten
 Models (benchmarks/compare.py builds them: ``compare.build``): cnn32 (6 binary 3x3 convs at 32x32)
 and bireal18 (kbnn.models.BiRealNet18, 224x224). Variants, converted here on x86 with TensorFlow:
   kbnn           kbnn.convert(model), the default conversion; the stock interpreter + the kbnn delegate
+  kbnn-stem      kbnn.convert(..., stem="int8"): the stem as one KbnnStemConv2d (only on request)
   kbnn-int8stem  kbnn.convert(..., representative_dataset=..., int8_layers="stem") (only on request)
   int8           the float twin, post-training full-integer quantization (XNNPACK int8)
   float          the float twin (XNNPACK f32)
@@ -71,7 +72,7 @@ SYSROOT = BUILD / "arm64-sysroot"
 SITE = BUILD / "arm64-runtime-site"
 LITERT = "ai-edge-litert==1.4.0"
 CPUS = ("max", "cortex-a76", "cortex-a72")
-VARIANTS = ("kbnn", "kbnn-int8stem", "int8", "float")
+VARIANTS = ("kbnn", "kbnn-stem", "kbnn-int8stem", "int8", "float")
 DEFAULT_VARIANTS = ("kbnn", "int8", "float")
 PROXY = "INSTRUCTION-COUNT PROXY (qemu-aarch64 TCG plugin: guest instructions executed, not a time)"
 BYTE_NOTE = '".byte" = instructions QEMU 7.2 cannot disassemble: SDOT/UDOT (dotprod), SMMLA (i8mm), ...'
@@ -175,6 +176,7 @@ def convert(model_name: str, variants, out_dir: Path) -> dict:
     model, twin = compare.build(model_name)
     makers = {
         "kbnn": lambda: kbnn.convert(model, progress=False),
+        "kbnn-stem": lambda: kbnn.convert(model, stem="int8", progress=False),
         "kbnn-int8stem": lambda: compare.kbnn_int8(model, int8_layers="stem"),
         "int8": lambda: compare.tflite_int8(twin),
         "float": lambda: compare.tflite_float(twin),

@@ -431,6 +431,55 @@ def bmaxpool2d(
     )
 
 
+def stem_conv2d(
+    x,
+    weights,
+    filter_scale,
+    multiplier,
+    bias,
+    slope=None,
+    *,
+    strides=(1, 1),
+    padding="VALID",
+    activation="NONE",
+    pool_size=None,
+    pool_strides=None,
+    pool_padding="VALID",
+    name=None,
+):
+    """``KbnnStemConv2d``: the real-valued stem on int8 (kernels/include/kbnn/stem_conv2d.h).
+    ``x`` float32 NHWC ``[N, H, W, Cin]`` (Cin <= 16), quantized per call and batch item
+    (s_x = max|x| / 127); ``weights`` (the op's ``filter`` input) symmetric int8 OHWI
+    ``[Cout, KH, KW, Cin]`` in [-127, 127] with per-channel ``filter_scale``;
+    ``y = float(acc) * (s_x * s_w) * multiplier + bias``, then ``activation`` (NONE, RELU,
+    PRELU with ``slope``) and an optional max pool."""
+    import tensorflow as tf
+
+    weights = tf.convert_to_tensor(weights, tf.int8)
+    cout = _static_dim(weights, 0, "channels_out")
+    vecs = [filter_scale, multiplier, bias, np.zeros(cout, np.float32) if slope is None else slope]
+    vecs = [tf.reshape(tf.convert_to_tensor(v, tf.float32), [cout]) for v in vecs]
+    pool = (0, 0) if pool_size is None else tuple(int(v) for v in pool_size)
+    pool_strides = pool if pool_strides is None else tuple(int(v) for v in pool_strides)
+    return _call(
+        "KbnnStemConv2d",
+        [tf.convert_to_tensor(x, tf.float32), weights, *vecs],
+        channels_in=_static_dim(weights, 3, "channels_in"),
+        filter_height=_static_dim(weights, 1, "filter_height"),
+        filter_width=_static_dim(weights, 2, "filter_width"),
+        stride_height=int(strides[0]),
+        stride_width=int(strides[1]),
+        padding=str(padding).upper(),
+        activation=str(activation).upper(),
+        pool_height=pool[0],
+        pool_width=pool[1],
+        pool_stride_height=max(1, pool_strides[0]),
+        pool_stride_width=max(1, pool_strides[1]),
+        pool_padding=str(pool_padding).upper(),
+        name=name,
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # NumPy packing (identical to kbnn::QuantizeFloat / kbnn::PackFilters)
 # ------------------------------------------------------------------------------------------

@@ -474,9 +474,12 @@ def test_tflite_conversion_custom_ops():
     m40, b40 = tf.constant(rng.uniform(0.5, 1, 40).astype(np.float32)), tf.constant(np.zeros(40, np.float32))
     m16, b16 = tf.ones([16]), tf.zeros([16])
     m10, b10 = tf.ones([10]), tf.zeros([10])
+    ws = tf.constant(rng.integers(-127, 128, (10, 3, 3, 3)).astype(np.int8))
 
     @tf.function(input_signature=[tf.TensorSpec((1, 10, 10, 3), tf.float32)])
     def model(x):
+        stem = ops.stem_conv2d(x, ws, m10, m10, b10, strides=(2, 2), padding="SAME", pool_size=(2, 2))
+        x = x + tf.reduce_sum(stem)
         h = ops.quantize(x)
         h = ops.bconv2d(h, w1, m40, b40, channels_in=3, padding="SAME", pad_values=0, T=tf.int32)
         h = ops.bmaxpool2d(h, channels=40, filter_height=2, filter_width=2, stride_height=2, stride_width=2)

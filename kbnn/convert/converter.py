@@ -23,6 +23,7 @@ from kbnn.checks import model_mistakes
 from kbnn.convert import int8 as q8
 from kbnn.convert import int8_layers as layer_choice
 from kbnn.convert import quantize, tflite
+from kbnn.convert import stem as stem_lowering
 from kbnn.convert.errors import ConversionError, ConversionWarning
 from kbnn.convert.flatbuffer import io_in_keras_order
 from kbnn.convert.graph import extract_graph
@@ -34,7 +35,9 @@ from kbnn.convert.report import ConversionReport, LayerReport, make_report  # no
 INT8_LAYER_CHOICES = layer_choice.INT8_LAYER_CHOICES
 
 
-def lower(model, *, output_types="auto", batch_size=None, backend="auto", fuse_residual=True) -> LoweredModel:
+def lower(
+    model, *, output_types="auto", batch_size=None, backend="auto", fuse_residual=True, stem="float"
+) -> LoweredModel:
     """Run the lowering passes on ``model`` (no TFLite conversion).
 
     Args:
@@ -46,6 +49,8 @@ def lower(model, *, output_types="auto", batch_size=None, backend="auto", fuse_r
             same semantics) or ``"auto"`` (the op library when built, else the reference).
         fuse_residual: fold a residual ``Add`` after a float-output binary conv into it, with the
             sum's signs as a second, bitpacked output (KbnnBconv2dResidual; Bi-Real blocks).
+        stem: ``"float"`` (the float stem stays TFLite builtins), ``"int8"`` / ``"auto"`` (the
+            stem chain becomes KbnnStemConv2d, see :mod:`kbnn.convert.stem`).
     """
     if output_types in (None, "auto"):
         output_types = "auto"
@@ -53,7 +58,7 @@ def lower(model, *, output_types="auto", batch_size=None, backend="auto", fuse_r
         raise ValueError(f"`output_types` must be 'auto' or 'float'. Received: output_types={output_types!r}")
     ops = op_backend(backend)
     graph = extract_graph(model)
-    plan = build_plan(graph, output_types=output_types, pack=ops, fuse_residual=fuse_residual)
+    plan = build_plan(graph, output_types=output_types, pack=ops, fuse_residual=fuse_residual, stem=stem)
     return LoweredModel(model, graph, plan, make_report(model, plan), ops, batch_size)
 
 
@@ -102,7 +107,7 @@ def _int8_request(representative_dataset, int8_layers, inference_input_type, inf
     return quantize.Int8Request(representative_dataset, int8_layers, choice, None, in_type, out_type)
 
 
-def _lower_for(model, request, *, output_types, batch_size, fuse_residual) -> LoweredModel:
+def _lower_for(model, request, *, output_types, batch_size, fuse_residual, stem="float") -> LoweredModel:
     """:func:`lower` for a conversion; with an int8 ``request``, also picks its layers
     (``request.chosen``). int8 adds stay int8 builtins (the fused op is float32 only): "all"
     turns the residual fusion off, and so does a listed ``Add`` that it would fold."""
@@ -113,6 +118,7 @@ def _lower_for(model, request, *, output_types, batch_size, fuse_residual) -> Lo
         batch_size=batch_size,
         backend="auto",
         fuse_residual=fuse_residual and not all_int8,
+        stem=stem,
     )
     if request is None or all_int8:
         return lowered
@@ -121,7 +127,12 @@ def _lower_for(model, request, *, output_types, batch_size, fuse_residual) -> Lo
         n in rows and rows[n].status == "folded" and rows[n].class_name == "Add" for n in request.choice
     ):
         lowered = lower(
-            model, output_types=output_types, batch_size=batch_size, backend="auto", fuse_residual=False
+            model,
+            output_types=output_types,
+            batch_size=batch_size,
+            backend="auto",
+            fuse_residual=False,
+            stem=stem,
         )
     request.chosen = layer_choice.select(request.choice, lowered.graph, lowered.report)
     return lowered
@@ -164,6 +175,7 @@ def convert(
     verbose=False,
     fuse_residual=True,
     int8_layers="all",
+    stem="float",
 ):
     """Convert a kbnn Keras model to a ``.tflite`` file with bitpacked kbnn CUSTOM ops.
 
@@ -205,6 +217,14 @@ def convert(
             bitpacked output that the next binary convs read instead of a ``KbnnQuantize``; the
             Bi-Real blocks). Bit-exact with the unfused ops. Float non-binary layers only: with
             ``representative_dataset`` and ``int8_layers="all"`` the adds stay int8 builtins.
+        stem: The real-valued stem (a float ``Conv2D`` on the model input -> ``BatchNormalization``
+            -> optional ReLU / ``PReLU(shared_axes=[1, 2])`` -> optional ``MaxPooling2D``, e.g.
+            the zoo's ``stem_conv``/``stem_bn``/``stem_pool``): ``"float"`` (default) keeps it as
+            float TFLite builtins; ``"int8"`` makes it one ``KbnnStemConv2d`` (int8 weights, the
+            input quantized per invoke from its max |x|: no calibration data; ``ValueError`` when
+            the model has no such stem or with ``representative_dataset``); ``"auto"``: int8 where
+            the pattern matches and no ``representative_dataset`` was given, else float.
+            See kbnn/convert/stem.py and docs/convert.md.
 
     Returns:
         The flatbuffer bytes (and the report when ``return_report``). ``kbnn.convert(...)`` also
@@ -227,11 +247,19 @@ def convert(
         RuntimeError: the kbnn TF op library is not built.
     """
     request = _int8_request(representative_dataset, int8_layers, inference_input_type, inference_output_type)
+    stem = stem_lowering.check_choice(stem, representative_dataset)
+    if stem == "auto" and representative_dataset is not None:
+        stem = "float"  # the int8 conversion quantizes the stem (int8_layers)
     log = tflite.NativeLog()
     bar = _Progress(progress, 4 if request is None else 5)
     try:
         lowered = _lower_for(
-            model, request, output_types=output_types, batch_size=batch_size, fuse_residual=fuse_residual
+            model,
+            request,
+            output_types=output_types,
+            batch_size=batch_size,
+            fuse_residual=fuse_residual,
+            stem=stem,
         )
         report = lowered.report
         bar.step("lowered")

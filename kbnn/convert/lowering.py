@@ -39,6 +39,7 @@ import keras
 import numpy as np
 
 from kbnn.convert import multibase
+from kbnn.convert import stem as stem_lowering
 from kbnn.convert.binary import (  # noqa: F401 - binary_input_reason/binary_kernel: kbnn.convert.lowering API
     binary_input_reason,
     binary_kernel,
@@ -65,12 +66,13 @@ _STEP_CLASSES = {StepKind.BCONV2D: BConv2DStep, StepKind.BFC: BFCStep, StepKind.
 
 
 def build_plan(
-    graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True
+    graph: Graph, *, output_types: str = "auto", pack=None, fuse_residual: bool = True, stem: str = "float"
 ) -> list[Step]:
     """Run the lowering passes; returns one :class:`Step` per graph node (topological order).
 
     ``fuse_residual``: fold ``Add(binary conv output, residual)`` into the conv (one
-    KbnnBconv2dResidual, see :func:`_fuse_residual_adds`).
+    KbnnBconv2dResidual, see :func:`_fuse_residual_adds`). ``stem``: "int8" / "auto" lower the
+    float stem chain to KbnnStemConv2d (:mod:`kbnn.convert.stem`), "float" keeps it.
     """
     if pack is None:
         from kbnn.convert import reference_ops as pack
@@ -78,6 +80,8 @@ def build_plan(
     candidates = _analyse(graph, steps)
     for key, params in candidates.items():
         steps[key] = _fold(graph, steps, steps[key].node, params, pack)
+    if stem != "float":
+        stem_lowering.lower_stems(graph, steps, stem)
     _choose_output_types(graph, steps, output_types)
     if fuse_residual:
         _fuse_residual_adds(graph, steps)

@@ -34,6 +34,7 @@ class StepKind(enum.StrEnum):
     BMULTI = "bmulti"  # a sum of binary convolutions / products (kbnn/convert/multibase.py)
     BMAXPOOL = "bmaxpool"  # KbnnBMaxPool2d on bitpacked data
     BFLATTEN = "bflatten"  # a reshape of bitpacked words
+    STEM = "stem"  # KbnnStemConv2d: the int8 stem (kbnn/convert/stem.py)
 
 
 @dataclasses.dataclass(eq=False)

@@ -31,6 +31,7 @@ VERSION_ATTR = "kbnn_version"
 
 PADDINGS = ("VALID", "SAME")
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "CLAMP")
+STEM_ACTIVATIONS = ("NONE", "RELU", "PRELU")
 OUTPUT_TYPES = ("float32", "bitpacked", "int8")
 # The TF type attr ``T`` selects the output type: float -> float32, int32 -> bitpacked words,
 # int8 -> int8. The TFLite converter writes it into the custom options as the TFLite
@@ -78,7 +79,7 @@ class Attr:
 @dataclasses.dataclass(frozen=True)
 class Tensor:
     name: str
-    dtype: str  # "float", "int32" (bitpacked), "T" for an attr-selected type, "N * float": optional
+    dtype: str  # "float", "int32" (bitpacked), "int8", "T" for an attr-selected type, "N * float": optional
     doc: str = ""
 
     @property
@@ -242,6 +243,37 @@ OPS = (
         ),
         doc="Max pooling on bitpacked data (AND of the packed bits).",
     ),
+    OpDef(
+        name="KbnnStemConv2d",
+        version=1,
+        inputs=(
+            Tensor("input", "float", "float32 NHWC [N, H, W, Cin], Cin <= 16"),
+            Tensor("filter", "int8", "symmetric int8 OHWI [Cout, KH, KW, Cin] in [-127, 127]"),
+            Tensor("filter_scale", "float", "[Cout]: s_w, the filter's per-channel scale"),
+            Tensor("multiplier", "float", "[Cout]: the folded batch norm's scale"),
+            Tensor("bias", "float", "[Cout]: the folded conv bias + batch norm offset"),
+            Tensor("slope", "float", "[Cout]: PReLU slope (activation PRELU; else ignored)"),
+        ),
+        outputs=(Tensor("output", "float", "float32 NHWC [N, OH, OW, Cout] (after the pool)"),),
+        attrs=(
+            _VERSION,
+            Attr("channels_in", "int", doc="Cin"),
+            Attr("filter_height", "int"),
+            Attr("filter_width", "int"),
+            Attr("stride_height", "int", 1),
+            Attr("stride_width", "int", 1),
+            Attr("padding", "string", "VALID", PADDINGS),
+            Attr("activation", "string", "NONE", STEM_ACTIVATIONS, "after the batch norm"),
+            Attr("pool_height", "int", 0, doc="max pool after the activation; 0: none"),
+            Attr("pool_width", "int", 0),
+            Attr("pool_stride_height", "int", 1),
+            Attr("pool_stride_width", "int", 1),
+            Attr("pool_padding", "string", "VALID", PADDINGS),
+        ),
+        doc="Real-valued stem on int8: input quantized per invoke and item (s_x = max|x| / 127), "
+        "int8 conv, y = float(acc) * (s_x * s_w) * multiplier + bias, activation, max pool "
+        "(kernels/include/kbnn/stem_conv2d.h).",
+    ),
 )
 
 OPS_BY_NAME = {op.name: op for op in OPS}
@@ -298,7 +330,7 @@ def _header_prelude() -> list:
         "",
         "struct TensorDef {",
         "  const char* name;",
-        "  const char* dtype;  // float | int32 | T",
+        "  const char* dtype;  // float | int32 | int8 | T",
         "};",
         "",
         "struct OpDef {",

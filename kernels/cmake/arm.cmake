@@ -24,6 +24,16 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
        ${_kbnn_arm_root}/src/ukernels/output-f32-residual-aarch64-neon.cc
        ${_kbnn_arm_root}/src/ukernels/output-int8-aarch64-neon.cc
        ${_kbnn_arm_root}/src/ukernels/output-bits-aarch64-neon.cc)
+  list(APPEND _kbnn_neon_sources ${_kbnn_arm_root}/src/ukernels/qs8-gemm-4x8-aarch64-neon.cc)
+  # The stem's SDOT microkernel: dotprod code in this file only, used after the HWCAP check.
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag("-march=armv8.2-a+dotprod" KBNN_CXX_HAS_AARCH64_DOTPROD)
+  if(KBNN_CXX_HAS_AARCH64_DOTPROD)
+    set(_kbnn_dot_source ${_kbnn_arm_root}/src/ukernels/qs8-gemm-4x8c4-aarch64-neondot.cc)
+    set_source_files_properties(${_kbnn_dot_source} PROPERTIES COMPILE_OPTIONS "-march=armv8.2-a+dotprod")
+    list(APPEND _kbnn_neon_sources ${_kbnn_dot_source})
+    add_compile_definitions(KBNN_HAVE_AARCH64_DOTPROD)
+  endif()
   set(_kbnn_neon_flags "")  # Advanced SIMD is baseline on AArch64
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(arm|ARM)")
   set(KBNN_NEON_DEFINE KBNN_HAVE_NEON_ARMV7)

@@ -7,7 +7,7 @@
 
 #include "ukernels/ukernels.h"
 
-#if defined(__linux__) && defined(__arm__)
+#if defined(__linux__) && (defined(__arm__) || defined(__aarch64__))
 #include <sys/auxv.h>
 #endif
 #if defined(KBNN_HAVE_X86_AVX512)
@@ -75,6 +75,37 @@ constexpr IsaConfig Isa(const char* isa, bool (*available)(), BgemmUkernel bgemm
   return c;
 }
 
+constexpr StemGemmUkernel StemGemm(const char* name, StemGemmUkernelFn fn, int mr, int nr, int kr,
+                                   const char* isa) {
+  StemGemmUkernel u;
+  u.name = name;
+  u.fn = fn;
+  u.mr = mr;
+  u.nr = nr;
+  u.kr = kr;
+  u.isa = isa;
+  return u;
+}
+constexpr StemGemmUkernel kStemGemmScalar =
+    StemGemm("qs8_gemm_2x8__scalar", kbnn_qs8_gemm_2x8__scalar, 2, 8, 1, "scalar");
+
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+// SDOT (ARMv8.2 dotprod, optional): the kernel's CPU check is the OS's HWCAP_ASIMDDP bit.
+bool HasDotProd() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & (1ul << 20)) != 0;  // HWCAP_ASIMDDP
+#else
+  return false;
+#endif
+}
+constexpr StemGemmUkernel StemGemmNeonDot() {
+  StemGemmUkernel u = StemGemm("qs8_gemm_4x8c4__aarch64_neondot", nullptr, 4, 8, 4, "neon");
+  u.fn_i8 = kbnn_qs8_gemm_4x8c4__aarch64_neondot;
+  return u;
+}
+constexpr StemGemmUkernel kStemGemmNeonDot = StemGemmNeonDot();
+#endif
+
 #if defined(KBNN_HAVE_NEON_AARCH64)
 // Register-accumulator bgemms: 6x4 on row-major panels (128-bit steps) from k_words 32 on; 12x8
 // on k-major panels (32-bit steps, no k tail) up to 31 words, where the 6x4's partial last step
@@ -93,6 +124,8 @@ constexpr IsaConfig NeonAarch64Config() {
   c.output_int8 = kbnn_output_int8__aarch64_neon;
   c.output_bits = kbnn_output_bits__aarch64_neon;
   c.output_f32_residual = kbnn_output_f32_residual__aarch64_neon;
+  c.stem_gemm =
+      StemGemm("qs8_gemm_4x8__aarch64_neon", kbnn_qs8_gemm_4x8__aarch64_neon, 4, 8, 1, "neon");
   return c;
 }
 #endif
@@ -125,6 +158,7 @@ constexpr IsaConfig Avx512Config() {
   c.output_int8 = kbnn_output_int8__avx512;
   c.output_bits = kbnn_output_bits__avx512;
   c.output_f32_residual = kbnn_output_f32_residual__avx512;
+  c.stem_gemm = StemGemm("qs8_gemm_4x16c2__avx2", kbnn_qs8_gemm_4x16c2__avx2, 4, 16, 2, "avx2");
   return c;
 }
 #endif
@@ -139,6 +173,7 @@ constexpr IsaConfig Avx2Config() {
   c.small_k_max_words = 1;
   c.bitpack_f32 = kbnn_f32_bitpack__avx2;
   c.bitpack_f32_threshold = kbnn_f32_bitpack_threshold__avx2;
+  c.stem_gemm = StemGemm("qs8_gemm_4x16c2__avx2", kbnn_qs8_gemm_4x16c2__avx2, 4, 16, 2, "avx2");
   return c;
 }
 #endif
@@ -239,6 +274,29 @@ std::vector<BgemmUkernel> AvailableBgemmUkernels() {
     add(c.bgemm_small_k);
   }
   return out;
+}
+
+std::vector<StemGemmUkernel> AvailableStemGemmUkernels() {
+  std::vector<StemGemmUkernel> out{kStemGemmScalar};
+  for (const IsaConfig& c : kIsaTable) {
+    if (!c.available() || c.stem_gemm.fn == nullptr) continue;
+    bool seen = false;
+    for (const StemGemmUkernel& e : out) seen = seen || e.fn == c.stem_gemm.fn;
+    if (!seen) out.push_back(c.stem_gemm);
+  }
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+  if (HasDotProd()) out.push_back(kStemGemmNeonDot);
+#endif
+  return out;
+}
+
+const StemGemmUkernel* StemGemmOf(const IsaConfig* config) {
+  if (config == nullptr) return nullptr;
+#if defined(KBNN_HAVE_NEON_AARCH64) && defined(KBNN_HAVE_AARCH64_DOTPROD)
+  // The NEON row's SDOT upgrade, where the CPU has it (the SMLAL kernel stays the baseline).
+  if (std::strcmp(config->isa, "neon") == 0 && HasDotProd()) return &kStemGemmNeonDot;
+#endif
+  return config->stem_gemm.fn != nullptr ? &config->stem_gemm : &kStemGemmScalar;
 }
 
 Status SetForcedIsa(const char* isa) {

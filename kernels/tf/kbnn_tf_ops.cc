@@ -1,5 +1,6 @@
 // TensorFlow op library for kbnn: KbnnQuantize, KbnnDequantize, KbnnBconv2d,
-// KbnnBFullyConnected and KbnnBMaxPool2d (CPU kernels over the kbnn kernel library).
+// KbnnBFullyConnected, KbnnBMaxPool2d and KbnnStemConv2d (CPU kernels over the kbnn kernel
+// library).
 //
 // The op definitions (names, inputs, outputs, attribute specs) are read from the generated
 // schema mirror kbnn/schema_generated.h, so they cannot drift from kbnn/convert/schema.py.
@@ -23,6 +24,7 @@
 #include "kbnn/bmaxpool2d.h"
 #include "kbnn/schema_generated.h"
 #include "kbnn/status.h"
+#include "kbnn/stem_conv2d.h"
 #include "kbnn/threadpool.h"
 #include "kbnn/types.h"
 #include "tensorflow/core/framework/op.h"
@@ -467,6 +469,87 @@ TfStatus BMaxPool2dShape(InferenceContext* c) {
   return ::absl::OkStatus();
 }
 
+// KbnnStemConv2d (kbnn/stem_conv2d.h).
+struct StemAttrs {
+  int channels_in = 0, filter_height = 0, filter_width = 0, stride_height = 1, stride_width = 1;
+  ::kbnn::Padding padding = ::kbnn::Padding::kValid, pool_padding = ::kbnn::Padding::kValid;
+  ::kbnn::StemActivation activation = ::kbnn::StemActivation::kNone;
+  int pool_height = 0, pool_width = 0, pool_stride_height = 1, pool_stride_width = 1;
+};
+
+template <class Ctx>
+TfStatus GetStemAttrs(Ctx* c, StemAttrs* a) {
+  const char* op = schema::kStemConv2dName;
+  KBNN_RETURN_IF_ERROR(CheckVersion(c, op, schema::kStemConv2dVersion));
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "channels_in", &a->channels_in));
+  if (a->channels_in > ::kbnn::kStemMaxChannelsIn) {
+    return Invalid(op, "channels_in must be <= " + Str(::kbnn::kStemMaxChannelsIn) + "; received " +
+                           Str(a->channels_in));
+  }
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_height", &a->filter_height));
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "filter_width", &a->filter_width));
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "stride_height", &a->stride_height));
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "stride_width", &a->stride_width));
+  KBNN_RETURN_IF_ERROR(GetPadding(c, op, &a->padding));
+  KBNN_RETURN_IF_ERROR(GetInt(c, "pool_height", &a->pool_height));
+  KBNN_RETURN_IF_ERROR(GetInt(c, "pool_width", &a->pool_width));
+  if (a->pool_height < 0 || a->pool_width < 0 || (a->pool_height == 0) != (a->pool_width == 0)) {
+    return Invalid(op, "pool_height and pool_width must both be 0 (no pool) or both >= 1");
+  }
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "pool_stride_height", &a->pool_stride_height));
+  KBNN_RETURN_IF_ERROR(GetPositive(c, op, "pool_stride_width", &a->pool_stride_width));
+  std::string s;
+  KBNN_RETURN_IF_ERROR(c->GetAttr("pool_padding", &s));
+  if (s != "VALID" && s != "SAME") {
+    return Invalid(op, "pool_padding must be 'VALID' or 'SAME'; received '" + s + "'");
+  }
+  a->pool_padding = s == "SAME" ? ::kbnn::Padding::kSame : ::kbnn::Padding::kValid;
+  KBNN_RETURN_IF_ERROR(c->GetAttr("activation", &s));
+  if (s == "NONE") {
+    a->activation = ::kbnn::StemActivation::kNone;
+  } else if (s == "RELU") {
+    a->activation = ::kbnn::StemActivation::kRelu;
+  } else if (s == "PRELU") {
+    a->activation = ::kbnn::StemActivation::kPRelu;
+  } else {
+    return Invalid(op, "activation must be NONE, RELU or PRELU; received '" + s + "'");
+  }
+  return ::absl::OkStatus();
+}
+
+// Output height/width (-1: unknown) of the conv and then the pool.
+TfStatus StemOutputSize(const StemAttrs& a, int64_t h, int64_t w, int64_t* oh, int64_t* ow) {
+  const char* op = schema::kStemConv2dName;
+  KBNN_RETURN_IF_ERROR(
+      SpatialOutput(op, "height", h, a.filter_height, a.stride_height, 1, a.padding, oh));
+  KBNN_RETURN_IF_ERROR(
+      SpatialOutput(op, "width", w, a.filter_width, a.stride_width, 1, a.padding, ow));
+  if (a.pool_height == 0) return ::absl::OkStatus();
+  KBNN_RETURN_IF_ERROR(SpatialOutput(op, "pool height", *oh, a.pool_height, a.pool_stride_height, 1,
+                                     a.pool_padding, oh));
+  return SpatialOutput(op, "pool width", *ow, a.pool_width, a.pool_stride_width, 1, a.pool_padding,
+                       ow);
+}
+
+TfStatus StemConv2dShape(InferenceContext* c) {
+  const char* op = schema::kStemConv2dName;
+  StemAttrs a;
+  KBNN_RETURN_IF_ERROR(GetStemAttrs(c, &a));
+  ShapeHandle in, filter;
+  KBNN_RETURN_IF_ERROR(WithRank(c, op, 0, 4, "input", "float32 NHWC [N, H, W, Cin]", &in));
+  KBNN_RETURN_IF_ERROR(
+      CheckDim(c, op, c->Dim(in, 3), a.channels_in, "the input's channels (channels_in)"));
+  KBNN_RETURN_IF_ERROR(
+      WithRank(c, op, schema::kStemConv2dInputFilter, 4, "filter", "int8 OHWI", &filter));
+  DimensionHandle h = c->Dim(in, 1), w = c->Dim(in, 2);
+  int64_t oh, ow;
+  KBNN_RETURN_IF_ERROR(StemOutputSize(a, c->ValueKnown(h) ? c->Value(h) : -1,
+                                      c->ValueKnown(w) ? c->Value(w) : -1, &oh, &ow));
+  auto dim = [c](int64_t v) { return v < 0 ? c->UnknownDim() : c->MakeDim(v); };
+  c->set_output(0, c->MakeShape({c->Dim(in, 0), dim(oh), dim(ow), c->Dim(filter, 0)}));
+  return ::absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Op registration from the schema mirror
 // ---------------------------------------------------------------------------------------------
@@ -510,6 +593,9 @@ const schema::OpDef& FindOp(const char* name) {
              "weights [Cout, ceil(K/32)] and the fused output transform.");
   RegisterOp(FindOp(schema::kBMaxPool2dName), BMaxPool2dShape,
              "Max pooling on bitpacked NHWC data (AND of the packed bits).");
+  RegisterOp(FindOp(schema::kStemConv2dName), StemConv2dShape,
+             "Real-valued stem on int8: dynamic per-item input quantization, int8 conv, folded "
+             "batch norm, NONE/RELU/PRELU, optional max pool (kbnn/stem_conv2d.h).");
   return true;
 }();
 
@@ -888,6 +974,77 @@ class BMaxPool2dOp : public OpKernel {
   PoolAttrs attrs_;
 };
 
+class StemConv2dOp : public OpKernel {
+ public:
+  explicit StemConv2dOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, GetStemAttrs(ctx, &attrs_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const char* op = schema::kStemConv2dName;
+    const Tensor& in = ctx->input(schema::kStemConv2dInputInput);
+    const Tensor& filter = ctx->input(schema::kStemConv2dInputFilter);
+    OP_REQUIRES_OK(ctx, CheckRank(op, in, 4, "input", "float32 NHWC [N, H, W, Cin]"));
+    OP_REQUIRES_OK(ctx, CheckTensorDim(op, in, 3, attrs_.channels_in,
+                                       "the input's channels (channels_in)"));
+    OP_REQUIRES_OK(ctx, CheckRank(op, filter, 4, "filter", "int8 OHWI [Cout, KH, KW, Cin]"));
+    OP_REQUIRES_OK(ctx, CheckTensorDim(op, filter, 1, attrs_.filter_height, "filter height"));
+    OP_REQUIRES_OK(ctx, CheckTensorDim(op, filter, 2, attrs_.filter_width, "filter width"));
+    OP_REQUIRES_OK(ctx, CheckTensorDim(op, filter, 3, attrs_.channels_in, "filter channels"));
+    const int64_t cout = filter.dim_size(0);
+    OP_REQUIRES(ctx, cout >= 1 && cout <= (1 << 16),
+                Invalid(op, "filter must have 1..65536 output channels; received " + Str(cout)));
+    const float* vec[4];
+    const int index[4] = {schema::kStemConv2dInputFilterScale, schema::kStemConv2dInputMultiplier,
+                          schema::kStemConv2dInputBias, schema::kStemConv2dInputSlope};
+    const char* names[4] = {"filter_scale", "multiplier", "bias", "slope"};
+    for (int i = 0; i < 4; ++i) {
+      const Tensor& t = ctx->input(index[i]);
+      OP_REQUIRES(ctx, t.dims() == 1 && t.dim_size(0) == cout,
+                  Invalid(op, std::string(names[i]) + " must have shape [" + Str(cout) +
+                                  "]; received " + ShapeStr(t)));
+      vec[i] = t.flat<float>().data();
+    }
+    for (int d = 0; d < 3; ++d) {
+      OP_REQUIRES(ctx, in.dim_size(d) >= 1 && in.dim_size(d) <= std::numeric_limits<int>::max(),
+                  Invalid(op, "input shape must be non-empty and fit int: " + ShapeStr(in)));
+    }
+    int64_t oh, ow;
+    OP_REQUIRES_OK(ctx, StemOutputSize(attrs_, in.dim_size(1), in.dim_size(2), &oh, &ow));
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({in.dim_size(0), oh, ow, cout}), &out));
+    ::kbnn::StemConv2DParams p;
+    p.batch = static_cast<int>(in.dim_size(0));
+    p.input_height = static_cast<int>(in.dim_size(1));
+    p.input_width = static_cast<int>(in.dim_size(2));
+    p.channels_in = attrs_.channels_in;
+    p.channels_out = static_cast<int>(cout);
+    p.filter_height = attrs_.filter_height;
+    p.filter_width = attrs_.filter_width;
+    p.stride_height = attrs_.stride_height;
+    p.stride_width = attrs_.stride_width;
+    p.padding = attrs_.padding;
+    p.activation = attrs_.activation;
+    p.pool_height = attrs_.pool_height;
+    p.pool_width = attrs_.pool_width;
+    p.pool_stride_height = attrs_.pool_stride_height;
+    p.pool_stride_width = attrs_.pool_stride_width;
+    p.pool_padding = attrs_.pool_padding;
+    p.num_threads = SharedPool(ctx)->num_threads();
+    std::unique_ptr<::kbnn::StemConv2D> stem;
+    OP_REQUIRES_OK(ctx,
+                   FromKbnn(op, ::kbnn::StemConv2D::Create(p, filter.flat<int8_t>().data(), vec[0],
+                                                           vec[1], vec[2], vec[3], &stem)));
+    OP_REQUIRES(ctx, stem->output_height() == oh && stem->output_width() == ow,
+                ::absl::InternalError(std::string(op) + ": output size mismatch"));
+    OP_REQUIRES_OK(ctx, FromKbnn(op, stem->Run(in.flat<float>().data(), out->flat<float>().data(),
+                                               SharedPool(ctx))));
+  }
+
+ private:
+  StemAttrs attrs_;
+};
+
 REGISTER_KERNEL_BUILDER(Name(schema::kQuantizeName).Device(::tensorflow::DEVICE_CPU), QuantizeOp);
 REGISTER_KERNEL_BUILDER(Name(schema::kDequantizeName).Device(::tensorflow::DEVICE_CPU),
                         DequantizeOp);
@@ -899,6 +1056,8 @@ REGISTER_KERNEL_BUILDER(Name(schema::kBFullyConnectedName).Device(::tensorflow::
                         BFullyConnectedOp);
 REGISTER_KERNEL_BUILDER(Name(schema::kBMaxPool2dName).Device(::tensorflow::DEVICE_CPU),
                         BMaxPool2dOp);
+REGISTER_KERNEL_BUILDER(Name(schema::kStemConv2dName).Device(::tensorflow::DEVICE_CPU),
+                        StemConv2dOp);
 
 }  // namespace
 }  // namespace kbnn_tf

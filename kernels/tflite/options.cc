@@ -278,6 +278,34 @@ Status ParseOpOptions(const schema::OpDef& op, const void* data, size_t size, Op
       st = ParsePadding(op, pad.s, &o.padding);
       if (!st.ok()) return st;
     }
+  } else if (name == schema::kStemConv2dName) {
+    o.kind = OpKind::kStemConv2d;
+    KBNN_INT("channels_in", channels_in, 1, kStemMaxChannelsIn);
+    KBNN_INT("filter_height", filter_height, 1, kMaxWindow);
+    KBNN_INT("filter_width", filter_width, 1, kMaxWindow);
+    KBNN_INT("stride_height", stride_height, 1, kMaxWindow);
+    KBNN_INT("stride_width", stride_width, 1, kMaxWindow);
+    KBNN_INT("pool_height", stem.pool_height, 0, kMaxWindow);
+    KBNN_INT("pool_width", stem.pool_width, 0, kMaxWindow);
+    KBNN_INT("pool_stride_height", stem.pool_stride_height, 1, kMaxWindow);
+    KBNN_INT("pool_stride_width", stem.pool_stride_width, 1, kMaxWindow);
+    if ((o.stem.pool_height == 0) != (o.stem.pool_width == 0)) {
+      return Bad(op, "pool_height and pool_width must both be 0 (no pool) or both >= 1");
+    }
+    for (const char* attr : {"padding", "pool_padding"}) {
+      const Value& pad = get(attr);
+      if (!pad.present) continue;
+      const bool pool = std::strcmp(attr, "pool_padding") == 0;
+      st = ParsePadding(op, pad.s, pool ? &o.stem.pool_padding : &o.padding);
+      if (!st.ok()) return st;
+    }
+    const Value& act = get("activation");
+    if (act.present) {
+      if (act.s == "NONE") o.stem.activation = StemActivation::kNone;
+      else if (act.s == "RELU") o.stem.activation = StemActivation::kRelu;
+      else if (act.s == "PRELU") o.stem.activation = StemActivation::kPRelu;
+      else return Bad(op, "attr 'activation' = '" + act.s + "' is not NONE, RELU or PRELU");
+    }
   } else {
     return Bad(op, "op not implemented by this delegate");
   }

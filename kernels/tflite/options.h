@@ -9,6 +9,7 @@
 #include "bconv2d_options.h"
 #include "kbnn/schema_generated.h"
 #include "kbnn/status.h"
+#include "kbnn/stem_conv2d.h"
 #include "kbnn/types.h"
 
 namespace kbnn {
@@ -21,6 +22,14 @@ enum class OpKind {
   kBFullyConnected,
   kBMaxPool2d,
   kBconv2dResidual,  // KbnnBconv2dResidual: float output + residual input + bitpacked output
+  kStemConv2d,       // KbnnStemConv2d: float input, int8 conv + BN + activation + max pool
+};
+
+// KbnnStemConv2d's own attrs (its conv geometry is in BConv2DOptions).
+struct StemOptions {
+  StemActivation activation = StemActivation::kNone;
+  int pool_height = 0, pool_width = 0, pool_stride_height = 1, pool_stride_width = 1;
+  Padding pool_padding = Padding::kValid;
 };
 
 // The union of the attrs of all kbnn ops, already range-checked. The convolution geometry
@@ -33,6 +42,7 @@ struct OpOptions : BConv2DOptions {
   int channels = 0;  // dequantize, bmaxpool2d
   int input_size = 0;
   OutputParams output;  // type, activation, clamp, int8 params
+  StemOptions stem;     // KbnnStemConv2d
 };
 
 // The kbnn op called `custom_name`, or nullptr.

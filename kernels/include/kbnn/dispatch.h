@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kbnn/status.h"
+#include "kbnn/stem_ukernel.h"
 #include "kbnn/types.h"
 #include "kbnn/ukernel.h"
 
@@ -26,6 +27,9 @@ struct IsaConfig {
   OutputBitsUkernelFn output_bits = nullptr;
   // Optional fused residual / sign output transform (BConv2DParams residual, sign_output).
   OutputF32ResidualUkernelFn output_f32_residual = nullptr;
+
+  // Stem convolution int8 GEMM (StemConv2D); fn nullptr: the portable 2x8 scalar microkernel.
+  StemGemmUkernel stem_gemm;
 };
 
 // ISAs compiled in and supported by this CPU, best first ("scalar" is always last).
@@ -33,6 +37,11 @@ std::vector<std::string> AvailableIsas();
 
 // All microkernels usable on this CPU (for the microkernel tester and the benchmark).
 std::vector<BgemmUkernel> AvailableBgemmUkernels();
+
+// The stem int8 GEMM microkernels usable on this CPU, the portable one first (for the tester).
+std::vector<StemGemmUkernel> AvailableStemGemmUkernels();
+// The stem microkernel of an ISA row (config nullptr: none, i.e. the reference).
+const StemGemmUkernel* StemGemmOf(const IsaConfig* config);
 
 // The ISA that KernelChoice::kAuto resolves to right now ("reference" when forced so).
 const char* SelectedIsa();

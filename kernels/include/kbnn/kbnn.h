@@ -6,6 +6,7 @@
 #include "kbnn/bmaxpool2d.h"
 #include "kbnn/dispatch.h"
 #include "kbnn/status.h"
+#include "kbnn/stem_conv2d.h"
 #include "kbnn/threadpool.h"
 #include "kbnn/types.h"
 #include "kbnn/ukernel.h"

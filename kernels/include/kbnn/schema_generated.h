@@ -21,7 +21,7 @@ struct AttrDef {
 
 struct TensorDef {
   const char* name;
-  const char* dtype;  // float | int32 | T
+  const char* dtype;  // float | int32 | int8 | T
 };
 
 struct OpDef {
@@ -186,6 +186,42 @@ constexpr AttrDef kBMaxPool2dAttrs[] = {
     {"padding", AttrType::kString, "padding: {'VALID', 'SAME'} = 'VALID'"},
 };
 
+// KbnnStemConv2d: Real-valued stem on int8: input quantized per invoke and item (s_x = max|x| / 127), int8 conv, y = float(acc) * (s_x * s_w) * multiplier + bias, activation, max pool (kernels/include/kbnn/stem_conv2d.h).
+constexpr const char kStemConv2dName[] = "KbnnStemConv2d";
+constexpr int kStemConv2dVersion = 1;
+constexpr int kStemConv2dInputInput = 0;  // float32 NHWC [N, H, W, Cin], Cin <= 16
+constexpr int kStemConv2dInputFilter = 1;  // symmetric int8 OHWI [Cout, KH, KW, Cin] in [-127, 127]
+constexpr int kStemConv2dInputFilterScale = 2;  // [Cout]: s_w, the filter's per-channel scale
+constexpr int kStemConv2dInputMultiplier = 3;  // [Cout]: the folded batch norm's scale
+constexpr int kStemConv2dInputBias = 4;  // [Cout]: the folded conv bias + batch norm offset
+constexpr int kStemConv2dInputSlope = 5;  // [Cout]: PReLU slope (activation PRELU; else ignored)
+constexpr TensorDef kStemConv2dInputs[] = {
+    {"input", "float"},
+    {"filter", "int8"},
+    {"filter_scale", "float"},
+    {"multiplier", "float"},
+    {"bias", "float"},
+    {"slope", "float"},
+};
+constexpr TensorDef kStemConv2dOutputs[] = {
+    {"output", "float"},
+};
+constexpr AttrDef kStemConv2dAttrs[] = {
+    {"kbnn_version", AttrType::kInt, "kbnn_version: int = 1"},
+    {"channels_in", AttrType::kInt, "channels_in: int"},
+    {"filter_height", AttrType::kInt, "filter_height: int"},
+    {"filter_width", AttrType::kInt, "filter_width: int"},
+    {"stride_height", AttrType::kInt, "stride_height: int = 1"},
+    {"stride_width", AttrType::kInt, "stride_width: int = 1"},
+    {"padding", AttrType::kString, "padding: {'VALID', 'SAME'} = 'VALID'"},
+    {"activation", AttrType::kString, "activation: {'NONE', 'RELU', 'PRELU'} = 'NONE'"},
+    {"pool_height", AttrType::kInt, "pool_height: int = 0"},
+    {"pool_width", AttrType::kInt, "pool_width: int = 0"},
+    {"pool_stride_height", AttrType::kInt, "pool_stride_height: int = 1"},
+    {"pool_stride_width", AttrType::kInt, "pool_stride_width: int = 1"},
+    {"pool_padding", AttrType::kString, "pool_padding: {'VALID', 'SAME'} = 'VALID'"},
+};
+
 constexpr OpDef kOps[] = {
     {kQuantizeName, kQuantizeVersion, kQuantizeInputs, 2, kQuantizeOutputs, 1, kQuantizeAttrs, 2},
     {kDequantizeName, kDequantizeVersion, kDequantizeInputs, 1, kDequantizeOutputs, 1, kDequantizeAttrs, 2},
@@ -193,8 +229,9 @@ constexpr OpDef kOps[] = {
     {kBconv2dResidualName, kBconv2dResidualVersion, kBconv2dResidualInputs, 5, kBconv2dResidualOutputs, 2, kBconv2dResidualAttrs, 14},
     {kBFullyConnectedName, kBFullyConnectedVersion, kBFullyConnectedInputs, 4, kBFullyConnectedOutputs, 1, kBFullyConnectedAttrs, 8},
     {kBMaxPool2dName, kBMaxPool2dVersion, kBMaxPool2dInputs, 1, kBMaxPool2dOutputs, 1, kBMaxPool2dAttrs, 7},
+    {kStemConv2dName, kStemConv2dVersion, kStemConv2dInputs, 6, kStemConv2dOutputs, 1, kStemConv2dAttrs, 13},
 };
-constexpr size_t kNumOps = 6;
+constexpr size_t kNumOps = 7;
 
 constexpr const char* kPaddingNames[] = {"VALID", "SAME"};
 constexpr const char* kActivationNames[] = {"NONE", "RELU", "RELU6", "CLAMP"};

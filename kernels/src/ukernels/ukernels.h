@@ -74,4 +74,16 @@ void kbnn_output_bits__armv7_neon(size_t rows, size_t n, size_t channel, const i
                                   const int32_t* const* corr, uint32_t* out,
                                   const OutputUkernelParams& p);
 
+// Stem convolution int8 GEMM microkernels (kbnn/stem_ukernel.h).
+void kbnn_qs8_gemm_2x8__scalar(size_t mr, size_t nr, size_t kc, const int16_t* a, size_t a_stride,
+                               const int16_t* w, int32_t* c, size_t c_stride);
+void kbnn_qs8_gemm_4x16c2__avx2(size_t mr, size_t nr, size_t kc, const int16_t* a, size_t a_stride,
+                                const int16_t* w, int32_t* c, size_t c_stride);
+void kbnn_qs8_gemm_4x8c4__aarch64_neondot(size_t mr, size_t nr, size_t kc, const int8_t* a,
+                                          size_t a_stride, const int8_t* w, int32_t* c,
+                                          size_t c_stride);
+void kbnn_qs8_gemm_4x8__aarch64_neon(size_t mr, size_t nr, size_t kc, const int16_t* a,
+                                     size_t a_stride, const int16_t* w, int32_t* c,
+                                     size_t c_stride);
+
 }  // namespace kbnn

@@ -19,6 +19,7 @@ constexpr KbnnOpEntry kKbnnOps[] = {
     {OpKind::kBconv2dResidual, CreateKbnnBconv2d},
     {OpKind::kBFullyConnected, CreateKbnnBFullyConnected},
     {OpKind::kBMaxPool2d, CreateKbnnBMaxPool2d},
+    {OpKind::kStemConv2d, CreateKbnnStemConv2d},
 };
 
 struct LceOpEntry {

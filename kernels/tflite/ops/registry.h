@@ -1,9 +1,9 @@
 #pragma once
 // The ops the delegate implements: custom op name -> the function that creates its OpKernel
 // (ops/op_kernel.h). kbnn's ops (KbnnQuantize, KbnnDequantize, KbnnBconv2d, KbnnBconv2dResidual,
-// KbnnBFullyConnected, KbnnBMaxPool2d; options: options.h) and Larq Compute Engine's
-// (LceQuantize, LceDequantize, LceBconv2d, LceBMaxPool2d; options: lce_options.h), one file each
-// in this folder.
+// KbnnBFullyConnected, KbnnBMaxPool2d, KbnnStemConv2d; options: options.h) and Larq Compute
+// Engine's (LceQuantize, LceDequantize, LceBconv2d, LceBMaxPool2d; options: lce_options.h), one
+// file each in this folder.
 #include <cstddef>
 #include <memory>
 
@@ -33,6 +33,7 @@ std::unique_ptr<OpKernel> CreateKbnnDequantize(const OpOptions& o);
 std::unique_ptr<OpKernel> CreateKbnnBconv2d(const OpOptions& o);  // and KbnnBconv2dResidual
 std::unique_ptr<OpKernel> CreateKbnnBFullyConnected(const OpOptions& o);
 std::unique_ptr<OpKernel> CreateKbnnBMaxPool2d(const OpOptions& o);
+std::unique_ptr<OpKernel> CreateKbnnStemConv2d(const OpOptions& o);
 std::unique_ptr<OpKernel> CreateLceQuantize(const lce::LceOptions& o);
 std::unique_ptr<OpKernel> CreateLceDequantize(const lce::LceOptions& o);
 std::unique_ptr<OpKernel> CreateLceBconv2d(const lce::LceOptions& o);
