@@ -17,9 +17,9 @@ large   48 | 96, 192×4, 384×4, 768×16, 1536×4
 
 Counting convention as :mod:`kbnn.models.reactnet` (BOPs = binary MACs, FLOPs = other conv/dense
 MACs, OPs = BOPs/64 + FLOPs). BNext-T at 224×224×3: 4,816,896,000 BOPs = 4.82×10^9 (its binary
-convolutions are ReActNet-A's) and 13,355,648 FLOPs = 0.13×10^8 (stem 10.84 M, classifier
-1.02 M, the squeeze-and-excitation 1×1 convolutions 1.49 M incl. biases... see the test
-``test_bnext_t_counts``); OPs 0.89×10^8. The element-wise products of the attention (mix,
+convolutions are ReActNet-A's) and 13,344,512 FLOPs = 0.13×10^8 (stem 10.84 M, classifier
+1.02 M, the squeeze-and-excitation 1×1 convolutions 1.48 M; test ``test_bnext_t_counts``);
+OPs 0.89×10^8. The element-wise products of the attention (mix,
 SE and element-attention multiplies) are not counted, as in the papers.
 
 What stays real-valued in a BNext besides the stem and classifier (and so is float in an export):

@@ -93,7 +93,7 @@ def ReActNetA(
     sign × mean|W| weights).
 
     Counts at 224×224×3 (``kbnn.summary``; test ``test_reactnet_a_counts_equal_the_paper``):
-    4,816,896,000 BOPs = 4.82×10^9 and 11,864,064 FLOPs (stem 10.84 M, classifier 1.02 M)
+    4,816,896,000 BOPs = 4.82×10^9 and 11,862,016 FLOPs (stem 10.84 M, classifier 1.02 M)
     = 0.12×10^8; OPs = BOPs/64 + FLOPs = 0.87×10^8 — the paper's Table 4 figures.
 
     Layer names: ``stem_conv``, ``stem_bn``, ``block{i}_*`` (i = 1..13, parts in
@@ -162,7 +162,7 @@ def ReActNetResNet18(
     (the paper's reference code for this backbone).
 
     Counts at 224×224×3 (test ``test_reactnet_resnet18_counts``): 1,676,279,808 BOPs
-    = 1.68×10^9 (Table 4) and 137,832,448 FLOPs = 1.38×10^8 (stem 118.0 M, shortcuts 19.3 M,
+    = 1.68×10^9 (Table 4) and 137,793,536 FLOPs = 1.38×10^8 (stem 118.0 M, shortcuts 19.3 M,
     classifier 0.5 M; element-wise RSign/RPReLU work is not counted, as in the papers).
 
     Layer names: ``stem_conv``, ``stem_bn``, ``stem_pool``, ``stage{s}_block{b}_*`` (s, b in
