@@ -40,7 +40,7 @@ import keras
 
 from kbnn.blocks.bnext import bnext_block
 from kbnn.models._common import check_input_shape, check_num_classes
-from kbnn.models.reactnet import load_weights_file
+from kbnn.models.reactnet import check_weights_arg, load_weights_file
 
 __all__ = ["BNext", "BNextT", "BNextS", "BNextM", "BNextL"]
 
@@ -98,6 +98,7 @@ def BNext(
     """
     if size not in _SIZES:
         raise ValueError(f"`size` must be one of {list(_SIZES)}. Received: size={size!r}")
+    check_weights_arg(weights, "BNext")
     input_shape = check_input_shape(input_shape, "BNext")
     num_classes = check_num_classes(num_classes)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:

@@ -27,16 +27,16 @@ import keras
 from kbnn.blocks.reactnet import reactnet_bireal_block, reactnet_block
 from kbnn.models._common import check_input_shape, check_num_classes
 
-__all__ = ["ReActNetA", "ReActNetResNet18", "load_weights_file"]
+__all__ = ["ReActNetA", "ReActNetResNet18", "check_weights_arg", "load_weights_file"]
 
 # ReActNet-A's stage widths (the MobileNetV1 layout): stem, then the 13 blocks' output channels.
 REACTNET_A_CHANNELS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
 
 
-def load_weights_file(model: keras.Model, weights, builder: str) -> None:
-    """Load ``weights`` (``None`` or a ``*.weights.h5`` path) into ``model``; clear errors otherwise."""
+def check_weights_arg(weights, builder: str):
+    """``None`` or the path (str) of an existing ``*.weights.h5`` file; checked before building."""
     if weights is None:
-        return
+        return None
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
             f"`weights` of {builder} must be None or the path of a `.weights.h5` file saved with "
@@ -51,6 +51,14 @@ def load_weights_file(model: keras.Model, weights, builder: str) -> None:
         )
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file of {builder} does not exist. Received: weights={path!r}")
+    return path
+
+
+def load_weights_file(model: keras.Model, weights, builder: str) -> None:
+    """Load ``weights`` (``None`` or a ``*.weights.h5`` path) into ``model``; clear errors otherwise."""
+    path = check_weights_arg(weights, builder)
+    if path is None:
+        return
     try:
         model.load_weights(path)
     except Exception as e:  # a file of another architecture/arguments: say which
@@ -116,6 +124,7 @@ def ReActNetA(
     Returns:
         An uncompiled ``keras.Model``.
     """
+    check_weights_arg(weights, "ReActNetA")
     input_shape = check_input_shape(input_shape, "ReActNetA")
     num_classes = check_num_classes(num_classes)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
@@ -168,6 +177,7 @@ def ReActNetResNet18(
     Layer names: ``stem_conv``, ``stem_bn``, ``stem_pool``, ``stage{s}_block{b}_*`` (s, b in
     1..4), ``head_*``. Arguments as :func:`ReActNetA`.
     """
+    check_weights_arg(weights, "ReActNetResNet18")
     input_shape = check_input_shape(input_shape, "ReActNetResNet18")
     num_classes = check_num_classes(num_classes)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
