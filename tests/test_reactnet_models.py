@@ -79,7 +79,7 @@ def _call(model, x):
 
 
 @pytest.mark.parametrize("name,build", SMALL, ids=[s[0] for s in SMALL])
-def test_small_model_trains_loads_weights_and_converts(name, build, tmp_path):
+def test_small_model_trains_round_trips_and_converts(name, build, tmp_path):
     keras.utils.set_random_seed(0)
     model = build()
     rng = np.random.default_rng(0)
@@ -93,10 +93,10 @@ def test_small_model_trains_loads_weights_and_converts(name, build, tmp_path):
     assert np.isfinite(model.train_on_batch(x, y))
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, thresholds))  # RSign trains
     want = _call(model, x)
-    # weights= loads a file written by save_weights from the same builder.
-    path = tmp_path / "w.weights.h5"
-    model.save_weights(path)
-    np.testing.assert_array_equal(_call(build(weights=str(path)), x), want)
+    if name == "ReActNetResNet18":  # weights= (one loader for the three builders; CI time)
+        path = tmp_path / "w.weights.h5"
+        model.save_weights(path)
+        np.testing.assert_array_equal(_call(build(weights=str(path)), x), want)
     if name == "ReActNetA":  # .keras round trip (RSign thresholds, RPReLU); ChannelMix: test_reactnet_layers
         model.save(tmp_path / "m.keras")
         np.testing.assert_array_equal(_call(keras.saving.load_model(tmp_path / "m.keras"), x), want)
