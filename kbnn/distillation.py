@@ -17,6 +17,13 @@ real-valued) with a weighted sum of three losses:
 :func:`real_to_binary_recipe` runs the multi-stage schedule of Martinez et al. (section 4.2):
 real-valued network → binary activations with real weights → fully binary network.
 
+:func:`two_step` runs ReActNet's recipe (Liu et al., ECCV 2020, arXiv:2003.03488, sections 4 and
+5.1): a real-valued teacher; step 1 trains binary activations with real weights, step 2 binary
+activations and weights initialised from step 1, both with the *distributional loss* (section
+3.3, eq. (6)): the KL divergence from the teacher's softmax to the student's,
+``L = (1/n) Σ_i Σ_c p_c^R(x_i) log(p_c^R(x_i) / p_c^B(x_i))`` — :func:`distribution_loss` at
+temperature 1, used alone (no cross-entropy with the labels).
+
 Everything is written with ``keras.ops``; ``Distiller.train_step`` uses ``tf.GradientTape``
 (kbnn trains on the TensorFlow backend of Keras 3).
 """
@@ -38,6 +45,8 @@ __all__ = [
     "copy_weights_by_name",
     "real_to_binary_recipe",
     "MultiStageResult",
+    "two_step",
+    "TwoStepResult",
 ]
 
 _EPS = 1e-12
@@ -513,3 +522,140 @@ def real_to_binary_recipe(
     teacher.trainable = True
     stage2.trainable = True
     return MultiStageResult(teacher=teacher, stage2=stage2, student=student, histories=histories)
+
+
+@dataclasses.dataclass
+class TwoStepResult:
+    """What :func:`two_step` returns.
+
+    Attributes:
+        teacher: The real-valued teacher (the one given, or the one trained in step 0).
+        step1: Binary activations, real weights (ReActNet's step 1).
+        student: Binary activations and weights (step 2), initialised from ``step1``.
+        histories: ``{"teacher": History or None, "step1": History, "step2": History}``.
+    """
+
+    teacher: keras.Model
+    step1: keras.Model
+    student: keras.Model
+    histories: dict
+
+
+def two_step(
+    build_fn: Callable[..., keras.Model],
+    x,
+    y=None,
+    *,
+    teacher: keras.Model | None = None,
+    teacher_epochs: int = 1,
+    epochs: int | Sequence[int] = 1,
+    batch_size: int | None = None,
+    validation_data=None,
+    optimizer: str | Callable[[], keras.optimizers.Optimizer] = "adam",
+    loss="sparse_categorical_crossentropy",
+    metrics=("accuracy",),
+    input_quantizer="rsign",
+    kernel_quantizer="magnitude_aware_sign",
+    alpha_task: float = 0.0,
+    alpha_kd: float = 1.0,
+    temperature: float = 1.0,
+    from_logits: bool = False,
+    callbacks=None,
+    verbose: int = 0,
+) -> TwoStepResult:
+    """ReActNet's two-step training with the distributional loss (Liu et al., ECCV 2020, §4-5.1).
+
+    0. The teacher: ``teacher`` (a trained real-valued ``keras.Model``; ReActNet used a
+       ResNet-34), or, when ``None``, ``build_fn(None, None)`` trained ``teacher_epochs`` on the
+       task loss.
+    1. ``build_fn(input_quantizer, None)`` — binary activations, real weights — is trained
+       against the frozen teacher with ``alpha_kd · distributional loss + alpha_task · task``
+       (ReActNet: the distributional loss alone, ``alpha_task = 0``).
+    2. ``build_fn(input_quantizer, kernel_quantizer)`` — binary activations and weights — gets
+       step 1's weights (by layer name: latent kernels, RSign thresholds, RPReLU and BN
+       parameters) and is trained the same way against the same teacher.
+
+    Example (docs/reactnet.md)::
+
+        build = lambda iq, kq: kbnn.models.ReActNetA((32, 32, 3), 10, input_quantizer=iq,
+                                                     kernel_quantizer=kq, width=0.25)
+        result = kbnn.distillation.two_step(build, x, y, teacher=my_float_model, epochs=(30, 30),
+                                            optimizer=lambda: keras.optimizers.Adam(1e-3))
+        result.student.save("reactnet.keras")
+
+    Args:
+        build_fn: ``build_fn(input_quantizer, kernel_quantizer) -> keras.Model``, giving its
+            layers the same names every call (every kbnn zoo builder does).
+        x: Training inputs (array, or a ``tf.data.Dataset`` yielding ``(x, y)``).
+        y: Training targets (``None`` with a dataset).
+        teacher: A trained teacher, or ``None`` to train ``build_fn(None, None)``. Its output
+            must be probabilities (``from_logits=False``) or logits (``True``) like the student's.
+        teacher_epochs: Epochs of the teacher when ``teacher`` is None.
+        epochs: Epochs of steps 1 and 2: an int for both or a 2-sequence.
+        batch_size: Passed to ``fit``.
+        validation_data: Passed to ``fit``.
+        optimizer: Optimizer alias or zero-argument factory (a fresh optimizer per step).
+        loss: Task loss given to ``compile`` (weighted by ``alpha_task``).
+        metrics: Metrics given to ``compile``.
+        input_quantizer: Activation quantizer of both steps (``"rsign"``).
+        kernel_quantizer: Weight quantizer of step 2 (``"magnitude_aware_sign"``).
+        alpha_task: Weight of the task loss (0: ReActNet).
+        alpha_kd: Weight of the distributional loss.
+        temperature: Softmax temperature (1: ReActNet).
+        from_logits: Whether the models output logits.
+        callbacks: Passed to every ``fit``.
+        verbose: Passed to every ``fit``.
+
+    Returns:
+        A :class:`TwoStepResult` (every model trainable again).
+
+    Raises:
+        ValueError: for bad ``epochs``/``teacher``, or a step-2 model whose weights cannot all
+            be initialised from step 1 (different layer names or shapes).
+    """
+    if isinstance(epochs, int) and not isinstance(epochs, bool):
+        epochs = (epochs,) * 2
+    epochs = tuple(epochs)
+    if len(epochs) != 2 or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
+        raise ValueError(f"`epochs` must be an int or 2 non-negative ints. Received: epochs={epochs!r}")
+    if teacher is not None and not isinstance(teacher, keras.Model):
+        raise ValueError(
+            "`teacher` must be a trained keras.Model or None (train build_fn(None, None) first). "
+            f"Received: teacher={teacher!r}"
+        )
+    if isinstance(teacher_epochs, bool) or not isinstance(teacher_epochs, int) or teacher_epochs < 0:
+        raise ValueError(f"`teacher_epochs` must be a non-negative int. Received: {teacher_epochs!r}")
+    fit_kwargs = dict(
+        batch_size=batch_size, validation_data=validation_data, callbacks=callbacks, verbose=verbose
+    )
+    if y is not None:
+        fit_kwargs["y"] = y
+    metrics = list(metrics) if metrics else None
+    histories = {"teacher": None}
+    teacher_was_trainable = True if teacher is None else teacher.trainable
+    if teacher is None:
+        teacher = build_fn(None, None)
+        teacher.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=metrics)
+        histories["teacher"] = teacher.fit(x, epochs=teacher_epochs, **fit_kwargs)
+
+    def distill(student, n_epochs):
+        distiller = Distiller(
+            student,
+            teacher,
+            alpha_task=alpha_task,
+            alpha_kd=alpha_kd,
+            temperature=temperature,
+            from_logits=from_logits,
+        )
+        distiller.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=metrics)
+        history = distiller.fit(x, epochs=n_epochs, **fit_kwargs)
+        student.trainable = True
+        return history
+
+    step1 = build_fn(input_quantizer, None)
+    histories["step1"] = distill(step1, epochs[0])
+    student = build_fn(input_quantizer, kernel_quantizer)
+    copy_weights_by_name(step1, student, strict=True)
+    histories["step2"] = distill(student, epochs[1])
+    teacher.trainable = teacher_was_trainable
+    return TwoStepResult(teacher=teacher, step1=step1, student=student, histories=histories)

@@ -54,7 +54,7 @@ N * M * positions * kernel.size``. For SeparableConv the depthwise part uses
 (``input_precision``, ``depthwise_precision``); the pointwise part reads the depthwise output,
 a multi-bit sum, so its MACs are never binary. Layers that do no multiply-accumulate
 (normalization incl. ``ShiftBatchNormalization``, pooling, reshaping, activations, merging,
-dropout, quantizers) report 0 MACs;
+dropout, quantizers, ``RPReLU``, ``ChannelMix``) report 0 MACs;
 element-wise work is not counted. Any other layer that is not a Dense/Conv kind (by
 ``isinstance``) reports ``macs=None`` ("n/a" in the table) and adds 0 to the totals.
 
@@ -77,7 +77,7 @@ from typing import Any
 import keras
 
 from kbnn.checks import ModelMistakeWarning, model_mistakes
-from kbnn.layers import BitPlaneInput, ShiftBatchNormalization
+from kbnn.layers import BitPlaneInput, ChannelMix, RPReLU, ShiftBatchNormalization
 from kbnn.quantizers import MultiBaseSign, Quantizer, binary_bases
 from kbnn.variables import precision_of_variable
 
@@ -144,7 +144,7 @@ _NO_MAC_LAYERS = tuple(
         "Concatenate",
     )
     if hasattr(keras.layers, name)
-) + (Quantizer, ShiftBatchNormalization, BitPlaneInput)
+) + (Quantizer, ShiftBatchNormalization, BitPlaneInput, RPReLU, ChannelMix)
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _CONV_TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)

@@ -22,6 +22,16 @@ builder's docstring.
 """
 
 from kbnn.blocks.bireal import bireal_block, downsample_shortcut
+from kbnn.blocks.bnext import bnext_block
+from kbnn.blocks.reactnet import reactnet_bireal_block, reactnet_block
 from kbnn.blocks.real_to_binary import real_to_binary_block, scaling_gate
 
-__all__ = ["bireal_block", "downsample_shortcut", "real_to_binary_block", "scaling_gate"]
+__all__ = [
+    "bireal_block",
+    "downsample_shortcut",
+    "real_to_binary_block",
+    "scaling_gate",
+    "reactnet_block",
+    "reactnet_bireal_block",
+    "bnext_block",
+]

@@ -16,6 +16,7 @@ from kbnn.layers.convolutional import (
 )
 from kbnn.layers.core import QuantDense
 from kbnn.layers.normalization import ShiftBatchNormalization
+from kbnn.layers.reactnet import ChannelMix, RPReLU
 
 __all__ = [
     "QuantLayerMixin",
@@ -28,4 +29,6 @@ __all__ = [
     "QuantConv2DTranspose",
     "ShiftBatchNormalization",
     "BitPlaneInput",
+    "RPReLU",
+    "ChannelMix",
 ]

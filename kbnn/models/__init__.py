@@ -18,11 +18,16 @@ builder                paper                                            default 
 ``XNORNet``            Rastegari et al. ECCV 2016 (XNOR-Net), AlexNet   (224, 224, 3)
 ``QuickNet``           Bannink et al. MLSys 2021 (LCE), also ``Small``   (224, 224, 3)
                        and ``Large``; loads Larq Zoo weight files
+``ReActNetA``          Liu et al. ECCV 2020 (ReActNet-A, MobileNetV1)    (224, 224, 3)
+``ReActNetResNet18``   ReActNet on the Bi-Real Net-18 backbone          (224, 224, 3)
+``BNext``              Guo et al. arXiv:2211.12933, ``BNextT/S/M/L``     (224, 224, 3)
 =====================  ===============================================  ==================
 """
 
 from kbnn.models.binarynet import BinaryNetCNN, BinaryNetMLP
+from kbnn.models.bnext import BNext, BNextL, BNextM, BNextS, BNextT
 from kbnn.models.quicknet import QuickNet, QuickNetLarge, QuickNetSmall
+from kbnn.models.reactnet import ReActNetA, ReActNetResNet18
 from kbnn.models.resnets import BiRealNet18, RealToBinaryNet, RealToBinaryNet18
 from kbnn.models.xnornet import XNORNet
 
@@ -36,4 +41,11 @@ __all__ = [
     "QuickNet",
     "QuickNetSmall",
     "QuickNetLarge",
+    "ReActNetA",
+    "ReActNetResNet18",
+    "BNext",
+    "BNextT",
+    "BNextS",
+    "BNextM",
+    "BNextL",
 ]

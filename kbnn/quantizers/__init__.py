@@ -33,7 +33,8 @@ The package's modules (every public name is imported from ``kbnn.quantizers``):
   ``precision_of``;
 * ``binary`` — the 1-bit sign family (``ste_sign`` ... ``ir_net_ede``);
 * ``multibit`` — ternary and k-bit quantizers (``ste_tern``, ``dorefa``, ``dsq``, ``pact``);
-* ``multibase`` — :class:`MultiBaseSign` and :func:`binary_bases`.
+* ``multibase`` — :class:`MultiBaseSign` and :func:`binary_bases`;
+* ``reactnet`` — :class:`RSign` (ReActNet's sign after a learnable per-channel threshold).
 """
 
 from kbnn.quantizers._base import (
@@ -68,6 +69,7 @@ from kbnn.quantizers.multibase import (
     abc_shifts as abc_shifts,  # the ABC-Net shifts, kbnn.quantizers.abc_shifts
 )
 from kbnn.quantizers.multibit import DSQ, PACT, DoReFa, SteTern, dorefa, dsq, pact, ste_tern
+from kbnn.quantizers.reactnet import RSign
 
 __all__ = [
     "Quantizer",
@@ -102,6 +104,7 @@ __all__ = [
     "PACT",
     "MultiBaseSign",
     "binary_bases",
+    "RSign",
 ]
 
 # The public objects keep the module path they had when kbnn/quantizers.py was one module, so
