@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import keras
+
 DEFAULT = "default"
+
+
+def pooled_softmax_head(x, num_classes: int):
+    """The ResNet-style classifier: global average pooling, a float Dense and a softmax."""
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    x = keras.layers.Dense(num_classes, name="head_logits")(x)
+    return keras.layers.Activation("softmax", name="head_softmax")(x)
 
 
 def check_input_shape(input_shape, fn: str, rank: int = 3):

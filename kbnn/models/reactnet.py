@@ -25,7 +25,7 @@ import os
 import keras
 
 from kbnn.blocks.reactnet import reactnet_bireal_block, reactnet_block
-from kbnn.models._common import check_input_shape, check_num_classes
+from kbnn.models._common import check_input_shape, check_num_classes, pooled_softmax_head
 
 __all__ = ["ReActNetA", "ReActNetResNet18", "check_weights_arg", "load_weights_file"]
 
@@ -71,12 +71,6 @@ def load_weights_file(model: keras.Model, weights, builder: str) -> None:
 def _reactnet_stem(inputs, filters, momentum):
     x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     return keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
-
-
-def _head(x, num_classes):
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    x = keras.layers.Dense(num_classes, name="head_logits")(x)
-    return keras.layers.Activation("softmax", name="head_softmax")(x)
 
 
 def ReActNetA(
@@ -144,7 +138,7 @@ def ReActNetA(
             momentum=momentum,
             name=f"block{i}",
         )
-    model = keras.Model(inputs, _head(x, num_classes), name=name)
+    model = keras.Model(inputs, pooled_softmax_head(x, num_classes), name=name)
     load_weights_file(model, weights, "ReActNetA")
     return model
 
@@ -200,6 +194,6 @@ def ReActNetResNet18(
                 momentum=momentum,
                 name=f"stage{s}_block{b}",
             )
-    model = keras.Model(inputs, _head(x, num_classes), name=name)
+    model = keras.Model(inputs, pooled_softmax_head(x, num_classes), name=name)
     load_weights_file(model, weights, "ReActNetResNet18")
     return model

@@ -25,7 +25,13 @@ from kbnn.blocks import bireal_block, real_to_binary_block
 from kbnn.compat.larq_zoo import load_larq_zoo_weights
 from kbnn.constraints import WeightClip
 from kbnn.layers import BitPlaneInput, QuantConv2D
-from kbnn.models._common import DEFAULT, check_input_shape, check_num_classes, kernel_constraint_for
+from kbnn.models._common import (
+    DEFAULT,
+    check_input_shape,
+    check_num_classes,
+    kernel_constraint_for,
+    pooled_softmax_head,
+)
 
 _STAGE_FILTERS = (64, 128, 256, 512)
 
@@ -57,12 +63,6 @@ def _stem(inputs, momentum, relu, stem="float", filters=64, prelu=False):
     elif relu:
         x = keras.layers.ReLU(name="stem_relu")(x)
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-
-
-def _head(x, num_classes):
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    x = keras.layers.Dense(num_classes, name="head_logits")(x)
-    return keras.layers.Activation("softmax", name="head_softmax")(x)
 
 
 def BiRealNet18(
@@ -134,7 +134,7 @@ def BiRealNet18(
                 momentum=momentum,
                 name=f"stage{s}_block{b}",
             )
-    model = keras.Model(inputs, _head(x, num_classes), name=name)
+    model = keras.Model(inputs, pooled_softmax_head(x, num_classes), name=name)
     if weights is not None:
         load_larq_zoo_weights(model, weights)
     return model
@@ -214,7 +214,7 @@ def RealToBinaryNet18(
                 layout=block_layout,
                 name=f"block{k}{half}",
             )
-    return keras.Model(inputs, _head(x, num_classes), name=name)
+    return keras.Model(inputs, pooled_softmax_head(x, num_classes), name=name)
 
 
 def _larq_zoo_r2b(name, input_shape, num_classes, include_top, weights, stem_filters=64, reduction=8):
