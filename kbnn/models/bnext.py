@@ -27,7 +27,7 @@ the squeeze-and-excitation branch of every module (global pool, two 1×1 convs, 
 multiply), the learnable mix (``ChannelMix``), the element-attention multiply and the PReLUs.
 
 ``weights=``: ``None`` or a ``*.weights.h5`` file saved by ``save_weights`` from the same builder
-with the same arguments (see :func:`kbnn.models.reactnet.load_weights_file`).
+with the same arguments (see :func:`kbnn.models._common.load_weights_file`).
 
 Not reproduced: BNext's training schedule (progressive weight/activation temperature, the
 multi-teacher "knowledge complementary" distillation); train with
@@ -39,8 +39,15 @@ from __future__ import annotations
 import keras
 
 from kbnn.blocks.bnext import bnext_block
-from kbnn.models._common import check_input_shape, check_num_classes
-from kbnn.models.reactnet import check_weights_arg, load_weights_file
+from kbnn.models._common import (
+    check_input_shape,
+    check_num_classes,
+    check_weights_arg,
+    conv_bn_stem,
+    load_weights_file,
+    pooled_softmax_head,
+    scaled_widths,
+)
 
 __all__ = ["BNext", "BNextT", "BNextS", "BNextM", "BNextL"]
 
@@ -101,14 +108,9 @@ def BNext(
     check_weights_arg(weights, "BNext")
     input_shape = check_input_shape(input_shape, "BNext")
     num_classes = check_num_classes(num_classes)
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"`width` must be a positive number. Received: width={width!r}")
-    channels = [max(int(round(c * width)), 1) for c in _SIZES[size]]
+    channels = scaled_widths(_SIZES[size], width)
     inputs = keras.Input(input_shape, name="input")
-    x = keras.layers.Conv2D(channels[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(
-        inputs
-    )
-    x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
+    x = conv_bn_stem(inputs, channels[0], 3, momentum)
     for i in range(1, len(channels)):
         x = bnext_block(
             x,
@@ -123,10 +125,7 @@ def BNext(
             name=f"block{i}",
         )
     x = keras.layers.PReLU(shared_axes=[1, 2], name="head_prelu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    x = keras.layers.Dense(num_classes, name="head_logits")(x)
-    x = keras.layers.Activation("softmax", name="head_softmax")(x)
-    model = keras.Model(inputs, x, name=name or f"bnext_{size}")
+    model = keras.Model(inputs, pooled_softmax_head(x, num_classes), name=name or f"bnext_{size}")
     load_weights_file(model, weights, "BNext")
     return model
 

@@ -20,57 +20,24 @@ of the binary convolutions, RSign thresholds, RPReLU and BN parameters). No weig
 
 from __future__ import annotations
 
-import os
-
 import keras
 
 from kbnn.blocks.reactnet import reactnet_bireal_block, reactnet_block
-from kbnn.models._common import check_input_shape, check_num_classes, pooled_softmax_head
+from kbnn.models._common import (
+    check_input_shape,
+    check_num_classes,
+    check_weights_arg,
+    conv_bn_stem,
+    load_weights_file,
+    pooled_softmax_head,
+    scaled_widths,
+)
+from kbnn.models.resnets import _stem as resnet_stem
 
-__all__ = ["ReActNetA", "ReActNetResNet18", "check_weights_arg", "load_weights_file"]
+__all__ = ["ReActNetA", "ReActNetResNet18"]
 
 # ReActNet-A's stage widths (the MobileNetV1 layout): stem, then the 13 blocks' output channels.
 REACTNET_A_CHANNELS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
-
-
-def check_weights_arg(weights, builder: str):
-    """``None`` or the path (str) of an existing ``*.weights.h5`` file; checked before building."""
-    if weights is None:
-        return None
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(
-            f"`weights` of {builder} must be None or the path of a `.weights.h5` file saved with "
-            f"`model.save_weights` from the same builder. Received: weights={weights!r}"
-        )
-    path = os.fspath(weights)
-    if not path.endswith(".weights.h5"):
-        raise ValueError(
-            f"`weights` of {builder} must be a Keras weights file named `*.weights.h5` (written by "
-            "`model.save_weights`); no pretrained weights are shipped or downloaded. "
-            f"Received: weights={path!r}"
-        )
-    if not os.path.isfile(path):
-        raise ValueError(f"`weights` file of {builder} does not exist. Received: weights={path!r}")
-    return path
-
-
-def load_weights_file(model: keras.Model, weights, builder: str) -> None:
-    """Load ``weights`` (``None`` or a ``*.weights.h5`` path) into ``model``; clear errors otherwise."""
-    path = check_weights_arg(weights, builder)
-    if path is None:
-        return
-    try:
-        model.load_weights(path)
-    except Exception as e:  # a file of another architecture/arguments: say which
-        raise ValueError(
-            f"Could not load {path!r} into {builder}: the file must come from `save_weights` of a model "
-            f"built by {builder} with the same input_shape channels, num_classes and widths ({e})"
-        ) from e
-
-
-def _reactnet_stem(inputs, filters, momentum):
-    x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
-    return keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
 
 
 def ReActNetA(
@@ -121,11 +88,9 @@ def ReActNetA(
     check_weights_arg(weights, "ReActNetA")
     input_shape = check_input_shape(input_shape, "ReActNetA")
     num_classes = check_num_classes(num_classes)
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"`width` must be a positive number. Received: width={width!r}")
-    channels = [max(int(round(c * width)), 1) for c in REACTNET_A_CHANNELS]
+    channels = scaled_widths(REACTNET_A_CHANNELS, width)
     inputs = keras.Input(input_shape, name="input")
-    x = _reactnet_stem(inputs, channels[0], momentum)
+    x = conv_bn_stem(inputs, channels[0], 3, momentum)
     for i in range(1, len(channels)):
         x = reactnet_block(
             x,
@@ -174,13 +139,9 @@ def ReActNetResNet18(
     check_weights_arg(weights, "ReActNetResNet18")
     input_shape = check_input_shape(input_shape, "ReActNetResNet18")
     num_classes = check_num_classes(num_classes)
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"`width` must be a positive number. Received: width={width!r}")
-    stages = [max(int(round(c * width)), 1) for c in (64, 128, 256, 512)]
+    stages = scaled_widths((64, 128, 256, 512), width)
     inputs = keras.Input(input_shape, name="input")
-    x = keras.layers.Conv2D(stages[0], 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = keras.layers.BatchNormalization(momentum=momentum, name="stem_bn")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    x = resnet_stem(inputs, momentum, relu=False, filters=stages[0])  # 7×7/2 conv → BN → max pool
     for s, filters in enumerate(stages, start=1):
         for b in range(1, 5):
             x = reactnet_bireal_block(
